@@ -1,0 +1,30 @@
+//! The command line: [`args`] (raw flags), [`settings`] (checked settings), and one file per
+//! subcommand ([`run`], [`call`]) over the library. Errors that stop a run before it starts
+//! print one line and exit 2.
+
+mod args;
+mod call;
+mod inputs;
+mod report;
+mod run;
+mod settings;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Parses the command line, runs the subcommand, returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Call(args) => call::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mpwasm: error: {error:#}");
+            2
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Stage two of argument handling: raw flags become checked settings (a [`PoolBuilder`], an
+//! [`InputSpec`]). Every message names the flag and the text it refused.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use mpwasm::PoolBuilder;
+use mpwasm::limits::{parse_duration, parse_size};
+
+use super::args::CommonArgs;
+
+/// An integer range `A..B`, `A..=B` or `A..B:STEP`, as a finite sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntRange {
+    /// The first value.
+    pub start: i64,
+    /// The bound, exclusive.
+    pub end_exclusive: i128,
+    /// The step (non-zero; negative counts down).
+    pub step: i64,
+}
+
+impl IntRange {
+    /// The values, lazily.
+    pub fn values(self) -> impl Iterator<Item = i64> {
+        let mut next = i128::from(self.start);
+        std::iter::from_fn(move || {
+            let more = if self.step > 0 {
+                next < self.end_exclusive
+            } else {
+                next > self.end_exclusive
+            };
+            if !more {
+                return None;
+            }
+            let value = next as i64;
+            next += i128::from(self.step);
+            Some(value)
+        })
+    }
+}
+
+/// Parses `A..B`, `A..=B`, `A..B:STEP`, `A..=B:STEP`.
+pub fn parse_range(text: &str) -> Result<IntRange> {
+    let usage = "expected A..B, A..=B or A..B:STEP with integers, e.g. 0..10, 1..=5, 0..100:10";
+    let (range, step) = match text.split_once(':') {
+        Some((r, s)) => (r, Some(s)),
+        None => (text, None),
+    };
+    let Some((start, end)) = range.split_once("..") else {
+        bail!("invalid --map range `{text}`: {usage}");
+    };
+    let (end, inclusive) = match end.strip_prefix('=') {
+        Some(e) => (e, true),
+        None => (end, false),
+    };
+    let number = |s: &str, what: &str| -> Result<i64> {
+        s.trim()
+            .parse::<i64>()
+            .with_context(|| format!("invalid --map range `{text}`: {what} `{s}` is not an integer; {usage}"))
+    };
+    let start = number(start, "start")?;
+    let end = number(end, "end")?;
+    let step = match step {
+        Some(s) => number(s, "step")?,
+        None => 1,
+    };
+    if step == 0 {
+        bail!("invalid --map range `{text}`: the step must not be 0");
+    }
+    let end_exclusive = match (inclusive, step > 0) {
+        (false, _) => i128::from(end),
+        (true, true) => i128::from(end) + 1,
+        (true, false) => i128::from(end) - 1,
+    };
+    Ok(IntRange {
+        start,
+        end_exclusive,
+        step,
+    })
+}
+
+/// Where `run` takes its inputs from.
+#[derive(Debug, Clone)]
+pub enum InputSpec {
+    /// `--map RANGE`.
+    Range(IntRange),
+    /// `--input PATH` (`None` = stdin).
+    JsonLines(Option<PathBuf>),
+}
+
+/// Builds the pool settings from the shared flags.
+pub fn pool_builder(common: &CommonArgs) -> Result<PoolBuilder> {
+    let mut builder = PoolBuilder::new();
+    if let Some(n) = common.processes {
+        if n == 0 {
+            bail!("invalid -j/--processes 0: at least one worker process is needed");
+        }
+        builder = builder.processes(n);
+    }
+    if let Some(text) = &common.memory {
+        let bytes = parse_size(text).map_err(|e| anyhow::anyhow!("--memory: {e}"))?;
+        if bytes == 0 {
+            bail!("invalid --memory `{text}`: the limit must be above 0");
+        }
+        builder = builder.memory_limit(bytes);
+    }
+    if let Some(text) = &common.timeout {
+        let limit = parse_duration(text).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+        if limit.is_zero() {
+            bail!("invalid --timeout `{text}`: the limit must be above 0");
+        }
+        builder = builder.timeout(limit);
+    }
+    if let Some(fuel) = common.fuel {
+        builder = builder.fuel(fuel);
+    }
+    if let Some(text) = &common.output_limit {
+        let bytes = parse_size(text).map_err(|e| anyhow::anyhow!("--output-limit: {e}"))?;
+        builder = builder.output_limit(bytes);
+    }
+    if let Some(func) = &common.func {
+        builder = builder.function(func.clone());
+    }
+    if let Some(init) = &common.init {
+        builder = builder.init(init.clone());
+    }
+    if let Some(retries) = common.retries {
+        builder = builder.retries(retries);
+    }
+    Ok(builder.fresh(common.fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let cases: &[(&str, Option<Vec<i64>>)] = &[
+            ("0..5", Some(vec![0, 1, 2, 3, 4])),
+            ("1..=3", Some(vec![1, 2, 3])),
+            ("0..10:4", Some(vec![0, 4, 8])),
+            ("5..0:-2", Some(vec![5, 3, 1])),
+            ("3..=1:-1", Some(vec![3, 2, 1])),
+            ("-2..1", Some(vec![-2, -1, 0])),
+            ("4..4", Some(vec![])),
+            ("0..5:0", None),
+            ("a..5", None),
+            ("0-5", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_range(text).ok();
+            assert_eq!(got.map(|r| r.values().collect::<Vec<_>>()), *want, "{text}");
+        }
+        let top = parse_range("9223372036854775806..=9223372036854775807").expect("parses");
+        assert_eq!(top.values().count(), 2);
+    }
+}

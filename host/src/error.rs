@@ -1,0 +1,199 @@
+//! The library's error types: [`Error`] for a pool or task module that cannot be set up, and
+//! [`TaskError`] with its [`ErrorKind`] for one task that failed. Messages say what failed,
+//! where, and what to do about it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TaskIndex;
+
+/// Why one task failed. Printed in kebab-case (`memory-limit`), as in the CLI's JSON Lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The task tried to grow its memory (or tables) past the memory limit.
+    MemoryLimit,
+    /// The task ran past the time limit and was stopped.
+    Timeout,
+    /// The task used up its instruction budget (fuel).
+    FuelExhausted,
+    /// The guest trapped: a panic, `unreachable`, division by zero, stack overflow, ...
+    Trap,
+    /// The input does not fit the function's parameters.
+    BadInput,
+    /// The instance's `init` function failed, so the task never ran.
+    InitFailed,
+    /// The worker process running the task died (killed, crashed) before answering.
+    WorkerLost,
+    /// The pool was shut down before the task finished.
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// The kind's name as printed: `memory-limit`, `timeout`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MemoryLimit => "memory-limit",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::FuelExhausted => "fuel-exhausted",
+            ErrorKind::Trap => "trap",
+            ErrorKind::BadInput => "bad-input",
+            ErrorKind::InitFailed => "init-failed",
+            ErrorKind::WorkerLost => "worker-lost",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One task failed: which task, why (its [`ErrorKind`]) and a message that names the cause and
+/// the limit involved. Displays as `task 3: memory-limit: ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    index: TaskIndex,
+    kind: ErrorKind,
+    message: String,
+}
+
+impl TaskError {
+    /// Makes a task error.
+    pub fn new(index: TaskIndex, kind: ErrorKind, message: impl Into<String>) -> TaskError {
+        TaskError {
+            index,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The index of the failed task in its job.
+    pub fn index(&self) -> TaskIndex {
+        self.index
+    }
+
+    /// Why it failed.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without the `task N: kind:` prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}: {}: {}", self.index, self.kind, self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// A task module or pool that cannot be set up. Nothing ran.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The task module file cannot be read.
+    #[error("cannot read task module {}: {cause}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The file is not WebAssembly.
+    #[error(
+        "{} is not a WebAssembly module or component (it does not start with the `\\0asm` magic \
+         bytes); build a task with `cargo build --release --target wasm32-wasip2`",
+        path.display()
+    )]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// wasmtime refused the module.
+    #[error("failed to compile {}: {message}", path.display())]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The module imports something the host does not provide.
+    #[error(
+        "{} needs an import mpwasm does not provide: {message}\n  (a task may import only WASI \
+         0.2 interfaces, or WASI preview 1 for a core module)",
+        path.display()
+    )]
+    UnsupportedImport {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation, naming the import.
+        message: String,
+    },
+    /// The requested function is not exported.
+    #[error("{} has no exported function `{name}`; it exports:\n{available}", path.display())]
+    NoSuchFunction {
+        /// The file.
+        path: PathBuf,
+        /// The requested name.
+        name: String,
+        /// The exported functions with their signatures, one per line.
+        available: String,
+    },
+    /// No function was requested and there is more than one.
+    #[error(
+        "{} exports several functions; choose one with --func NAME:\n{available}",
+        path.display()
+    )]
+    AmbiguousFunction {
+        /// The file.
+        path: PathBuf,
+        /// The exported functions with their signatures, one per line.
+        available: String,
+    },
+    /// The module exports no function at all.
+    #[error("{} exports no functions to call", path.display())]
+    NoFunctions {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The function's signature uses types that cannot travel as JSON (resources, streams...).
+    #[error("cannot call `{function}`: {reason}")]
+    UnsupportedSignature {
+        /// The function.
+        function: String,
+        /// Which type and why.
+        reason: String,
+    },
+    /// The compiled-artifact cache or a temporary file failed.
+    #[error("cannot store the compiled module in {}: {cause}", path.display())]
+    Artifact {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// A worker process could not be started.
+    #[error("cannot start worker process `{}`: {cause}", program.display())]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// Workers start but fail to load the module.
+    #[error("worker processes fail to start: {0}")]
+    WorkersFailed(String),
+    /// A builder setting is out of range.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}

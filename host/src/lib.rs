@@ -1,0 +1,40 @@
+//! mpwasm: Python's `multiprocessing.Pool`, rebuilt around WebAssembly sandboxes.
+//!
+//! A [`Pool`] keeps worker processes (one per core by default), each running wasmtime with a
+//! task module compiled once by the host. Tasks are JSON values mapped onto the function's WIT
+//! signature; every task runs under a memory limit, an optional time limit and no
+//! capabilities, and every input gets exactly one outcome.
+//!
+//! ```no_run
+//! use mpwasm::Pool;
+//! use serde_json::json;
+//!
+//! let pool = Pool::builder().processes(4).build("square.wasm")?;
+//! for result in pool.imap((0..10).map(|i| json!(i))) {
+//!     println!("{}", result?);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Worker processes are the `mpwasm` binary run as `mpwasm __worker`; see
+//! [`PoolBuilder::worker_program`] for how it is found.
+//!
+//! Where to look: scheduling in [`pool`], the worker process in [`worker`], the wire protocol
+//! in [`wire`], the sandbox in [`sandbox`], the JSON ↔ WIT mapping in [`values`], loading
+//! modules in [`task`].
+
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod pool;
+pub mod sandbox;
+pub mod task;
+pub mod values;
+pub mod wire;
+pub mod worker;
+
+pub use error::{Error, ErrorKind, TaskError};
+pub use ids::TaskIndex;
+pub use limits::Limits;
+pub use pool::{AsyncResult, Pool, PoolBuilder, Process, TaskOutcome};
+pub use task::{ExportedFunction, FunctionPath, ModuleKind, Task};

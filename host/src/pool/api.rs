@@ -1,0 +1,443 @@
+//! The public face of the pool, named after Python's `multiprocessing.Pool`: [`Pool::map`],
+//! [`Pool::imap`], [`Pool::imap_unordered`], [`Pool::starmap`], [`Pool::apply`],
+//! [`Pool::apply_async`], plus typed helpers through serde and a single-sandbox [`Process`].
+//! Inputs follow one rule: a 1-parameter function takes the value, a k-parameter function an
+//! array of k values.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::builder::PoolBuilder;
+use super::events::{Event, TaskOutcome};
+use super::job::{self, Outcomes, Submitter};
+use crate::error::{Error, ErrorKind, TaskError};
+use crate::ids::TaskIndex;
+use crate::limits::Limits;
+use crate::task::{ExportedFunction, Task, TaskSource};
+
+/// A pool of worker processes, each running the task module in a sandbox.
+///
+/// ```no_run
+/// use mpwasm::Pool;
+/// use serde_json::json;
+///
+/// let pool = Pool::builder().processes(2).build("square.wasm")?;
+/// let squares: Vec<u64> = pool
+///     .map_typed(0u64..10)
+///     .into_iter()
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(squares[3], 9);
+/// assert_eq!(pool.apply(vec![json!(7)])?, json!(49));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Dropping the pool stops its workers at once; tasks still running end as `cancelled`.
+pub struct Pool {
+    events: Sender<Event>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    task: Task,
+    function: ExportedFunction,
+    limits: Limits,
+    processes: usize,
+    window: usize,
+    next_job: AtomicU64,
+}
+
+impl Pool {
+    /// Starts configuring a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    pub(crate) fn new(
+        events: Sender<Event>,
+        dispatcher: JoinHandle<()>,
+        task: Task,
+        function: ExportedFunction,
+        limits: Limits,
+        processes: usize,
+        window: usize,
+    ) -> Pool {
+        Pool {
+            events,
+            dispatcher: Mutex::new(Some(dispatcher)),
+            task,
+            function,
+            limits,
+            processes,
+            window,
+            next_job: AtomicU64::new(0),
+        }
+    }
+
+    /// The task module.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The function every task calls.
+    pub fn function(&self) -> &ExportedFunction {
+        &self.function
+    }
+
+    /// The limits every task runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How many worker processes the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// Opens a raw job: push JSON-text inputs on the [`Submitter`] (from any thread) and take
+    /// [`TaskOutcome`]s, with captured output and worker pid, from [`Outcomes`]. `ordered`
+    /// chooses input order or completion order. This is what the CLI uses.
+    pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
+        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
+        job::open(&self.events, id, self.window, ordered)
+    }
+
+    /// Applies the function to every input and returns the results in input order, one per
+    /// input (Python's `Pool.map`).
+    pub fn map<I>(&self, inputs: I) -> Vec<Result<Value, TaskError>>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        self.imap(inputs).collect()
+    }
+
+    /// Like [`map`](Self::map) but lazy: results stream in input order while later inputs are
+    /// still being read, and at most the pool's window of inputs is read ahead, so the input
+    /// may be endless (Python's `Pool.imap`).
+    pub fn imap<I>(&self, inputs: I) -> Imap<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        let (submitter, outcomes) = self.job(true);
+        Imap {
+            feed: Feed::new(inputs.into_iter(), submitter),
+            outcomes,
+            _pool: self,
+        }
+    }
+
+    /// Like [`imap`](Self::imap), but results come as they complete, each with its input's
+    /// index (Python's `Pool.imap_unordered`).
+    pub fn imap_unordered<I>(&self, inputs: I) -> ImapUnordered<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        let (submitter, outcomes) = self.job(false);
+        ImapUnordered {
+            feed: Feed::new(inputs.into_iter(), submitter),
+            outcomes,
+            _pool: self,
+        }
+    }
+
+    /// Applies the function to each list of arguments (Python's `Pool.starmap`).
+    pub fn starmap<I, A>(&self, args: I) -> Vec<Result<Value, TaskError>>
+    where
+        I: IntoIterator<Item = A>,
+        A: IntoIterator<Item = Value>,
+    {
+        let arity = self.function.params.len();
+        self.map(
+            args.into_iter()
+                .map(|a| pack(arity, a.into_iter().collect())),
+        )
+    }
+
+    /// Calls the function once with these arguments and waits (Python's `Pool.apply`).
+    ///
+    /// # Errors
+    /// The task's [`TaskError`].
+    pub fn apply(&self, args: Vec<Value>) -> Result<Value, TaskError> {
+        self.apply_async(args).wait()
+    }
+
+    /// Calls the function once with these arguments without waiting (Python's
+    /// `Pool.apply_async`).
+    pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
+        let (mut submitter, outcomes) = self.job(true);
+        let input = pack(self.function.params.len(), args).to_string();
+        // A fresh job's window always has room for its first task.
+        let _ = submitter.push(input);
+        submitter.finish();
+        AsyncResult {
+            outcomes,
+            result: None,
+        }
+    }
+
+    /// [`map`](Self::map) with serde types on both sides.
+    pub fn map_typed<T, R, I>(&self, inputs: I) -> Vec<Result<R, TaskError>>
+    where
+        T: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = T>,
+    {
+        let converted: Vec<Result<Value, String>> = inputs
+            .into_iter()
+            .map(|input| serde_json::to_value(input).map_err(|e| e.to_string()))
+            .collect();
+        let good: Vec<Value> = converted.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+        let mut results = self.map(good).into_iter();
+        converted
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| match c {
+                Ok(_) => results.next().map_or_else(|| Err(lost(TaskIndex(i as u64))), typed),
+                Err(e) => Err(TaskError::new(
+                    TaskIndex(i as u64),
+                    ErrorKind::BadInput,
+                    format!("cannot serialize the input: {e}"),
+                )),
+            })
+            .collect()
+    }
+
+    /// [`apply`](Self::apply) with serde types on both sides; `args` is serialized to the
+    /// function's argument (a tuple or array for several parameters).
+    ///
+    /// # Errors
+    /// The task's [`TaskError`], or `bad-input` when `args` cannot be serialized.
+    pub fn apply_typed<T: Serialize, R: DeserializeOwned>(&self, args: T) -> Result<R, TaskError> {
+        let value = serde_json::to_value(args).map_err(|e| {
+            TaskError::new(TaskIndex(0), ErrorKind::BadInput, format!("cannot serialize: {e}"))
+        })?;
+        let (mut submitter, mut outcomes) = self.job(true);
+        let _ = submitter.push(value.to_string());
+        submitter.finish();
+        let outcome = outcomes.next_blocking().map_or_else(
+            || Err(lost(TaskIndex(0))),
+            TaskOutcome::into_value,
+        );
+        typed(outcome)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = self.events.send(Event::Shutdown);
+        let handle = self
+            .dispatcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Arguments → the wire's input convention.
+fn pack(arity: usize, mut args: Vec<Value>) -> Value {
+    if arity == 1 && args.len() == 1 {
+        args.remove(0)
+    } else {
+        Value::Array(args)
+    }
+}
+
+fn typed<R: DeserializeOwned>(result: Result<Value, TaskError>) -> Result<R, TaskError> {
+    result.and_then(|value| {
+        serde_json::from_value(value.clone()).map_err(|e| {
+            TaskError::new(
+                TaskIndex(0),
+                ErrorKind::BadInput,
+                format!("the result {value} does not fit the requested Rust type: {e}"),
+            )
+        })
+    })
+}
+
+fn lost(index: TaskIndex) -> TaskError {
+    TaskError::new(index, ErrorKind::Cancelled, "the pool stopped before answering")
+}
+
+/// Feeds an input iterator into a job from the consuming thread, never past the window.
+struct Feed<I> {
+    inputs: I,
+    submitter: Option<Submitter>,
+}
+
+impl<I: Iterator<Item = Value>> Feed<I> {
+    fn new(inputs: I, submitter: Submitter) -> Self {
+        Feed {
+            inputs,
+            submitter: Some(submitter),
+        }
+    }
+
+    /// Submits inputs while the window has room; ends the job's input when they run out.
+    fn fill(&mut self) {
+        let Some(submitter) = self.submitter.as_mut() else {
+            return;
+        };
+        while submitter.has_room() {
+            match self.inputs.next() {
+                Some(value) => {
+                    if let Err(input) = submitter.try_push(value.to_string()) {
+                        // Cannot happen (room was checked on this thread); keep it anyway.
+                        let _ = submitter.push(input);
+                    }
+                }
+                None => {
+                    if let Some(s) = self.submitter.take() {
+                        s.finish();
+                    }
+                    return;
+                }
+            }
+        }
+        submitter.flush();
+    }
+
+    fn next_outcome(&mut self, outcomes: &mut Outcomes) -> Option<TaskOutcome> {
+        loop {
+            self.fill();
+            if let Some(outcome) = outcomes.try_next() {
+                return Some(outcome);
+            }
+            if outcomes.is_done() {
+                return None;
+            }
+            if !outcomes.wait_message() {
+                return None;
+            }
+        }
+    }
+}
+
+/// The iterator [`Pool::imap`] returns: results in input order.
+pub struct Imap<'p, I> {
+    feed: Feed<I>,
+    outcomes: Outcomes,
+    _pool: &'p Pool,
+}
+
+impl<I: Iterator<Item = Value>> Iterator for Imap<'_, I> {
+    type Item = Result<Value, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.feed
+            .next_outcome(&mut self.outcomes)
+            .map(TaskOutcome::into_value)
+    }
+}
+
+/// The iterator [`Pool::imap_unordered`] returns: `(input index, result)` as completed.
+pub struct ImapUnordered<'p, I> {
+    feed: Feed<I>,
+    outcomes: Outcomes,
+    _pool: &'p Pool,
+}
+
+impl<I: Iterator<Item = Value>> Iterator for ImapUnordered<'_, I> {
+    type Item = (TaskIndex, Result<Value, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.feed
+            .next_outcome(&mut self.outcomes)
+            .map(|o| (o.index(), o.into_value()))
+    }
+}
+
+/// A pending result from [`Pool::apply_async`] (Python's `AsyncResult`).
+pub struct AsyncResult {
+    outcomes: Outcomes,
+    result: Option<TaskOutcome>,
+}
+
+impl AsyncResult {
+    /// Waits for the result.
+    ///
+    /// # Errors
+    /// The task's [`TaskError`] (`cancelled` if the pool was dropped first).
+    pub fn wait(mut self) -> Result<Value, TaskError> {
+        self.wait_outcome().into_value()
+    }
+
+    /// Waits and returns the whole outcome (result, captured output, worker pid).
+    pub fn wait_outcome(&mut self) -> TaskOutcome {
+        if let Some(outcome) = self.result.take() {
+            return outcome;
+        }
+        self.outcomes
+            .next_blocking()
+            .unwrap_or_else(|| TaskOutcome::failed(TaskIndex(0), ErrorKind::Cancelled, "the pool stopped before answering"))
+    }
+
+    /// The result if it is ready, without waiting; `None` while the task runs.
+    pub fn try_get(&mut self) -> Option<Result<Value, TaskError>> {
+        if self.result.is_none() {
+            self.result = self.outcomes.try_next();
+        }
+        self.result.clone().map(TaskOutcome::into_value)
+    }
+
+    /// Whether the result is ready.
+    pub fn ready(&mut self) -> bool {
+        if self.result.is_none() {
+            self.result = self.outcomes.try_next();
+        }
+        self.result.is_some()
+    }
+}
+
+/// One sandboxed call in its own worker process (Python's `multiprocessing.Process`).
+///
+/// ```no_run
+/// use mpwasm::Process;
+/// use serde_json::json;
+///
+/// let p = Process::spawn("greeter.wasm", vec![json!(3)])?;
+/// let outcome = p.join();
+/// print!("{}", String::from_utf8_lossy(outcome.output()));
+/// # Ok::<(), mpwasm::Error>(())
+/// ```
+pub struct Process {
+    pending: AsyncResult,
+    _pool: Pool,
+}
+
+impl Process {
+    /// Starts the module's only function with `args` in a new worker process.
+    ///
+    /// # Errors
+    /// Any [`Error`] from loading the module or starting the worker.
+    pub fn spawn(source: impl Into<TaskSource>, args: Vec<Value>) -> Result<Process, Error> {
+        Process::spawn_with(Pool::builder(), source, args)
+    }
+
+    /// Like [`spawn`](Self::spawn) with a configured builder (function, limits...); the
+    /// builder's process count is ignored.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with(
+        builder: PoolBuilder,
+        source: impl Into<TaskSource>,
+        args: Vec<Value>,
+    ) -> Result<Process, Error> {
+        let pool = builder.processes(1).build(source)?;
+        let pending = pool.apply_async(args);
+        Ok(Process {
+            pending,
+            _pool: pool,
+        })
+    }
+
+    /// Waits for the call to end; returns its outcome with the captured output.
+    pub fn join(mut self) -> TaskOutcome {
+        self.pending.wait_outcome()
+    }
+}

@@ -1,0 +1,208 @@
+//! [`PoolBuilder`]: configures and starts a [`Pool`], rayon-style. Defaults come from the
+//! machine: one worker per available core (or `$MPWASM_PROCESSES`), a memory limit of half the
+//! RAM shared between the workers (at most 4 GiB each), no timeout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::api::Pool;
+use super::dispatcher::{self, DispatcherConfig};
+use super::transport::{ProcessTransport, Transport};
+use crate::error::Error;
+use crate::limits::{Limits, default_memory_limit, default_processes};
+use crate::sandbox::engine::EngineSettings;
+use crate::task::{Task, TaskSource};
+use crate::wire::message::Setup;
+
+/// Configures a [`Pool`]. Every setting has a default; see each method.
+#[derive(Debug, Clone, Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    memory: Option<u64>,
+    timeout: Option<Duration>,
+    fuel: Option<u64>,
+    output: Option<u64>,
+    function: Option<String>,
+    init: Option<String>,
+    fresh: bool,
+    chunksize: Option<usize>,
+    retries: Option<u32>,
+    window: Option<usize>,
+    worker_program: Option<PathBuf>,
+}
+
+impl PoolBuilder {
+    /// A builder with every setting at its default.
+    pub fn new() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// How many worker processes (default: `$MPWASM_PROCESSES`, else the available cores).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// The most linear memory plus tables one sandbox may grow to, in bytes (default: half the
+    /// RAM divided by the number of workers, at most 4 GiB).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// Wall-clock limit per task (default: none).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Instruction budget per task (default: unmetered).
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// The most guest output kept per task, in bytes (default 1 MiB).
+    pub fn output_limit(mut self, bytes: u64) -> Self {
+        self.output = Some(bytes);
+        self
+    }
+
+    /// The export to call: `name` or `interface#name` (default: the only exported function,
+    /// `init` aside).
+    pub fn function(mut self, name: impl Into<String>) -> Self {
+        self.function = Some(name.into());
+        self
+    }
+
+    /// The export run once in every new instance before its first task (default: an export
+    /// named `init` taking no arguments, if there is one).
+    pub fn init(mut self, name: impl Into<String>) -> Self {
+        self.init = Some(name.into());
+        self
+    }
+
+    /// A new instance for every task (default: an instance is kept between tasks, and
+    /// replaced after a failure).
+    pub fn fresh(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
+        self
+    }
+
+    /// A fixed number of tasks per batch (default: adaptive, aiming at ~2 ms of work).
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = Some(n);
+        self
+    }
+
+    /// How often a task is retried when its worker process dies (default 1).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
+        self
+    }
+
+    /// How many tasks a streaming job may have submitted but not yet consumed (default 16384).
+    pub fn window(mut self, n: usize) -> Self {
+        self.window = Some(n);
+        self
+    }
+
+    /// The program workers run as `PROGRAM __worker` (default: see
+    /// [`ProcessTransport::default_program`]).
+    pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.worker_program = Some(program.into());
+        self
+    }
+
+    /// The limits this builder will apply, for `processes` workers.
+    pub fn limits(&self) -> Limits {
+        let processes = self.resolved_processes();
+        let mut limits = Limits::for_processes(processes);
+        limits.memory = self.memory.unwrap_or_else(|| default_memory_limit(processes));
+        limits.timeout = self.timeout;
+        limits.fuel = self.fuel;
+        if let Some(output) = self.output {
+            limits.output = output;
+        }
+        limits
+    }
+
+    fn resolved_processes(&self) -> usize {
+        self.processes
+            .or_else(|| {
+                std::env::var("MPWASM_PROCESSES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or_else(default_processes)
+            .max(1)
+    }
+
+    /// Loads the task module (compiling it once, or taking it from the cache) and starts the
+    /// workers.
+    ///
+    /// # Errors
+    /// Any [`Error`] from loading the module or choosing the function, or
+    /// [`Error::Spawn`] when no worker process can be started.
+    pub fn build(self, source: impl Into<TaskSource>) -> Result<Pool, Error> {
+        let limits = self.limits();
+        let task = Task::load(source, EngineSettings::for_limits(&limits))?;
+        self.build_task(&task)
+    }
+
+    /// Starts the workers for an already loaded task module (compiled with settings matching
+    /// this builder's limits).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn build_task(self, task: &Task) -> Result<Pool, Error> {
+        let limits = self.limits();
+        if task.settings() != EngineSettings::for_limits(&limits) {
+            return Err(Error::Config(
+                "the task was compiled without fuel metering but a fuel limit is set (or the \
+                 reverse); load it with the pool's settings"
+                    .into(),
+            ));
+        }
+        if self.chunksize == Some(0) {
+            return Err(Error::Config("chunksize must be at least 1".into()));
+        }
+        if limits.memory == 0 {
+            return Err(Error::Config("the memory limit must be above 0".into()));
+        }
+        let function = task.function(self.function.as_deref())?.clone();
+        let init = task.init_function(self.init.as_deref())?.cloned();
+        let processes = self.resolved_processes();
+        let setup = Setup {
+            artifact: task.artifact().to_path_buf(),
+            kind: task.kind(),
+            function: function.path.clone(),
+            init: init.map(|f| f.path),
+            limits: limits.clone(),
+            fresh: self.fresh,
+        };
+        let program = self
+            .worker_program
+            .clone()
+            .unwrap_or_else(ProcessTransport::default_program);
+        let transport: Box<dyn Transport> = Box::new(ProcessTransport::new(program));
+        let (events, handle) = dispatcher::start(
+            DispatcherConfig {
+                processes,
+                setup,
+                chunksize: self.chunksize,
+                retries: self.retries.unwrap_or(1),
+            },
+            transport,
+        )?;
+        Ok(Pool::new(
+            events,
+            handle,
+            task.clone(),
+            function,
+            limits,
+            processes,
+            self.window.unwrap_or(16_384),
+        ))
+    }
+}

@@ -1,0 +1,86 @@
+//! How many tasks go into one batch, and how many batches a worker may hold.
+//!
+//! With no fixed `--chunksize`, batches aim at ~2 ms of work, measured as the pool runs (an
+//! average of the time per task the workers report): trivial tasks travel by the thousand, a
+//! task of seconds travels alone, so long tasks still balance over the workers. A worker holds
+//! enough batches to cover a pipe round trip, and at least two, so it never waits for the host.
+
+use std::time::Duration;
+
+const TARGET_BATCH: Duration = Duration::from_millis(2);
+const COVER_ROUND_TRIP: Duration = Duration::from_micros(300);
+const MAX_CHUNK: usize = 1024;
+const MAX_DEPTH: usize = 256;
+
+/// The chunk-size policy and its running measurement.
+#[derive(Debug, Clone)]
+pub struct ChunkPolicy {
+    fixed: Option<usize>,
+    nanos_per_task: Option<f64>,
+}
+
+impl ChunkPolicy {
+    /// A policy with a fixed chunk size, or an adaptive one.
+    pub fn new(fixed: Option<usize>) -> ChunkPolicy {
+        ChunkPolicy {
+            fixed: fixed.map(|n| n.max(1)),
+            nanos_per_task: None,
+        }
+    }
+
+    /// Feeds in a finished batch: `tasks` tasks took `busy` on the worker.
+    pub fn observe(&mut self, tasks: usize, busy: Duration) {
+        if tasks == 0 {
+            return;
+        }
+        let per_task = busy.as_nanos() as f64 / tasks as f64;
+        self.nanos_per_task = Some(match self.nanos_per_task {
+            Some(avg) => 0.7 * avg + 0.3 * per_task,
+            None => per_task,
+        });
+    }
+
+    /// The size of the next batch, when `queued` tasks wait and `workers` workers may each
+    /// hold `depth` batches: never so large that one worker takes more than its share.
+    pub fn chunk(&self, queued: usize, workers: usize) -> usize {
+        let wanted = match (self.fixed, self.nanos_per_task) {
+            (Some(n), _) => return n,
+            (None, None) => 1,
+            (None, Some(per_task)) => {
+                ((TARGET_BATCH.as_nanos() as f64 / per_task.max(1.0)) as usize).clamp(1, MAX_CHUNK)
+            }
+        };
+        let share = queued.div_ceil(workers.max(1) * 2).max(1);
+        wanted.min(share)
+    }
+
+    /// How many batches of `chunk` tasks one worker may hold at once.
+    pub fn depth(&self, chunk: usize) -> usize {
+        match self.nanos_per_task {
+            None => 2,
+            Some(per_task) => {
+                let batch = per_task.max(1.0) * chunk.max(1) as f64;
+                ((COVER_ROUND_TRIP.as_nanos() as f64 / batch).ceil() as usize).clamp(2, MAX_DEPTH)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapts_to_task_time() {
+        let mut policy = ChunkPolicy::new(None);
+        assert_eq!(policy.chunk(1000, 2), 1, "unknown cost: start small");
+        policy.observe(100, Duration::from_micros(100)); // 1 µs per task
+        assert_eq!(policy.chunk(1_000_000, 2), MAX_CHUNK);
+        assert_eq!(policy.chunk(10, 2), 3, "a short queue is shared");
+        let mut slow = ChunkPolicy::new(None);
+        slow.observe(1, Duration::from_millis(50));
+        assert_eq!(slow.chunk(1000, 2), 1);
+        assert_eq!(slow.depth(1), 2);
+        assert_eq!(ChunkPolicy::new(Some(7)).chunk(1, 2), 7);
+    }
+}

@@ -1,0 +1,411 @@
+//! The dispatcher: the single owner of scheduling state and the only one that talks to
+//! workers. It runs on its own thread, reacting to [`Event`]s: jobs submit tasks into one FIFO
+//! queue, batches go to workers with room (see [`ChunkPolicy`]), outcomes go back to their
+//! jobs. When a worker dies, the tasks it held are retried on a fresh worker (up to `retries`
+//! times) or reported `worker-lost`; a worker that cannot even start three times in a row
+//! marks the pool broken, and every task then fails with the reason instead of hanging.
+//!
+//! Adding a case: add an [`Event`] variant, handle it in [`Dispatcher::handle`], and keep the
+//! invariant that every task submitted gets exactly one outcome.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use super::chunking::ChunkPolicy;
+use super::events::{Event, JobId, JobMsg, TaskOutcome, WorkerEvent};
+use super::transport::{Transport, WorkerLink};
+use crate::error::{Error, ErrorKind, TaskError};
+use crate::ids::{BatchId, WorkerId};
+use crate::wire::message::{Batch, BatchDone, FromWorker, Setup, ToWorker, WireTask};
+
+/// How many failed starts in a row (with no successful start between) break the pool.
+const MAX_START_FAILURES: u32 = 3;
+
+/// What a dispatcher needs to run.
+pub struct DispatcherConfig {
+    /// How many workers.
+    pub processes: usize,
+    /// What every worker loads.
+    pub setup: Setup,
+    /// A fixed chunk size, or adaptive.
+    pub chunksize: Option<usize>,
+    /// How often a task whose worker died is retried before it is reported `worker-lost`.
+    pub retries: u32,
+}
+
+struct Queued {
+    job: JobId,
+    task: WireTask,
+    attempts: u32,
+}
+
+struct InFlight {
+    id: BatchId,
+    tasks: Vec<Queued>,
+}
+
+struct Slot {
+    generation: u64,
+    link: Option<Box<dyn WorkerLink>>,
+    pid: Option<u32>,
+    ready: bool,
+    trouble: Option<String>,
+    in_flight: VecDeque<InFlight>,
+}
+
+/// The dispatcher's state (see the module docs).
+pub struct Dispatcher {
+    events: Receiver<Event>,
+    events_tx: Sender<Event>,
+    transport: Box<dyn Transport>,
+    setup: Setup,
+    retries: u32,
+    slots: Vec<Slot>,
+    queue: VecDeque<Queued>,
+    jobs: HashMap<JobId, Sender<JobMsg>>,
+    policy: ChunkPolicy,
+    next_batch: u64,
+    start_failures: u32,
+    broken: Option<String>,
+}
+
+/// Starts the workers and the dispatcher thread; returns the channel to send it events.
+///
+/// # Errors
+/// [`Error::Spawn`] when the first workers cannot be started at all.
+pub fn start(
+    config: DispatcherConfig,
+    transport: Box<dyn Transport>,
+) -> Result<(Sender<Event>, std::thread::JoinHandle<()>), Error> {
+    let (events_tx, events) = unbounded();
+    let mut dispatcher = Dispatcher {
+        events,
+        events_tx: events_tx.clone(),
+        transport,
+        setup: config.setup,
+        retries: config.retries,
+        slots: Vec::new(),
+        queue: VecDeque::new(),
+        jobs: HashMap::new(),
+        policy: ChunkPolicy::new(config.chunksize),
+        next_batch: 0,
+        start_failures: 0,
+        broken: None,
+    };
+    for i in 0..config.processes.max(1) {
+        let id = WorkerId(i as u32);
+        let link = dispatcher
+            .transport
+            .start(id, 0, &dispatcher.setup, events_tx.clone());
+        let link = match link {
+            Ok(link) => link,
+            Err(e) => {
+                for slot in &mut dispatcher.slots {
+                    if let Some(link) = slot.link.as_mut() {
+                        link.kill();
+                    }
+                }
+                return Err(e);
+            }
+        };
+        dispatcher.slots.push(Slot {
+            generation: 0,
+            link: Some(link),
+            pid: None,
+            ready: false,
+            trouble: None,
+            in_flight: VecDeque::new(),
+        });
+    }
+    let handle = std::thread::Builder::new()
+        .name("mpwasm-dispatcher".into())
+        .spawn(move || dispatcher.run())
+        .map_err(|cause| Error::Spawn {
+            program: "dispatcher thread".into(),
+            cause,
+        })?;
+    Ok((events_tx, handle))
+}
+
+impl Dispatcher {
+    fn run(mut self) {
+        while let Ok(event) = self.events.recv() {
+            if let Event::Shutdown = event {
+                self.shutdown();
+                return;
+            }
+            self.handle(event);
+            self.schedule();
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::OpenJob { job, results } => {
+                self.jobs.insert(job, results);
+            }
+            Event::Submit { job, tasks } => {
+                if !self.jobs.contains_key(&job) {
+                    return;
+                }
+                if let Some(reason) = self.broken.clone() {
+                    let outcomes = tasks
+                        .into_iter()
+                        .map(|t| TaskOutcome::failed(t.index, ErrorKind::WorkerLost, &reason))
+                        .collect();
+                    self.deliver(job, outcomes);
+                    return;
+                }
+                self.queue.extend(tasks.into_iter().map(|task| Queued {
+                    job,
+                    task,
+                    attempts: 0,
+                }));
+            }
+            Event::CloseJob { job } => {
+                self.jobs.remove(&job);
+                self.queue.retain(|q| q.job != job);
+            }
+            Event::Worker {
+                slot,
+                generation,
+                event,
+            } => self.on_worker(slot, generation, event),
+            Event::Shutdown => {}
+        }
+    }
+
+    fn on_worker(&mut self, slot: WorkerId, generation: u64, event: WorkerEvent) {
+        let Some(s) = self.slots.get_mut(slot.0 as usize) else {
+            return;
+        };
+        if s.generation != generation {
+            return; // a late event from a process already replaced
+        }
+        match event {
+            WorkerEvent::Message(FromWorker::Ready { pid }) => {
+                s.pid = Some(pid);
+                s.ready = true;
+                self.start_failures = 0;
+            }
+            WorkerEvent::Message(FromWorker::SetupFailed { message }) => {
+                s.trouble = Some(message);
+            }
+            WorkerEvent::Message(FromWorker::Done(done)) => self.on_done(slot, done),
+            WorkerEvent::Garbled(message) => {
+                s.trouble = Some(format!("it wrote garbage on its pipe ({message})"));
+                if let Some(link) = s.link.as_mut() {
+                    link.kill();
+                }
+            }
+            WorkerEvent::Exited { status, stderr } => self.on_exit(slot, status, stderr),
+        }
+    }
+
+    fn on_done(&mut self, slot: WorkerId, done: BatchDone) {
+        let s = &mut self.slots[slot.0 as usize];
+        let matches = s
+            .in_flight
+            .front()
+            .is_some_and(|b| b.id == done.id && b.tasks.len() == done.outcomes.len());
+        if !matches {
+            s.trouble = Some(format!(
+                "it answered batch {} out of order or incompletely",
+                done.id.0
+            ));
+            if let Some(link) = s.link.as_mut() {
+                link.kill();
+            }
+            return;
+        }
+        let Some(batch) = s.in_flight.pop_front() else {
+            return;
+        };
+        let pid = s.pid;
+        self.policy
+            .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
+        let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
+        let mut run_job = None;
+        for (queued, outcome) in batch.tasks.into_iter().zip(done.outcomes) {
+            if run_job.is_some_and(|j| j != queued.job) {
+                let job = run_job.take().unwrap_or_default();
+                self.deliver(job, std::mem::take(&mut run));
+            }
+            run_job = Some(queued.job);
+            let index = queued.task.index;
+            run.push(TaskOutcome {
+                index,
+                worker_pid: pid,
+                result: outcome
+                    .result
+                    .map_err(|f| TaskError::new(index, f.kind, f.message)),
+                output: outcome.output,
+            });
+        }
+        if let Some(job) = run_job {
+            self.deliver(job, run);
+        }
+    }
+
+    fn on_exit(&mut self, slot: WorkerId, status: String, stderr: String) {
+        let s = &mut self.slots[slot.0 as usize];
+        s.link = None;
+        let held: Vec<Queued> = s.in_flight.drain(..).flat_map(|b| b.tasks).collect();
+        let what = match (&s.trouble, stderr.is_empty()) {
+            (Some(trouble), _) => format!("{status}: {trouble}"),
+            (None, false) => format!("{status}; its stderr ends with: {stderr}"),
+            (None, true) => status,
+        };
+        let pid = s.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
+        if !s.ready {
+            // It never started: the tasks did not run, so put them back untouched.
+            self.start_failures += 1;
+            for q in held.into_iter().rev() {
+                self.queue.push_front(q);
+            }
+            if self.start_failures >= MAX_START_FAILURES {
+                self.break_pool(format!(
+                    "worker processes cannot start: the last one ended with {what}"
+                ));
+                return;
+            }
+        } else {
+            let mut lost = Vec::new();
+            let mut again = Vec::new();
+            for mut q in held {
+                q.attempts += 1;
+                if q.attempts <= self.retries {
+                    again.push(q);
+                } else {
+                    lost.push(q);
+                }
+            }
+            for q in again.into_iter().rev() {
+                self.queue.push_front(q);
+            }
+            for q in lost {
+                let tries = if q.attempts > 1 {
+                    format!(" (after {} attempts)", q.attempts)
+                } else {
+                    String::new()
+                };
+                let message =
+                    format!("the worker process{pid} running this task died{tries}: {what}");
+                self.deliver(
+                    q.job,
+                    vec![TaskOutcome::failed(q.task.index, ErrorKind::WorkerLost, message)],
+                );
+            }
+        }
+        self.restart(slot);
+    }
+
+    fn restart(&mut self, slot: WorkerId) {
+        let s = &mut self.slots[slot.0 as usize];
+        s.generation += 1;
+        s.pid = None;
+        s.ready = false;
+        s.trouble = None;
+        match self
+            .transport
+            .start(slot, s.generation, &self.setup, self.events_tx.clone())
+        {
+            Ok(link) => s.link = Some(link),
+            Err(e) => {
+                self.start_failures += 1;
+                if self.start_failures >= MAX_START_FAILURES {
+                    self.break_pool(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// No worker can be started: fail everything queued and everything to come.
+    fn break_pool(&mut self, reason: String) {
+        let queued: Vec<Queued> = self.queue.drain(..).collect();
+        for q in queued {
+            self.deliver(
+                q.job,
+                vec![TaskOutcome::failed(q.task.index, ErrorKind::WorkerLost, &reason)],
+            );
+        }
+        self.broken = Some(reason);
+    }
+
+    fn deliver(&mut self, job: JobId, outcomes: Vec<TaskOutcome>) {
+        if let Some(tx) = self.jobs.get(&job) {
+            if tx.send(JobMsg::Outcomes(outcomes)).is_err() {
+                self.jobs.remove(&job);
+            }
+        }
+    }
+
+    fn schedule(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let live = self.slots.iter().filter(|s| s.link.is_some()).count();
+        if live == 0 {
+            return;
+        }
+        // One batch per worker per round, so a short queue spreads over all workers.
+        loop {
+            let mut sent_any = false;
+            for i in 0..self.slots.len() {
+                if self.queue.is_empty() {
+                    return;
+                }
+                let chunk = self.policy.chunk(self.queue.len(), live);
+                let depth = self.policy.depth(chunk);
+                let slot = &mut self.slots[i];
+                let Some(link) = slot.link.as_mut() else {
+                    continue;
+                };
+                if slot.in_flight.len() >= depth {
+                    continue;
+                }
+                let take = chunk.min(self.queue.len());
+                let tasks: Vec<Queued> = self.queue.drain(..take).collect();
+                let id = BatchId(self.next_batch);
+                self.next_batch += 1;
+                link.send(ToWorker::Run(Batch {
+                    id,
+                    tasks: tasks.iter().map(|q| q.task.clone()).collect(),
+                }));
+                slot.in_flight.push_back(InFlight { id, tasks });
+                sent_any = true;
+            }
+            if !sent_any {
+                return;
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(link) = slot.link.as_mut() {
+                link.kill();
+            }
+            slot.link = None;
+        }
+        let mut left: Vec<Queued> = self
+            .slots
+            .iter_mut()
+            .flat_map(|s| s.in_flight.drain(..))
+            .flat_map(|b| b.tasks)
+            .collect();
+        left.extend(self.queue.drain(..));
+        for q in left {
+            self.deliver(
+                q.job,
+                vec![TaskOutcome::failed(
+                    q.task.index,
+                    ErrorKind::Cancelled,
+                    "the pool was shut down before the task finished",
+                )],
+            );
+        }
+    }
+}

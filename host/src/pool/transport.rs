@@ -1,0 +1,233 @@
+//! The one seam between scheduling and workers. The dispatcher asks a [`Transport`] for a
+//! worker and talks to it through a [`WorkerLink`]; what comes back arrives as
+//! [`Event::Worker`]s. [`ProcessTransport`] runs workers as local OS processes (the `mpwasm`
+//! binary re-executed as `mpwasm __worker`, talking framed postcard over its stdin/stdout);
+//! another transport (e.g. a message broker) can replace it without touching scheduling.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::{Sender, unbounded};
+
+use super::events::{Event, WorkerEvent};
+use crate::error::Error;
+use crate::ids::WorkerId;
+use crate::wire::frame::{read_frame, write_frame};
+use crate::wire::message::{FromWorker, Setup, ToWorker};
+use crate::worker::WORKER_SUBCOMMAND;
+
+/// Starts workers.
+pub trait Transport: Send {
+    /// Starts a worker for `slot` and sends it `setup`; its events go to `events`, tagged with
+    /// `slot` and `generation`.
+    ///
+    /// # Errors
+    /// [`Error::Spawn`] when no worker can be started.
+    fn start(
+        &mut self,
+        slot: WorkerId,
+        generation: u64,
+        setup: &Setup,
+        events: Sender<Event>,
+    ) -> Result<Box<dyn WorkerLink>, Error>;
+}
+
+/// The dispatcher's handle on one worker.
+pub trait WorkerLink: Send {
+    /// Queues a message for the worker; never blocks. A failure shows up as the worker's exit.
+    fn send(&mut self, msg: ToWorker);
+    /// Stops the worker now (its exit is still reported).
+    fn kill(&mut self);
+}
+
+/// Workers as local OS processes.
+pub struct ProcessTransport {
+    program: PathBuf,
+}
+
+impl ProcessTransport {
+    /// Workers run `program __worker`.
+    pub fn new(program: PathBuf) -> ProcessTransport {
+        ProcessTransport { program }
+    }
+
+    /// The worker program to use when none is configured: `$MPWASM_WORKER_PROGRAM`, this
+    /// executable if it is `mpwasm`, an `mpwasm` beside it or one directory up (as in a cargo
+    /// target directory), else `mpwasm` on the `PATH`.
+    pub fn default_program() -> PathBuf {
+        if let Some(p) = std::env::var_os("MPWASM_WORKER_PROGRAM").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let exe_name = format!("mpwasm{}", std::env::consts::EXE_SUFFIX);
+        if let Ok(exe) = std::env::current_exe() {
+            if exe.file_name().is_some_and(|n| n == exe_name.as_str()) {
+                return exe;
+            }
+            for dir in exe.ancestors().skip(1).take(2) {
+                let candidate = dir.join(&exe_name);
+                if candidate.is_file() {
+                    return candidate;
+                }
+            }
+        }
+        PathBuf::from(exe_name)
+    }
+}
+
+impl Transport for ProcessTransport {
+    fn start(
+        &mut self,
+        slot: WorkerId,
+        generation: u64,
+        setup: &Setup,
+        events: Sender<Event>,
+    ) -> Result<Box<dyn WorkerLink>, Error> {
+        let mut child = Command::new(&self.program)
+            .arg(WORKER_SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|cause| Error::Spawn {
+                program: self.program.clone(),
+                cause,
+            })?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Spawn {
+                program: self.program.clone(),
+                cause: std::io::Error::other("the worker's pipes were not set up"),
+            });
+        };
+        let child = Arc::new(Mutex::new(child));
+        let (tx, rx) = unbounded::<ToWorker>();
+        tx.send(ToWorker::Setup(setup.clone()))
+            .map_err(|_| Error::WorkersFailed("worker writer closed".into()))?;
+
+        // Writer: frames to stdin, flushing whenever the queue runs dry.
+        std::thread::spawn(move || {
+            let mut out = BufWriter::new(stdin);
+            while let Ok(msg) = rx.recv() {
+                if write_frame(&mut out, &msg).is_err() {
+                    return;
+                }
+                if rx.is_empty() && out.flush().is_err() {
+                    return;
+                }
+            }
+            // Dropping `out` closes stdin: the worker exits.
+        });
+
+        let stderr_tail = spawn_stderr_tail(stderr);
+        let reaper = Arc::clone(&child);
+        std::thread::spawn(move || {
+            let mut input = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            let send = |event| {
+                let _ = events.send(Event::Worker {
+                    slot,
+                    generation,
+                    event,
+                });
+            };
+            loop {
+                match read_frame::<_, FromWorker>(&mut input, &mut buf) {
+                    Ok(Some(msg)) => send(WorkerEvent::Message(msg)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        send(WorkerEvent::Garbled(e.to_string()));
+                        break;
+                    }
+                }
+            }
+            // Make sure it is gone (it closed stdout or wrote garbage), then reap it.
+            let status = {
+                let mut child = lock(&reaper);
+                let _ = child.kill();
+                child.wait()
+            };
+            let stderr = stderr_tail
+                .join()
+                .unwrap_or_else(|_| "(stderr reader failed)".to_string());
+            send(WorkerEvent::Exited {
+                status: match status {
+                    Ok(s) => describe_status(s),
+                    Err(e) => format!("unknown status ({e})"),
+                },
+                stderr,
+            });
+        });
+        Ok(Box::new(ProcessLink { tx, child }))
+    }
+}
+
+struct ProcessLink {
+    tx: Sender<ToWorker>,
+    child: Arc<Mutex<Child>>,
+}
+
+impl WorkerLink for ProcessLink {
+    fn send(&mut self, msg: ToWorker) {
+        let _ = self.tx.send(msg);
+    }
+
+    fn kill(&mut self) {
+        let _ = lock(&self.child).kill();
+    }
+}
+
+fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
+    child.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Keeps the last 4 KiB a worker wrote to stderr, for the message when it dies.
+fn spawn_stderr_tail(mut stderr: ChildStderr) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        const KEEP: usize = 4096;
+        let mut tail: VecDeque<u8> = VecDeque::with_capacity(KEEP);
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            for &b in &chunk[..n] {
+                if tail.len() == KEEP {
+                    tail.pop_front();
+                }
+                tail.push_back(b);
+            }
+        }
+        let bytes: Vec<u8> = tail.into_iter().collect();
+        String::from_utf8_lossy(&bytes).trim().to_string()
+    })
+}
+
+/// `exit status 1` or `killed by signal 9 (SIGKILL)`.
+fn describe_status(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            return format!("killed by signal {signal}{name}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exit status {code}"),
+        None => status.to_string(),
+    }
+}

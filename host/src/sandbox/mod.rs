@@ -1,0 +1,14 @@
+//! The sandbox: wasmtime wiring inside a worker process. One [`Sandbox`] runs one task module
+//! under the pool's [`Limits`](crate::limits::Limits): a fresh or kept instance per task, a
+//! memory limiter, epoch deadlines for time, fuel when asked, WASI with no capabilities, and
+//! guest output captured per task.
+
+pub mod classify;
+pub mod engine;
+pub mod limiter;
+pub mod linker;
+pub mod output;
+pub mod runner;
+pub mod state;
+
+pub use runner::Sandbox;

@@ -1,0 +1,302 @@
+//! [`Sandbox`]: runs tasks of one task module, one at a time, each under the limits.
+//!
+//! By default an instance is kept between tasks (as Python's worker keeps its globals) and
+//! replaced after any failure, since a trapped instance is dead; with `fresh` every task gets
+//! a new instance. A new instance runs the `init` export, if any, before its first task.
+
+use std::time::Duration;
+
+use wasmtime::component::types::Type;
+use wasmtime::component::{self, ComponentExportIndex, Val};
+use wasmtime::{Engine, Store};
+
+use super::classify::classify;
+use super::engine::{self, EngineSettings};
+use super::linker;
+use super::output::OutputCapture;
+use super::state::SandboxState;
+use crate::error::ErrorKind;
+use crate::limits::Limits;
+use crate::task::exports::{self, ExportedFunction};
+use crate::task::loaded::{Loaded, load_artifact};
+use crate::task::{FunctionPath, ModuleKind};
+use crate::values::{params_from_json, results_to_json};
+use crate::wire::message::{Setup, WireFailure, WireOutcome, WireTask};
+
+/// How long one epoch tick lasts for a given timeout: fine enough to stop a task within ~5%
+/// of its limit, coarse enough to cost nothing.
+pub fn epoch_tick(timeout: Duration) -> Duration {
+    (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(100))
+}
+
+/// An instantiable module with its function resolved.
+enum Prepared {
+    Component {
+        pre: component::InstancePre<SandboxState>,
+        func: ComponentExportIndex,
+        init: Option<ComponentExportIndex>,
+    },
+    Core {
+        pre: wasmtime::InstancePre<SandboxState>,
+        func: String,
+        init: Option<String>,
+    },
+}
+
+enum Callable {
+    Component(component::Func),
+    Core(wasmtime::Func),
+}
+
+struct Live {
+    store: Store<SandboxState>,
+    func: Callable,
+}
+
+/// Runs tasks of one module under the limits (see the module docs).
+pub struct Sandbox {
+    engine: Engine,
+    prepared: Prepared,
+    params: Vec<(String, Type)>,
+    results: usize,
+    limits: Limits,
+    fresh: bool,
+    deadline_ticks: u64,
+    output: OutputCapture,
+    live: Option<Live>,
+}
+
+impl Sandbox {
+    /// Loads the artifact named in `setup` and resolves the function.
+    ///
+    /// # Errors
+    /// A message saying what could not be loaded or found.
+    pub fn new(setup: &Setup) -> Result<Sandbox, String> {
+        let engine = engine::build(EngineSettings::for_limits(&setup.limits))
+            .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
+        let loaded = load_artifact(&engine, setup.kind, &setup.artifact).map_err(|e| {
+            format!(
+                "cannot load the precompiled module {}: {e:#}",
+                setup.artifact.display()
+            )
+        })?;
+        let functions = exports::list(&engine, &loaded);
+        let find = |path: &FunctionPath| -> Result<ExportedFunction, String> {
+            functions
+                .iter()
+                .find(|f| &f.path == path)
+                .cloned()
+                .ok_or_else(|| format!("the module exports no function `{path}`"))
+        };
+        let target = find(&setup.function)?;
+        if let Some(init) = &setup.init {
+            find(init)?;
+        }
+        let prepared = match (&loaded, setup.kind) {
+            (Loaded::Component(c), ModuleKind::Component) => {
+                let linker = linker::component(&engine).map_err(|e| format!("{e:#}"))?;
+                let pre = linker
+                    .instantiate_pre(c)
+                    .map_err(|e| format!("cannot link the module: {e:#}"))?;
+                let index = |path: &FunctionPath| -> Result<ComponentExportIndex, String> {
+                    let parent = match &path.interface {
+                        Some(i) => Some(
+                            c.get_export_index(None, i.as_str())
+                                .ok_or_else(|| format!("no exported interface `{i}`"))?,
+                        ),
+                        None => None,
+                    };
+                    c.get_export_index(parent.as_ref(), path.name.as_str())
+                        .ok_or_else(|| format!("no exported function `{path}`"))
+                };
+                Prepared::Component {
+                    pre,
+                    func: index(&setup.function)?,
+                    init: setup.init.as_ref().map(index).transpose()?,
+                }
+            }
+            (Loaded::Core(m), ModuleKind::Core) => {
+                let linker = linker::core(&engine).map_err(|e| format!("{e:#}"))?;
+                let pre = linker
+                    .instantiate_pre(m)
+                    .map_err(|e| format!("cannot link the module: {e:#}"))?;
+                Prepared::Core {
+                    pre,
+                    func: setup.function.name.clone(),
+                    init: setup.init.as_ref().map(|p| p.name.clone()),
+                }
+            }
+            _ => return Err("the artifact is not of the announced kind".to_string()),
+        };
+        let deadline_ticks = match setup.limits.timeout {
+            Some(t) => {
+                let tick = epoch_tick(t);
+                (t.as_nanos().div_ceil(tick.as_nanos()) as u64).max(1)
+            }
+            None => u64::MAX / 4,
+        };
+        Ok(Sandbox {
+            engine,
+            prepared,
+            params: target.params,
+            results: target.results.len(),
+            limits: setup.limits.clone(),
+            fresh: setup.fresh,
+            deadline_ticks,
+            output: OutputCapture::new(setup.limits.output),
+            live: None,
+        })
+    }
+
+    /// The engine, for the epoch ticker.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs one task and reports its outcome (never panics on guest behaviour).
+    pub fn run(&mut self, task: &WireTask) -> WireOutcome {
+        let result = self.run_inner(&task.input);
+        if result.is_err() || self.fresh {
+            // A trapped instance is dead; a fresh run wants a new one anyway.
+            self.live = None;
+        }
+        WireOutcome {
+            index: task.index,
+            result,
+            output: self.output.take(),
+        }
+    }
+
+    fn run_inner(&mut self, input: &str) -> Result<String, WireFailure> {
+        let args = params_from_json(input, &self.params).map_err(|e| WireFailure {
+            kind: ErrorKind::BadInput,
+            message: format!("{e}"),
+        })?;
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let Some(live) = self.live.as_mut() else {
+            unreachable!("instantiated above")
+        };
+        live.store.set_epoch_deadline(self.deadline_ticks);
+        if let Some(fuel) = self.limits.fuel {
+            live.store
+                .set_fuel(fuel)
+                .map_err(|e| failure(ErrorKind::Trap, &e))?;
+        }
+        let called = match &live.func {
+            Callable::Component(func) => {
+                let mut results = vec![Val::Bool(false); self.results];
+                func.call(&mut live.store, &args, &mut results)
+                    .map(|()| results_to_json(&results))
+            }
+            Callable::Core(func) => {
+                let core_args: Vec<wasmtime::Val> = args.iter().map(to_core).collect();
+                let mut results = vec![wasmtime::Val::I32(0); self.results];
+                func.call(&mut live.store, &core_args, &mut results)
+                    .map(|()| results_to_json(&results.iter().map(from_core).collect::<Vec<_>>()))
+            }
+        };
+        called.map_err(|e| {
+            let refused = live.store.data().limiter.refused();
+            classify(&e, refused, &self.limits, &self.output.contents())
+        })
+    }
+
+    fn instantiate(&mut self) -> Result<Live, WireFailure> {
+        let state = SandboxState::new(self.limits.memory, &self.output);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(self.deadline_ticks);
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| failure(ErrorKind::Trap, &e))?;
+        }
+        let fail = |store: &Store<SandboxState>, e: wasmtime::Error, what: &str, kind| {
+            let output = self.output.contents();
+            let mut f = classify(&e, store.data().limiter.refused(), &self.limits, &output);
+            if f.kind != ErrorKind::MemoryLimit {
+                f.kind = kind;
+            }
+            f.message = format!("{what}: {}", f.message);
+            f
+        };
+        match &self.prepared {
+            Prepared::Component { pre, func, init } => {
+                let instance = pre.instantiate(&mut store).map_err(|e| {
+                    fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
+                })?;
+                if let Some(init) = init {
+                    let init_fn = instance.get_func(&mut store, init);
+                    let called = match init_fn {
+                        Some(f) => f.call(&mut store, &[], &mut []),
+                        None => Err(wasmtime::format_err!("the init export is not a function")),
+                    };
+                    called.map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
+                }
+                let func = instance
+                    .get_func(&mut store, func)
+                    .ok_or_else(|| WireFailure {
+                        kind: ErrorKind::Trap,
+                        message: "the exported function vanished from the instance".into(),
+                    })?;
+                Ok(Live {
+                    store,
+                    func: Callable::Component(func),
+                })
+            }
+            Prepared::Core { pre, func, init } => {
+                let instance = pre.instantiate(&mut store).map_err(|e| {
+                    fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
+                })?;
+                if let Some(init) = init {
+                    let called = match instance.get_func(&mut store, init) {
+                        Some(f) => f.call(&mut store, &[], &mut []),
+                        None => Err(wasmtime::format_err!("the init export is not a function")),
+                    };
+                    called.map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
+                }
+                let func = instance
+                    .get_func(&mut store, func)
+                    .ok_or_else(|| WireFailure {
+                        kind: ErrorKind::Trap,
+                        message: "the exported function vanished from the instance".into(),
+                    })?;
+                Ok(Live {
+                    store,
+                    func: Callable::Core(func),
+                })
+            }
+        }
+    }
+}
+
+fn failure(kind: ErrorKind, e: &wasmtime::Error) -> WireFailure {
+    WireFailure {
+        kind,
+        message: format!("{e:#}"),
+    }
+}
+
+/// Component value → core value (core signatures only use these four types).
+fn to_core(val: &Val) -> wasmtime::Val {
+    match val {
+        Val::S32(x) => wasmtime::Val::I32(*x),
+        Val::S64(x) => wasmtime::Val::I64(*x),
+        Val::Float32(x) => wasmtime::Val::F32(x.to_bits()),
+        Val::Float64(x) => wasmtime::Val::F64(x.to_bits()),
+        _ => wasmtime::Val::I32(0),
+    }
+}
+
+/// Core value → component value.
+fn from_core(val: &wasmtime::Val) -> Val {
+    match val {
+        wasmtime::Val::I32(x) => Val::S32(*x),
+        wasmtime::Val::I64(x) => Val::S64(*x),
+        wasmtime::Val::F32(x) => Val::Float32(f32::from_bits(*x)),
+        wasmtime::Val::F64(x) => Val::Float64(f64::from_bits(*x)),
+        other => Val::String(format!("{other:?}")),
+    }
+}

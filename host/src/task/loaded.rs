@@ -1,0 +1,232 @@
+//! [`Task`]: a task module read, checked and compiled on the host, ready to hand to workers;
+//! and [`load_artifact`], which maps a precompiled artifact (host and workers alike).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::Engine;
+
+use super::artifact::{self, Artifact};
+use super::exports::{self, ExportedFunction};
+use super::ModuleKind;
+use crate::error::Error;
+use crate::sandbox::engine::{self, EngineSettings};
+use crate::sandbox::linker;
+
+/// A compiled module in memory.
+pub enum Loaded {
+    /// A component.
+    Component(wasmtime::component::Component),
+    /// A core module.
+    Core(wasmtime::Module),
+}
+
+/// Maps a precompiled artifact.
+///
+/// # Errors
+/// wasmtime's error if the file is not an artifact of this engine's configuration.
+pub fn load_artifact(engine: &Engine, kind: ModuleKind, path: &Path) -> wasmtime::Result<Loaded> {
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own compiled output, as
+    // executable code is mapped from it. Every path reaching here was produced by
+    // `artifact::prepare` in this program: either a file it just wrote with
+    // `Engine::precompile_*`, or one of those it wrote earlier into the user's private cache
+    // directory under a name derived from the SHA-256 of the source module and the engine's
+    // compatibility hash (wasmtime additionally checks the header, version and configuration).
+    // Anyone able to replace files in that directory can already run code as this user.
+    unsafe {
+        Ok(match kind {
+            ModuleKind::Component => {
+                Loaded::Component(wasmtime::component::Component::deserialize_file(engine, path)?)
+            }
+            ModuleKind::Core => Loaded::Core(wasmtime::Module::deserialize_file(engine, path)?),
+        })
+    }
+}
+
+/// Where a task module comes from.
+#[derive(Debug, Clone)]
+pub enum TaskSource {
+    /// A `.wasm` file.
+    Path(PathBuf),
+    /// Module bytes already in memory, with a name for messages.
+    Bytes {
+        /// Shown in messages where a path would be.
+        name: String,
+        /// The `.wasm` bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+impl From<&Path> for TaskSource {
+    fn from(path: &Path) -> TaskSource {
+        TaskSource::Path(path.to_path_buf())
+    }
+}
+
+impl From<PathBuf> for TaskSource {
+    fn from(path: PathBuf) -> TaskSource {
+        TaskSource::Path(path)
+    }
+}
+
+impl From<&str> for TaskSource {
+    fn from(path: &str) -> TaskSource {
+        TaskSource::Path(PathBuf::from(path))
+    }
+}
+
+/// A task module, compiled once and checked: it is WebAssembly, wasmtime accepts it, and it
+/// imports nothing beyond WASI. Cheap to clone; workers load its artifact.
+#[derive(Clone)]
+pub struct Task {
+    inner: Arc<TaskInner>,
+}
+
+struct TaskInner {
+    source: PathBuf,
+    kind: ModuleKind,
+    settings: EngineSettings,
+    artifact: Artifact,
+    functions: Vec<ExportedFunction>,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("source", &self.inner.source)
+            .field("kind", &self.inner.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kind of module the bytes hold, from the 8-byte header.
+fn sniff(path: &Path, bytes: &[u8]) -> Result<ModuleKind, Error> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(Error::NotWasm {
+            path: path.to_path_buf(),
+        });
+    }
+    // Core modules have version 1 (layer 0); components carry layer 1 in bytes 6..8.
+    Ok(if bytes[6..8] == [1, 0] {
+        ModuleKind::Component
+    } else {
+        ModuleKind::Core
+    })
+}
+
+impl Task {
+    /// Reads, checks and compiles (or finds in the cache) a task module for the given engine
+    /// settings.
+    ///
+    /// # Errors
+    /// [`Error::Read`], [`Error::NotWasm`], [`Error::Compile`], [`Error::UnsupportedImport`],
+    /// [`Error::Artifact`].
+    pub fn load(source: impl Into<TaskSource>, settings: EngineSettings) -> Result<Task, Error> {
+        let (path, bytes) = match source.into() {
+            TaskSource::Path(path) => {
+                let bytes = std::fs::read(&path).map_err(|cause| Error::Read {
+                    path: path.clone(),
+                    cause,
+                })?;
+                (path, bytes)
+            }
+            TaskSource::Bytes { name, bytes } => (PathBuf::from(name), bytes),
+        };
+        let kind = sniff(&path, &bytes)?;
+        let engine = engine::build(settings).map_err(|e| Error::Compile {
+            path: path.clone(),
+            message: format!("cannot configure wasmtime: {e:#}"),
+        })?;
+        let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind)?;
+        let loaded = match load_artifact(&engine, kind, artifact.path()) {
+            Ok(loaded) => loaded,
+            Err(_) if cached => {
+                // A stale or damaged cache entry: compile afresh.
+                artifact::evict(&artifact);
+                drop(artifact);
+                return Task::load(TaskSource::Bytes {
+                    name: path.display().to_string(),
+                    bytes,
+                }, settings);
+            }
+            Err(e) => {
+                return Err(Error::Compile {
+                    path,
+                    message: format!("{e:#}"),
+                });
+            }
+        };
+        check_imports(&engine, &path, &loaded)?;
+        let functions = exports::list(&engine, &loaded);
+        Ok(Task {
+            inner: Arc::new(TaskInner {
+                source: path,
+                kind,
+                settings,
+                artifact,
+                functions,
+            }),
+        })
+    }
+
+    /// The file it came from (or the name given with its bytes).
+    pub fn source(&self) -> &Path {
+        &self.inner.source
+    }
+
+    /// Component or core module.
+    pub fn kind(&self) -> ModuleKind {
+        self.inner.kind
+    }
+
+    /// The engine settings it was compiled for.
+    pub fn settings(&self) -> EngineSettings {
+        self.inner.settings
+    }
+
+    /// The precompiled artifact workers load.
+    pub fn artifact(&self) -> &Path {
+        self.inner.artifact.path()
+    }
+
+    /// Every exported function with its signature.
+    pub fn functions(&self) -> &[ExportedFunction] {
+        &self.inner.functions
+    }
+
+    /// The function to call: the named one, or the only one (`init` aside).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchFunction`], [`Error::AmbiguousFunction`], [`Error::NoFunctions`] or
+    /// [`Error::UnsupportedSignature`].
+    pub fn function(&self, name: Option<&str>) -> Result<&ExportedFunction, Error> {
+        exports::choose(&self.inner.functions, name, &self.inner.source)
+    }
+
+    /// The init function: the named one (which must exist and take no arguments), else an
+    /// export named `init` taking no arguments, if any.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchFunction`] or [`Error::UnsupportedSignature`] for a named init.
+    pub fn init_function(&self, name: Option<&str>) -> Result<Option<&ExportedFunction>, Error> {
+        exports::init(&self.inner.functions, name, &self.inner.source)
+    }
+}
+
+fn check_imports(engine: &Engine, path: &Path, loaded: &Loaded) -> Result<(), Error> {
+    let unsupported = |e: wasmtime::Error| Error::UnsupportedImport {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    match loaded {
+        Loaded::Component(c) => {
+            let linker = linker::component(engine).map_err(unsupported)?;
+            linker.instantiate_pre(c).map_err(unsupported)?;
+        }
+        Loaded::Core(m) => {
+            let linker = linker::core(engine).map_err(unsupported)?;
+            linker.instantiate_pre(m).map_err(unsupported)?;
+        }
+    }
+    Ok(())
+}

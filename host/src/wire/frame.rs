@@ -1,0 +1,103 @@
+//! Length-prefixed postcard frames over a byte stream (a worker's stdin or stdout).
+//!
+//! A frame is a little-endian `u32` length followed by that many bytes of postcard. The reader
+//! refuses lengths over [`MAX_FRAME`] before allocating, so garbage on a pipe is an error, never
+//! a panic or an unbounded allocation.
+
+use std::io::{self, Read, Write};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The largest frame either side accepts: 256 MiB.
+pub const MAX_FRAME: u32 = 256 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The pipe failed (or closed in the middle of a frame).
+    #[error("pipe error: {0}")]
+    Io(#[from] io::Error),
+    /// The length prefix is larger than [`MAX_FRAME`]: the peer wrote garbage.
+    #[error("frame of {0} bytes is over the limit of {MAX_FRAME} bytes (garbage on the pipe?)")]
+    TooLarge(u64),
+    /// The bytes are not a valid message.
+    #[error("malformed message: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+/// Writes one message as a frame. The caller flushes when it wants the peer to see it.
+pub fn write_frame<W: Write, T: Serialize>(out: &mut W, msg: &T) -> Result<(), FrameError> {
+    let bytes = postcard::to_stdvec(msg)?;
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|len| *len <= MAX_FRAME)
+        .ok_or(FrameError::TooLarge(bytes.len() as u64))?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&bytes)?;
+    Ok(())
+}
+
+/// Reads one frame into `buf` (reused between calls) and decodes it.
+///
+/// Returns `Ok(None)` on a clean end of stream (EOF before the first byte of a frame).
+pub fn read_frame<R: Read, T: DeserializeOwned>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match input.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_le_bytes(len);
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len.into()));
+    }
+    buf.clear();
+    buf.resize(len as usize, 0);
+    input.read_exact(buf)?;
+    Ok(Some(postcard::from_bytes(buf)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_clean_eof() {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &("hello".to_string(), 7u64)).expect("write");
+        write_frame(&mut bytes, &("x".to_string(), 8u64)).expect("write");
+        let mut input = &bytes[..];
+        let mut buf = Vec::new();
+        let a: Option<(String, u64)> = read_frame(&mut input, &mut buf).expect("read");
+        let b: Option<(String, u64)> = read_frame(&mut input, &mut buf).expect("read");
+        let c: Option<(String, u64)> = read_frame(&mut input, &mut buf).expect("read");
+        assert_eq!(a, Some(("hello".to_string(), 7)));
+        assert_eq!(b, Some(("x".to_string(), 8)));
+        assert_eq!(c, None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let cases: &[&[u8]] = &[
+            &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+            &[3, 0, 0, 0, 0xff],
+            &[2, 0],
+            &[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+        ];
+        for bytes in cases {
+            let mut input = *bytes;
+            let mut buf = Vec::new();
+            let got: Result<Option<(String, u64)>, _> = read_frame(&mut input, &mut buf);
+            assert!(got.is_err(), "{bytes:?} decoded as {got:?}");
+        }
+    }
+}

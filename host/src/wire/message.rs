@@ -1,0 +1,112 @@
+//! The messages host and worker exchange. Tasks travel in batches (chunks), never one message
+//! per item; inputs and results travel as JSON text so the host never re-parses them.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::ids::{BatchId, TaskIndex};
+use crate::limits::Limits;
+use crate::task::{FunctionPath, ModuleKind};
+
+/// Host → worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// The first message: what to load and how to run it.
+    Setup(Setup),
+    /// Run these tasks in order and answer with one [`FromWorker::Done`].
+    Run(Batch),
+}
+
+/// Everything a worker needs to become a sandbox host for one task module.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    /// The precompiled artifact the host wrote (the worker never compiles).
+    pub artifact: PathBuf,
+    /// Component or core module.
+    pub kind: ModuleKind,
+    /// The export each task calls.
+    pub function: FunctionPath,
+    /// The export run once in every new instance before its first task.
+    pub init: Option<FunctionPath>,
+    /// Per-task limits.
+    pub limits: Limits,
+    /// A new instance for every task.
+    pub fresh: bool,
+}
+
+/// A chunk of tasks for one worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    /// Identifies the batch in the answer.
+    pub id: BatchId,
+    /// The tasks, run in this order.
+    pub tasks: Vec<WireTask>,
+}
+
+/// One task: its index in its job and its input as JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireTask {
+    /// The task's index within its job.
+    pub index: TaskIndex,
+    /// The input, JSON text (a value, or an array of arguments).
+    pub input: String,
+}
+
+/// Worker → host.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker loaded the module and waits for batches.
+    Ready {
+        /// The worker's process id.
+        pid: u32,
+    },
+    /// The worker could not load the module; it exits after this.
+    SetupFailed {
+        /// What went wrong.
+        message: String,
+    },
+    /// A batch finished: one outcome per task, in the batch's order.
+    Done(BatchDone),
+}
+
+/// The answer to a [`Batch`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchDone {
+    /// The batch this answers.
+    pub id: BatchId,
+    /// One outcome per task.
+    pub outcomes: Vec<WireOutcome>,
+    /// Wall time the worker spent on the batch, in nanoseconds (feeds chunk sizing).
+    pub busy_nanos: u64,
+}
+
+/// The outcome of one task, as the worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireOutcome {
+    /// The task's index within its job.
+    pub index: TaskIndex,
+    /// The result as JSON text, or why it failed.
+    pub result: Result<String, WireFailure>,
+    /// What the guest wrote to stdout and stderr during the task.
+    pub output: CapturedOutput,
+}
+
+/// A failed task, as the worker reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireFailure {
+    /// The failure's kind.
+    pub kind: ErrorKind,
+    /// A message naming the cause and the limit.
+    pub message: String,
+}
+
+/// Guest output captured during one task, capped at the output limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedOutput {
+    /// The bytes kept, stdout and stderr interleaved as written.
+    pub bytes: Vec<u8>,
+    /// How many bytes were dropped past the cap.
+    pub dropped: u64,
+}

@@ -1,0 +1,103 @@
+//! `cargo xtask demo`: builds the `mpwasm` CLI and the demo guests, then runs a short tour of the
+//! CLI, printing each command first so it can be copied.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::command::{self, cargo_command};
+use crate::guests::{self, COMPONENT_TARGET};
+use crate::setup;
+
+/// The guests the tour runs.
+const DEMO_GUESTS: &[&str] = &["square", "primes", "wordcount", "hash", "greeter"];
+
+/// Lines fed to the `hash` guest: one JSON argument per line.
+const HASH_INPUT: &[&str] = &[r#""hello""#, r#""mpwasm""#, r#""WebAssembly""#];
+
+/// Builds, then runs the tour; the first failing command fails the demo.
+pub fn run(root: &Path) -> Result<()> {
+    setup::run(root).context("setup")?;
+    command::run(
+        "building mpwasm",
+        &mut cargo_command(root, ["build", "--release", "-p", "mpwasm"]),
+    )?;
+
+    let discovered = guests::discover(root).context("cannot list guest-tasks/")?;
+    let mut build = cargo_command(root, ["build", "--release", "--target", COMPONENT_TARGET]);
+    let mut files = Vec::new();
+    for name in DEMO_GUESTS {
+        let Some(guest) = discovered
+            .iter()
+            .find(|guest| guest.name == *name && guest.is_component())
+        else {
+            bail!("the demo needs the component guest `{name}`, which is not in guest-tasks/");
+        };
+        build.args(["-p", name]);
+        files.push((*name, guest.wasm_file_name()));
+    }
+    command::run("building the demo guests", &mut build)?;
+
+    let target_dir = target_dir(root);
+    let mpwasm = target_dir.join("release").join("mpwasm");
+    let built = target_dir.join(COMPONENT_TARGET).join("release");
+    let wasm = |name: &str| {
+        let file = files
+            .iter()
+            .find(|(guest, _)| *guest == name)
+            .map_or_else(|| format!("{name}.wasm"), |(_, file)| file.clone());
+        relative_to(root, &built.join(file))
+    };
+    let tour = |args: &[&str]| {
+        let mut command = Command::new(&mpwasm);
+        command.args(args).current_dir(root);
+        command
+    };
+
+    let square = wasm("square");
+    command::run(
+        "demo: square",
+        &mut tour(&["run", &square, "--map", "0..10"]),
+    )?;
+    let primes = wasm("primes");
+    command::run(
+        "demo: primes",
+        &mut tour(&["run", &primes, "--map", "0..100000:10000"]),
+    )?;
+    let greeter = wasm("greeter");
+    command::run(
+        "demo: greeter",
+        &mut tour(&["run", &greeter, "--map", "1..5", "-j", "2"]),
+    )?;
+    let hash = wasm("hash");
+    command::run_with_input(
+        "demo: hash",
+        &mut tour(&["run", &hash, "--input", "-"]),
+        HASH_INPUT,
+    )?;
+    let wordcount = wasm("wordcount");
+    command::run(
+        "demo: wordcount",
+        &mut tour(&["call", &wordcount, "the cat and the hat"]),
+    )?;
+    println!("demo finished");
+    Ok(())
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root when relative)
+/// or `target/` in the workspace root.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// `path` relative to `root` when it lies inside it (shorter to print), else as it is.
+fn relative_to(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,156 @@
+//! The guest task crates under `guest-tasks/`: each one's package name and the target it is built
+//! for. Shared by the xtask and by `tests/build.rs` (which includes this file with `#[path]`), so
+//! the list of guests is the directory listing and is written down nowhere else.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Target of every guest that does not name another one: WebAssembly components.
+pub const COMPONENT_TARGET: &str = "wasm32-wasip2";
+
+/// Manifest section where a guest names a different target, as `target = "..."`.
+const METADATA_SECTION: &str = "[package.metadata.mpwasm]";
+
+/// One crate under `guest-tasks/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    /// Package name, e.g. `core-square`.
+    pub name: String,
+    /// Rust target it is built for: [`COMPONENT_TARGET`] unless its manifest's
+    /// `[package.metadata.mpwasm]` section sets `target`.
+    pub target: String,
+}
+
+impl Guest {
+    /// File name of the built artifact: the library name (`-` becomes `_`) plus `.wasm`.
+    pub fn wasm_file_name(&self) -> String {
+        format!("{}.wasm", self.name.replace('-', "_"))
+    }
+
+    /// Whether the guest is a component (built for [`COMPONENT_TARGET`]) rather than a plain core
+    /// module.
+    pub fn is_component(&self) -> bool {
+        self.target == COMPONENT_TARGET
+    }
+}
+
+/// Reads `guest-tasks/*/Cargo.toml` below `workspace_root`; the guests come sorted by name.
+///
+/// # Errors
+///
+/// Fails when the directory or a manifest cannot be read, or a manifest has no package name.
+pub fn discover(workspace_root: &Path) -> io::Result<Vec<Guest>> {
+    let mut guests = Vec::new();
+    for entry in fs::read_dir(workspace_root.join("guest-tasks"))? {
+        let manifest = entry?.path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = fs::read_to_string(&manifest)?;
+        let guest = parse_manifest(&text).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: no `name` in its [package] section", manifest.display()),
+            )
+        })?;
+        guests.push(guest);
+    }
+    guests.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(guests)
+}
+
+/// The targets the guests are built for, each once, [`COMPONENT_TARGET`] first.
+pub fn targets(guests: &[Guest]) -> Vec<&str> {
+    let mut targets = vec![COMPONENT_TARGET];
+    for guest in guests {
+        if !targets.contains(&guest.target.as_str()) {
+            targets.push(&guest.target);
+        }
+    }
+    targets
+}
+
+/// The guests built for `target`.
+pub fn for_target<'a>(guests: &'a [Guest], target: &str) -> Vec<&'a Guest> {
+    guests
+        .iter()
+        .filter(|guest| guest.target == target)
+        .collect()
+}
+
+/// Finds the package name and the optional target in a guest manifest. A line-based reading of
+/// the two keys we need, not a TOML parser: values must be plain double-quoted strings.
+fn parse_manifest(text: &str) -> Option<Guest> {
+    let mut section = "";
+    let mut name = None;
+    let mut target = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if let Some((key, value)) = line.split_once('=') {
+            let value = value.trim().split('"').nth(1);
+            match (section, key.trim()) {
+                ("[package]", "name") => name = value,
+                (METADATA_SECTION, "target") => target = value,
+                _ => {}
+            }
+        }
+    }
+    Some(Guest {
+        name: name?.to_owned(),
+        target: target.unwrap_or(COMPONENT_TARGET).to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_are_read() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                "[package]\nname = \"square\"\nversion.workspace = true\n",
+                Some(("square", COMPONENT_TARGET)),
+            ),
+            (
+                "# comment\n[package]\nname = \"core-square\"\n\n[package.metadata.mpwasm]\n\
+                 target = \"wasm32-unknown-unknown\"\n",
+                Some(("core-square", "wasm32-unknown-unknown")),
+            ),
+            // `name` outside [package] does not count.
+            ("[lib]\nname = \"square\"\n", None),
+            (
+                "[package]\nname=\"x\"\n[dependencies]\ntarget = \"no\"\n",
+                Some(("x", COMPONENT_TARGET)),
+            ),
+        ];
+        for (text, expected) in cases {
+            let expected = expected.map(|(name, target)| Guest {
+                name: name.to_owned(),
+                target: target.to_owned(),
+            });
+            assert_eq!(parse_manifest(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn targets_put_components_first() {
+        let guest = |name: &str, target: &str| Guest {
+            name: name.to_owned(),
+            target: target.to_owned(),
+        };
+        let guests = [
+            guest("core-square", "wasm32-unknown-unknown"),
+            guest("square", COMPONENT_TARGET),
+        ];
+        assert_eq!(
+            targets(&guests),
+            [COMPONENT_TARGET, "wasm32-unknown-unknown"]
+        );
+        assert_eq!(for_target(&guests, COMPONENT_TARGET), [&guests[1]]);
+        assert_eq!(guests[0].wasm_file_name(), "core_square.wasm");
+        assert!(!guests[0].is_component());
+    }
+}

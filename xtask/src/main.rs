@@ -1,0 +1,70 @@
+//! `cargo xtask`: the project's developer tasks, in Rust so they run wherever cargo does.
+//!
+//! `setup` installs the wasm targets, `demo` builds the CLI and some guests and runs a tour of the
+//! CLI, `test` runs every check CI runs (formatting, clippy, tests). Everything is built with the
+//! release profile, the workspace's only profile.
+
+mod command;
+mod demo;
+mod guests;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  setup   install the wasm32-wasip2 and wasm32-unknown-unknown targets (with rustup)
+  demo    build mpwasm and the demo guests, then run a tour of the CLI
+  test    what CI runs: rustfmt check, clippy (host and guests), cargo test --release
+  help    print this message
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = match args.as_slice() {
+        [task] => task.as_str(),
+        [] => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        _ => {
+            eprintln!("xtask: expected one task, got {args:?}\n");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = workspace_root();
+    let result = match task {
+        "setup" => setup::run(&root),
+        "demo" => demo::run(&root),
+        "test" => test::run(&root),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("xtask: unknown task `{other}`\n");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {task}: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or(manifest_dir.clone(), |root| root.to_path_buf())
+}

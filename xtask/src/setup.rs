@@ -1,0 +1,88 @@
+//! `cargo xtask setup`: makes sure the active toolchain has the wasm targets the guests are
+//! built for, installing the missing ones with rustup.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::command;
+use crate::guests;
+
+/// Every target the project builds guests for (the ones the guests name, at least these).
+const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
+
+/// Installs the missing wasm targets; does nothing (and needs no network) when all are there.
+pub fn run(root: &Path) -> Result<()> {
+    let discovered = guests::discover(root).context("cannot list guest-tasks/")?;
+    let mut targets: Vec<&str> = TARGETS.to_vec();
+    for target in guests::targets(&discovered) {
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+
+    let sysroot = sysroot()?;
+    let missing = missing_targets(&sysroot, &targets);
+    if missing.is_empty() {
+        println!("wasm targets installed: {}", targets.join(", "));
+        return Ok(());
+    }
+    if !has_rustup() {
+        bail!(
+            "the {} target(s) are missing from the toolchain at {} and rustup is not available: \
+             install the Rust standard library for them with your Rust distribution",
+            missing.join(", "),
+            sysroot.display()
+        );
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add"]).args(&missing);
+    command::run("rustup target add", &mut add)?;
+    let still_missing = missing_targets(&sysroot, &missing);
+    if !still_missing.is_empty() {
+        bail!(
+            "rustup did not install {} into {} (is the active toolchain managed by rustup?)",
+            still_missing.join(", "),
+            sysroot.display()
+        );
+    }
+    Ok(())
+}
+
+/// The active toolchain's sysroot, from `rustc --print sysroot`.
+fn sysroot() -> Result<PathBuf> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .with_context(|| format!("cannot run `{rustc} --print sysroot`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{rustc} --print sysroot` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// The `targets` whose standard library is not in `sysroot`.
+fn missing_targets<'a>(sysroot: &Path, targets: &[&'a str]) -> Vec<&'a str> {
+    targets
+        .iter()
+        .copied()
+        .filter(|target| !sysroot.join("lib/rustlib").join(target).is_dir())
+        .collect()
+}
+
+/// Whether `rustup` can be run.
+fn has_rustup() -> bool {
+    Command::new("rustup")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
