@@ -4,7 +4,10 @@
 mod cli;
 
 fn main() {
-    if std::env::args_os().nth(1).is_some_and(|a| a == mpwasm::worker::WORKER_SUBCOMMAND) {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == mpwasm::worker::WORKER_SUBCOMMAND)
+    {
         std::process::exit(mpwasm::worker::main());
     }
     std::process::exit(cli::main());

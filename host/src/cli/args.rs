@@ -34,12 +34,10 @@ pub enum Command {
     /// Results go to stdout, one JSON value per line, in input order (or as completed with
     /// --unordered). Errors and the guests' own output go to stderr.
     /// Exit status: 0 every task succeeded, 1 at least one failed, 2 the run could not start.
-    #[command(
-        after_help = "Examples:\n  mpwasm run square.wasm --map 0..10\n  \
+    #[command(after_help = "Examples:\n  mpwasm run square.wasm --map 0..10\n  \
         mpwasm run square.wasm --map 0..=100:10 --unordered\n  \
         mpwasm run kitchen.wasm --func add --input pairs.jsonl   # lines like [1, 2]\n  \
-        seq 5 | mpwasm run square.wasm --input - --format jsonl"
-    )]
+        seq 5 | mpwasm run square.wasm --input - --format jsonl")]
     Run(RunArgs),
     /// Call a function of TASK.wasm once, in a sandbox (Python's apply).
     ///
@@ -59,7 +57,12 @@ pub struct RunArgs {
     pub task: PathBuf,
 
     /// Inputs from an integer range: A..B, A..=B, or A..B:STEP (e.g. 0..10, 1..=5, 0..100:10).
-    #[arg(long, value_name = "RANGE", conflicts_with = "input")]
+    #[arg(
+        long,
+        value_name = "RANGE",
+        conflicts_with = "input",
+        allow_hyphen_values = true
+    )]
     pub map: Option<String>,
 
     /// Inputs from a JSON Lines file, one input per line (`-` for stdin). A function with k

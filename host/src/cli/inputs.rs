@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -75,7 +75,7 @@ impl Source {
                             File::open(p)
                                 .with_context(|| format!("cannot open --input {}", p.display()))?,
                         ),
-                        display_name(p),
+                        p.display().to_string(),
                     ),
                     _ => (Box::new(io::stdin()), "stdin".to_string()),
                 };
@@ -119,11 +119,11 @@ impl Source {
     }
 }
 
-fn display_name(path: &PathBuf) -> String {
-    path.display().to_string()
-}
-
-fn feed_lines(reader: Box<dyn Read + Send>, lines: &LineMap, submitter: &mut Submitter) -> Option<String> {
+fn feed_lines(
+    reader: Box<dyn Read + Send>,
+    lines: &LineMap,
+    submitter: &mut Submitter,
+) -> Option<String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line = Vec::new();
     let mut skipped = 0u64;
@@ -156,9 +156,8 @@ fn feed_lines(reader: Box<dyn Read + Send>, lines: &LineMap, submitter: &mut Sub
             lines.record(submitter.submitted(), skipped);
             continue;
         }
-        if submitter.push(text).is_none() {
-            return None;
-        }
+        // `None`: the consumer is gone, so stop reading; there is no read error to report.
+        submitter.push(text)?;
     }
 }
 

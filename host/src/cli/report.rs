@@ -47,7 +47,10 @@ impl Reporter {
                     Format::Values => writeln!(self.out, "{value}"),
                     Format::Jsonl => match outcome.worker_pid() {
                         Some(pid) => {
-                            writeln!(self.out, "{{\"index\":{index},\"value\":{value},\"worker\":{pid}}}")
+                            writeln!(
+                                self.out,
+                                "{{\"index\":{index},\"value\":{value},\"worker\":{pid}}}"
+                            )
                         }
                         None => writeln!(self.out, "{{\"index\":{index},\"value\":{value}}}"),
                     },

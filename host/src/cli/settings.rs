@@ -55,9 +55,9 @@ pub fn parse_range(text: &str) -> Result<IntRange> {
         None => (end, false),
     };
     let number = |s: &str, what: &str| -> Result<i64> {
-        s.trim()
-            .parse::<i64>()
-            .with_context(|| format!("invalid --map range `{text}`: {what} `{s}` is not an integer; {usage}"))
+        s.trim().parse::<i64>().with_context(|| {
+            format!("invalid --map range `{text}`: {what} `{s}` is not an integer; {usage}")
+        })
     };
     let start = number(start, "start")?;
     let end = number(end, "end")?;

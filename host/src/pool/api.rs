@@ -188,13 +188,18 @@ impl Pool {
             .into_iter()
             .map(|input| serde_json::to_value(input).map_err(|e| e.to_string()))
             .collect();
-        let good: Vec<Value> = converted.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+        let good: Vec<Value> = converted
+            .iter()
+            .filter_map(|c| c.as_ref().ok().cloned())
+            .collect();
         let mut results = self.map(good).into_iter();
         converted
             .into_iter()
             .enumerate()
             .map(|(i, c)| match c {
-                Ok(_) => results.next().map_or_else(|| Err(lost(TaskIndex(i as u64))), typed),
+                Ok(_) => results
+                    .next()
+                    .map_or_else(|| Err(lost(TaskIndex(i as u64))), typed),
                 Err(e) => Err(TaskError::new(
                     TaskIndex(i as u64),
                     ErrorKind::BadInput,
@@ -211,15 +216,18 @@ impl Pool {
     /// The task's [`TaskError`], or `bad-input` when `args` cannot be serialized.
     pub fn apply_typed<T: Serialize, R: DeserializeOwned>(&self, args: T) -> Result<R, TaskError> {
         let value = serde_json::to_value(args).map_err(|e| {
-            TaskError::new(TaskIndex(0), ErrorKind::BadInput, format!("cannot serialize: {e}"))
+            TaskError::new(
+                TaskIndex(0),
+                ErrorKind::BadInput,
+                format!("cannot serialize: {e}"),
+            )
         })?;
         let (mut submitter, mut outcomes) = self.job(true);
         let _ = submitter.push(value.to_string());
         submitter.finish();
-        let outcome = outcomes.next_blocking().map_or_else(
-            || Err(lost(TaskIndex(0))),
-            TaskOutcome::into_value,
-        );
+        let outcome = outcomes
+            .next_blocking()
+            .map_or_else(|| Err(lost(TaskIndex(0))), TaskOutcome::into_value);
         typed(outcome)
     }
 }
@@ -260,7 +268,11 @@ fn typed<R: DeserializeOwned>(result: Result<Value, TaskError>) -> Result<R, Tas
 }
 
 fn lost(index: TaskIndex) -> TaskError {
-    TaskError::new(index, ErrorKind::Cancelled, "the pool stopped before answering")
+    TaskError::new(
+        index,
+        ErrorKind::Cancelled,
+        "the pool stopped before answering",
+    )
 }
 
 /// Feeds an input iterator into a job from the consuming thread, never past the window.
@@ -371,9 +383,13 @@ impl AsyncResult {
         if let Some(outcome) = self.result.take() {
             return outcome;
         }
-        self.outcomes
-            .next_blocking()
-            .unwrap_or_else(|| TaskOutcome::failed(TaskIndex(0), ErrorKind::Cancelled, "the pool stopped before answering"))
+        self.outcomes.next_blocking().unwrap_or_else(|| {
+            TaskOutcome::failed(
+                TaskIndex(0),
+                ErrorKind::Cancelled,
+                "the pool stopped before answering",
+            )
+        })
     }
 
     /// The result if it is ready, without waiting; `None` while the task runs.

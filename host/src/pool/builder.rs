@@ -118,7 +118,9 @@ impl PoolBuilder {
     pub fn limits(&self) -> Limits {
         let processes = self.resolved_processes();
         let mut limits = Limits::for_processes(processes);
-        limits.memory = self.memory.unwrap_or_else(|| default_memory_limit(processes));
+        limits.memory = self
+            .memory
+            .unwrap_or_else(|| default_memory_limit(processes));
         limits.timeout = self.timeout;
         limits.fuel = self.fuel;
         if let Some(output) = self.output {

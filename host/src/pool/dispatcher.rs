@@ -295,7 +295,11 @@ impl Dispatcher {
                     format!("the worker process{pid} running this task died{tries}: {what}");
                 self.deliver(
                     q.job,
-                    vec![TaskOutcome::failed(q.task.index, ErrorKind::WorkerLost, message)],
+                    vec![TaskOutcome::failed(
+                        q.task.index,
+                        ErrorKind::WorkerLost,
+                        message,
+                    )],
                 );
             }
         }
@@ -328,17 +332,21 @@ impl Dispatcher {
         for q in queued {
             self.deliver(
                 q.job,
-                vec![TaskOutcome::failed(q.task.index, ErrorKind::WorkerLost, &reason)],
+                vec![TaskOutcome::failed(
+                    q.task.index,
+                    ErrorKind::WorkerLost,
+                    &reason,
+                )],
             );
         }
         self.broken = Some(reason);
     }
 
     fn deliver(&mut self, job: JobId, outcomes: Vec<TaskOutcome>) {
-        if let Some(tx) = self.jobs.get(&job) {
-            if tx.send(JobMsg::Outcomes(outcomes)).is_err() {
-                self.jobs.remove(&job);
-            }
+        if let Some(tx) = self.jobs.get(&job)
+            && tx.send(JobMsg::Outcomes(outcomes)).is_err()
+        {
+            self.jobs.remove(&job);
         }
     }
 

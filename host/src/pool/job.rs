@@ -180,7 +180,7 @@ impl Submitter {
                 job: self.job,
                 tasks,
             }) {
-                Ok(()) => return,
+                Ok(()) => {}
                 Err(crossbeam_channel::SendError(Event::Submit { tasks, .. })) => {
                     self.dispatcher_alive = false;
                     self.cancel(tasks);

@@ -183,7 +183,9 @@ impl WorkerLink for ProcessLink {
 }
 
 fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
-    child.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    child
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Keeps the last 4 KiB a worker wrote to stderr, for the message when it dies.

@@ -21,8 +21,6 @@ pub fn component(engine: &Engine) -> wasmtime::Result<wasmtime::component::Linke
 /// wasmtime's error if the WASI definitions cannot be added (a bug).
 pub fn core(engine: &Engine) -> wasmtime::Result<wasmtime::Linker<SandboxState>> {
     let mut linker = wasmtime::Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut SandboxState| {
-        &mut state.wasi
-    })?;
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut SandboxState| &mut state.wasi)?;
     Ok(linker)
 }

@@ -54,7 +54,9 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 fn key(engine: &Engine, bytes: &[u8], kind: ModuleKind) -> String {
     let mut engine_hash = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let mut sha = Sha256::new();
     sha.update(bytes);
     sha.update(engine_hash.finish().to_le_bytes());
@@ -109,7 +111,12 @@ pub fn evict(artifact: &Artifact) {
     let _ = fs::remove_file(&artifact.path);
 }
 
-fn compile(engine: &Engine, source: &Path, bytes: &[u8], kind: ModuleKind) -> Result<Vec<u8>, Error> {
+fn compile(
+    engine: &Engine,
+    source: &Path,
+    bytes: &[u8],
+    kind: ModuleKind,
+) -> Result<Vec<u8>, Error> {
     let compiled = match kind {
         ModuleKind::Component => engine.precompile_component(bytes),
         ModuleKind::Core => engine.precompile_module(bytes),
@@ -124,7 +131,9 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artifact"),
         std::process::id()
     ));
     let result = (|| {

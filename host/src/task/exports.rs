@@ -41,7 +41,9 @@ pub fn list(engine: &Engine, loaded: &Loaded) -> Vec<ExportedFunction> {
             let ty = component.component_type();
             for (name, export) in ty.exports(engine) {
                 match export.ty {
-                    ComponentItem::ComponentFunc(func) => out.push(component_func(None, name, &func)),
+                    ComponentItem::ComponentFunc(func) => {
+                        out.push(component_func(None, name, &func))
+                    }
                     ComponentItem::ComponentInstance(instance) => {
                         for (inner, export) in instance.exports(engine) {
                             if let ComponentItem::ComponentFunc(func) = export.ty {
@@ -100,10 +102,7 @@ fn component_func(
     name: &str,
     func: &wasmtime::component::types::ComponentFunc,
 ) -> ExportedFunction {
-    let params: Vec<(String, Type)> = func
-        .params()
-        .map(|(n, t)| (n.to_string(), t))
-        .collect();
+    let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
     let results: Vec<Type> = func.results().collect();
     let unsupported = if func.async_() {
         Some("it is an async function, which mpwasm does not support yet".to_string())

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use wasmtime::Engine;
 
+use super::ModuleKind;
 use super::artifact::{self, Artifact};
 use super::exports::{self, ExportedFunction};
-use super::ModuleKind;
 use crate::error::Error;
 use crate::sandbox::engine::{self, EngineSettings};
 use crate::sandbox::linker;
@@ -35,9 +35,9 @@ pub fn load_artifact(engine: &Engine, kind: ModuleKind, path: &Path) -> wasmtime
     // Anyone able to replace files in that directory can already run code as this user.
     unsafe {
         Ok(match kind {
-            ModuleKind::Component => {
-                Loaded::Component(wasmtime::component::Component::deserialize_file(engine, path)?)
-            }
+            ModuleKind::Component => Loaded::Component(
+                wasmtime::component::Component::deserialize_file(engine, path)?,
+            ),
             ModuleKind::Core => Loaded::Core(wasmtime::Module::deserialize_file(engine, path)?),
         })
     }
@@ -144,10 +144,13 @@ impl Task {
                 // A stale or damaged cache entry: compile afresh.
                 artifact::evict(&artifact);
                 drop(artifact);
-                return Task::load(TaskSource::Bytes {
-                    name: path.display().to_string(),
-                    bytes,
-                }, settings);
+                return Task::load(
+                    TaskSource::Bytes {
+                        name: path.display().to_string(),
+                        bytes,
+                    },
+                    settings,
+                );
             }
             Err(e) => {
                 return Err(Error::Compile {

@@ -83,8 +83,7 @@ pub fn params_from_json(text: &str, params: &[(String, Type)]) -> Result<Vec<Val
             let args: Vec<&Json> = match &json {
                 Json::Array(items) if items.len() == many.len() => items.iter().collect(),
                 Json::Object(map) => {
-                    if let Some(unknown) = map.keys().find(|k| !many.iter().any(|(n, _)| n == *k))
-                    {
+                    if let Some(unknown) = map.keys().find(|k| !many.iter().any(|(n, _)| n == *k)) {
                         return Err(BadInput::new(format!(
                             "unknown argument `{unknown}`; the function takes {}",
                             arg_list(many)
@@ -216,12 +215,16 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
                 .to_string(),
         ),
         Type::List(list) => {
-            let items = json.as_array().ok_or_else(|| BadInput::expected(ty, json))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| BadInput::expected(ty, json))?;
             let elem = list.ty();
             Val::List(elements(items, &elem)?)
         }
         Type::FixedLengthList(list) => {
-            let items = json.as_array().ok_or_else(|| BadInput::expected(ty, json))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| BadInput::expected(ty, json))?;
             if items.len() != list.len() as usize {
                 return Err(BadInput::new(format!(
                     "expected {} (exactly {} elements), got {} elements",
@@ -246,8 +249,11 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
                 Json::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
                         let pair = item.as_array().filter(|p| p.len() == 2).ok_or_else(|| {
-                            BadInput::new(format!("expected a [key, value] pair, got {}", show(item)))
-                                .within(&format!("[{i}]"))
+                            BadInput::new(format!(
+                                "expected a [key, value] pair, got {}",
+                                show(item)
+                            ))
+                            .within(&format!("[{i}]"))
                         })?;
                         let key = val_from_json(&pair[0], &key_ty)
                             .map_err(|e| e.within(&format!("[{i}][0]")))?;
@@ -261,7 +267,9 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
             Val::Map(pairs)
         }
         Type::Record(record) => {
-            let obj = json.as_object().ok_or_else(|| BadInput::expected(ty, json))?;
+            let obj = json
+                .as_object()
+                .ok_or_else(|| BadInput::expected(ty, json))?;
             if let Some(unknown) = obj.keys().find(|k| !record.fields().any(|f| f.name == *k)) {
                 return Err(BadInput::new(format!(
                     "unknown field `{unknown}`; expected {}",
@@ -287,7 +295,9 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
             Val::Record(fields)
         }
         Type::Tuple(tuple) => {
-            let items = json.as_array().ok_or_else(|| BadInput::expected(ty, json))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| BadInput::expected(ty, json))?;
             if items.len() != tuple.types().len() {
                 return Err(BadInput::new(format!(
                     "expected {} (an array of {} values), got {}",
@@ -382,7 +392,9 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
             })
         }
         Type::Flags(flags) => {
-            let items = json.as_array().ok_or_else(|| BadInput::expected(ty, json))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| BadInput::expected(ty, json))?;
             let mut set = Vec::with_capacity(items.len());
             for item in items {
                 let name = item.as_str().filter(|n| flags.names().any(|f| f == *n));
@@ -399,11 +411,7 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
             }
             Val::Flags(set)
         }
-        Type::Own(_)
-        | Type::Borrow(_)
-        | Type::Future(_)
-        | Type::Stream(_)
-        | Type::ErrorContext => {
+        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             return Err(BadInput::new(format!(
                 "{} values cannot be given as JSON",
                 type_name(ty)
@@ -457,7 +465,10 @@ mod tests {
 
     #[test]
     fn floats_take_special_strings() {
-        assert_eq!(one("\"inf\"", Type::Float64), Ok(Val::Float64(f64::INFINITY)));
+        assert_eq!(
+            one("\"inf\"", Type::Float64),
+            Ok(Val::Float64(f64::INFINITY))
+        );
         assert!(matches!(one("\"NaN\"", Type::Float32), Ok(Val::Float32(x)) if x.is_nan()));
         assert!(one("1e300", Type::Float32).is_err());
         assert_eq!(one("2", Type::Float64), Ok(Val::Float64(2.0)));

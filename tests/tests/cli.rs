@@ -1,0 +1,420 @@
+//! The `mpwasm` CLI against real guests built from `guest-tasks/`: ordering, streaming,
+//! worker processes, limits, error kinds, exit codes and captured output.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::{mpwasm, mpwasm_with_stdin};
+use mpwasm_tests::guests;
+
+#[test]
+fn square_map_is_in_order() {
+    let run = mpwasm(&["run", guests::SQUARE, "--map", "0..1000"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let want: Vec<String> = (0u64..1000).map(|i| (i * i).to_string()).collect();
+    assert_eq!(run.lines(), want, "{run:?}");
+}
+
+#[test]
+fn range_forms() {
+    let cases: &[(&str, &[u64])] = &[
+        ("1..=4", &[1, 4, 9, 16]),
+        ("0..10:3", &[0, 9, 36, 81]),
+        ("3..0:-1", &[9, 4, 1]),
+        ("5..5", &[]),
+    ];
+    for (range, want) in cases {
+        let run = mpwasm(&["run", guests::SQUARE, "--map", range]);
+        assert_eq!(run.code, 0, "{range}: {run:?}");
+        let want: Vec<String> = want.iter().map(u64::to_string).collect();
+        assert_eq!(run.lines(), want, "{range}");
+    }
+}
+
+#[test]
+fn unordered_gives_the_same_multiset() {
+    let run = mpwasm(&[
+        "run",
+        guests::SQUARE,
+        "--map",
+        "0..2000",
+        "--unordered",
+        "-j",
+        "2",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut got: Vec<u64> = run
+        .lines()
+        .iter()
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    got.sort_unstable();
+    let want: Vec<u64> = (0u64..2000).map(|i| i * i).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn two_processes_do_the_work() {
+    let run = mpwasm(&[
+        "run",
+        guests::SQUARE,
+        "--map",
+        "0..200",
+        "-j",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 200);
+    let pids: BTreeSet<u64> = lines
+        .iter()
+        .map(|l| l["worker"].as_u64().expect("a worker pid"))
+        .collect();
+    assert_eq!(
+        pids.len(),
+        2,
+        "expected two distinct worker processes: {pids:?}"
+    );
+    let own = u64::from(std::process::id());
+    assert!(!pids.contains(&own));
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["index"], i as u64);
+        assert_eq!(line["value"], (i * i) as u64);
+    }
+}
+
+#[test]
+fn memory_limit_fails_that_task_only() {
+    // -j 1: the task after the failure runs on the same worker.
+    let run = mpwasm_with_stdin(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "grow",
+            "--memory",
+            "64MiB",
+            "-j",
+            "1",
+            "--input",
+            "-",
+            "--format",
+            "jsonl",
+        ],
+        "200\n1\n",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["error"]["kind"], "memory-limit", "{run:?}");
+    let message = lines[0]["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("64 MiB"),
+        "the message names the limit: {message}"
+    );
+    assert_eq!(lines[1]["value"], 1, "{run:?}");
+    assert_eq!(
+        lines[0]["worker"], lines[1]["worker"],
+        "same worker went on"
+    );
+}
+
+#[test]
+fn timeout_stops_a_spinning_task_and_the_run_goes_on() {
+    let run = mpwasm_with_stdin(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "spin",
+            "--timeout",
+            "300ms",
+            "-j",
+            "1",
+            "--input",
+            "-",
+            "--format",
+            "jsonl",
+        ],
+        "0\n1\n0\n",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert_eq!(lines[0]["value"], 0);
+    assert_eq!(lines[1]["error"]["kind"], "timeout", "{run:?}");
+    let message = lines[1]["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("300ms"), "names the limit: {message}");
+    assert_eq!(lines[2]["value"], 0, "{run:?}");
+}
+
+#[test]
+fn bad_input_line_is_reported_and_the_run_goes_on() {
+    let run = mpwasm_with_stdin(
+        &["run", guests::SQUARE, "--input", "-"],
+        "1\n\n\"x\"\n3\n300000000000000000000000\n",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.lines(), ["1", "9"], "{run:?}");
+    assert!(
+        run.stderr
+            .contains("task 1: bad-input: expected u64, got \"x\" (line 3 of stdin)"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("task 3: bad-input"), "{run:?}");
+}
+
+#[test]
+fn traps_are_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "boom",
+            "\"the sky fell\"",
+            "the task panicked: the sky fell",
+        ),
+        ("divide", "[1, 0]", "divide by zero"),
+        ("unreachable-trap", "null", "unreachable"),
+    ];
+    for (func, input, want) in cases {
+        let run = mpwasm_with_stdin(
+            &[
+                "run",
+                guests::MISBEHAVE,
+                "--func",
+                func,
+                "--input",
+                "-",
+                "--format",
+                "jsonl",
+            ],
+            &format!("{input}\n"),
+        );
+        assert_eq!(run.code, 1, "{func}: {run:?}");
+        let line = &run.json_lines()[0];
+        assert_eq!(line["error"]["kind"], "trap", "{func}: {run:?}");
+        let message = line["error"]["message"].as_str().expect("a message");
+        assert!(message.contains(want), "{func}: {message}");
+    }
+}
+
+#[test]
+fn setup_errors_exit_2_with_a_reason() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let not_wasm = dir.join("notes.wasm");
+    std::fs::write(&not_wasm, "hello").expect("write");
+    let not_wasm = not_wasm.to_str().expect("utf-8 path");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "/no/such/task.wasm", "--map", "0..3"],
+            "cannot read task module /no/such/task.wasm",
+        ),
+        (
+            vec!["run", not_wasm, "--map", "0..3"],
+            "is not a WebAssembly module",
+        ),
+        (
+            vec!["run", guests::SQUARE, "--map", "0..3", "--func", "cube"],
+            "no exported function `cube`",
+        ),
+        (
+            vec!["run", guests::KITCHEN, "--map", "0..3"],
+            "exports several functions",
+        ),
+        (
+            vec!["run", guests::SQUARE, "--map", "zero..3"],
+            "invalid --map range",
+        ),
+        (vec!["run", guests::SQUARE], "no inputs"),
+        (
+            vec!["run", guests::SQUARE, "--map", "0..3", "--memory", "lots"],
+            "invalid size",
+        ),
+        (
+            vec!["run", guests::SQUARE, "--map", "0..3", "--timeout", "soon"],
+            "invalid duration",
+        ),
+        (
+            vec!["run", guests::SQUARE, "--input", "/no/such/input.jsonl"],
+            "cannot open --input",
+        ),
+    ];
+    for (args, want) in cases {
+        let run = mpwasm(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(want), "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
+    // The ambiguity message lists the signatures.
+    let run = mpwasm(&["run", guests::KITCHEN, "--map", "0..3"]);
+    assert!(
+        run.stderr.contains("add: func(a: s32, b: s32) -> s32"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("mpwasm:tasks/types#echo-u8: func(x: u8) -> u8"),
+        "{run:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn guest_output_comes_in_one_block_per_task() {
+    let run = mpwasm(&["run", guests::GREETER, "--map", "1..5", "-j", "4"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        ["null", "null", "null", "null"],
+        "no result: null"
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 8, "{run:?}");
+    for pair in lines.chunks(2) {
+        let n = pair[0]
+            .strip_prefix("Starting worker ")
+            .expect("a start line");
+        assert_eq!(pair[1], format!("Finished worker {n}"), "{run:?}");
+    }
+}
+
+#[test]
+fn starmap_and_zero_argument_functions() {
+    let run = mpwasm_with_stdin(
+        &["run", guests::KITCHEN, "--func", "add", "--input", "-"],
+        "[1, 2]\n{\"a\": 5, \"b\": -7}\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["3", "-2"]);
+    let run = mpwasm_with_stdin(
+        &["run", guests::KITCHEN, "--func", "answer", "--input", "-"],
+        "null\n[]\n",
+    );
+    assert_eq!(run.lines(), ["42", "42"], "{run:?}");
+}
+
+#[test]
+fn instances_are_kept_unless_fresh_and_init_runs_per_instance() {
+    let kept = mpwasm_with_stdin(
+        &["run", guests::COUNTER, "-j", "1", "--input", "-"],
+        "null\nnull\nnull\n",
+    );
+    assert_eq!(kept.code, 0, "{kept:?}");
+    assert_eq!(kept.lines(), ["101", "102", "103"], "{kept:?}");
+    assert_eq!(kept.stderr.matches("init ran").count(), 1, "{kept:?}");
+    let fresh = mpwasm_with_stdin(
+        &["run", guests::COUNTER, "-j", "1", "--fresh", "--input", "-"],
+        "null\nnull\nnull\n",
+    );
+    assert_eq!(fresh.lines(), ["101", "101", "101"], "{fresh:?}");
+    assert_eq!(fresh.stderr.matches("init ran").count(), 3, "{fresh:?}");
+}
+
+#[test]
+fn core_modules_work_too() {
+    let run = mpwasm(&["run", guests::CORE_SQUARE, "--map", "-3..4"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["9", "4", "1", "0", "1", "4", "9"]);
+}
+
+#[test]
+fn call_runs_one_task() {
+    let run = mpwasm(&["call", guests::WORDCOUNT, "the cat and the hat"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(value[0], serde_json::json!(["the", 2]), "{run:?}");
+    let run = mpwasm(&["call", guests::KITCHEN, "--func", "add", "2", "3"]);
+    assert_eq!(run.stdout.trim(), "5", "{run:?}");
+    let run = mpwasm(&["call", guests::SQUARE, "seven"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("bad-input"), "{run:?}");
+}
+
+#[test]
+fn interface_functions_are_named_with_a_hash() {
+    let run = mpwasm(&[
+        "call",
+        guests::KITCHEN,
+        "--func",
+        "mpwasm:tasks/types#echo-u8",
+        "7",
+    ]);
+    assert_eq!(run.stdout.trim(), "7", "{run:?}");
+    // A bare name finds it too when only one interface has it.
+    let run = mpwasm(&["call", guests::KITCHEN, "--func", "echo-char", "\"λ\""]);
+    assert_eq!(run.stdout.trim(), "\"λ\"", "{run:?}");
+}
+
+#[test]
+fn hash_uses_the_ecosystem() {
+    let run = mpwasm_with_stdin(&["run", guests::HASH, "--input", "-"], "\"abc\"\n\"\"\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        [
+            "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"",
+            "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"",
+        ]
+    );
+}
+
+#[test]
+fn primes_counts_primes_below_n() {
+    let run = mpwasm(&["run", guests::PRIMES, "--map", "0..=100:25"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // π(n) for n = 0, 25, 50, 75, 100: primes strictly below n.
+    assert_eq!(run.lines(), ["0", "9", "15", "21", "25"]);
+}
+
+#[test]
+fn captured_output_is_capped_with_a_note() {
+    let run = mpwasm_with_stdin(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "shout",
+            "--output-limit",
+            "1KiB",
+            "--input",
+            "-",
+        ],
+        "100000\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines(), ["100000"]);
+    assert!(
+        run.stderr.len() < 2048,
+        "output was capped: {} bytes",
+        run.stderr.len()
+    );
+    assert!(
+        run.stderr.contains("98976 more bytes dropped"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn errors_in_jsonl_and_counts() {
+    let run = mpwasm_with_stdin(
+        &["run", guests::SQUARE, "--input", "-", "--format", "jsonl"],
+        "2\n-1\n",
+    );
+    assert_eq!(run.code, 1);
+    let lines = run.json_lines();
+    assert_eq!(lines[0]["value"], 4);
+    assert_eq!(lines[1]["index"], 1);
+    assert_eq!(lines[1]["error"]["kind"], "bad-input");
+    let kinds: HashMap<&str, usize> = lines
+        .iter()
+        .filter_map(|l| l["error"]["kind"].as_str())
+        .fold(HashMap::new(), |mut m, k| {
+            *m.entry(k).or_default() += 1;
+            m
+        });
+    assert_eq!(kinds.get("bad-input"), Some(&1));
+}

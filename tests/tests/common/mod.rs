@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: finding the built `mpwasm` binary and running it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// The `mpwasm` binary cargo built next to this test (target/<profile>/mpwasm).
+pub fn mpwasm_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let name = format!("mpwasm{}", std::env::consts::EXE_SUFFIX);
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the mpwasm binary is not built next to {}; run the tests with `cargo test \
+                 --release` from the workspace root (it builds the binary)",
+                exe.display()
+            )
+        })
+}
+
+/// The result of one `mpwasm` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout's lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// stdout's lines parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `mpwasm ARGS` with `stdin` as its standard input.
+pub fn mpwasm_with_stdin(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(mpwasm_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpwasm starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let text = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let out: Output = child.wait_with_output().expect("mpwasm runs");
+    writer.join().expect("stdin writer");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `mpwasm ARGS` with empty stdin.
+pub fn mpwasm(args: &[&str]) -> Run {
+    mpwasm_with_stdin(args, "")
+}

@@ -1,0 +1,156 @@
+//! The library API (`mpwasm::Pool`) against real guests: map, imap, imap_unordered, starmap,
+//! apply, apply_async, typed helpers and `Process`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mpwasm::{ErrorKind, Pool, PoolBuilder, Process};
+use mpwasm_tests::guests;
+use serde_json::{Value, json};
+
+fn builder() -> PoolBuilder {
+    Pool::builder().worker_program(common::mpwasm_bin())
+}
+
+#[test]
+fn map_and_imap_keep_input_order() {
+    let pool = builder()
+        .processes(2)
+        .build(guests::SQUARE)
+        .expect("pool starts");
+    let results = pool.map((0..500).map(|i| json!(i)));
+    let want: Vec<Value> = (0u64..500).map(|i| json!(i * i)).collect();
+    let got: Vec<Value> = results.into_iter().map(|r| r.expect("ok")).collect();
+    assert_eq!(got, want);
+    let lazy: Vec<Value> = pool
+        .imap((0..50).map(|i| json!(i)))
+        .map(|r| r.expect("ok"))
+        .collect();
+    assert_eq!(lazy, want[..50]);
+}
+
+#[test]
+fn imap_streams_an_endless_input() {
+    // The input never ends; taking 20 results must not read it all.
+    let pool = builder()
+        .processes(2)
+        .window(64)
+        .build(guests::SQUARE)
+        .expect("pool starts");
+    let read = std::cell::Cell::new(0u64);
+    let inputs = (0u64..).map(|i| {
+        read.set(read.get() + 1);
+        json!(i)
+    });
+    let first: Vec<Value> = pool.imap(inputs).take(20).map(|r| r.expect("ok")).collect();
+    assert_eq!(first[19], json!(361));
+    assert!(
+        read.get() <= 20 + 64 + 1,
+        "read {} inputs ahead",
+        read.get()
+    );
+}
+
+#[test]
+fn imap_unordered_returns_every_index_once() {
+    let pool = builder()
+        .processes(2)
+        .chunksize(1)
+        .build(guests::SQUARE)
+        .expect("pool starts");
+    let mut seen = BTreeSet::new();
+    for (index, result) in pool.imap_unordered((0..300).map(|i| json!(i))) {
+        assert_eq!(result.expect("ok"), json!(index.0 * index.0));
+        assert!(seen.insert(index.0), "index {index} twice");
+    }
+    assert_eq!(seen, (0..300).collect());
+}
+
+#[test]
+fn apply_async_and_starmap() {
+    let pool = builder()
+        .processes(2)
+        .function("add")
+        .build(guests::KITCHEN)
+        .expect("pool starts");
+    let pending: Vec<_> = (0..10)
+        .map(|i| pool.apply_async(vec![json!(i), json!(100)]))
+        .collect();
+    for (i, mut handle) in pending.into_iter().enumerate() {
+        // try_get never blocks; wait does.
+        let _ = handle.try_get();
+        assert_eq!(handle.wait().expect("ok"), json!(i + 100));
+    }
+    let sums = pool.starmap(vec![vec![json!(1), json!(2)], vec![json!(-5), json!(5)]]);
+    let sums: Vec<Value> = sums.into_iter().map(|r| r.expect("ok")).collect();
+    assert_eq!(sums, [json!(3), json!(0)]);
+    let bad = pool
+        .apply(vec![json!(1)])
+        .expect_err("one argument is too few");
+    assert_eq!(bad.kind(), ErrorKind::BadInput);
+}
+
+#[test]
+fn typed_helpers() {
+    let pool = builder()
+        .processes(1)
+        .build(guests::SQUARE)
+        .expect("pool starts");
+    let squares: Vec<u64> = pool
+        .map_typed::<u64, u64, _>(0..5)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("ok");
+    assert_eq!(squares, [0, 1, 4, 9, 16]);
+    let nine: u64 = pool.apply_typed(3u64).expect("ok");
+    assert_eq!(nine, 9);
+}
+
+#[test]
+fn limits_apply_through_the_library() {
+    let pool = builder()
+        .processes(1)
+        .function("spin")
+        .timeout(Duration::from_millis(200))
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    let err = pool.apply(vec![json!(1)]).expect_err("spins");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        pool.apply(vec![json!(0)]).expect("next task runs"),
+        json!(0)
+    );
+}
+
+#[test]
+fn process_runs_one_call_and_captures_output() {
+    let process = Process::spawn_with(
+        Pool::builder().worker_program(common::mpwasm_bin()),
+        guests::GREETER,
+        vec![json!(3)],
+    )
+    .expect("starts");
+    let outcome = process.join();
+    assert_eq!(outcome.json().expect("ok"), "null");
+    assert_eq!(
+        String::from_utf8_lossy(outcome.output()),
+        "Starting worker 3\nFinished worker 3\n"
+    );
+    assert!(
+        outcome
+            .worker_pid()
+            .is_some_and(|p| p != std::process::id())
+    );
+}
+
+#[test]
+fn a_missing_worker_program_is_an_error_not_a_hang() {
+    let err = Pool::builder()
+        .worker_program("/no/such/mpwasm")
+        .build(guests::SQUARE)
+        .err()
+        .expect("cannot start");
+    assert!(err.to_string().contains("/no/such/mpwasm"), "{err}");
+}
