@@ -154,3 +154,62 @@ fn a_missing_worker_program_is_an_error_not_a_hang() {
         .expect("cannot start");
     assert!(err.to_string().contains("/no/such/mpwasm"), "{err}");
 }
+
+/// Kills the worker that answered first while it still holds queued tasks.
+fn kill_first_worker(retries: u32) -> Vec<mpwasm::TaskOutcome> {
+    let pool = builder()
+        .processes(2)
+        .chunksize(1)
+        .retries(retries)
+        .function("sleep-ms")
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    let (mut submitter, outcomes) = pool.job(true);
+    for _ in 0..12 {
+        submitter
+            .push("50".to_string())
+            .expect("room in the window");
+    }
+    submitter.finish();
+    let mut outcomes = outcomes;
+    let first = outcomes.next_blocking().expect("a first outcome");
+    let pid = first.worker_pid().expect("ran on a worker");
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let mut all = vec![first];
+    all.extend(outcomes);
+    all
+}
+
+#[test]
+fn a_killed_worker_is_replaced_and_its_tasks_retried() {
+    let all = kill_first_worker(1);
+    let indices: Vec<u64> = all.iter().map(|o| o.index().0).collect();
+    assert_eq!(
+        indices,
+        (0..12).collect::<Vec<_>>(),
+        "every index exactly once, in order"
+    );
+    for o in &all {
+        assert_eq!(o.json().expect("retried on a new worker"), "50");
+    }
+    let pids: BTreeSet<u32> = all.iter().filter_map(|o| o.worker_pid()).collect();
+    assert!(pids.len() >= 3, "a replacement worker ran tasks: {pids:?}");
+}
+
+#[test]
+fn without_retries_a_killed_worker_s_tasks_are_worker_lost() {
+    let all = kill_first_worker(0);
+    assert_eq!(all.len(), 12);
+    let lost: Vec<_> = all.iter().filter_map(|o| o.json().err()).collect();
+    assert!(!lost.is_empty(), "the killed worker held a task");
+    for e in lost {
+        assert_eq!(e.kind(), ErrorKind::WorkerLost, "{e}");
+        assert!(e.message().contains("SIGKILL"), "{e}");
+    }
+    // The run went on: the other tasks succeeded.
+    assert!(all.iter().filter(|o| o.json().is_ok()).count() >= 6);
+}
