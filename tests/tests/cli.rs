@@ -311,6 +311,16 @@ fn instances_are_kept_unless_fresh_and_init_runs_per_instance() {
     );
     assert_eq!(fresh.lines(), ["101", "101", "101"], "{fresh:?}");
     assert_eq!(fresh.stderr.matches("init ran").count(), 3, "{fresh:?}");
+    // A bad input never reaches the instance, so the kept one (and its count) survives it.
+    let kept = mpwasm_with_stdin(
+        &["run", guests::COUNTER, "-j", "1", "--input", "-"],
+        "null
+5
+null
+",
+    );
+    assert_eq!(kept.lines(), ["101", "102"], "{kept:?}");
+    assert!(kept.stderr.contains("task 1: bad-input"), "{kept:?}");
 }
 
 #[test]

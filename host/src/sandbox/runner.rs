@@ -156,8 +156,10 @@ impl Sandbox {
     /// Runs one task and reports its outcome (never panics on guest behaviour).
     pub fn run(&mut self, task: &WireTask) -> WireOutcome {
         let result = self.run_inner(&task.input);
-        if result.is_err() || self.fresh {
-            // A trapped instance is dead; a fresh run wants a new one anyway.
+        let instance_ran = !matches!(&result, Err(f) if f.kind == ErrorKind::BadInput);
+        if self.fresh || (result.is_err() && instance_ran) {
+            // A trapped instance is dead; a fresh run wants a new one anyway. A bad input never
+            // reached the instance, so a kept one stays.
             self.live = None;
         }
         WireOutcome {
