@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-/// The `mpwasm` binary cargo built next to this test (target/<profile>/mpwasm).
+/// The `mpwasm` binary cargo built next to this test (target/<profile>/mpwasm). `cargo test`
+/// does not build it for this crate: `cargo xtask test` builds it first; by hand, run
+/// `cargo build --release -p mpwasm` before `cargo test --release` (or the tests use a stale one).
 pub fn mpwasm_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let name = format!("mpwasm{}", std::env::consts::EXE_SUFFIX);
@@ -17,8 +19,8 @@ pub fn mpwasm_bin() -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "the mpwasm binary is not built next to {}; run the tests with `cargo test \
-                 --release` from the workspace root (it builds the binary)",
+                "the mpwasm binary is not built next to {}; build it first with `cargo build \
+                 --release -p mpwasm` (`cargo xtask test` does both)",
                 exe.display()
             )
         })
