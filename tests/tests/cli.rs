@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
-use common::{mpwasm, mpwasm_with_stdin};
+use common::{mpwasm, mpwasm_with_stdin, run_jsonl};
 use mpwasm_tests::guests;
 
 #[test]
@@ -89,21 +89,10 @@ fn two_processes_do_the_work() {
 #[test]
 fn memory_limit_fails_that_task_only() {
     // -j 1: the task after the failure runs on the same worker.
-    let run = mpwasm_with_stdin(
-        &[
-            "run",
-            guests::MISBEHAVE,
-            "--func",
-            "grow",
-            "--memory",
-            "64MiB",
-            "-j",
-            "1",
-            "--input",
-            "-",
-            "--format",
-            "jsonl",
-        ],
+    let run = run_jsonl(
+        guests::MISBEHAVE,
+        "grow",
+        &["--memory", "64MiB", "-j", "1"],
         "200\n1\n",
     );
     assert_eq!(run.code, 1, "{run:?}");
@@ -124,21 +113,10 @@ fn memory_limit_fails_that_task_only() {
 
 #[test]
 fn timeout_stops_a_spinning_task_and_the_run_goes_on() {
-    let run = mpwasm_with_stdin(
-        &[
-            "run",
-            guests::MISBEHAVE,
-            "--func",
-            "spin",
-            "--timeout",
-            "300ms",
-            "-j",
-            "1",
-            "--input",
-            "-",
-            "--format",
-            "jsonl",
-        ],
+    let run = run_jsonl(
+        guests::MISBEHAVE,
+        "spin",
+        &["--timeout", "300ms", "-j", "1"],
         "0\n1\n0\n",
     );
     assert_eq!(run.code, 1, "{run:?}");
@@ -179,19 +157,7 @@ fn traps_are_named() {
         ("unreachable-trap", "null", "unreachable"),
     ];
     for (func, input, want) in cases {
-        let run = mpwasm_with_stdin(
-            &[
-                "run",
-                guests::MISBEHAVE,
-                "--func",
-                func,
-                "--input",
-                "-",
-                "--format",
-                "jsonl",
-            ],
-            &format!("{input}\n"),
-        );
+        let run = run_jsonl(guests::MISBEHAVE, func, &[], &format!("{input}\n"));
         assert_eq!(run.code, 1, "{func}: {run:?}");
         let line = &run.json_lines()[0];
         assert_eq!(line["error"]["kind"], "trap", "{func}: {run:?}");

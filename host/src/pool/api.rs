@@ -296,11 +296,9 @@ impl<I: Iterator<Item = Value>> Feed<I> {
         };
         while submitter.has_room() {
             match self.inputs.next() {
+                // Room was checked on this thread and only this thread takes credits: no wait.
                 Some(value) => {
-                    if let Err(input) = submitter.try_push(value.to_string()) {
-                        // Cannot happen (room was checked on this thread); keep it anyway.
-                        let _ = submitter.push(input);
-                    }
+                    let _ = submitter.push(value.to_string());
                 }
                 None => {
                     if let Some(s) = self.submitter.take() {

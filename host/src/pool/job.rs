@@ -140,15 +140,6 @@ impl Submitter {
         Some(self.push_with_credit(input))
     }
 
-    /// Adds one input if the window has room now; gives the input back otherwise.
-    pub(crate) fn try_push(&mut self, input: String) -> Result<TaskIndex, String> {
-        if self.window.try_take() {
-            Ok(self.push_with_credit(input))
-        } else {
-            Err(input)
-        }
-    }
-
     /// Whether the window has room for one more input now.
     pub(crate) fn has_room(&self) -> bool {
         self.window.lock().free > 0

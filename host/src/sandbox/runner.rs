@@ -174,11 +174,12 @@ impl Sandbox {
             kind: ErrorKind::BadInput,
             message: format!("{e}"),
         })?;
-        if self.live.is_none() {
-            self.live = Some(self.instantiate()?);
-        }
-        let Some(live) = self.live.as_mut() else {
-            unreachable!("instantiated above")
+        let live = match self.live.take() {
+            Some(live) => self.live.insert(live),
+            None => {
+                let live = self.instantiate()?;
+                self.live.insert(live)
+            }
         };
         live.store.set_epoch_deadline(self.deadline_ticks);
         if let Some(fuel) = self.limits.fuel {
@@ -186,23 +187,13 @@ impl Sandbox {
                 .set_fuel(fuel)
                 .map_err(|e| failure(ErrorKind::Trap, &e))?;
         }
-        let called = match &live.func {
-            Callable::Component(func) => {
-                let mut results = vec![Val::Bool(false); self.results];
-                func.call(&mut live.store, &args, &mut results)
-                    .map(|()| results_to_json(&results))
-            }
-            Callable::Core(func) => {
-                let core_args: Vec<wasmtime::Val> = args.iter().map(to_core).collect();
-                let mut results = vec![wasmtime::Val::I32(0); self.results];
-                func.call(&mut live.store, &core_args, &mut results)
-                    .map(|()| results_to_json(&results.iter().map(from_core).collect::<Vec<_>>()))
-            }
-        };
-        called.map_err(|e| {
-            let refused = live.store.data().limiter.refused();
-            classify(&e, refused, &self.limits, &self.output.contents())
-        })
+        live.func
+            .call(&mut live.store, &args, self.results)
+            .map(|results| results_to_json(&results))
+            .map_err(|e| {
+                let refused = live.store.data().limiter.refused();
+                classify(&e, refused, &self.limits, &self.output.contents())
+            })
     }
 
     fn instantiate(&mut self) -> Result<Live, WireFailure> {
@@ -224,51 +215,65 @@ impl Sandbox {
             f.message = format!("{what}: {}", f.message);
             f
         };
-        match &self.prepared {
+        let vanished = |what: &str| WireFailure {
+            kind: ErrorKind::Trap,
+            message: format!("the {what} export is missing from the instance"),
+        };
+        let (init, func) = match &self.prepared {
             Prepared::Component { pre, func, init } => {
                 let instance = pre.instantiate(&mut store).map_err(|e| {
                     fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
                 })?;
-                if let Some(init) = init {
-                    let init_fn = instance.get_func(&mut store, init);
-                    let called = match init_fn {
-                        Some(f) => f.call(&mut store, &[], &mut []),
-                        None => Err(wasmtime::format_err!("the init export is not a function")),
-                    };
-                    called.map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
-                }
-                let func = instance
-                    .get_func(&mut store, func)
-                    .ok_or_else(|| WireFailure {
-                        kind: ErrorKind::Trap,
-                        message: "the exported function vanished from the instance".into(),
-                    })?;
-                Ok(Live {
-                    store,
-                    func: Callable::Component(func),
-                })
+                let mut get = |index| {
+                    instance
+                        .get_func(&mut store, index)
+                        .map(Callable::Component)
+                };
+                let init = match init {
+                    Some(i) => Some(get(i).ok_or_else(|| vanished("init"))?),
+                    None => None,
+                };
+                (init, get(func).ok_or_else(|| vanished("task"))?)
             }
             Prepared::Core { pre, func, init } => {
                 let instance = pre.instantiate(&mut store).map_err(|e| {
                     fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
                 })?;
-                if let Some(init) = init {
-                    let called = match instance.get_func(&mut store, init) {
-                        Some(f) => f.call(&mut store, &[], &mut []),
-                        None => Err(wasmtime::format_err!("the init export is not a function")),
-                    };
-                    called.map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
-                }
-                let func = instance
-                    .get_func(&mut store, func)
-                    .ok_or_else(|| WireFailure {
-                        kind: ErrorKind::Trap,
-                        message: "the exported function vanished from the instance".into(),
-                    })?;
-                Ok(Live {
-                    store,
-                    func: Callable::Core(func),
-                })
+                let mut get = |name: &str| instance.get_func(&mut store, name).map(Callable::Core);
+                let init = match init {
+                    Some(i) => Some(get(i).ok_or_else(|| vanished("init"))?),
+                    None => None,
+                };
+                (init, get(func).ok_or_else(|| vanished("task"))?)
+            }
+        };
+        if let Some(init) = init {
+            init.call(&mut store, &[], 0)
+                .map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
+        }
+        Ok(Live { store, func })
+    }
+}
+
+impl Callable {
+    /// Calls the function with component values; core functions get their core equivalents.
+    fn call(
+        &self,
+        store: &mut Store<SandboxState>,
+        args: &[Val],
+        results: usize,
+    ) -> wasmtime::Result<Vec<Val>> {
+        match self {
+            Callable::Component(func) => {
+                let mut out = vec![Val::Bool(false); results];
+                func.call(&mut *store, args, &mut out)?;
+                Ok(out)
+            }
+            Callable::Core(func) => {
+                let args: Vec<wasmtime::Val> = args.iter().map(to_core).collect();
+                let mut out = vec![wasmtime::Val::I32(0); results];
+                func.call(&mut *store, &args, &mut out)?;
+                Ok(out.iter().map(from_core).collect())
             }
         }
     }

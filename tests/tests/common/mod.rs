@@ -85,3 +85,12 @@ pub fn mpwasm_with_stdin(args: &[&str], stdin: &str) -> Run {
 pub fn mpwasm(args: &[&str]) -> Run {
     mpwasm_with_stdin(args, "")
 }
+
+/// Runs `mpwasm run TASK --func FUNC EXTRA... --input - --format jsonl` with `stdin` as the
+/// JSON Lines input.
+pub fn run_jsonl(task: &str, func: &str, extra: &[&str], stdin: &str) -> Run {
+    let mut args = vec!["run", task, "--func", func];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--input", "-", "--format", "jsonl"]);
+    mpwasm_with_stdin(&args, stdin)
+}
