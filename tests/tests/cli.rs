@@ -394,3 +394,30 @@ fn errors_in_jsonl_and_counts() {
         });
     assert_eq!(kinds.get("bad-input"), Some(&1));
 }
+
+#[test]
+fn a_task_blocked_in_a_host_call_still_times_out() {
+    // Epoch interruption cannot stop a sleep inside WASI; the worker's watchdog reports it and
+    // the host replaces the worker. The tasks around it succeed.
+    let run = run_jsonl(
+        guests::MISBEHAVE,
+        "sleep-ms",
+        &["--timeout", "300ms", "-j", "1"],
+        "10\n60000\n10\n",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert_eq!(lines[0]["value"], 10);
+    assert_eq!(lines[1]["error"]["kind"], "timeout", "{run:?}");
+    let message = lines[1]["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("300ms") && message.contains("host call"),
+        "{message}"
+    );
+    assert_eq!(lines[2]["value"], 10);
+    assert_ne!(
+        lines[0]["worker"], lines[2]["worker"],
+        "the stuck worker was replaced"
+    );
+}

@@ -1,12 +1,27 @@
 //! `mpwasm run`: one task per input over the pool, results streamed in input order (or as
 //! completed).
+//!
+//! Ctrl-C or SIGTERM stops the run: no more work is handed out, the workers are killed, the
+//! results already finished are printed with a note of how many tasks did not run, and the exit
+//! status is 130 (SIGINT) or 143 (SIGTERM). A second signal exits at once.
 
-use anyhow::{Result, bail};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mpwasm::pool::{Next, Outcomes, Terminator, Waker};
+use mpwasm::{ErrorKind, TaskOutcome};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use super::args::RunArgs;
 use super::inputs::Source;
 use super::report::Reporter;
 use super::settings::{InputSpec, parse_range, pool_builder};
+
+/// How long after a signal finished results are still collected.
+const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the command; returns the exit status.
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -30,32 +45,34 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let pool = builder.build(args.task.as_path())?;
     let mut reporter = Reporter::new(args.format, source.line_map());
     let (submitter, mut outcomes) = pool.job(!args.unordered);
+    let signal = Arc::new(AtomicI32::new(0));
+    watch_signals(Arc::clone(&signal), pool.terminator(), outcomes.waker())?;
     let feeder = source.feed(submitter);
-    let mut closed = false;
+    let mut pending = None;
     loop {
         let outcome = match outcomes.try_next() {
             Some(o) => o,
             None => {
                 if reporter.flush().is_err() {
-                    closed = true;
-                    break;
+                    return Ok(0); // stdout is gone (`| head`): a clean exit, as for any filter
                 }
-                match outcomes.next_blocking() {
-                    Some(o) => o,
-                    None => break,
+                match outcomes.wait_next() {
+                    Next::Outcome(o) => o,
+                    Next::Done | Next::Woken => break,
                 }
             }
         };
-        if reporter.report(&outcome).is_err() {
-            closed = true;
+        if signal.load(Ordering::SeqCst) != 0 {
+            pending = Some(outcome);
             break;
         }
+        if reporter.report(&outcome).is_err() {
+            return Ok(0);
+        }
     }
-    if closed {
-        // stdout is gone (e.g. `| head`): a clean exit, as for any Unix filter.
-        drop(outcomes);
-        drop(pool);
-        return Ok(0);
+    let sig = signal.load(Ordering::SeqCst);
+    if sig != 0 {
+        return Ok(interrupted(sig, pending, outcomes, reporter));
     }
     let _ = reporter.flush();
     let read_error = feeder.join().unwrap_or(None);
@@ -64,4 +81,58 @@ pub fn run(args: RunArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(if reporter.failed > 0 { 1 } else { 0 })
+}
+
+/// After a signal: print what finished, count what did not run, return 128 + the signal.
+fn interrupted(
+    sig: i32,
+    mut pending: Option<TaskOutcome>,
+    mut outcomes: Outcomes,
+    mut reporter: Reporter,
+) -> i32 {
+    outcomes.close_input();
+    let deadline = Instant::now() + DRAIN;
+    let mut not_run = 0u64;
+    loop {
+        let outcome = match pending.take() {
+            Some(o) => o,
+            None if outcomes.all_taken() => break,
+            None => match outcomes.next_until(deadline) {
+                Some(o) => o,
+                None => break,
+            },
+        };
+        match outcome.json() {
+            Err(e) if e.kind() == ErrorKind::Cancelled => not_run += 1,
+            _ => {
+                if reporter.report(&outcome).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = reporter.flush();
+    let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+    eprintln!(
+        "mpwasm: interrupted by {name}: {} results printed, {} failed, {not_run} tasks stopped \
+         before finishing",
+        reporter.succeeded, reporter.failed
+    );
+    128 + sig
+}
+
+/// The first SIGINT/SIGTERM stops the pool and wakes the printing loop; a second exits now.
+fn watch_signals(signal: Arc<AtomicI32>, terminator: Terminator, waker: Waker) -> Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if signal.swap(sig, Ordering::SeqCst) != 0 {
+                eprintln!("mpwasm: second signal: exiting now");
+                std::process::exit(128 + sig);
+            }
+            terminator.terminate();
+            waker.wake();
+        }
+    });
+    Ok(())
 }

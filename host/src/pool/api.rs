@@ -232,6 +232,29 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Stops the workers now; tasks not finished end as `cancelled` (Python's `terminate`).
+    pub fn terminate(&self) {
+        let _ = self.events.send(Event::Shutdown);
+    }
+
+    /// A handle that terminates this pool from another thread (a signal handler, a watchdog).
+    pub fn terminator(&self) -> Terminator {
+        Terminator(self.events.clone())
+    }
+}
+
+/// Terminates a [`Pool`] from another thread; see [`Pool::terminator`].
+#[derive(Clone)]
+pub struct Terminator(Sender<Event>);
+
+impl Terminator {
+    /// Stops the pool's workers now, as [`Pool::terminate`].
+    pub fn terminate(&self) {
+        let _ = self.0.send(Event::Shutdown);
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         let _ = self.events.send(Event::Shutdown);

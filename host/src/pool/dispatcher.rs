@@ -17,8 +17,9 @@ use super::chunking::ChunkPolicy;
 use super::events::{Event, JobId, JobMsg, TaskOutcome, WorkerEvent};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
-use crate::ids::{BatchId, WorkerId};
-use crate::wire::message::{Batch, BatchDone, FromWorker, Setup, ToWorker, WireTask};
+use crate::ids::{BatchId, TaskIndex, WorkerId};
+use crate::limits::format_duration;
+use crate::wire::message::{Batch, BatchDone, FromWorker, Setup, ToWorker, WireOutcome, WireTask};
 
 /// How many failed starts in a row (with no successful start between) break the pool.
 const MAX_START_FAILURES: u32 = 3;
@@ -194,6 +195,9 @@ impl Dispatcher {
                 s.trouble = Some(message);
             }
             WorkerEvent::Message(FromWorker::Done(done)) => self.on_done(slot, done),
+            WorkerEvent::Message(FromWorker::Stuck { id, done, index }) => {
+                self.on_stuck(slot, id, done, index);
+            }
             WorkerEvent::Garbled(message) => {
                 s.trouble = Some(format!("it wrote garbage on its pipe ({message})"));
                 if let Some(link) = s.link.as_mut() {
@@ -246,6 +250,58 @@ impl Dispatcher {
         }
         if let Some(job) = run_job {
             self.deliver(job, run);
+        }
+    }
+
+    /// A task is blocked past its timeout where epochs cannot reach it: keep what the batch
+    /// finished, report the task as `timeout`, put the rest back (they did not run), and kill
+    /// the worker; its exit starts a replacement.
+    fn on_stuck(&mut self, slot: WorkerId, id: BatchId, done: Vec<WireOutcome>, index: TaskIndex) {
+        let s = &mut self.slots[slot.0 as usize];
+        if s.in_flight.front().is_none_or(|b| b.id != id) {
+            return;
+        }
+        let pid = s.pid;
+        s.trouble = Some(format!("it was stopped because task {index} was stuck"));
+        if let Some(link) = s.link.as_mut() {
+            link.kill();
+        }
+        let mut batches: Vec<InFlight> = s.in_flight.drain(..).collect();
+        let first = batches.remove(0);
+        let mut tasks = first.tasks.into_iter();
+        let finished: Vec<Queued> = tasks.by_ref().take(done.len()).collect();
+        let stuck = tasks.next();
+        let mut back: Vec<Queued> = tasks.collect();
+        back.extend(batches.into_iter().flat_map(|b| b.tasks));
+        for q in back.into_iter().rev() {
+            self.queue.push_front(q);
+        }
+        for (q, outcome) in finished.into_iter().zip(done) {
+            let index = q.task.index;
+            let result = outcome
+                .result
+                .map_err(|f| TaskError::new(index, f.kind, f.message));
+            self.deliver(
+                q.job,
+                vec![TaskOutcome {
+                    index,
+                    worker_pid: pid,
+                    result,
+                    output: outcome.output,
+                }],
+            );
+        }
+        if let Some(q) = stuck {
+            let limit = self.setup.limits.timeout.map_or_else(String::new, |t| {
+                format!(" of {} (--timeout)", format_duration(t))
+            });
+            let message = format!(
+                "the task ran past its limit{limit} blocked inside a host call, where it cannot \
+                 be interrupted; its worker process was stopped and replaced"
+            );
+            let mut outcome = TaskOutcome::failed(q.task.index, ErrorKind::Timeout, message);
+            outcome.worker_pid = pid;
+            self.deliver(q.job, vec![outcome]);
         }
     }
 
@@ -392,9 +448,11 @@ impl Dispatcher {
     }
 
     fn shutdown(&mut self) {
+        let mut running = 0;
         for slot in &mut self.slots {
             if let Some(link) = slot.link.as_mut() {
                 link.kill();
+                running += 1;
             }
             slot.link = None;
         }
@@ -414,6 +472,38 @@ impl Dispatcher {
                     "the pool was shut down before the task finished",
                 )],
             );
+        }
+        // Wait (briefly) until every killed worker is reaped, so none outlives the pool; answer
+        // what still arrives meanwhile.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while running > 0 {
+            let Ok(event) = self.events.recv_deadline(deadline) else {
+                break;
+            };
+            match event {
+                Event::Worker {
+                    slot,
+                    generation,
+                    event: WorkerEvent::Exited { .. },
+                } if self.slots[slot.0 as usize].generation == generation => running -= 1,
+                Event::Submit { job, tasks } => {
+                    let outcomes = tasks
+                        .into_iter()
+                        .map(|t| {
+                            TaskOutcome::failed(
+                                t.index,
+                                ErrorKind::Cancelled,
+                                "the pool was shut down before the task started",
+                            )
+                        })
+                        .collect();
+                    self.deliver(job, outcomes);
+                }
+                Event::OpenJob { job, results } => {
+                    self.jobs.insert(job, results);
+                }
+                _ => {}
+            }
         }
     }
 }

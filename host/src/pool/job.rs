@@ -26,6 +26,8 @@ struct Window {
 struct WindowState {
     free: usize,
     closed: bool,
+    /// Credits handed out so far: every task submitted, or about to be.
+    issued: u64,
 }
 
 impl Window {
@@ -35,8 +37,9 @@ impl Window {
 
     fn try_take(&self) -> bool {
         let mut state = self.lock();
-        if state.free > 0 {
+        if state.free > 0 && !state.closed {
             state.free -= 1;
+            state.issued += 1;
             true
         } else {
             false
@@ -52,6 +55,7 @@ impl Window {
             }
             if state.free > 0 {
                 state.free -= 1;
+                state.issued += 1;
                 return true;
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -81,6 +85,7 @@ pub(crate) fn open(
         state: Mutex::new(WindowState {
             free: window.max(1),
             closed: false,
+            issued: 0,
         }),
         changed: Condvar::new(),
     });
@@ -111,6 +116,7 @@ pub(crate) fn open(
         ready: VecDeque::new(),
         taken: 0,
         total: None,
+        wake: None,
     };
     (submitter, outcomes)
 }
@@ -232,9 +238,61 @@ pub struct Outcomes {
     ready: VecDeque<TaskOutcome>,
     taken: u64,
     total: Option<u64>,
+    wake: Option<Receiver<()>>,
+}
+
+/// Wakes a consumer blocked in [`Outcomes::wait_next`] from another thread.
+#[derive(Clone)]
+pub struct Waker(Sender<()>);
+
+impl Waker {
+    /// Makes the consumer's `wait_next` return [`Next::Woken`].
+    pub fn wake(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// What [`Outcomes::wait_next`] returns.
+pub enum Next {
+    /// An outcome.
+    Outcome(TaskOutcome),
+    /// Every task's outcome was taken and the input has ended.
+    Done,
+    /// A [`Waker`] woke the consumer.
+    Woken,
 }
 
 impl Outcomes {
+    /// A handle that wakes this consumer from another thread.
+    pub fn waker(&mut self) -> Waker {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.wake = Some(rx);
+        Waker(tx)
+    }
+
+    /// The next outcome, waiting for it, or why there is none.
+    pub fn wait_next(&mut self) -> Next {
+        loop {
+            if let Some(outcome) = self.try_next() {
+                return Next::Outcome(outcome);
+            }
+            if self.is_done() {
+                return Next::Done;
+            }
+            let msg = match &self.wake {
+                Some(wake) => crossbeam_channel::select! {
+                    recv(self.rx) -> msg => msg,
+                    recv(wake) -> _ => return Next::Woken,
+                },
+                None => self.rx.recv(),
+            };
+            match msg {
+                Ok(msg) => self.accept(msg),
+                Err(_) => return Next::Done,
+            }
+        }
+    }
+
     fn accept(&mut self, msg: JobMsg) {
         match msg {
             JobMsg::InputsEnded { total } => self.total = Some(total),
@@ -288,6 +346,29 @@ impl Outcomes {
             match self.rx.try_recv() {
                 Ok(msg) => self.accept(msg),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Stops the job's input: the submitter's next push fails, so a feeding thread ends.
+    pub fn close_input(&self) {
+        self.window.close();
+    }
+
+    /// Whether every task submitted so far (or about to be) has been taken.
+    pub fn all_taken(&self) -> bool {
+        self.taken >= self.window.lock().issued
+    }
+
+    /// The next outcome, waiting at most until `deadline`.
+    pub fn next_until(&mut self, deadline: std::time::Instant) -> Option<TaskOutcome> {
+        loop {
+            if let Some(outcome) = self.try_next() {
+                return Some(outcome);
+            }
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => self.accept(msg),
+                Err(_) => return None,
             }
         }
     }

@@ -15,7 +15,7 @@ pub mod events;
 pub mod job;
 pub mod transport;
 
-pub use api::{AsyncResult, Imap, ImapUnordered, Pool, Process};
+pub use api::{AsyncResult, Imap, ImapUnordered, Pool, Process, Terminator};
 pub use builder::PoolBuilder;
 pub use events::TaskOutcome;
-pub use job::{Outcomes, Submitter};
+pub use job::{Next, Outcomes, Submitter, Waker};

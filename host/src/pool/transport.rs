@@ -85,7 +85,15 @@ impl Transport for ProcessTransport {
         setup: &Setup,
         events: Sender<Event>,
     ) -> Result<Box<dyn WorkerLink>, Error> {
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        #[cfg(unix)]
+        {
+            // Its own process group: a terminal's Ctrl-C reaches the host, which decides how the
+            // workers stop. A worker whose host dies sees its stdin close and exits.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command
             .arg(WORKER_SUBCOMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -69,6 +69,17 @@ pub enum FromWorker {
     },
     /// A batch finished: one outcome per task, in the batch's order.
     Done(BatchDone),
+    /// A task has run past its timeout plus a grace period and epoch interruption did not stop
+    /// it (it is blocked in a host call): the host must kill this worker. `done` holds the
+    /// outcomes of the batch's tasks that finished before it.
+    Stuck {
+        /// The batch holding the stuck task.
+        id: BatchId,
+        /// Outcomes of the tasks before it, in order.
+        done: Vec<WireOutcome>,
+        /// The stuck task.
+        index: TaskIndex,
+    },
 }
 
 /// The answer to a [`Batch`].

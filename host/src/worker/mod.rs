@@ -3,24 +3,56 @@
 //! task in its [`Sandbox`], and answers on stdout. A reader thread watches stdin: when the host
 //! closes it (or dies), the worker exits at once, even in the middle of a task, so no worker
 //! outlives its pool.
+//!
+//! With a timeout, a clock thread advances wasmtime's epoch (which stops running wasm) and
+//! watches the task in progress: a task still running a grace period past its limit is blocked
+//! in a host call that epochs cannot interrupt, so the worker reports it
+//! ([`FromWorker::Stuck`]) with the batch's finished outcomes, and the host kills it.
 
-use std::io::{self, BufWriter, Write};
-use std::time::Instant;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
 
+use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::runner::epoch_tick;
 use crate::wire::frame::{read_frame, write_frame};
-use crate::wire::message::{BatchDone, FromWorker, ToWorker};
+use crate::wire::message::{BatchDone, FromWorker, ToWorker, WireOutcome};
 
 /// The hidden subcommand that makes the `mpwasm` binary a worker.
 pub const WORKER_SUBCOMMAND: &str = "__worker";
 
+/// How long past its timeout a task may still run before the worker reports it stuck.
+pub fn stuck_grace(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_millis(250))
+}
+
+type Out = Arc<Mutex<BufWriter<Stdout>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn send(out: &Out, msg: &FromWorker) -> bool {
+    let mut out = lock(out);
+    write_frame(&mut *out, msg).is_ok() && out.flush().is_ok()
+}
+
+/// The batch in progress, shared with the watchdog.
+#[derive(Default)]
+struct Progress {
+    batch: Option<BatchId>,
+    done: Vec<WireOutcome>,
+    current: Option<(TaskIndex, Instant)>,
+    reported: bool,
+}
+
 /// Runs the worker protocol on this process's stdin and stdout; returns the exit code.
 pub fn main() -> i32 {
     let mut stdin = io::stdin().lock();
-    let mut out = BufWriter::new(io::stdout().lock());
+    let out: Out = Arc::new(Mutex::new(BufWriter::new(io::stdout())));
     let mut buf = Vec::new();
     let setup = match read_frame::<_, ToWorker>(&mut stdin, &mut buf) {
         Ok(Some(ToWorker::Setup(setup))) => setup,
@@ -37,33 +69,28 @@ pub fn main() -> i32 {
     let mut sandbox = match Sandbox::new(&setup) {
         Ok(sandbox) => sandbox,
         Err(message) => {
-            let _ = write_frame(&mut out, &FromWorker::SetupFailed { message });
-            let _ = out.flush();
+            send(&out, &FromWorker::SetupFailed { message });
             return 3;
         }
     };
-    if write_frame(
-        &mut out,
+    if !send(
+        &out,
         &FromWorker::Ready {
             pid: std::process::id(),
         },
-    )
-    .and_then(|()| out.flush().map_err(Into::into))
-    .is_err()
-    {
+    ) {
         return 0;
     }
-    if let Some(timeout) = setup.limits.timeout {
-        let engine = sandbox.engine().clone();
-        let tick = epoch_tick(timeout);
-        // A clock, not a poll: it advances the epoch that running guests check.
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        });
-    }
+    let progress = setup.limits.timeout.map(|timeout| {
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        spawn_clock(
+            sandbox.engine().clone(),
+            timeout,
+            Arc::clone(&progress),
+            Arc::clone(&out),
+        );
+        progress
+    });
     drop(stdin);
     let requests = spawn_reader(buf);
     for request in requests {
@@ -72,18 +99,63 @@ pub fn main() -> i32 {
             return 2;
         };
         let started = Instant::now();
-        let outcomes = batch.tasks.iter().map(|task| sandbox.run(task)).collect();
+        let outcomes = match &progress {
+            None => batch.tasks.iter().map(|task| sandbox.run(task)).collect(),
+            Some(progress) => {
+                lock(progress).batch = Some(batch.id);
+                for task in &batch.tasks {
+                    lock(progress).current = Some((task.index, Instant::now()));
+                    let outcome = sandbox.run(task);
+                    let mut p = lock(progress);
+                    p.current = None;
+                    p.done.push(outcome);
+                }
+                let mut p = lock(progress);
+                p.batch = None;
+                std::mem::take(&mut p.done)
+            }
+        };
         let done = FromWorker::Done(BatchDone {
             id: batch.id,
             outcomes,
             busy_nanos: started.elapsed().as_nanos() as u64,
         });
-        if write_frame(&mut out, &done).is_err() || out.flush().is_err() {
-            // The host is gone.
-            return 0;
+        if !send(&out, &done) {
+            return 0; // the host is gone
         }
     }
     0
+}
+
+/// The clock: advances the epoch every tick (a clock, not a poll: running guests check the
+/// epoch) and reports a task stuck past its timeout plus grace.
+fn spawn_clock(
+    engine: wasmtime::Engine,
+    timeout: Duration,
+    progress: Arc<Mutex<Progress>>,
+    out: Out,
+) {
+    let tick = epoch_tick(timeout);
+    let limit = timeout + stuck_grace(timeout);
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+            let mut p = lock(&progress);
+            let stuck = match (p.batch, p.current) {
+                (Some(id), Some((index, since))) if !p.reported && since.elapsed() > limit => {
+                    Some((id, index))
+                }
+                _ => None,
+            };
+            if let Some((id, index)) = stuck {
+                p.reported = true;
+                let done = std::mem::take(&mut p.done);
+                drop(p);
+                send(&out, &FromWorker::Stuck { id, done, index });
+            }
+        }
+    });
 }
 
 /// Reads requests on a thread of their own. On end of input the process exits at once: the
