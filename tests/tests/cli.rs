@@ -421,3 +421,83 @@ fn a_task_blocked_in_a_host_call_still_times_out() {
         "the stuck worker was replaced"
     );
 }
+
+#[test]
+fn workers_are_recycled_after_max_tasks() {
+    let run = mpwasm_with_stdin(
+        &[
+            "run",
+            guests::COUNTER,
+            "-j",
+            "1",
+            "--max-tasks-per-worker",
+            "2",
+            "--input",
+            "-",
+            "--format",
+            "jsonl",
+        ],
+        "null\nnull\nnull\nnull\nnull\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.json_lines();
+    let values: Vec<u64> = lines
+        .iter()
+        .map(|l| l["value"].as_u64().expect("a value"))
+        .collect();
+    assert_eq!(
+        values,
+        [101, 102, 101, 102, 101],
+        "a new process every 2 tasks"
+    );
+    let pids: BTreeSet<u64> = lines
+        .iter()
+        .map(|l| l["worker"].as_u64().expect("pid"))
+        .collect();
+    assert_eq!(pids.len(), 3, "{run:?}");
+}
+
+#[test]
+fn bad_modules_exit_2_naming_the_problem() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let square = std::fs::read(guests::SQUARE).expect("square.wasm");
+    let foreign_import =
+        wat::parse_str(r#"(component (import "acme:db/query" (instance (export "run" (func)))))"#)
+            .expect("wat");
+    let core_import = wat::parse_str(
+        r#"(module (import "env" "launch" (func)) (func (export "go") (result i32) i32.const 1))"#,
+    )
+    .expect("wat");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.wasm", Vec::new(), "is not a WebAssembly module"),
+        (
+            "random.wasm",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "is not a WebAssembly module",
+        ),
+        (
+            "truncated.wasm",
+            square[..square.len() / 2].to_vec(),
+            "failed to compile",
+        ),
+        (
+            "magic-only.wasm",
+            b"\0asm\x01\0\0\0\xff\xff".to_vec(),
+            "failed to compile",
+        ),
+        ("foreign.wasm", foreign_import, "acme:db/query"),
+        ("core-import.wasm", core_import, "launch"),
+    ];
+    for (name, bytes, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let run = mpwasm(&["run", path.to_str().expect("utf-8"), "--map", "0..2"]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(run.stderr.contains(want), "{name}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "{name}: {run:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -97,7 +97,7 @@ pub struct CallArgs {
     pub task: PathBuf,
 
     /// The arguments: JSON values (a non-JSON word is taken as a string).
-    #[arg(value_name = "ARG", allow_hyphen_values = true)]
+    #[arg(value_name = "ARG", allow_negative_numbers = true)]
     pub args: Vec<String>,
 
     /// Settings shared with `run`.
@@ -150,6 +150,21 @@ pub struct CommonArgs {
     /// How often a task is retried when its worker process dies [default: 1].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+
+    /// Replace a worker process after it ran N tasks, for tasks that leak (Python's
+    /// maxtasksperchild) [default: never].
+    #[arg(long, value_name = "N")]
+    pub max_tasks_per_worker: Option<u64>,
+
+    /// Grant a directory: HOST[::GUEST][:ro], e.g. `--dir ./data::/data:ro` (read-only at
+    /// /data). Repeatable. Without it a task sees no files at all.
+    #[arg(long, value_name = "HOST[::GUEST][:ro]")]
+    pub dir: Vec<String>,
+
+    /// Pass an environment variable: KEY=VALUE, or KEY to pass the host's value. Repeatable.
+    /// Without it a task sees an empty environment.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
 }
 
 /// How results are printed.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use mpwasm::PoolBuilder;
 use mpwasm::limits::{parse_duration, parse_size};
+use mpwasm::sandbox::grants::DirGrant;
 
 use super::args::CommonArgs;
 
@@ -127,6 +128,30 @@ pub fn pool_builder(common: &CommonArgs) -> Result<PoolBuilder> {
     }
     if let Some(retries) = common.retries {
         builder = builder.retries(retries);
+    }
+    if let Some(n) = common.max_tasks_per_worker {
+        if n == 0 {
+            bail!("invalid --max-tasks-per-worker 0: a worker runs at least one task");
+        }
+        builder = builder.max_tasks_per_worker(n);
+    }
+    for text in &common.dir {
+        builder = builder.dir(DirGrant::parse(text).map_err(anyhow::Error::msg)?);
+    }
+    for text in &common.env {
+        let (name, value) = match text.split_once('=') {
+            Some((name, value)) => (name.to_string(), value.to_string()),
+            None => {
+                let value = std::env::var(text).with_context(|| {
+                    format!("--env {text}: the variable is not set here (write --env {text}=VALUE)")
+                })?;
+                (text.clone(), value)
+            }
+        };
+        if name.is_empty() {
+            bail!("invalid --env `{text}`: expected KEY=VALUE or KEY");
+        }
+        builder = builder.env(name, value);
     }
     Ok(builder.fresh(common.fresh))
 }

@@ -11,6 +11,7 @@ use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
+use crate::sandbox::grants::{DirGrant, Grants};
 use crate::task::{Task, TaskSource};
 use crate::wire::message::Setup;
 
@@ -29,6 +30,8 @@ pub struct PoolBuilder {
     retries: Option<u32>,
     window: Option<usize>,
     worker_program: Option<PathBuf>,
+    grants: Grants,
+    max_tasks_per_worker: Option<u64>,
 }
 
 impl PoolBuilder {
@@ -107,6 +110,25 @@ impl PoolBuilder {
         self
     }
 
+    /// Grants every sandbox a directory (default: none).
+    pub fn dir(mut self, grant: DirGrant) -> Self {
+        self.grants.dirs.push(grant);
+        self
+    }
+
+    /// Grants every sandbox an environment variable (default: none).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.grants.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces a worker process after it ran `n` tasks, for tasks that leak (Python's
+    /// `maxtasksperchild`; default: never).
+    pub fn max_tasks_per_worker(mut self, n: u64) -> Self {
+        self.max_tasks_per_worker = Some(n);
+        self
+    }
+
     /// The program workers run as `PROGRAM __worker` (default: see
     /// [`ProcessTransport::default_program`]).
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
@@ -172,6 +194,22 @@ impl PoolBuilder {
         if limits.memory == 0 {
             return Err(Error::Config("the memory limit must be above 0".into()));
         }
+        if self.max_tasks_per_worker == Some(0) {
+            return Err(Error::Config(
+                "max tasks per worker must be at least 1".into(),
+            ));
+        }
+        let mut grants = self.grants.clone();
+        for dir in &mut grants.dirs {
+            // Workers may start elsewhere: hand them absolute paths.
+            dir.host = std::path::absolute(&dir.host).unwrap_or_else(|_| dir.host.clone());
+            if !dir.host.is_dir() {
+                return Err(Error::Config(format!(
+                    "cannot grant the directory {}: it does not exist or is not a directory",
+                    dir.host.display()
+                )));
+            }
+        }
         let function = task.function(self.function.as_deref())?.clone();
         let init = task.init_function(self.init.as_deref())?.cloned();
         let processes = self.resolved_processes();
@@ -182,6 +220,7 @@ impl PoolBuilder {
             init: init.map(|f| f.path),
             limits: limits.clone(),
             fresh: self.fresh,
+            grants,
         };
         let program = self
             .worker_program
@@ -194,6 +233,7 @@ impl PoolBuilder {
                 setup,
                 chunksize: self.chunksize,
                 retries: self.retries.unwrap_or(1),
+                max_tasks_per_worker: self.max_tasks_per_worker,
             },
             transport,
         )?;

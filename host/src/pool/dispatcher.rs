@@ -34,6 +34,8 @@ pub struct DispatcherConfig {
     pub chunksize: Option<usize>,
     /// How often a task whose worker died is retried before it is reported `worker-lost`.
     pub retries: u32,
+    /// Replace a worker process after it ran this many tasks (Python's `maxtasksperchild`).
+    pub max_tasks_per_worker: Option<u64>,
 }
 
 struct Queued {
@@ -54,6 +56,10 @@ struct Slot {
     ready: bool,
     trouble: Option<String>,
     in_flight: VecDeque<InFlight>,
+    /// Tasks sent to the current process.
+    sent: u64,
+    /// It is being replaced after its share of tasks; its exit is expected.
+    retiring: bool,
 }
 
 /// The dispatcher's state (see the module docs).
@@ -63,6 +69,7 @@ pub struct Dispatcher {
     transport: Box<dyn Transport>,
     setup: Setup,
     retries: u32,
+    max_tasks: Option<u64>,
     slots: Vec<Slot>,
     queue: VecDeque<Queued>,
     jobs: HashMap<JobId, Sender<JobMsg>>,
@@ -87,6 +94,7 @@ pub fn start(
         transport,
         setup: config.setup,
         retries: config.retries,
+        max_tasks: config.max_tasks_per_worker,
         slots: Vec::new(),
         queue: VecDeque::new(),
         jobs: HashMap::new(),
@@ -118,6 +126,8 @@ pub fn start(
             ready: false,
             trouble: None,
             in_flight: VecDeque::new(),
+            sent: 0,
+            retiring: false,
         });
     }
     let handle = std::thread::Builder::new()
@@ -228,6 +238,13 @@ impl Dispatcher {
             return;
         };
         let pid = s.pid;
+        if self.max_tasks.is_some_and(|max| s.sent >= max) && s.in_flight.is_empty() {
+            // It ran its share (--max-tasks-per-worker): replace it.
+            s.retiring = true;
+            if let Some(link) = s.link.as_mut() {
+                link.kill();
+            }
+        }
         self.policy
             .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
         let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
@@ -315,7 +332,11 @@ impl Dispatcher {
             (None, true) => status,
         };
         let pid = s.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
-        if !s.ready {
+        if s.retiring {
+            for q in held.into_iter().rev() {
+                self.queue.push_front(q);
+            }
+        } else if !s.ready {
             // It never started: the tasks did not run, so put them back untouched.
             self.start_failures += 1;
             for q in held.into_iter().rev() {
@@ -368,6 +389,8 @@ impl Dispatcher {
         s.pid = None;
         s.ready = false;
         s.trouble = None;
+        s.sent = 0;
+        s.retiring = false;
         match self
             .transport
             .start(slot, s.generation, &self.setup, self.events_tx.clone())
@@ -427,10 +450,17 @@ impl Dispatcher {
                 let Some(link) = slot.link.as_mut() else {
                     continue;
                 };
-                if slot.in_flight.len() >= depth {
+                if slot.in_flight.len() >= depth || slot.retiring {
                     continue;
                 }
-                let take = chunk.min(self.queue.len());
+                let share = self.max_tasks.map_or(usize::MAX, |max| {
+                    usize::try_from(max.saturating_sub(slot.sent)).unwrap_or(usize::MAX)
+                });
+                if share == 0 {
+                    continue;
+                }
+                let take = chunk.min(self.queue.len()).min(share);
+                slot.sent += take as u64;
                 let tasks: Vec<Queued> = self.queue.drain(..take).collect();
                 let id = BatchId(self.next_batch);
                 self.next_batch += 1;

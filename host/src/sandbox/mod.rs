@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod engine;
+pub mod grants;
 pub mod limiter;
 pub mod linker;
 pub mod output;

@@ -12,6 +12,7 @@ use wasmtime::{Engine, Store};
 
 use super::classify::classify;
 use super::engine::{self, EngineSettings};
+use super::grants::Grants;
 use super::linker;
 use super::output::OutputCapture;
 use super::state::SandboxState;
@@ -63,6 +64,7 @@ pub struct Sandbox {
     fresh: bool,
     deadline_ticks: u64,
     output: OutputCapture,
+    grants: Grants,
     live: Option<Live>,
 }
 
@@ -144,6 +146,7 @@ impl Sandbox {
             fresh: setup.fresh,
             deadline_ticks,
             output: OutputCapture::new(setup.limits.output),
+            grants: setup.grants.clone(),
             live: None,
         })
     }
@@ -197,7 +200,13 @@ impl Sandbox {
     }
 
     fn instantiate(&mut self) -> Result<Live, WireFailure> {
-        let state = SandboxState::new(self.limits.memory, &self.output);
+        let state =
+            SandboxState::new(self.limits.memory, &self.output, &self.grants).map_err(|e| {
+                failure(
+                    ErrorKind::Trap,
+                    &e.context("cannot open a granted directory"),
+                )
+            })?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.deadline_ticks);

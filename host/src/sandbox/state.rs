@@ -1,9 +1,10 @@
-//! What a sandbox's `Store` holds: the WASI context (no files, no environment, no network,
-//! output into the capture) and the memory limiter.
+//! What a sandbox's `Store` holds: the WASI context (no files, environment or network beyond
+//! the grants, output into the capture) and the memory limiter.
 
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
+use super::grants::Grants;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
 
@@ -16,9 +17,16 @@ pub struct SandboxState {
 }
 
 impl SandboxState {
-    /// A state granting nothing: no preopened directories, no environment, no arguments, no
-    /// sockets, empty stdin; stdout and stderr go to `output`.
-    pub fn new(memory_limit: u64, output: &OutputCapture) -> SandboxState {
+    /// A state granting only `grants`: no other directories, no other environment, no
+    /// arguments, no sockets, empty stdin; stdout and stderr go to `output`.
+    ///
+    /// # Errors
+    /// When a granted directory cannot be opened.
+    pub fn new(
+        memory_limit: u64,
+        output: &OutputCapture,
+        grants: &Grants,
+    ) -> wasmtime::Result<SandboxState> {
         let mut builder = WasiCtx::builder();
         builder
             .stdout(output.clone())
@@ -26,10 +34,21 @@ impl SandboxState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        SandboxState {
+        for (name, value) in &grants.env {
+            builder.env(name, value);
+        }
+        for dir in &grants.dirs {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            builder.preopened_dir(&dir.host, &dir.guest, perms)?;
+        }
+        Ok(SandboxState {
             wasi: builder.build_p1(),
             limiter: MemoryLimiter::new(memory_limit),
-        }
+        })
     }
 }
 

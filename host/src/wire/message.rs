@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
 use crate::limits::Limits;
+use crate::sandbox::grants::Grants;
 use crate::task::{FunctionPath, ModuleKind};
 
 /// Host → worker.
@@ -34,6 +35,8 @@ pub struct Setup {
     pub limits: Limits,
     /// A new instance for every task.
     pub fresh: bool,
+    /// Directories and environment variables granted to every sandbox.
+    pub grants: Grants,
 }
 
 /// A chunk of tasks for one worker.

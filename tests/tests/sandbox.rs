@@ -1,0 +1,81 @@
+//! Capabilities are granted explicitly and tested both ways: a task sees no host file, no
+//! environment variable and no network unless a flag grants it.
+
+mod common;
+
+use common::mpwasm;
+use mpwasm_tests::guests;
+
+fn call(func: &str, arg: &str, grants: &[&str]) -> String {
+    let mut args = vec!["call", guests::MISBEHAVE, "--func", func, arg];
+    args.extend_from_slice(grants);
+    let run = mpwasm(&args);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.trim().to_string()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mpwasm-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn host_files_are_out_of_reach_unless_granted() {
+    let denied = call("read-file", "/etc/passwd", &[]);
+    assert!(denied.starts_with("{\"err\":"), "{denied}");
+    let listing = call("list-dir", "/", &[]);
+    assert!(listing.starts_with("{\"err\":"), "{listing}");
+
+    let dir = temp_dir("grant");
+    std::fs::write(dir.join("fixture.txt"), "fixture data").expect("write");
+    let grant = format!("{}::/data:ro", dir.display());
+    let read = call("read-file", "/data/fixture.txt", &["--dir", &grant]);
+    assert_eq!(read, "{\"ok\":\"fixture data\"}");
+    let listed = call("list-dir", "/data", &["--dir", &grant]);
+    assert_eq!(listed, "{\"ok\":[\"fixture.txt\"]}");
+    // A grant opens only that directory.
+    let outside = call("read-file", "/etc/passwd", &["--dir", &grant]);
+    assert!(outside.starts_with("{\"err\":"), "{outside}");
+    let escape = call("read-file", "/data/../../etc/passwd", &["--dir", &grant]);
+    assert!(escape.starts_with("{\"err\":"), "{escape}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_granted_directory_stops_the_run() {
+    let run = mpwasm(&[
+        "call",
+        guests::MISBEHAVE,
+        "--func",
+        "id",
+        "1",
+        "--dir",
+        "/no/such/dir",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("/no/such/dir"), "{run:?}");
+}
+
+#[test]
+fn environment_variables_only_when_passed() {
+    // The test process has PATH; the guest does not see it.
+    assert_eq!(call("env-var", "PATH", &[]), "null");
+    assert_eq!(
+        call("env-var", "GREETING", &["--env", "GREETING=hi"]),
+        "\"hi\""
+    );
+    let path = std::env::var("PATH").expect("PATH is set");
+    assert_eq!(
+        call("env-var", "PATH", &["--env", "PATH"]),
+        serde_json::Value::String(path).to_string()
+    );
+}
+
+#[test]
+fn no_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let connect = call("tcp-connect", &format!("\"{addr}\""), &[]);
+    assert!(connect.starts_with("{\"err\":"), "{connect}");
+}
