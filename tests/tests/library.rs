@@ -213,3 +213,44 @@ fn without_retries_a_killed_worker_s_tasks_are_worker_lost() {
     // The run went on: the other tasks succeeded.
     assert!(all.iter().filter(|o| o.json().is_ok()).count() >= 6);
 }
+
+#[test]
+fn workers_that_cannot_start_fail_the_tasks_with_a_reason_instead_of_spinning() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-fake-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let garbage = dir.join("garbage-worker");
+    std::fs::write(
+        &garbage,
+        "#!/bin/sh\nprintf 'this is not a frame at all'\nsleep 5\n",
+    )
+    .expect("write");
+    let quitter = dir.join("quitting-worker");
+    std::fs::write(&quitter, "#!/bin/sh\necho 'no wasm for you' >&2\nexit 3\n").expect("write");
+    for script in [&garbage, &quitter] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    for (program, want) in [(&garbage, "garbage"), (&quitter, "no wasm for you")] {
+        let started = std::time::Instant::now();
+        let pool = Pool::builder()
+            .worker_program(program)
+            .processes(2)
+            .build(guests::SQUARE)
+            .expect("the first spawn works");
+        let results = pool.map((0..5).map(|i| json!(i)));
+        assert_eq!(results.len(), 5);
+        for r in results {
+            let e = r.expect_err("no worker can run it");
+            assert_eq!(e.kind(), ErrorKind::WorkerLost, "{e}");
+            assert!(
+                e.message().contains("cannot start") && e.message().contains(want),
+                "{e}"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it gave up promptly"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -181,4 +181,23 @@ mod tests {
         let top = parse_range("9223372036854775806..=9223372036854775807").expect("parses");
         assert_eq!(top.values().count(), 2);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn range_parser_never_panics(text in ".{0,30}") {
+            if let Ok(range) = parse_range(&text) {
+                // Take a few values: even a huge range is lazy.
+                let _ = range.values().take(3).count();
+            }
+        }
+
+        #[test]
+        fn ranges_have_the_right_values(a in -1000i64..1000, b in -1000i64..1000, step in 1i64..50) {
+            let got: Vec<i64> = parse_range(&format!("{a}..{b}:{step}"))
+                .map(|r| r.values().collect())
+                .unwrap_or_default();
+            let want: Vec<i64> = (a..b).step_by(step as usize).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }

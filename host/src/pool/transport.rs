@@ -160,9 +160,10 @@ impl Transport for ProcessTransport {
                 let _ = child.kill();
                 child.wait()
             };
+            // A grandchild may hold stderr open; do not wait for it long.
             let stderr = stderr_tail
-                .join()
-                .unwrap_or_else(|_| "(stderr reader failed)".to_string());
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .unwrap_or_default();
             send(WorkerEvent::Exited {
                 status: match status {
                     Ok(s) => describe_status(s),
@@ -197,7 +198,8 @@ fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
 }
 
 /// Keeps the last 4 KiB a worker wrote to stderr, for the message when it dies.
-fn spawn_stderr_tail(mut stderr: ChildStderr) -> std::thread::JoinHandle<String> {
+fn spawn_stderr_tail(mut stderr: ChildStderr) -> crossbeam_channel::Receiver<String> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         const KEEP: usize = 4096;
         let mut tail: VecDeque<u8> = VecDeque::with_capacity(KEEP);
@@ -214,8 +216,9 @@ fn spawn_stderr_tail(mut stderr: ChildStderr) -> std::thread::JoinHandle<String>
             }
         }
         let bytes: Vec<u8> = tail.into_iter().collect();
-        String::from_utf8_lossy(&bytes).trim().to_string()
-    })
+        let _ = tx.send(String::from_utf8_lossy(&bytes).trim().to_string());
+    });
+    rx
 }
 
 /// `exit status 1` or `killed by signal 9 (SIGKILL)`.

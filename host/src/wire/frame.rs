@@ -1,8 +1,8 @@
 //! Length-prefixed postcard frames over a byte stream (a worker's stdin or stdout).
 //!
 //! A frame is a little-endian `u32` length followed by that many bytes of postcard. The reader
-//! refuses lengths over [`MAX_FRAME`] before allocating, so garbage on a pipe is an error, never
-//! a panic or an unbounded allocation.
+//! refuses lengths over [`MAX_FRAME`] and allocates only as bytes arrive, so garbage on a pipe
+//! is an error, never a panic or an allocation the peer did not pay for.
 
 use std::io::{self, Read, Write};
 
@@ -60,9 +60,12 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len.into()));
     }
+    // Grow with the bytes that really arrive, so a garbage length costs nothing up front.
     buf.clear();
-    buf.resize(len as usize, 0);
-    input.read_exact(buf)?;
+    input.take(u64::from(len)).read_to_end(buf)?;
+    if buf.len() != len as usize {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(Some(postcard::from_bytes(buf)?))
 }
 

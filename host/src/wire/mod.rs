@@ -3,3 +3,6 @@
 
 pub mod frame;
 pub mod message;
+
+#[cfg(test)]
+mod fuzz;
