@@ -501,3 +501,38 @@ fn bad_modules_exit_2_naming_the_problem() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn fuel_recursion_and_a_gigabyte_of_output() {
+    let fuel = run_jsonl(guests::MISBEHAVE, "spin", &["--fuel", "1000000"], "1\n0\n");
+    assert_eq!(fuel.code, 1, "{fuel:?}");
+    let lines = fuel.json_lines();
+    assert_eq!(lines[0]["error"]["kind"], "fuel-exhausted", "{fuel:?}");
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1000000"))
+    );
+    assert_eq!(lines[1]["value"], 0, "{fuel:?}");
+
+    let deep = run_jsonl(guests::MISBEHAVE, "recurse", &[], "100000000\n1000\n");
+    let lines = deep.json_lines();
+    assert_eq!(lines[0]["error"]["kind"], "trap", "{deep:?}");
+    let message = lines[0]["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("stack overflow"), "{message}");
+    assert_eq!(lines[1]["value"], 1000, "{deep:?}");
+
+    // 1 GiB written; 1 MiB kept (the default cap), the rest counted.
+    let loud = run_jsonl(guests::MISBEHAVE, "shout", &[], "1073741824\n");
+    assert_eq!(loud.code, 0, "exit {}", loud.code);
+    assert_eq!(loud.json_lines()[0]["value"], 1_073_741_824u64);
+    assert!(
+        loud.stderr.len() < (1 << 20) + 4096,
+        "{} bytes of stderr",
+        loud.stderr.len()
+    );
+    assert!(
+        loud.stderr.contains("1072693248 more bytes dropped"),
+        "the cut is noted"
+    );
+}
