@@ -79,3 +79,36 @@ fn no_network() {
     let connect = call("tcp-connect", &format!("\"{addr}\""), &[]);
     assert!(connect.starts_with("{\"err\":"), "{connect}");
 }
+
+/// Runs one task with the worker's self-test hook opening `path` from host code, after the
+/// worker confined itself; returns what the worker said.
+fn worker_self_test(path: &str, grants: &[&str]) -> String {
+    let mut args = vec!["run", guests::SQUARE, "--map", "0..1", "-j", "1"];
+    args.extend_from_slice(grants);
+    let out = std::process::Command::new(common::mpwasm_bin())
+        .args(&args)
+        .env("MPWASM_WORKER_SELF_TEST_OPEN", path)
+        .output()
+        .expect("mpwasm runs");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_worker_process_itself_cannot_open_ungranted_files() {
+    // Even code outside the wasm sandbox (a wasmtime escape) is held by Landlock: this runs
+    // as whatever user the tests run as, root included.
+    let said = worker_self_test("/etc/passwd", &[]);
+    assert!(
+        said.contains("self-test: open /etc/passwd: refused"),
+        "{said}"
+    );
+    let dir = temp_dir("confined");
+    let file = dir.join("granted.txt");
+    std::fs::write(&file, "ok").expect("write");
+    let grant = format!("{}:ro", dir.display());
+    let said = worker_self_test(file.to_str().expect("utf-8"), &["--dir", &grant]);
+    assert!(said.contains("granted.txt: allowed"), "{said}");
+    let said = worker_self_test("/etc/passwd", &["--dir", &grant]);
+    assert!(said.contains("refused"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,6 +77,7 @@ pub struct Dispatcher {
     next_batch: u64,
     start_failures: u32,
     broken: Option<String>,
+    warned_confinement: bool,
 }
 
 /// Starts the workers and the dispatcher thread; returns the channel to send it events.
@@ -102,6 +103,7 @@ pub fn start(
         next_batch: 0,
         start_failures: 0,
         broken: None,
+        warned_confinement: false,
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
@@ -196,10 +198,18 @@ impl Dispatcher {
             return; // a late event from a process already replaced
         }
         match event {
-            WorkerEvent::Message(FromWorker::Ready { pid }) => {
+            WorkerEvent::Message(FromWorker::Ready {
+                pid,
+                confined,
+                confinement,
+            }) => {
                 s.pid = Some(pid);
                 s.ready = true;
                 self.start_failures = 0;
+                if !confined && !self.warned_confinement {
+                    self.warned_confinement = true;
+                    eprintln!("mpwasm: warning: {confinement}");
+                }
             }
             WorkerEvent::Message(FromWorker::SetupFailed { message }) => {
                 s.trouble = Some(message);

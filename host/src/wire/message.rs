@@ -64,6 +64,10 @@ pub enum FromWorker {
     Ready {
         /// The worker's process id.
         pid: u32,
+        /// Whether the OS confinement (Landlock) is fully in force.
+        confined: bool,
+        /// What the OS confinement enforces.
+        confinement: String,
     },
     /// The worker could not load the module; it exits after this.
     SetupFailed {

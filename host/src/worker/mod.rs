@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
 
+mod confine;
+
 use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::runner::epoch_tick;
@@ -73,10 +75,17 @@ pub fn main() -> i32 {
             return 3;
         }
     };
+    // The artifact is mapped; from here on the process needs only the granted directories.
+    let confinement = confine::confine(&setup.grants);
+    if let Some(code) = confine::self_test() {
+        return code;
+    }
     if !send(
         &out,
         &FromWorker::Ready {
             pid: std::process::id(),
+            confined: confinement.full,
+            confinement: confinement.summary,
         },
     ) {
         return 0;
