@@ -254,3 +254,29 @@ fn workers_that_cannot_start_fail_the_tasks_with_a_reason_instead_of_spinning() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_slow_head_task_does_not_make_ordered_imap_read_ahead_without_bound() {
+    let pool = builder()
+        .processes(2)
+        .window(32)
+        .function("sleep-ms")
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    let read = std::cell::Cell::new(0u64);
+    // The first task sleeps; every later one is instant, and the input never ends.
+    let inputs = (0u64..).map(|i| {
+        read.set(read.get() + 1);
+        json!(if i == 0 { 700 } else { 0 })
+    });
+    let mut results = pool.imap(inputs);
+    assert_eq!(
+        results.next().expect("a first result").expect("ok"),
+        json!(700)
+    );
+    assert!(
+        read.get() <= 33 + 1,
+        "read {} inputs while the head was slow",
+        read.get()
+    );
+}
