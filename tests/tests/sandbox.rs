@@ -112,3 +112,60 @@ fn the_worker_process_itself_cannot_open_ungranted_files() {
     assert!(said.contains("refused"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A one-shot HTTP server on 127.0.0.1 answering every request with `hello from the host`.
+fn local_http_server() -> (String, std::thread::JoinHandle<usize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let server = std::thread::spawn(move || {
+        let mut served = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline && served < 1 {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    stream.set_nonblocking(false).expect("blocking");
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf);
+                    let body = "hello from the host";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    served += 1;
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        served
+    });
+    (format!("127.0.0.1:{port}"), server)
+}
+
+#[test]
+fn outgoing_http_only_to_allowed_hosts() {
+    let (addr, server) = local_http_server();
+    let url = format!("\"http://{addr}/page\"");
+    let fetch = |grants: &[&str]| {
+        let mut args = vec!["call", guests::FETCH, &url];
+        args.extend_from_slice(grants);
+        let run = mpwasm(&args);
+        assert_eq!(run.code, 0, "{run:?}");
+        run.stdout.trim().to_string()
+    };
+    let denied = fetch(&[]);
+    assert!(denied.contains("HttpRequestDenied"), "{denied}");
+    let other_port = fetch(&["--allow-http", "127.0.0.1:1"]);
+    assert!(other_port.contains("HttpRequestDenied"), "{other_port}");
+    let other_host = fetch(&["--allow-http", "localhost"]);
+    assert!(other_host.contains("HttpRequestDenied"), "{other_host}");
+    let allowed = fetch(&["--allow-http", &addr]);
+    assert_eq!(allowed, "{\"ok\":\"200 hello from the host\"}");
+    assert_eq!(
+        server.join().expect("server"),
+        1,
+        "only the allowed request reached it"
+    );
+}

@@ -161,6 +161,11 @@ pub struct CommonArgs {
     #[arg(long, value_name = "HOST[::GUEST][:ro]")]
     pub dir: Vec<String>,
 
+    /// Allow outgoing HTTP (wasi:http) to HOST[:PORT] (without a port: 80 and 443). Repeatable.
+    /// Without it every request the task makes is refused.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_http: Vec<String>,
+
     /// Pass an environment variable: KEY=VALUE, or KEY to pass the host's value. Repeatable.
     /// Without it a task sees an empty environment.
     #[arg(long, value_name = "KEY[=VALUE]")]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use mpwasm::PoolBuilder;
 use mpwasm::limits::{parse_duration, parse_size};
-use mpwasm::sandbox::grants::DirGrant;
+use mpwasm::sandbox::grants::{DirGrant, HttpGrant};
 
 use super::args::CommonArgs;
 
@@ -137,6 +137,9 @@ pub fn pool_builder(common: &CommonArgs) -> Result<PoolBuilder> {
     }
     for text in &common.dir {
         builder = builder.dir(DirGrant::parse(text).map_err(anyhow::Error::msg)?);
+    }
+    for text in &common.allow_http {
+        builder = builder.allow_http(HttpGrant::parse(text).map_err(anyhow::Error::msg)?);
     }
     for text in &common.env {
         let (name, value) = match text.split_once('=') {

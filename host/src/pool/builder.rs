@@ -11,7 +11,7 @@ use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
-use crate::sandbox::grants::{DirGrant, Grants};
+use crate::sandbox::grants::{DirGrant, Grants, HttpGrant};
 use crate::task::{Task, TaskSource};
 use crate::wire::message::Setup;
 
@@ -119,6 +119,13 @@ impl PoolBuilder {
     /// Grants every sandbox an environment variable (default: none).
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.grants.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Lets every sandbox send HTTP requests (wasi:http) to this host (default: none; every
+    /// request is refused).
+    pub fn allow_http(mut self, grant: HttpGrant) -> Self {
+        self.grants.http.push(grant);
         self
     }
 

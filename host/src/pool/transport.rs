@@ -115,7 +115,7 @@ impl Transport for ProcessTransport {
         };
         let child = Arc::new(Mutex::new(child));
         let (tx, rx) = unbounded::<ToWorker>();
-        tx.send(ToWorker::Setup(setup.clone()))
+        tx.send(ToWorker::Setup(Box::new(setup.clone())))
             .map_err(|_| Error::WorkersFailed("worker writer closed".into()))?;
 
         // Writer: frames to stdin, flushing whenever the queue runs dry.

@@ -12,6 +12,64 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Environment variables, `(name, value)`.
     pub env: Vec<(String, String)>,
+    /// Hosts the guest may send HTTP requests to (wasi:http); none: every request is refused.
+    pub http: Vec<HttpGrant>,
+}
+
+/// One host outgoing HTTP may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpGrant {
+    /// The host name or IP address, as written in request URLs.
+    pub host: String,
+    /// The port; `None` allows the scheme's default ports (80 and 443).
+    pub port: Option<u16>,
+}
+
+impl HttpGrant {
+    /// Parses `HOST[:PORT]` (an IPv6 address in brackets: `[::1]:8080`).
+    ///
+    /// # Errors
+    /// A message naming the text when it is empty or the port is not a number.
+    pub fn parse(text: &str) -> Result<HttpGrant, String> {
+        let bad = || {
+            format!(
+                "invalid --allow-http `{text}`: expected HOST[:PORT], e.g. example.com or 127.0.0.1:8080"
+            )
+        };
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None if after.is_empty() => (host, None),
+                None => return Err(bad()),
+            }
+        } else {
+            match text.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err(bad());
+        }
+        let port = port
+            .map(|p| p.parse::<u16>().map_err(|_| bad()))
+            .transpose()?;
+        Ok(HttpGrant {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// Whether a request to `host:port` is allowed by this grant.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case(&self.host)
+            && match self.port {
+                Some(p) => p == port,
+                None => port == 80 || port == 443,
+            }
+    }
 }
 
 /// One preopened directory.
@@ -56,6 +114,22 @@ impl DirGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_http_grants() {
+        let g = HttpGrant::parse("127.0.0.1:8080").expect("parses");
+        assert!(g.allows("127.0.0.1", 8080));
+        assert!(!g.allows("127.0.0.1", 8081));
+        assert!(!g.allows("127.0.0.2", 8080));
+        let g = HttpGrant::parse("Example.com").expect("parses");
+        assert!(g.allows("example.com", 443) && g.allows("EXAMPLE.com", 80));
+        assert!(!g.allows("example.com", 8443) && !g.allows("evil.example.com", 443));
+        let g = HttpGrant::parse("[::1]:9000").expect("parses");
+        assert!(g.allows("[::1]", 9000));
+        for bad in ["", ":80", "host:port", "a/b", "[::1"] {
+            assert!(HttpGrant::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_dir_grants() {

@@ -6,6 +6,7 @@
 pub mod classify;
 pub mod engine;
 pub mod grants;
+pub mod http;
 pub mod limiter;
 pub mod linker;
 pub mod output;

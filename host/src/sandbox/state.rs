@@ -4,7 +4,10 @@
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
 use super::grants::Grants;
+use super::http::HttpPolicy;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
 
@@ -14,6 +17,10 @@ pub struct SandboxState {
     pub wasi: WasiP1Ctx,
     /// Enforces the memory limit and remembers a refused growth.
     pub limiter: MemoryLimiter,
+    /// wasi:http settings.
+    pub http: WasiHttpCtx,
+    /// The outgoing-HTTP allow-list.
+    pub http_policy: HttpPolicy,
 }
 
 impl SandboxState {
@@ -48,7 +55,19 @@ impl SandboxState {
         Ok(SandboxState {
             wasi: builder.build_p1(),
             limiter: MemoryLimiter::new(memory_limit),
+            http: WasiHttpCtx::new(),
+            http_policy: HttpPolicy::new(grants.http.clone()),
         })
+    }
+}
+
+impl WasiHttpView for SandboxState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.http_policy,
+            table: self.wasi.ctx().table,
+            ctx: &mut self.http,
+        }
     }
 }
 

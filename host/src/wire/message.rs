@@ -15,7 +15,7 @@ use crate::task::{FunctionPath, ModuleKind};
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToWorker {
     /// The first message: what to load and how to run it.
-    Setup(Setup),
+    Setup(Box<Setup>),
     /// Run these tasks in order and answer with one [`FromWorker::Done`].
     Run(Batch),
 }

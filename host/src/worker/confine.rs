@@ -18,8 +18,8 @@ pub struct Confinement {
 #[cfg(target_os = "linux")]
 pub fn confine(grants: &Grants) -> Confinement {
     use landlock::{
-        ABI, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-        Scope, path_beneath_rules,
+        ABI, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, Scope, path_beneath_rules,
     };
     let abi = ABI::V6;
     let result = (|| {
@@ -34,14 +34,39 @@ pub fn confine(grants: &Grants) -> Confinement {
             let access = if dir.read_only { read } else { all };
             ruleset = ruleset.add_rules(path_beneath_rules([&dir.host], access))?;
         }
+        if !grants.http.is_empty() {
+            // Outgoing HTTP needs its ports, and name resolution its configuration files.
+            let mut ports: Vec<u16> = grants
+                .http
+                .iter()
+                .flat_map(|g| g.port.map_or(vec![80, 443], |p| vec![p]))
+                .collect();
+            ports.sort_unstable();
+            ports.dedup();
+            for port in ports {
+                ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
+            }
+            let resolver = [
+                "/etc/hosts",
+                "/etc/resolv.conf",
+                "/etc/nsswitch.conf",
+                "/etc/gai.conf",
+            ];
+            let present: Vec<&str> = resolver
+                .into_iter()
+                .filter(|p| std::path::Path::new(p).exists())
+                .collect();
+            ruleset = ruleset.add_rules(path_beneath_rules(present, read))?;
+        }
         ruleset.restrict_self()
     })();
     match result {
         Ok(status) => match status.ruleset {
             RulesetStatus::FullyEnforced => Confinement {
                 full: true,
-                summary: "landlock: files limited to the granted directories, no TCP, no \
-                          signals or abstract sockets beyond the worker; no new privileges"
+                summary: "landlock: files limited to the granted directories, TCP only to \
+                          --allow-http ports, no signals or abstract sockets beyond the worker; \
+                          no new privileges"
                     .into(),
             },
             RulesetStatus::PartiallyEnforced => Confinement {
