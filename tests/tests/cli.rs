@@ -469,7 +469,22 @@ fn bad_modules_exit_2_naming_the_problem() {
         r#"(module (import "env" "launch" (func)) (func (export "go") (result i32) i32.const 1))"#,
     )
     .expect("wat");
+    let resource_param = wat::parse_str(
+        r#"(component
+            (type $r (resource (rep i32)))
+            (export $r2 "thing" (type $r))
+            (core module $m (func (export "f") (param i32)))
+            (core instance $i (instantiate $m))
+            (func $f (param "x" (own $r2)) (canon lift (core func $i "f")))
+            (export "use-thing" (func $f)))"#,
+    )
+    .expect("wat");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "resource.wasm",
+            resource_param,
+            "own<resource> is a resource handle",
+        ),
         ("empty.wasm", Vec::new(), "is not a WebAssembly module"),
         (
             "random.wasm",
@@ -535,4 +550,33 @@ fn fuel_recursion_and_a_gigabyte_of_output() {
         loud.stderr.contains("1072693248 more bytes dropped"),
         "the cut is noted"
     );
+}
+
+#[test]
+fn an_invalid_utf8_line_is_bad_input_naming_the_line() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::mpwasm_bin())
+        .args(["run", guests::SQUARE, "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"2\n\xff\xfe\n3\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["4", "9"]);
+    assert!(
+        stderr.contains("task 1: bad-input") && stderr.contains("line 2 of stdin"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("UTF-8"), "{stderr}");
 }
