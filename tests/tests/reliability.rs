@@ -154,3 +154,55 @@ fn an_endless_input_runs_in_bounded_memory() {
     assert!(late < 2 * early, "RSS grew from {early} KiB to {late} KiB");
     assert!(late < 200 * 1024, "RSS {late} KiB");
 }
+
+#[test]
+fn a_worker_that_stops_answering_is_killed_by_the_host() {
+    // SIGSTOP freezes the worker whole, its own watchdog included: only the host can notice.
+    let mut child = Command::new(common::mpwasm_bin())
+        .args([
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "spin",
+            "--timeout",
+            "1s",
+            "-j",
+            "1",
+            "--format",
+            "jsonl",
+            "--input",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpwasm starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"1\n")
+        .expect("write");
+    let host = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let frozen = loop {
+        if let Some(&pid) = children(host).first() {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stopped = Command::new("kill")
+        .args(["-STOP", &frozen.to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let out = child.wait_with_output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    // The frozen worker was killed; the retry ran on a fresh one and hit the timeout there.
+    assert_eq!(line["error"]["kind"], "timeout", "{line}");
+    assert_ne!(line["worker"], u64::from(frozen), "{line}");
+    assert_eq!(stdout.lines().count(), 1);
+}

@@ -9,7 +9,7 @@
 //! invariant that every task submitted gets exactly one outcome.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
@@ -60,6 +60,8 @@ struct Slot {
     sent: u64,
     /// It is being replaced after its share of tasks; its exit is expected.
     retiring: bool,
+    /// Since when the batch at the head of `in_flight` has been the worker's to answer.
+    head_since: Option<Instant>,
 }
 
 /// The dispatcher's state (see the module docs).
@@ -130,6 +132,7 @@ pub fn start(
             in_flight: VecDeque::new(),
             sent: 0,
             retiring: false,
+            head_since: None,
         });
     }
     let handle = std::thread::Builder::new()
@@ -144,13 +147,74 @@ pub fn start(
 
 impl Dispatcher {
     fn run(mut self) {
-        while let Ok(event) = self.events.recv() {
+        loop {
+            let event = match self.next_deadline() {
+                Some(deadline) => match self.events.recv_deadline(deadline) {
+                    Ok(event) => event,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        self.stop_silent_workers();
+                        continue;
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                },
+                None => match self.events.recv() {
+                    Ok(event) => event,
+                    Err(_) => return,
+                },
+            };
             if let Event::Shutdown = event {
                 self.shutdown();
                 return;
             }
             self.handle(event);
             self.schedule();
+        }
+    }
+
+    /// How long a worker may take over the batch at the head of its queue before the host
+    /// gives up on it: every task its full timeout plus the worker's own watchdog grace, and
+    /// two seconds of slack. Only with a timeout; without one a task may run forever.
+    fn batch_budget(&self, tasks: usize) -> Option<Duration> {
+        let timeout = self.setup.limits.timeout?;
+        let per_task = timeout + crate::worker::stuck_grace(timeout);
+        Some(per_task * tasks as u32 + Duration::from_secs(2))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| s.link.is_some())
+            .filter_map(|s| {
+                let head = s.in_flight.front()?;
+                Some(s.head_since? + self.batch_budget(head.tasks.len())?)
+            })
+            .min()
+    }
+
+    /// The host-side watchdog: a worker that did not answer its head batch within the budget
+    /// (stopped, wedged so badly that its own watchdog cannot report) is killed; its exit
+    /// retries or reports its tasks.
+    fn stop_silent_workers(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            let budget = self.slots[i]
+                .in_flight
+                .front()
+                .and_then(|head| self.batch_budget(head.tasks.len()));
+            let slot = &mut self.slots[i];
+            let (Some(budget), Some(since)) = (budget, slot.head_since) else {
+                continue;
+            };
+            if slot.link.is_some() && now >= since + budget {
+                slot.trouble = Some(format!(
+                    "it did not answer within {} (--timeout per task plus grace) and was killed",
+                    format_duration(budget)
+                ));
+                slot.head_since = None;
+                if let Some(link) = slot.link.as_mut() {
+                    link.kill();
+                }
+            }
         }
     }
 
@@ -247,6 +311,7 @@ impl Dispatcher {
         let Some(batch) = s.in_flight.pop_front() else {
             return;
         };
+        s.head_since = (!s.in_flight.is_empty()).then(Instant::now);
         let pid = s.pid;
         if self.max_tasks.is_some_and(|max| s.sent >= max) && s.in_flight.is_empty() {
             // It ran its share (--max-tasks-per-worker): replace it.
@@ -401,6 +466,7 @@ impl Dispatcher {
         s.trouble = None;
         s.sent = 0;
         s.retiring = false;
+        s.head_since = None;
         match self
             .transport
             .start(slot, s.generation, &self.setup, self.events_tx.clone())
@@ -478,6 +544,9 @@ impl Dispatcher {
                     id,
                     tasks: tasks.iter().map(|q| q.task.clone()).collect(),
                 }));
+                if slot.in_flight.is_empty() {
+                    slot.head_since = Some(Instant::now());
+                }
                 slot.in_flight.push_back(InFlight { id, tasks });
                 sent_any = true;
             }
@@ -515,7 +584,7 @@ impl Dispatcher {
         }
         // Wait (briefly) until every killed worker is reaped, so none outlives the pool; answer
         // what still arrives meanwhile.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(2);
         while running > 0 {
             let Ok(event) = self.events.recv_deadline(deadline) else {
                 break;
