@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::children;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};
@@ -15,21 +17,6 @@ use mpwasm_tests::guests;
 
 fn full() -> bool {
     std::env::var_os("MPWASM_FULL_TESTS").is_some_and(|v| v == "1")
-}
-
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-                found.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-    found
 }
 
 fn rss_kib(pid: u32) -> u64 {

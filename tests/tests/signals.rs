@@ -3,28 +3,13 @@
 
 mod common;
 
+use common::children;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mpwasm_tests::guests;
-
-/// The worker processes the host `pid` started (its children).
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    found
-}
 
 /// Whether `pid` is still a live process (a zombie waiting for a reaper counts as gone).
 fn alive(pid: u32) -> bool {
@@ -111,13 +96,7 @@ fn finish(
     let started = Instant::now();
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("stdout");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr");
+    let err = common::read_stderr(&mut child);
     let status = child.wait().expect("exits");
     (status.code().unwrap_or(-1), rest, err, started.elapsed())
 }
@@ -172,13 +151,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
     }
     let workers = children(child.id());
     drop(out); // as `| head -3` does
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr");
+    let err = common::read_stderr(&mut child);
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0), "{err}");
     assert_eq!(err, "", "no panic, no message");

@@ -596,17 +596,7 @@ impl Dispatcher {
                     event: WorkerEvent::Exited { .. },
                 } if self.slots[slot.0 as usize].generation == generation => running -= 1,
                 Event::Submit { job, tasks } => {
-                    let outcomes = tasks
-                        .into_iter()
-                        .map(|t| {
-                            TaskOutcome::failed(
-                                t.index,
-                                ErrorKind::Cancelled,
-                                "the pool was shut down before the task started",
-                            )
-                        })
-                        .collect();
-                    self.deliver(job, outcomes);
+                    self.deliver(job, TaskOutcome::never_started(tasks));
                 }
                 Event::OpenJob { job, results } => {
                     self.jobs.insert(job, results);

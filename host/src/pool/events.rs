@@ -92,6 +92,20 @@ impl TaskOutcome {
         }
     }
 
+    /// Outcomes for tasks that never started because the pool was shut down.
+    pub(crate) fn never_started(tasks: Vec<WireTask>) -> Vec<TaskOutcome> {
+        tasks
+            .into_iter()
+            .map(|t| {
+                TaskOutcome::failed(
+                    t.index,
+                    ErrorKind::Cancelled,
+                    "the pool was shut down before the task started",
+                )
+            })
+            .collect()
+    }
+
     /// The task's index in its job.
     pub fn index(&self) -> TaskIndex {
         self.index

@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::events::{Event, JobId, JobMsg, TaskOutcome};
-use crate::error::ErrorKind;
 use crate::ids::TaskIndex;
 use crate::wire::message::WireTask;
 
@@ -191,17 +190,9 @@ impl Submitter {
 
     /// The pool is gone: these tasks end as `cancelled`.
     fn cancel(&self, tasks: Vec<WireTask>) {
-        let outcomes = tasks
-            .into_iter()
-            .map(|t| {
-                TaskOutcome::failed(
-                    t.index,
-                    ErrorKind::Cancelled,
-                    "the pool was shut down before the task started",
-                )
-            })
-            .collect();
-        let _ = self.results.send(JobMsg::Outcomes(outcomes));
+        let _ = self
+            .results
+            .send(JobMsg::Outcomes(TaskOutcome::never_started(tasks)));
     }
 
     /// Ends the input: the consumer's iteration ends once every submitted task is taken.

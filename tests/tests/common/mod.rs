@@ -94,3 +94,29 @@ pub fn run_jsonl(task: &str, func: &str, extra: &[&str], stdin: &str) -> Run {
     args.extend_from_slice(&["--input", "-", "--format", "jsonl"]);
     mpwasm_with_stdin(&args, stdin)
 }
+
+/// The child processes (workers) of process `pid`, from /proc.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                found.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    found
+}
+
+/// stderr of a finished child, read to the end.
+pub fn read_stderr(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut err);
+    }
+    err
+}
