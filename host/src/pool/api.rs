@@ -336,6 +336,7 @@ impl<I: Iterator<Item = Value>> Feed<I> {
 
     fn next_outcome(&mut self, outcomes: &mut Outcomes) -> Option<TaskOutcome> {
         loop {
+            outcomes.return_credits();
             self.fill();
             if let Some(outcome) = outcomes.try_next() {
                 return Some(outcome);

@@ -4,6 +4,7 @@
 //! as they complete. The two sides may live on different threads.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
@@ -16,17 +17,19 @@ use crate::wire::message::WireTask;
 const SUBMIT_BATCH: usize = 256;
 
 /// Credits for tasks in flight: taken when a task is submitted, returned when its outcome is
-/// taken by the consumer.
+/// taken by the consumer. Both sides move credits in bulk and the condition variable is only
+/// signalled when the submitter waits, so the hot path costs no system call.
 struct Window {
     state: Mutex<WindowState>,
     changed: Condvar,
+    /// Tasks submitted so far (or about to be): what the consumer can still expect.
+    issued: AtomicU64,
+    closed: AtomicBool,
 }
 
 struct WindowState {
     free: usize,
-    closed: bool,
-    /// Credits handed out so far: every task submitted, or about to be.
-    issued: u64,
+    waiting: bool,
 }
 
 impl Window {
@@ -34,43 +37,61 @@ impl Window {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn try_take(&self) -> bool {
-        let mut state = self.lock();
-        if state.free > 0 && !state.closed {
-            state.free -= 1;
-            state.issued += 1;
-            true
-        } else {
-            false
-        }
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
-    /// Waits for a credit; `false` when the consumer is gone.
-    fn take(&self) -> bool {
+    /// Takes up to `max` credits without waiting; 0 when there are none.
+    fn try_take(&self, max: usize) -> usize {
+        if self.is_closed() {
+            return 0;
+        }
+        let mut state = self.lock();
+        let n = state.free.min(max);
+        state.free -= n;
+        n
+    }
+
+    /// Waits for at least one credit and takes up to `max`; 0 when the consumer is gone.
+    fn take(&self, max: usize) -> usize {
         let mut state = self.lock();
         loop {
-            if state.closed {
-                return false;
+            if self.is_closed() {
+                return 0;
             }
             if state.free > 0 {
-                state.free -= 1;
-                state.issued += 1;
-                return true;
+                let n = state.free.min(max);
+                state.free -= n;
+                return n;
             }
+            state.waiting = true;
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting = false;
         }
     }
 
     fn give(&self, n: usize) {
-        self.lock().free += n;
-        self.changed.notify_all();
+        if n == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        state.free += n;
+        let wake = state.waiting;
+        drop(state);
+        if wake {
+            self.changed.notify_one();
+        }
     }
 
     fn close(&self) {
-        self.lock().closed = true;
+        let _state = self.lock();
+        self.closed.store(true, Ordering::Release);
         self.changed.notify_all();
     }
 }
+
+/// Credits moved at a time.
+const CREDIT_BATCH: usize = 64;
 
 /// Opens a job on the dispatcher: returns its two sides.
 pub(crate) fn open(
@@ -83,10 +104,11 @@ pub(crate) fn open(
     let window = Arc::new(Window {
         state: Mutex::new(WindowState {
             free: window.max(1),
-            closed: false,
-            issued: 0,
+            waiting: false,
         }),
         changed: Condvar::new(),
+        issued: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
     });
     let dispatcher_alive = events
         .send(Event::OpenJob {
@@ -103,6 +125,7 @@ pub(crate) fn open(
         pending: Vec::new(),
         dispatcher_alive,
         finished: false,
+        credits: 0,
     };
     let outcomes = Outcomes {
         job,
@@ -116,6 +139,7 @@ pub(crate) fn open(
         taken: 0,
         total: None,
         wake: None,
+        owed: 0,
     };
     (submitter, outcomes)
 }
@@ -130,24 +154,35 @@ pub struct Submitter {
     pending: Vec<WireTask>,
     dispatcher_alive: bool,
     finished: bool,
+    /// Credits taken from the window and not yet used.
+    credits: usize,
 }
 
 impl Submitter {
     /// Adds one input (JSON text), waiting while the window is full. Returns its index, or
     /// `None` when the consumer is gone.
     pub fn push(&mut self, input: String) -> Option<TaskIndex> {
-        if !self.window.try_take() {
+        if self.window.is_closed() {
+            return None;
+        }
+        if self.credits == 0 {
+            self.credits = self.window.try_take(CREDIT_BATCH);
+        }
+        if self.credits == 0 {
             self.flush();
-            if !self.window.take() {
+            self.credits = self.window.take(CREDIT_BATCH);
+            if self.credits == 0 {
                 return None;
             }
         }
+        self.credits -= 1;
+        self.window.issued.fetch_add(1, Ordering::Relaxed);
         Some(self.push_with_credit(input))
     }
 
-    /// Whether the window has room for one more input now.
+    /// Whether one more input can be pushed now without waiting.
     pub(crate) fn has_room(&self) -> bool {
-        self.window.lock().free > 0
+        !self.window.is_closed() && (self.credits > 0 || self.window.lock().free > 0)
     }
 
     fn push_with_credit(&mut self, input: String) -> TaskIndex {
@@ -206,6 +241,7 @@ impl Submitter {
         }
         self.finished = true;
         self.flush();
+        self.window.give(std::mem::take(&mut self.credits));
         let _ = self.results.send(JobMsg::InputsEnded { total: self.next });
     }
 }
@@ -230,6 +266,8 @@ pub struct Outcomes {
     taken: u64,
     total: Option<u64>,
     wake: Option<Receiver<()>>,
+    /// Credits of taken outcomes not yet given back.
+    owed: usize,
 }
 
 /// Wakes a consumer blocked in [`Outcomes::wait_next`] from another thread.
@@ -270,6 +308,7 @@ impl Outcomes {
             if self.is_done() {
                 return Next::Done;
             }
+            self.return_credits();
             let msg = match &self.wake {
                 Some(wake) => crossbeam_channel::select! {
                     recv(self.rx) -> msg => msg,
@@ -319,7 +358,10 @@ impl Outcomes {
             self.ready.pop_front()
         }?;
         self.taken += 1;
-        self.window.give(1);
+        self.owed += 1;
+        if self.owed >= CREDIT_BATCH {
+            self.return_credits();
+        }
         Some(outcome)
     }
 
@@ -341,6 +383,12 @@ impl Outcomes {
         }
     }
 
+    /// Gives the credits of outcomes taken so far back to the submitter (done in bulk, and
+    /// before every wait, so a waiting submitter is never starved).
+    pub(crate) fn return_credits(&mut self) {
+        self.window.give(std::mem::take(&mut self.owed));
+    }
+
     /// Stops the job's input: the submitter's next push fails, so a feeding thread ends.
     pub fn close_input(&self) {
         self.window.close();
@@ -348,7 +396,7 @@ impl Outcomes {
 
     /// Whether every task submitted so far (or about to be) has been taken.
     pub fn all_taken(&self) -> bool {
-        self.taken >= self.window.lock().issued
+        self.taken >= self.window.issued.load(Ordering::Relaxed)
     }
 
     /// The next outcome, waiting at most until `deadline`.
@@ -357,6 +405,7 @@ impl Outcomes {
             if let Some(outcome) = self.try_next() {
                 return Some(outcome);
             }
+            self.return_credits();
             match self.rx.recv_deadline(deadline) {
                 Ok(msg) => self.accept(msg),
                 Err(_) => return None,
@@ -373,6 +422,7 @@ impl Outcomes {
             if self.is_done() {
                 return None;
             }
+            self.return_credits();
             match self.rx.recv() {
                 Ok(msg) => self.accept(msg),
                 // Every sender is gone (cannot happen while the submitter lives): stop.
@@ -384,6 +434,7 @@ impl Outcomes {
     /// Waits for one message from the pool and takes it in (used by single-threaded jobs
     /// that also feed inputs).
     pub(crate) fn wait_message(&mut self) -> bool {
+        self.return_credits();
         match self.rx.recv() {
             Ok(msg) => {
                 self.accept(msg);

@@ -21,7 +21,7 @@ use crate::limits::Limits;
 use crate::task::exports::{self, ExportedFunction};
 use crate::task::loaded::{Loaded, load_artifact};
 use crate::task::{FunctionPath, ModuleKind};
-use crate::values::{params_from_json, results_to_json};
+use crate::values::{params_from_json, results_to_json, single_integer};
 use crate::wire::message::{Setup, WireFailure, WireOutcome, WireTask};
 
 /// How long one epoch tick lasts for a given timeout: fine enough to stop a task within ~5%
@@ -59,7 +59,10 @@ pub struct Sandbox {
     engine: Engine,
     prepared: Prepared,
     params: Vec<(String, Type)>,
-    results: usize,
+    result_count: usize,
+    /// Argument and result buffers, reused from task to task.
+    args: Vec<Val>,
+    results: Vec<Val>,
     limits: Limits,
     fresh: bool,
     deadline_ticks: u64,
@@ -141,7 +144,9 @@ impl Sandbox {
             engine,
             prepared,
             params: target.params,
-            results: target.results.len(),
+            result_count: target.results.len(),
+            args: Vec::new(),
+            results: Vec::new(),
             limits: setup.limits.clone(),
             fresh: setup.fresh,
             deadline_ticks,
@@ -173,10 +178,16 @@ impl Sandbox {
     }
 
     fn run_inner(&mut self, input: &str) -> Result<String, WireFailure> {
-        let args = params_from_json(input, &self.params).map_err(|e| WireFailure {
-            kind: ErrorKind::BadInput,
-            message: format!("{e}"),
-        })?;
+        self.args.clear();
+        match single_integer(input, &self.params) {
+            Some(arg) => self.args.push(arg),
+            None => {
+                self.args = params_from_json(input, &self.params).map_err(|e| WireFailure {
+                    kind: ErrorKind::BadInput,
+                    message: format!("{e}"),
+                })?;
+            }
+        }
         let live = match self.live.take() {
             Some(live) => self.live.insert(live),
             None => {
@@ -190,9 +201,11 @@ impl Sandbox {
                 .set_fuel(fuel)
                 .map_err(|e| failure(ErrorKind::Trap, &e))?;
         }
+        self.results.clear();
+        self.results.resize(self.result_count, Val::Bool(false));
         live.func
-            .call(&mut live.store, &args, self.results)
-            .map(|results| results_to_json(&results))
+            .call(&mut live.store, &self.args, &mut self.results)
+            .map(|()| results_to_json(&self.results))
             .map_err(|e| {
                 let refused = live.store.data().limiter.refused();
                 classify(&e, refused, &self.limits, &self.output.contents())
@@ -257,7 +270,7 @@ impl Sandbox {
             }
         };
         if let Some(init) = init {
-            init.call(&mut store, &[], 0)
+            init.call(&mut store, &[], &mut [])
                 .map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
         }
         Ok(Live { store, func })
@@ -270,19 +283,18 @@ impl Callable {
         &self,
         store: &mut Store<SandboxState>,
         args: &[Val],
-        results: usize,
-    ) -> wasmtime::Result<Vec<Val>> {
+        results: &mut [Val],
+    ) -> wasmtime::Result<()> {
         match self {
-            Callable::Component(func) => {
-                let mut out = vec![Val::Bool(false); results];
-                func.call(&mut *store, args, &mut out)?;
-                Ok(out)
-            }
+            Callable::Component(func) => func.call(&mut *store, args, results),
             Callable::Core(func) => {
                 let args: Vec<wasmtime::Val> = args.iter().map(to_core).collect();
-                let mut out = vec![wasmtime::Val::I32(0); results];
+                let mut out = vec![wasmtime::Val::I32(0); results.len()];
                 func.call(&mut *store, &args, &mut out)?;
-                Ok(out.iter().map(from_core).collect())
+                for (slot, value) in results.iter_mut().zip(&out) {
+                    *slot = from_core(value);
+                }
+                Ok(())
             }
         }
     }

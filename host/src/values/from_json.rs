@@ -123,6 +123,36 @@ pub fn params_from_json(text: &str, params: &[(String, Type)]) -> Result<Vec<Val
     }
 }
 
+/// The fast path for the commonest input: one integer parameter given as a plain integer.
+/// Returns `None` whenever the general path must decide (anything else, or out of range, so
+/// that path reports the error).
+pub fn single_integer(text: &str, params: &[(String, Type)]) -> Option<Val> {
+    let [(_, ty)] = params else {
+        return None;
+    };
+    let text = text.trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // JSON has no leading zeros, and reads `-0` as a float: leave those to the general path.
+    if digits.starts_with('0') && (digits.len() > 1 || text.starts_with('-')) {
+        return None;
+    }
+    let n: i128 = text.parse().ok()?;
+    Some(match ty {
+        Type::U8 => Val::U8(n.try_into().ok()?),
+        Type::S8 => Val::S8(n.try_into().ok()?),
+        Type::U16 => Val::U16(n.try_into().ok()?),
+        Type::S16 => Val::S16(n.try_into().ok()?),
+        Type::U32 => Val::U32(n.try_into().ok()?),
+        Type::S32 => Val::S32(n.try_into().ok()?),
+        Type::U64 => Val::U64(n.try_into().ok()?),
+        Type::S64 => Val::S64(n.try_into().ok()?),
+        _ => return None,
+    })
+}
+
 fn cut(text: &str) -> String {
     show(&Json::String(text.to_string()))
 }
@@ -461,6 +491,44 @@ mod tests {
         assert!(one("-1", Type::U32).is_err());
         assert!(one("1.5", Type::S32).is_err());
         assert!(one("\"7\"", Type::S32).is_err());
+    }
+
+    #[test]
+    fn the_integer_fast_path_agrees_with_the_general_one() {
+        let cases = [
+            "0",
+            "7",
+            "-3",
+            "255",
+            "256",
+            "18446744073709551615",
+            " 12 ",
+            "1.0",
+            "1e3",
+            "\"5\"",
+            "-0",
+            "05",
+            "-07",
+            "99999999999999999999999",
+        ];
+        for ty in [Type::U8, Type::S8, Type::U32, Type::S64, Type::U64] {
+            let params = [("x".to_string(), ty.clone())];
+            for text in cases {
+                if let Some(fast) = single_integer(text, &params) {
+                    assert_eq!(
+                        params_from_json(text, &params),
+                        Ok(vec![fast]),
+                        "{text} as {ty:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            single_integer("300", &[("x".into(), Type::U8)]),
+            None,
+            "errors take the general path"
+        );
+        assert_eq!(single_integer("3", &[("x".into(), Type::String)]), None);
     }
 
     #[test]

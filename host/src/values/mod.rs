@@ -8,6 +8,6 @@ pub mod from_json;
 pub mod to_json;
 pub mod wit_type;
 
-pub use from_json::{BadInput, params_from_json};
+pub use from_json::{BadInput, params_from_json, single_integer};
 pub use to_json::results_to_json;
 pub use wit_type::{signature, type_name};

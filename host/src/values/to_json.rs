@@ -9,6 +9,11 @@ use wasmtime::component::Val;
 pub fn results_to_json(results: &[Val]) -> String {
     match results {
         [] => "null".to_string(),
+        // Integers, the commonest result, skip building a JSON value.
+        [Val::U64(x)] => x.to_string(),
+        [Val::S64(x)] => x.to_string(),
+        [Val::U32(x)] => x.to_string(),
+        [Val::S32(x)] => x.to_string(),
         [one] => val_to_json(one).to_string(),
         many => Json::Array(many.iter().map(val_to_json).collect()).to_string(),
     }
