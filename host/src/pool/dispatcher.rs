@@ -19,7 +19,10 @@ use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
 use crate::limits::format_duration;
-use crate::wire::message::{Batch, BatchDone, FromWorker, Setup, ToWorker, WireOutcome, WireTask};
+use crate::wire::frame::encode_frame;
+use crate::wire::message::{
+    BatchDone, BatchRef, FromWorker, Setup, ToWorkerRef, WireOutcome, WireTask, WireTaskRef,
+};
 
 /// How many failed starts in a row (with no successful start between) break the pool.
 const MAX_START_FAILURES: u32 = 3;
@@ -540,10 +543,38 @@ impl Dispatcher {
                 let tasks: Vec<Queued> = self.queue.drain(..take).collect();
                 let id = BatchId(self.next_batch);
                 self.next_batch += 1;
-                link.send(ToWorker::Run(Batch {
+                let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
                     id,
-                    tasks: tasks.iter().map(|q| q.task.clone()).collect(),
+                    tasks: tasks
+                        .iter()
+                        .map(|q| WireTaskRef {
+                            index: q.task.index,
+                            input: &q.task.input,
+                        })
+                        .collect(),
                 }));
+                match frame {
+                    Ok(frame) => link.send(frame),
+                    Err(e) => {
+                        // Only an input over the frame limit gets here: fail those tasks.
+                        let message = format!("the input cannot be sent to a worker: {e}");
+                        let failed: Vec<(JobId, TaskOutcome)> = tasks
+                            .into_iter()
+                            .map(|q| {
+                                let o = TaskOutcome::failed(
+                                    q.task.index,
+                                    ErrorKind::BadInput,
+                                    &message,
+                                );
+                                (q.job, o)
+                            })
+                            .collect();
+                        for (job, outcome) in failed {
+                            self.deliver(job, vec![outcome]);
+                        }
+                        continue;
+                    }
+                }
                 if slot.in_flight.is_empty() {
                     slot.head_since = Some(Instant::now());
                 }

@@ -15,8 +15,8 @@ use crossbeam_channel::{Sender, unbounded};
 use super::events::{Event, WorkerEvent};
 use crate::error::Error;
 use crate::ids::WorkerId;
-use crate::wire::frame::{read_frame, write_frame};
-use crate::wire::message::{FromWorker, Setup, ToWorker};
+use crate::wire::frame::{encode_frame, read_frame};
+use crate::wire::message::{FromWorker, Setup, ToWorkerRef};
 use crate::worker::WORKER_SUBCOMMAND;
 
 /// Starts workers.
@@ -37,8 +37,9 @@ pub trait Transport: Send {
 
 /// The dispatcher's handle on one worker.
 pub trait WorkerLink: Send {
-    /// Queues a message for the worker; never blocks. A failure shows up as the worker's exit.
-    fn send(&mut self, msg: ToWorker);
+    /// Queues one encoded frame ([`encode_frame`]) for the worker; never blocks. A failure
+    /// shows up as the worker's exit.
+    fn send(&mut self, frame: Vec<u8>);
     /// Stops the worker now (its exit is still reported).
     fn kill(&mut self);
 }
@@ -114,15 +115,17 @@ impl Transport for ProcessTransport {
             });
         };
         let child = Arc::new(Mutex::new(child));
-        let (tx, rx) = unbounded::<ToWorker>();
-        tx.send(ToWorker::Setup(Box::new(setup.clone())))
+        let (tx, rx) = unbounded::<Vec<u8>>();
+        let setup_frame = encode_frame(&ToWorkerRef::Setup(setup))
+            .map_err(|e| Error::WorkersFailed(format!("cannot encode the setup: {e}")))?;
+        tx.send(setup_frame)
             .map_err(|_| Error::WorkersFailed("worker writer closed".into()))?;
 
         // Writer: frames to stdin, flushing whenever the queue runs dry.
         std::thread::spawn(move || {
             let mut out = BufWriter::new(stdin);
-            while let Ok(msg) = rx.recv() {
-                if write_frame(&mut out, &msg).is_err() {
+            while let Ok(frame) = rx.recv() {
+                if out.write_all(&frame).is_err() {
                     return;
                 }
                 if rx.is_empty() && out.flush().is_err() {
@@ -177,13 +180,13 @@ impl Transport for ProcessTransport {
 }
 
 struct ProcessLink {
-    tx: Sender<ToWorker>,
+    tx: Sender<Vec<u8>>,
     child: Arc<Mutex<Child>>,
 }
 
 impl WorkerLink for ProcessLink {
-    fn send(&mut self, msg: ToWorker) {
-        let _ = self.tx.send(msg);
+    fn send(&mut self, frame: Vec<u8>) {
+        let _ = self.tx.send(frame);
     }
 
     fn kill(&mut self) {

@@ -38,6 +38,21 @@ pub fn write_frame<W: Write, T: Serialize>(out: &mut W, msg: &T) -> Result<(), F
     Ok(())
 }
 
+/// Encodes one message as a complete frame (length prefix included), ready to write.
+///
+/// # Errors
+/// [`FrameError::TooLarge`] or an encoding error.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let mut frame = vec![0u8; 4];
+    let mut frame = postcard::to_extend(msg, std::mem::take(&mut frame))?;
+    let len = u32::try_from(frame.len() - 4)
+        .ok()
+        .filter(|len| *len <= MAX_FRAME)
+        .ok_or(FrameError::TooLarge((frame.len() - 4) as u64))?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
+}
+
 /// Reads one frame into `buf` (reused between calls) and decodes it.
 ///
 /// Returns `Ok(None)` on a clean end of stream (EOF before the first byte of a frame).

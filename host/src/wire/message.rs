@@ -57,6 +57,34 @@ pub struct WireTask {
     pub input: String,
 }
 
+/// Borrowed twins of [`ToWorker`], [`Batch`] and [`WireTask`] that encode to the very same
+/// bytes, so the host frames a batch straight from its queue without copying each input.
+#[derive(Debug, Serialize)]
+pub enum ToWorkerRef<'a> {
+    /// As [`ToWorker::Setup`].
+    Setup(&'a Setup),
+    /// As [`ToWorker::Run`].
+    Run(BatchRef<'a>),
+}
+
+/// Borrowed [`Batch`].
+#[derive(Debug, Serialize)]
+pub struct BatchRef<'a> {
+    /// As [`Batch::id`].
+    pub id: BatchId,
+    /// As [`Batch::tasks`].
+    pub tasks: Vec<WireTaskRef<'a>>,
+}
+
+/// Borrowed [`WireTask`].
+#[derive(Debug, Serialize)]
+pub struct WireTaskRef<'a> {
+    /// As [`WireTask::index`].
+    pub index: TaskIndex,
+    /// As [`WireTask::input`].
+    pub input: &'a str,
+}
+
 /// Worker → host.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum FromWorker {
@@ -127,4 +155,44 @@ pub struct CapturedOutput {
     pub bytes: Vec<u8>,
     /// How many bytes were dropped past the cap.
     pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_batches_encode_like_owned_ones() {
+        let owned = ToWorker::Run(Batch {
+            id: BatchId(7),
+            tasks: vec![
+                WireTask {
+                    index: TaskIndex(3),
+                    input: "[1, 2]".into(),
+                },
+                WireTask {
+                    index: TaskIndex(300),
+                    input: "\"λ\"".into(),
+                },
+            ],
+        });
+        let ToWorker::Run(batch) = &owned else {
+            unreachable!("built above")
+        };
+        let borrowed = ToWorkerRef::Run(BatchRef {
+            id: batch.id,
+            tasks: batch
+                .tasks
+                .iter()
+                .map(|t| WireTaskRef {
+                    index: t.index,
+                    input: &t.input,
+                })
+                .collect(),
+        });
+        assert_eq!(
+            postcard::to_stdvec(&owned).expect("encodes"),
+            postcard::to_stdvec(&borrowed).expect("encodes")
+        );
+    }
 }
