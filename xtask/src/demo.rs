@@ -87,7 +87,7 @@ pub fn run(root: &Path) -> Result<()> {
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root when relative)
 /// or `target/` in the workspace root.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),

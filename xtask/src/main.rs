@@ -1,9 +1,11 @@
 //! `cargo xtask`: the project's developer tasks, in Rust so they run wherever cargo does.
 //!
 //! `setup` installs the wasm targets, `demo` builds the CLI and some guests and runs a tour of the
-//! CLI, `test` runs every check CI runs (formatting, clippy, tests). Everything is built with the
+//! CLI, `test` runs every check CI runs (formatting, clippy, tests), `bench` runs the benchmark
+//! against Python's Pool, native Rust and the wasmtime CLI and writes BENCHMARKS.md. Everything is built with the
 //! release profile, the workspace's only profile.
 
+mod bench;
 mod command;
 mod demo;
 mod guests;
@@ -20,19 +22,20 @@ tasks:
   setup   install the wasm32-wasip2 and wasm32-unknown-unknown targets (with rustup)
   demo    build mpwasm and the demo guests, then run a tour of the CLI
   test    what CI runs: rustfmt check, clippy (host and guests), cargo test --release
+  bench   the side-by-side benchmark (see `cargo xtask bench --help`); writes BENCHMARKS.md
   help    print this message
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let task = match args.as_slice() {
-        [task] => task.as_str(),
-        [] => {
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) if task == "bench" || rest.is_empty() => (task.as_str(), rest),
+        Some(_) => {
+            eprintln!("xtask: expected one task, got {args:?}\n");
             eprint!("{USAGE}");
             return ExitCode::from(2);
         }
-        _ => {
-            eprintln!("xtask: expected one task, got {args:?}\n");
+        None => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
         }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         "setup" => setup::run(&root),
         "demo" => demo::run(&root),
         "test" => test::run(&root),
+        "bench" => bench::run(&root, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,120 @@
+//! The mpwasm library as a contender, for workloads that are an API call: `apply` on a warm pool
+//! (W3), `imap_unordered` with chunksize 1 (W5), and the memory of idle workers (W9).
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mpwasm::Pool;
+use serde_json::{Value, json};
+
+use crate::metric;
+
+fn pool(task: &Path, worker: &Path, chunksize: Option<usize>) -> Result<Pool> {
+    let mut builder = Pool::builder().worker_program(worker);
+    if let Some(n) = chunksize {
+        builder = builder.chunksize(n);
+    }
+    builder
+        .build(task)
+        .with_context(|| format!("cannot start a pool for {}", task.display()))
+}
+
+/// Times `rounds` sequential `apply(square(3))` calls on a warm pool.
+pub fn apply(task: &Path, worker: &Path, rounds: u32) -> Result<()> {
+    let pool = pool(task, worker, None)?;
+    let call = || -> Result<()> {
+        let value = pool.apply(vec![json!(3)])?;
+        if value != json!(9) {
+            bail!("square(3) returned {value}");
+        }
+        Ok(())
+    };
+    for _ in 0..rounds.min(1000) {
+        call()?;
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        call()?;
+    }
+    let per_call = start.elapsed().as_nanos() as f64 / f64::from(rounds.max(1));
+    println!("check {rounds} calls returned 9");
+    metric("roundtrip", per_call / 1000.0, "us");
+    Ok(())
+}
+
+/// Times `imap_unordered` with chunksize 1 over `0..n` (pool start-up excluded).
+pub fn imap_unordered(task: &Path, worker: &Path, n: u64) -> Result<()> {
+    let pool = pool(task, worker, Some(1))?;
+    pool.apply(vec![json!(0)])?;
+    let start = Instant::now();
+    let mut sum: u64 = 0;
+    for result in pool.imap_unordered((0..n).map(|x| json!(x))) {
+        let (_, result) = result;
+        let value = result?;
+        sum = sum.wrapping_add(value.as_u64().context("square returned a non-number")?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("check sum of squares {sum}");
+    metric("throughput", n as f64 / elapsed, "items/s");
+    Ok(())
+}
+
+/// Warms every worker, lets them go idle, and reports each one's proportional set size.
+pub fn idle_pss(task: &Path, worker: &Path) -> Result<()> {
+    let pool = pool(task, worker, Some(1))?;
+    let inputs: Vec<Value> = (0..(pool.processes() as u64 * 20))
+        .map(|x| json!(x))
+        .collect();
+    for result in pool.map(inputs) {
+        result?;
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let workers = children()?;
+    if workers.is_empty() {
+        bail!("found no worker processes under this one");
+    }
+    let mut total = 0.0;
+    for pid in &workers {
+        total += pss_kib(*pid)?;
+    }
+    println!("check {} workers", workers.len());
+    metric("pss", total / workers.len() as f64 / 1024.0, "MiB");
+    Ok(())
+}
+
+/// The pids of this process's children, from /proc.
+fn children() -> Result<Vec<u32>> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").context("cannot list /proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces: fields start after the last `)`.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        if fields.get(1).and_then(|ppid| ppid.parse::<u32>().ok()) == Some(me) {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
+/// `Pss:` of /proc/PID/smaps_rollup, in KiB.
+fn pss_kib(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Pss:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .with_context(|| format!("no Pss line in {path}"))
+}

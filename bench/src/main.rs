@@ -1,0 +1,79 @@
+//! `mpwasm-bench`: the contenders of `cargo xtask bench` that are programs of ours but not the
+//! mpwasm CLI. Each subcommand does one workload and prints its results to stdout; in-process
+//! measurements end with `metric NAME VALUE UNIT` lines that the harness reads.
+//!
+//! - `native-*`: the same algorithms as the guest tasks, in native Rust over rayon's thread pool
+//!   (one thread per core): the ceiling for CPU-bound work.
+//! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered)
+//!   or that look inside a running pool (the workers' memory).
+//! - `pipe-roundtrip` (and its child, `echo`): the physical anchor for an apply round trip.
+
+mod anchor;
+mod library;
+mod native;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: mpwasm-bench <workload> [args]
+
+  native-square N              print x*x for x in 0..N, in order (rayon)
+  native-primes N COUNT        print primes(N) COUNT times (trial division, rayon)
+  native-hash FILE             print the hex SHA-256 of each JSON string line of FILE (rayon)
+  lib-apply TASK WORKER ROUNDS     time Pool::apply of square(3) on a warm pool
+  lib-imap-unordered TASK WORKER N time imap_unordered with chunksize 1 over 0..N
+  lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
+  pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes
+  echo                         (the child of pipe-roundtrip) echo 16-byte messages
+
+TASK is the square guest (.wasm), WORKER the mpwasm binary the pool runs as its workers.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mpwasm-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs.as_slice() {
+        ["native-square", n] => native::square(number(n)?),
+        ["native-primes", n, count] => native::primes(number(n)?, number(count)?),
+        ["native-hash", file] => native::hash(file.as_ref()),
+        ["lib-apply", task, worker, rounds] => {
+            library::apply(task.as_ref(), worker.as_ref(), number(rounds)?)
+        }
+        ["lib-imap-unordered", task, worker, n] => {
+            library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?)
+        }
+        ["lib-idle-pss", task, worker] => library::idle_pss(task.as_ref(), worker.as_ref()),
+        ["pipe-roundtrip", rounds] => anchor::pipe_roundtrip(number(rounds)?),
+        ["echo"] => anchor::echo(),
+        _ => {
+            eprint!("{USAGE}");
+            bail!("unknown workload or wrong arguments: {args:?}")
+        }
+    }
+}
+
+/// Parses a count argument.
+fn number<T: std::str::FromStr>(text: &str) -> Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text.parse()
+        .with_context(|| format!("`{text}` is not a valid number"))
+}
+
+/// Prints one in-process measurement in the form the harness reads.
+fn metric(name: &str, value: f64, unit: &str) {
+    println!("metric {name} {value:.3} {unit}");
+}

@@ -1,0 +1,381 @@
+//! `cargo xtask bench`: builds everything in release, runs the workloads of the performance
+//! issue with every contender on this machine in one run, prints the table and writes it into
+//! BENCHMARKS.md. `--smoke` runs tiny sizes once and only checks that every contender ran and
+//! produced the same results (CI runs it so the harness cannot rot; it asserts no timing).
+
+mod measure;
+mod report;
+mod workloads;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::command::{self, cargo_command};
+use crate::guests::COMPONENT_TARGET;
+use crate::{demo, setup};
+use measure::Sample;
+use report::{Outcome, Row};
+use workloads::{Measure, Paths, Sizes};
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone)]
+struct Options {
+    smoke: bool,
+    runs: usize,
+    only: Vec<String>,
+}
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--smoke] [--runs N] [--only W1,W3,...]
+
+  --smoke      tiny sizes, one run, results checked, no timing claims, BENCHMARKS.md untouched
+  --runs N     timed runs per contender (default 5); the figure is their median
+  --only IDS   run only these workloads
+
+The wasmtime CLI is a contender when `wasmtime` is on the PATH (or $WASMTIME names it).
+";
+
+fn options(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        smoke: false,
+        runs: 5,
+        only: Vec::new(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => options.smoke = true,
+            "--runs" => {
+                let value = args.next().context("--runs needs a number")?;
+                options.runs = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("--runs: `{value}` is not a positive number"))?;
+            }
+            "--only" => {
+                let value = args
+                    .next()
+                    .context("--only needs workload ids, e.g. W1,W3")?;
+                options.only = value
+                    .split(',')
+                    .map(|id| id.trim().to_uppercase())
+                    .collect();
+            }
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    if options.smoke {
+        options.runs = 1;
+    }
+    Ok(options)
+}
+
+/// Runs the benchmark with the arguments after `bench`.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    let options = options(args)?;
+    let sizes = if options.smoke {
+        Sizes::SMOKE
+    } else {
+        Sizes::FULL
+    };
+    let paths = build(root, sizes)?;
+    let all = workloads::all(&paths, sizes);
+    let chosen: Vec<&workloads::Workload> = all
+        .iter()
+        .filter(|w| options.only.is_empty() || options.only.iter().any(|id| id == w.id))
+        .collect();
+    if chosen.is_empty() {
+        bail!("--only {:?} matches no workload (W1 … W10)", options.only);
+    }
+
+    let mut outcomes = Vec::new();
+    for workload in chosen {
+        println!("== {}: {}", workload.id, workload.title);
+        if let Some(why) = &workload.skipped {
+            println!("   not run: {why}");
+            outcomes.push(Outcome {
+                workload,
+                rows: Vec::new(),
+                verdict: None,
+            });
+            continue;
+        }
+        let rows = run_workload(workload, options.runs)?;
+        for row in &rows {
+            println!(
+                "   {:<26} median {:>10.4} {}   (min {:.4}, max {:.4})",
+                row.label, row.median, workload.unit, row.min, row.max
+            );
+        }
+        let verdict = (workload.verdict)(&Outcome::medians(&rows));
+        if let Some((met, figure)) = verdict.as_ref().filter(|_| !options.smoke) {
+            println!(
+                "   goal: {} — {} ({figure})",
+                workload.goal,
+                if *met { "met" } else { "NOT met" }
+            );
+        }
+        outcomes.push(Outcome {
+            workload,
+            rows,
+            verdict,
+        });
+    }
+
+    let machine = machine(&paths)?;
+    let text = report::markdown(&machine, options.runs, &outcomes);
+    if options.smoke {
+        println!("bench smoke: every contender ran and agreed on its results");
+    } else {
+        let file = root.join("BENCHMARKS.md");
+        report::write_into(&file, &text)?;
+        println!("\n{text}\nwritten to {}", file.display());
+    }
+    Ok(())
+}
+
+/// One warm-up run per contender (whose output is checked against the first contender's), then
+/// `runs` rounds in which every contender runs once, in turn.
+fn run_workload(workload: &workloads::Workload, runs: usize) -> Result<Vec<Row>> {
+    let mut reference: Option<(String, Sample)> = None;
+    for contender in &workload.contenders {
+        let sample = measure::run_once(&mut contender.command())
+            .with_context(|| format!("{}: {} (warm-up)", workload.id, contender.display()))?;
+        check_agrees(workload.id, contender, &sample, reference.as_ref())?;
+        if reference.is_none() && contender.measure != Measure::WallUncompared {
+            reference = Some((contender.label.clone(), sample));
+        }
+    }
+    let mut values = vec![Vec::new(); workload.contenders.len()];
+    let mut peaks = vec![0u64; workload.contenders.len()];
+    for _ in 0..runs {
+        for (i, contender) in workload.contenders.iter().enumerate() {
+            let sample = measure::run_once(&mut contender.command())
+                .with_context(|| format!("{}: {}", workload.id, contender.display()))?;
+            let value = figure(contender.measure, &sample).with_context(|| {
+                format!("{}: {} printed no metric", workload.id, contender.display())
+            })?;
+            values[i].push(value);
+            peaks[i] = peaks[i].max(sample.peak_rss_kib);
+        }
+    }
+    Ok(workload
+        .contenders
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Row::new(&c.label, c.display(), &values[i], peaks[i]))
+        .collect())
+}
+
+/// The figure of one run, lower is better.
+fn figure(measure: Measure, sample: &Sample) -> Option<f64> {
+    match measure {
+        Measure::Wall | Measure::WallUncompared => Some(sample.seconds),
+        Measure::Metric(name) => sample.metric(name),
+        Measure::PerItemMicros(name) => sample.metric(name).map(|rate| 1e6 / rate),
+    }
+}
+
+/// Fails unless `sample` did the same work as the reference contender's.
+fn check_agrees(
+    id: &str,
+    contender: &workloads::Contender,
+    sample: &Sample,
+    reference: Option<&(String, Sample)>,
+) -> Result<()> {
+    let (ours, theirs, what) = match contender.measure {
+        Measure::WallUncompared => return Ok(()),
+        Measure::Wall => (
+            sample.stdout.clone(),
+            reference.map(|(_, s)| s.stdout.clone()),
+            "output",
+        ),
+        Measure::Metric(_) | Measure::PerItemMicros(_) => (
+            sample.checks().into_bytes(),
+            reference.map(|(_, s)| s.checks().into_bytes()),
+            "check lines",
+        ),
+    };
+    if ours.is_empty() {
+        bail!("{id}: {} printed nothing", contender.display());
+    }
+    if let (Some(theirs), Some((label, _))) = (theirs, reference)
+        && ours != theirs
+    {
+        bail!(
+            "{id}: `{}` and `{label}` disagree on their {what} ({} vs {} bytes); first lines: {:?} vs {:?}",
+            contender.label,
+            ours.len(),
+            theirs.len(),
+            first_line(&ours),
+            first_line(&theirs)
+        );
+    }
+    Ok(())
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect()
+}
+
+/// Builds the binaries and guests, writes the input files, and finds every program.
+fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
+    setup::run(root).context("setup")?;
+    command::run(
+        "build mpwasm and the bench contenders",
+        &mut cargo_command(
+            root,
+            ["build", "--release", "-p", "mpwasm", "-p", "mpwasm-bench"],
+        ),
+    )?;
+    command::run(
+        "build the bench guests",
+        &mut cargo_command(
+            root,
+            [
+                "build",
+                "--release",
+                "--target",
+                COMPONENT_TARGET,
+                "-p",
+                "square",
+                "-p",
+                "primes",
+                "-p",
+                "hash",
+            ],
+        ),
+    )?;
+    let target = demo::target_dir(root);
+    let data = target.join("bench");
+    fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let w2_inputs = data.join(format!("primes-{}x{}.jsonl", sizes.w2_n, sizes.w2_inputs));
+    fs::write(
+        &w2_inputs,
+        format!("{}\n", sizes.w2_n).repeat(sizes.w2_inputs),
+    )
+    .with_context(|| format!("cannot write {}", w2_inputs.display()))?;
+    let w8_inputs = data.join(format!(
+        "strings-{}x{}.jsonl",
+        sizes.w8_lines, sizes.w8_line_bytes
+    ));
+    fs::write(&w8_inputs, strings(sizes.w8_lines, sizes.w8_line_bytes))
+        .with_context(|| format!("cannot write {}", w8_inputs.display()))?;
+
+    let wasm = target.join(COMPONENT_TARGET).join("release");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    Command::new(&python)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .with_context(|| format!("the Python contender needs `{python}` (set $PYTHON)"))?;
+    Ok(Paths {
+        mpwasm: target.join("release").join("mpwasm"),
+        bench: target.join("release").join("mpwasm-bench"),
+        python_dir: root.join("bench").join("python"),
+        python,
+        wasmtime: find_wasmtime(),
+        square: wasm.join("square.wasm"),
+        primes: wasm.join("primes.wasm"),
+        hash: wasm.join("hash.wasm"),
+        w2_inputs,
+        w8_inputs,
+        root: root.to_path_buf(),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+    })
+}
+
+/// `lines` JSON strings of `bytes` printable ASCII characters each, from a fixed-seed generator
+/// (the same file every run).
+fn strings(lines: usize, bytes: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;-";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut text = String::with_capacity(lines * (bytes + 3));
+    for _ in 0..lines {
+        text.push('"');
+        for _ in 0..bytes {
+            // xorshift64: a fixed, dependency-free pseudo-random sequence.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let index = (state % ALPHABET.len() as u64) as usize;
+            text.push(char::from(ALPHABET[index]));
+        }
+        text.push_str("\"\n");
+    }
+    text
+}
+
+/// The wasmtime CLI: `$WASMTIME`, or `wasmtime` on the PATH.
+fn find_wasmtime() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASMTIME").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("wasmtime"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A paragraph on the machine and the run: date, CPU, cores, memory, kernel, tool versions.
+fn machine(paths: &Paths) -> Result<String> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("unknown CPU".to_owned(), |(_, name)| name.trim().to_owned());
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_kib: f64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let output = |program: &str, args: &[&str]| -> String {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map_or_else(
+                || "unknown".to_owned(),
+                |out| String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            )
+    };
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "Run on {date}: {model}, {cores} cores available, {memory:.1} GiB memory, Linux {kernel}; \
+         {rustc}; {python}; wasmtime CLI: {wasmtime}.",
+        date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        cores = paths.cores,
+        memory = memory_kib / 1024.0 / 1024.0,
+        kernel = output("uname", &["-r"]),
+        rustc = output("rustc", &["--version"]),
+        python = output(&paths.python, &["--version"]),
+        wasmtime = paths
+            .wasmtime
+            .as_ref()
+            .map_or("not installed".to_owned(), |w| output(
+                &w.to_string_lossy(),
+                &["--version"]
+            )),
+    );
+    Ok(text)
+}

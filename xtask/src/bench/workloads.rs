@@ -1,0 +1,531 @@
+//! The workloads W1–W10 of the performance issue: for each, its contenders (the exact commands),
+//! how a run is measured, and the goal it is judged against. Sizes come from [`Sizes`]: the full
+//! ones for `cargo xtask bench`, tiny ones for the smoke run in CI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a contender's run is turned into one number, always "lower is better".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// Wall-clock seconds of the whole process; every such contender must print the same output.
+    Wall,
+    /// Wall-clock seconds of the whole process, output not compared (it does a different
+    /// amount of work, e.g. one call where the others do ten).
+    WallUncompared,
+    /// The value of the `metric NAME` line it prints; its `check` lines must match the others'.
+    Metric(&'static str),
+    /// One over the value of a `metric NAME` rate (items/s), in microseconds per item.
+    PerItemMicros(&'static str),
+}
+
+/// One way of doing a workload.
+#[derive(Debug, Clone)]
+pub struct Contender {
+    /// Short name shown in the table, e.g. `mpwasm`, `python Pool`.
+    pub label: String,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// Extra environment for it.
+    pub env: Vec<(String, String)>,
+    /// Directory it runs in.
+    pub dir: PathBuf,
+    /// How its runs are measured.
+    pub measure: Measure,
+}
+
+impl Contender {
+    fn new(label: &str, dir: &Path, argv: &[&str], measure: Measure) -> Self {
+        Contender {
+            label: label.to_owned(),
+            argv: argv.iter().map(|arg| (*arg).to_owned()).collect(),
+            env: Vec::new(),
+            dir: dir.to_path_buf(),
+            measure,
+        }
+    }
+
+    fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The command, ready to spawn.
+    pub fn command(&self) -> Command {
+        // A relative program path is taken from `dir`, like the arguments.
+        let program = Path::new(&self.argv[0]);
+        let program = if program.components().count() > 1 {
+            self.dir.join(program)
+        } else {
+            program.to_path_buf()
+        };
+        let mut command = Command::new(program);
+        command
+            .args(&self.argv[1..])
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// The command as one would type it from its directory.
+    pub fn display(&self) -> String {
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        format!("{}{}", env.concat(), self.argv.join(" "))
+    }
+}
+
+/// Medians per contender label, what a goal is judged on.
+pub type Medians = BTreeMap<String, f64>;
+
+/// A goal's verdict: met or not, and the figure it was judged on.
+pub type Verdict = (bool, String);
+
+/// Judges a workload's medians against its goal (`None` when a contender it needs did not run).
+pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
+
+/// One workload.
+pub struct Workload {
+    /// `W1` … `W10`.
+    pub id: &'static str,
+    /// What it does.
+    pub title: String,
+    /// Unit of the figures (seconds, µs, MiB …).
+    pub unit: &'static str,
+    /// The goal, in words.
+    pub goal: &'static str,
+    /// The contenders; the first is mpwasm, the reference of the ratios.
+    pub contenders: Vec<Contender>,
+    /// Judges the medians against the goal (`None` when a contender it needs did not run).
+    pub verdict: Judge,
+    /// Why it is not run, when it is not.
+    pub skipped: Option<String>,
+}
+
+/// The sizes of the workloads.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// W1: squares over 0..n.
+    pub w1_items: u64,
+    /// W2/W6: primes(n) …
+    pub w2_n: u32,
+    /// … over this many inputs.
+    pub w2_inputs: usize,
+    /// W3: sequential apply calls.
+    pub w3_rounds: u32,
+    /// W5: imap_unordered items.
+    pub w5_items: u64,
+    /// W7: fresh-instance tasks.
+    pub w7_items: u64,
+    /// W8: strings …
+    pub w8_lines: usize,
+    /// … of this many bytes each.
+    pub w8_line_bytes: usize,
+}
+
+impl Sizes {
+    /// The figures the issue sets.
+    pub const FULL: Sizes = Sizes {
+        w1_items: 1_000_000,
+        w2_n: 100_000,
+        w2_inputs: 64,
+        w3_rounds: 20_000,
+        w5_items: 100_000,
+        w7_items: 100_000,
+        w8_lines: 10_000,
+        w8_line_bytes: 10 * 1024,
+    };
+
+    /// Small enough for CI, large enough that every code path runs.
+    pub const SMOKE: Sizes = Sizes {
+        w1_items: 10_000,
+        w2_n: 2_000,
+        w2_inputs: 8,
+        w3_rounds: 200,
+        w5_items: 2_000,
+        w7_items: 2_000,
+        w8_lines: 50,
+        w8_line_bytes: 1024,
+    };
+}
+
+/// Where the programs and data files are.
+pub struct Paths {
+    /// The `mpwasm` binary.
+    pub mpwasm: PathBuf,
+    /// The `mpwasm-bench` binary (native and library contenders).
+    pub bench: PathBuf,
+    /// `bench/python/`.
+    pub python_dir: PathBuf,
+    /// The Python interpreter.
+    pub python: String,
+    /// The wasmtime CLI, when one was found.
+    pub wasmtime: Option<PathBuf>,
+    /// Built guests: `square.wasm`, `primes.wasm`, `hash.wasm`.
+    pub square: PathBuf,
+    /// See `square`.
+    pub primes: PathBuf,
+    /// See `square`.
+    pub hash: PathBuf,
+    /// W2's inputs, one `N` per line.
+    pub w2_inputs: PathBuf,
+    /// W8's inputs, one JSON string per line.
+    pub w8_inputs: PathBuf,
+    /// Directory every command runs in (the workspace root).
+    pub root: PathBuf,
+    /// Cores the contenders may use.
+    pub cores: usize,
+}
+
+/// Every workload, in order.
+pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
+    let p = |path: &Path| relative(&paths.root, path);
+    let root = paths.root.as_path();
+    let (mpwasm, bench) = (p(&paths.mpwasm), p(&paths.bench));
+    let (square, primes, hash) = (p(&paths.square), p(&paths.primes), p(&paths.hash));
+    let (w2_inputs, w8_inputs) = (p(&paths.w2_inputs), p(&paths.w8_inputs));
+    let python = |script: &str, args: &[&str]| -> Vec<String> {
+        let mut argv = vec![paths.python.clone(), p(&paths.python_dir.join(script))];
+        argv.extend(args.iter().map(|arg| (*arg).to_owned()));
+        argv
+    };
+    let py = |label: &str, script: &str, args: &[&str], measure| {
+        let argv = python(script, args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        Contender::new(label, root, &argv, measure)
+    };
+    let cores = paths.cores.to_string();
+    let w1_range = format!("0..{}", sizes.w1_items);
+    let w1_items = sizes.w1_items.to_string();
+    let w2_n = sizes.w2_n.to_string();
+    let w2_inputs_count = sizes.w2_inputs.to_string();
+    let w3_rounds = sizes.w3_rounds.to_string();
+    let w5_items = sizes.w5_items.to_string();
+    let w7_range = format!("0..{}", sizes.w7_items);
+    let w7_items = sizes.w7_items as f64;
+    let cores_f = paths.cores as f64;
+    let w8_bytes = (sizes.w8_lines * sizes.w8_line_bytes) as f64;
+
+    let mut workloads = Vec::new();
+
+    workloads.push(Workload {
+        id: "W1",
+        title: format!(
+            "map square over 0..{}, results printed, whole process",
+            sizes.w1_items
+        ),
+        unit: "s",
+        goal: "≥ 2x faster than Python's Pool().map",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&mpwasm, "run", &square, "--map", &w1_range],
+                Measure::Wall,
+            ),
+            py("python Pool", "map_square.py", &[&w1_items], Measure::Wall),
+            Contender::new(
+                "rust+rayon",
+                root,
+                &[&bench, "native-square", &w1_items],
+                Measure::Wall,
+            ),
+        ],
+        verdict: ratio_at_most("python Pool", 0.5),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W2",
+        title: format!(
+            "map primes({}) over {} inputs, whole process",
+            sizes.w2_n, sizes.w2_inputs
+        ),
+        unit: "s",
+        goal: "within 1.15x of native Rust+rayon",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&mpwasm, "run", &primes, "--input", &w2_inputs],
+                Measure::Wall,
+            ),
+            Contender::new(
+                "rust+rayon",
+                root,
+                &[&bench, "native-primes", &w2_n, &w2_inputs_count],
+                Measure::Wall,
+            ),
+            py(
+                "python Pool",
+                "map_primes.py",
+                &[&w2_n, &w2_inputs_count],
+                Measure::Wall,
+            ),
+        ],
+        verdict: ratio_at_most("rust+rayon", 1.15),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W3",
+        title: "apply round trip of square(3) on a warm pool (library)".to_owned(),
+        unit: "µs",
+        goal: "≤ 1.2x a raw pipe round trip to a child process",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&bench, "lib-apply", &square, &mpwasm, &w3_rounds],
+                Measure::Metric("roundtrip"),
+            ),
+            Contender::new(
+                "pipe (anchor)",
+                root,
+                &[&bench, "pipe-roundtrip", &w3_rounds],
+                Measure::Metric("roundtrip"),
+            ),
+            py(
+                "python Pool",
+                "apply.py",
+                &[&w3_rounds],
+                Measure::Metric("roundtrip"),
+            ),
+        ],
+        verdict: ratio_at_most("pipe (anchor)", 1.2),
+        skipped: None,
+    });
+
+    let mut w4 = vec![
+        Contender::new(
+            "mpwasm",
+            root,
+            &[&mpwasm, "run", &square, "--map", "0..10"],
+            Measure::Wall,
+        ),
+        py("python Pool", "map_square.py", &["10"], Measure::Wall),
+    ];
+    if let Some(wasmtime) = &paths.wasmtime {
+        w4.push(Contender::new(
+            "wasmtime run",
+            root,
+            &[&p(wasmtime), "run", "--invoke", "square(3)", &square],
+            Measure::WallUncompared,
+        ));
+    }
+    workloads.push(Workload {
+        id: "W4",
+        title: "a small job as a new process: run square --map 0..10 (warm compile cache)"
+            .to_owned(),
+        unit: "s",
+        goal: "≤ 2x one `wasmtime run --invoke` call, ≥ 9x faster than Python",
+        contenders: w4,
+        verdict: Box::new(|m: &Medians| {
+            let ours = *m.get("mpwasm")?;
+            let python = m.get("python Pool").map(|py| py / ours);
+            let wasmtime = m.get("wasmtime run").map(|w| ours / w);
+            let mut met = python.is_some_and(|x| x >= 9.0);
+            let mut figure = format!("{:.1}x faster than Python", python.unwrap_or(f64::NAN));
+            match wasmtime {
+                Some(x) => {
+                    met &= x <= 2.0;
+                    figure.push_str(&format!(", {x:.2}x wasmtime run"));
+                }
+                None => figure.push_str(", wasmtime CLI not installed"),
+            }
+            Some((met, figure))
+        }),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W5",
+        title: format!(
+            "imap_unordered with chunksize 1 over {} trivial items (library)",
+            sizes.w5_items
+        ),
+        unit: "µs/item",
+        goal: "≥ 10x Python's items/s",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&bench, "lib-imap-unordered", &square, &mpwasm, &w5_items],
+                Measure::PerItemMicros("throughput"),
+            ),
+            py(
+                "python Pool",
+                "imap_unordered.py",
+                &[&w5_items],
+                Measure::PerItemMicros("throughput"),
+            ),
+        ],
+        verdict: ratio_at_most("python Pool", 0.1),
+        skipped: None,
+    });
+
+    let one = "1".to_owned();
+    workloads.push(Workload {
+        id: "W6",
+        title: format!("scaling of W2 from 1 to {} processes", paths.cores),
+        unit: "s",
+        goal: "speedup ≥ 0.9·N",
+        contenders: vec![
+            Contender::new(
+                &format!("mpwasm -j {}", paths.cores),
+                root,
+                &[&mpwasm, "run", &primes, "--input", &w2_inputs, "-j", &cores],
+                Measure::Wall,
+            ),
+            Contender::new(
+                "mpwasm -j 1",
+                root,
+                &[&mpwasm, "run", &primes, "--input", &w2_inputs, "-j", &one],
+                Measure::Wall,
+            ),
+            Contender::new(
+                &format!("rust+rayon {} threads", paths.cores),
+                root,
+                &[&bench, "native-primes", &w2_n, &w2_inputs_count],
+                Measure::Wall,
+            )
+            .env("RAYON_NUM_THREADS", &cores),
+            Contender::new(
+                "rust+rayon 1 thread",
+                root,
+                &[&bench, "native-primes", &w2_n, &w2_inputs_count],
+                Measure::Wall,
+            )
+            .env("RAYON_NUM_THREADS", "1"),
+        ],
+        verdict: {
+            let many = format!("mpwasm -j {}", paths.cores);
+            Box::new(move |m: &Medians| {
+                let speedup = m.get("mpwasm -j 1")? / m.get(&many)?;
+                Some((
+                    speedup >= 0.9 * cores_f,
+                    format!("speedup {speedup:.2} on {cores_f} cores"),
+                ))
+            })
+        },
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W7",
+        title: format!(
+            "--fresh (a new instance per task) over {} trivial items, whole process",
+            sizes.w7_items
+        ),
+        unit: "s",
+        goal: "≥ 100 000 tasks/s per core",
+        contenders: vec![
+            Contender::new(
+                "mpwasm --fresh",
+                root,
+                &[&mpwasm, "run", &square, "--map", &w7_range, "--fresh"],
+                Measure::Wall,
+            ),
+            Contender::new(
+                "mpwasm (kept instance)",
+                root,
+                &[&mpwasm, "run", &square, "--map", &w7_range],
+                Measure::Wall,
+            ),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let rate = w7_items / m.get("mpwasm --fresh")? / cores_f;
+            Some((rate >= 100_000.0, format!("{:.0} tasks/s per core", rate)))
+        }),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W8",
+        title: format!(
+            "hash over {} JSON-lines strings of {} KiB each, whole process",
+            sizes.w8_lines,
+            sizes.w8_line_bytes / 1024
+        ),
+        unit: "s",
+        goal: "≥ Python's bytes/s with hashlib",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&mpwasm, "run", &hash, "--input", &w8_inputs],
+                Measure::Wall,
+            ),
+            py("python Pool", "map_hash.py", &[&w8_inputs], Measure::Wall),
+            Contender::new(
+                "rust+rayon",
+                root,
+                &[&bench, "native-hash", &w8_inputs],
+                Measure::Wall,
+            ),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let ours = *m.get("mpwasm")?;
+            let python = *m.get("python Pool")?;
+            Some((
+                ours <= python,
+                format!(
+                    "{:.0} MB/s vs Python {:.0} MB/s",
+                    w8_bytes / ours / 1e6,
+                    w8_bytes / python / 1e6
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W9",
+        title: "PSS of an idle, warm worker process (host RSS during W1: see W1's peak RSS)"
+            .to_owned(),
+        unit: "MiB",
+        goal: "per worker ≤ a Python Pool worker's PSS; host bounded",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&bench, "lib-idle-pss", &square, &mpwasm],
+                Measure::Metric("pss"),
+            ),
+            py("python Pool", "idle_pss.py", &[], Measure::Metric("pss")),
+        ],
+        verdict: ratio_at_most("python Pool", 1.0),
+        skipped: None,
+    });
+
+    workloads.push(Workload {
+        id: "W10",
+        title: "`mpwasm test` on a crate of 200 tiny tests, each in its own sandbox".to_owned(),
+        unit: "s",
+        goal: "≥ 7x faster than cargo-nextest with `wasmtime run` as its runner",
+        contenders: Vec::new(),
+        verdict: Box::new(|_: &Medians| None),
+        skipped: Some("`mpwasm test` does not exist yet (issue 6)".to_owned()),
+    });
+
+    workloads
+}
+
+/// The goal "mpwasm's figure is at most `limit` times `other`'s".
+fn ratio_at_most(other: &'static str, limit: f64) -> Judge {
+    Box::new(move |m: &Medians| {
+        let ratio = m.get("mpwasm")? / m.get(other)?;
+        Some((
+            ratio <= limit,
+            format!("{ratio:.3}x {other} (goal ≤ {limit})"),
+        ))
+    })
+}
+
+/// `path` relative to `root` when inside it, for shorter commands.
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
