@@ -12,5 +12,6 @@ pub mod linker;
 pub mod output;
 pub mod runner;
 pub mod state;
+pub mod typed;
 
 pub use runner::Sandbox;

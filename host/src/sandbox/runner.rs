@@ -16,6 +16,7 @@ use super::grants::Grants;
 use super::linker;
 use super::output::OutputCapture;
 use super::state::SandboxState;
+use super::typed::IntFunc;
 use crate::error::ErrorKind;
 use crate::limits::Limits;
 use crate::task::exports::{self, ExportedFunction};
@@ -52,6 +53,8 @@ enum Callable {
 struct Live {
     store: Store<SandboxState>,
     func: Callable,
+    /// The same function typed, when its signature has a fast path.
+    typed: Option<IntFunc>,
 }
 
 /// Runs tasks of one module under the limits (see the module docs).
@@ -201,15 +204,21 @@ impl Sandbox {
                 .set_fuel(fuel)
                 .map_err(|e| failure(ErrorKind::Trap, &e))?;
         }
+        let classify_error = |live: &Live, e: wasmtime::Error| {
+            let refused = live.store.data().limiter.refused();
+            classify(&e, refused, &self.limits, &self.output.contents())
+        };
+        if let (Some(typed), [arg]) = (&live.typed, self.args.as_slice())
+            && let Some(result) = typed.call(&mut live.store, arg)
+        {
+            return result.map_err(|e| classify_error(live, e));
+        }
         self.results.clear();
         self.results.resize(self.result_count, Val::Bool(false));
         live.func
             .call(&mut live.store, &self.args, &mut self.results)
             .map(|()| results_to_json(&self.results))
-            .map_err(|e| {
-                let refused = live.store.data().limiter.refused();
-                classify(&e, refused, &self.limits, &self.output.contents())
-            })
+            .map_err(|e| classify_error(live, e))
     }
 
     fn instantiate(&mut self) -> Result<Live, WireFailure> {
@@ -273,7 +282,11 @@ impl Sandbox {
             init.call(&mut store, &[], &mut [])
                 .map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
         }
-        Ok(Live { store, func })
+        let typed = match &func {
+            Callable::Component(f) => IntFunc::new(&store, *f, &self.params),
+            Callable::Core(_) => None,
+        };
+        Ok(Live { store, func, typed })
     }
 }
 
