@@ -32,6 +32,29 @@ fn map_and_imap_keep_input_order() {
 }
 
 #[test]
+fn the_typed_fast_path_wraps_and_still_rejects_what_is_not_a_u64() {
+    // square is u64 -> u64, which workers call through a TypedFunc; inputs that are not a
+    // plain u64 take the general path, which rejects them.
+    let pool = builder()
+        .processes(1)
+        .build(guests::SQUARE)
+        .expect("pool starts");
+    let big = (1u64 << 32) + 1;
+    let inputs = vec![json!(0), json!(u64::MAX), json!(big), json!(3)];
+    let got: Vec<Value> = pool
+        .map(inputs)
+        .into_iter()
+        .map(|r| r.expect("ok"))
+        .collect();
+    let want = vec![json!(0), json!(1), json!(big.wrapping_mul(big)), json!(9)];
+    assert_eq!(got, want);
+    for bad in [json!(-1), json!(1.5), json!("3"), json!([3]), json!(1e30)] {
+        let err = pool.apply(vec![bad.clone()]).expect_err("not a u64");
+        assert_eq!(err.kind(), ErrorKind::BadInput, "{bad}: {err}");
+    }
+}
+
+#[test]
 fn imap_streams_an_endless_input() {
     // The input never ends; taking 20 results must not read it all.
     let pool = builder()

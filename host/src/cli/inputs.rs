@@ -6,6 +6,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+
+use compact_str::ToCompactString;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -103,7 +105,7 @@ impl Source {
         std::thread::spawn(move || match self {
             Source::Range(range) => {
                 for value in range.values() {
-                    if submitter.push(value.to_string()).is_none() {
+                    if submitter.push(value.to_compact_string()).is_none() {
                         break;
                     }
                 }

@@ -1,6 +1,7 @@
 //! What flows through the pool: [`Event`]s into the dispatcher (from jobs and from worker
 //! links), [`JobMsg`]s out to a job, and the [`TaskOutcome`] each task ends with.
 
+use compact_str::CompactString;
 use crossbeam_channel::Sender;
 use serde_json::Value;
 
@@ -78,7 +79,7 @@ pub enum JobMsg {
 pub struct TaskOutcome {
     pub(crate) index: TaskIndex,
     pub(crate) worker_pid: Option<u32>,
-    pub(crate) result: Result<String, TaskError>,
+    pub(crate) result: Result<CompactString, TaskError>,
     pub(crate) output: CapturedOutput,
 }
 

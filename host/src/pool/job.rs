@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use compact_str::CompactString;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::events::{Event, JobId, JobMsg, TaskOutcome};
@@ -159,9 +160,10 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Adds one input (JSON text), waiting while the window is full. Returns its index, or
-    /// `None` when the consumer is gone.
-    pub fn push(&mut self, input: String) -> Option<TaskIndex> {
+    /// Adds one input (JSON text: a `String`, a `&str`, or a `CompactString`, which keeps
+    /// short inputs without an allocation), waiting while the window is full. Returns its
+    /// index, or `None` when the consumer is gone.
+    pub fn push(&mut self, input: impl Into<CompactString>) -> Option<TaskIndex> {
         if self.window.is_closed() {
             return None;
         }
@@ -177,7 +179,7 @@ impl Submitter {
         }
         self.credits -= 1;
         self.window.issued.fetch_add(1, Ordering::Relaxed);
-        Some(self.push_with_credit(input))
+        Some(self.push_with_credit(input.into()))
     }
 
     /// Whether one more input can be pushed now without waiting.
@@ -185,7 +187,7 @@ impl Submitter {
         !self.window.is_closed() && (self.credits > 0 || self.window.lock().free > 0)
     }
 
-    fn push_with_credit(&mut self, input: String) -> TaskIndex {
+    fn push_with_credit(&mut self, input: CompactString) -> TaskIndex {
         let index = TaskIndex(self.next);
         self.next += 1;
         self.pending.push(WireTask { index, input });

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use compact_str::CompactString;
 use wasmtime::component::types::Type;
 use wasmtime::component::{self, ComponentExportIndex, Val};
 use wasmtime::{Engine, Store};
@@ -180,7 +181,7 @@ impl Sandbox {
         }
     }
 
-    fn run_inner(&mut self, input: &str) -> Result<String, WireFailure> {
+    fn run_inner(&mut self, input: &str) -> Result<CompactString, WireFailure> {
         self.args.clear();
         match single_integer(input, &self.params) {
             Some(arg) => self.args.push(arg),

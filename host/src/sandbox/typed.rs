@@ -3,6 +3,7 @@
 //! code specialised for them, where the dynamic [`Func::call`](component::Func::call) walks
 //! the signature's types for every call (it was most of a worker's time per trivial task).
 
+use compact_str::{CompactString, ToCompactString};
 use wasmtime::Store;
 use wasmtime::component::types::Type;
 use wasmtime::component::{self, TypedFunc, Val};
@@ -34,10 +35,10 @@ macro_rules! int_funcs {
 
             /// Calls it with `arg` and returns the result as JSON text; `None` when `arg` is not
             /// of its type (the caller then takes the general path).
-            pub fn call(&self, store: &mut Store<SandboxState>, arg: &Val) -> Option<wasmtime::Result<String>> {
+            pub fn call(&self, store: &mut Store<SandboxState>, arg: &Val) -> Option<wasmtime::Result<CompactString>> {
                 match (self, arg) {
                     $((IntFunc::$variant(f), Val::$variant(x)) => {
-                        Some(f.call(store, (*x,)).map(|(result,)| result.to_string()))
+                        Some(f.call(store, (*x,)).map(|(result,)| result.to_compact_string()))
                     })*
                     _ => None,
                 }

@@ -1,21 +1,24 @@
 //! Component values → JSON. NaN and the infinities, which JSON lacks, become the strings
 //! `"NaN"`, `"inf"` and `"-inf"`; records keep their field order.
 
+use compact_str::{CompactString, ToCompactString};
 use serde_json::{Map, Number, Value as Json};
 use wasmtime::component::Val;
 
 /// The JSON text of a function's results: `null` for none, the value for one, an array for
 /// several (core modules may return several).
-pub fn results_to_json(results: &[Val]) -> String {
+pub fn results_to_json(results: &[Val]) -> CompactString {
     match results {
-        [] => "null".to_string(),
-        // Integers, the commonest result, skip building a JSON value.
-        [Val::U64(x)] => x.to_string(),
-        [Val::S64(x)] => x.to_string(),
-        [Val::U32(x)] => x.to_string(),
-        [Val::S32(x)] => x.to_string(),
-        [one] => val_to_json(one).to_string(),
-        many => Json::Array(many.iter().map(val_to_json).collect()).to_string(),
+        [] => CompactString::const_new("null"),
+        // Integers, the commonest result, skip building a JSON value (and fit inline).
+        [Val::U64(x)] => x.to_compact_string(),
+        [Val::S64(x)] => x.to_compact_string(),
+        [Val::U32(x)] => x.to_compact_string(),
+        [Val::S32(x)] => x.to_compact_string(),
+        [one] => val_to_json(one).to_string().into(),
+        many => Json::Array(many.iter().map(val_to_json).collect())
+            .to_string()
+            .into(),
     }
 }
 

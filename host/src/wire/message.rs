@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
@@ -53,8 +54,9 @@ pub struct Batch {
 pub struct WireTask {
     /// The task's index within its job.
     pub index: TaskIndex,
-    /// The input, JSON text (a value, or an array of arguments).
-    pub input: String,
+    /// The input, JSON text (a value, or an array of arguments). Short inputs (numbers,
+    /// words) are stored inline, without an allocation per task.
+    pub input: CompactString,
 }
 
 /// Borrowed twins of [`ToWorker`], [`Batch`] and [`WireTask`] that encode to the very same
@@ -133,8 +135,8 @@ pub struct BatchDone {
 pub struct WireOutcome {
     /// The task's index within its job.
     pub index: TaskIndex,
-    /// The result as JSON text, or why it failed.
-    pub result: Result<String, WireFailure>,
+    /// The result as JSON text (inline when short), or why it failed.
+    pub result: Result<CompactString, WireFailure>,
     /// What the guest wrote to stdout and stderr during the task.
     pub output: CapturedOutput,
 }
