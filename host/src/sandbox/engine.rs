@@ -52,6 +52,9 @@ pub fn build_for_worker(settings: EngineSettings) -> wasmtime::Result<Engine> {
         .total_core_instances(WORKER_INSTANCE_SLOTS * 128)
         .total_memories(WORKER_INSTANCE_SLOTS * 16)
         .total_tables(WORKER_INSTANCE_SLOTS * 128)
+        // No async, so no fiber stacks: the default 1000 each cost a guard-page mprotect when
+        // the worker starts (a third of a small job's start-up, measured).
+        .total_stacks(0)
         .max_memories_per_module(4)
         .max_tables_per_module(8)
         // No memory is kept resident between instances: wasmtime then resets only the pages a
