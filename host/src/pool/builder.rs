@@ -177,7 +177,7 @@ impl PoolBuilder {
     /// [`Error::Spawn`] when no worker process can be started.
     pub fn build(self, source: impl Into<TaskSource>) -> Result<Pool, Error> {
         let limits = self.limits();
-        let task = Task::load(source, EngineSettings::for_limits(&limits))?;
+        let task = Task::load(source, EngineSettings::for_pool(&limits, self.fresh))?;
         self.build_task(&task)
     }
 
@@ -188,10 +188,11 @@ impl PoolBuilder {
     /// As [`build`](Self::build).
     pub fn build_task(self, task: &Task) -> Result<Pool, Error> {
         let limits = self.limits();
-        if task.settings() != EngineSettings::for_limits(&limits) {
+        if task.settings() != EngineSettings::for_pool(&limits, self.fresh) {
             return Err(Error::Config(
-                "the task was compiled without fuel metering but a fuel limit is set (or the \
-                 reverse); load it with the pool's settings"
+                "the task was loaded with other engine settings than this pool needs (fuel \
+                 metering, or memory initialisation for fresh instances); load it with \
+                 `EngineSettings::for_pool(&builder.limits(), fresh)`"
                     .into(),
             ));
         }

@@ -81,7 +81,7 @@ impl Sandbox {
     /// # Errors
     /// A message saying what could not be loaded or found.
     pub fn new(setup: &Setup) -> Result<Sandbox, String> {
-        let engine = engine::build_for_worker(EngineSettings::for_limits(&setup.limits))
+        let engine = engine::build_for_worker(EngineSettings::for_pool(&setup.limits, setup.fresh))
             .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
         let loaded = load_artifact(&engine, setup.kind, &setup.artifact).map_err(|e| {
             format!(
