@@ -1,7 +1,12 @@
 //! Running one contender's command once: wall-clock time from spawn to exit, the peak resident
-//! set size the kernel reports for it (the largest process of its tree), its standard output,
-//! and the `check` and `metric` lines in-process contenders print.
+//! set size the kernel reports for it (the largest process of its tree), a digest of its
+//! standard output, and the `check` and `metric` lines in-process contenders print.
+//!
+//! The kernel starts a child's peak RSS at its parent's peak (it is carried over at `exec`),
+//! so this process stays small on purpose: output is hashed as it streams, never kept whole,
+//! and input files are written line by line.
 
+use std::hash::{DefaultHasher, Hasher};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -15,14 +20,19 @@ pub struct Sample {
     pub seconds: f64,
     /// `ru_maxrss` of the process (the largest of it and its waited-for children), in KiB.
     pub peak_rss_kib: u64,
-    /// Everything it wrote to standard output.
-    pub stdout: Vec<u8>,
+    /// A digest of everything it wrote to standard output, and its length.
+    pub digest: (u64, u64),
+    /// The first [`HEAD`] bytes of its standard output (metrics, checks, a first line).
+    pub head: Vec<u8>,
 }
+
+/// How much of a command's output is kept as it is.
+const HEAD: usize = 64 * 1024;
 
 impl Sample {
     /// The value of its `metric NAME VALUE UNIT` line.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        String::from_utf8_lossy(&self.stdout)
+        String::from_utf8_lossy(&self.head)
             .lines()
             .find_map(|line| {
                 let mut words = line.split_whitespace();
@@ -34,7 +44,7 @@ impl Sample {
 
     /// Its `check ...` lines, which must be the same for every contender of a workload.
     pub fn checks(&self) -> String {
-        String::from_utf8_lossy(&self.stdout)
+        String::from_utf8_lossy(&self.head)
             .lines()
             .filter(|line| line.starts_with("check "))
             .collect::<Vec<_>>()
@@ -60,10 +70,24 @@ pub fn run_once(command: &mut Command) -> Result<Sample> {
         }
         text
     });
-    let mut stdout = Vec::new();
+    // DefaultHasher::new() has fixed keys: the same output gives the same digest in every run.
+    let mut hasher = DefaultHasher::new();
+    let mut length: u64 = 0;
+    let mut head = Vec::new();
     if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_end(&mut stdout)
-            .context("cannot read the command's output")?;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("cannot read the command's output"),
+            };
+            hasher.write(&chunk[..n]);
+            length += n as u64;
+            let room = HEAD.saturating_sub(head.len()).min(n);
+            head.extend_from_slice(&chunk[..room]);
+        }
     }
     let (status, peak_rss_kib) = wait_with_rusage(child.id())?;
     let seconds = start.elapsed().as_secs_f64();
@@ -81,7 +105,8 @@ pub fn run_once(command: &mut Command) -> Result<Sample> {
     Ok(Sample {
         seconds,
         peak_rss_kib,
-        stdout,
+        digest: (hasher.finish(), length),
+        head,
     })
 }
 

@@ -9,6 +9,7 @@ mod workloads;
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,7 +35,7 @@ usage: cargo xtask bench [--smoke] [--runs N] [--only W1,W3,...]
 
   --smoke      tiny sizes, one run, results checked, no timing claims, BENCHMARKS.md untouched
   --runs N     timed runs per contender (default 5); the figure is their median
-  --only IDS   run only these workloads
+  --only IDS   run only these workloads (printed; BENCHMARKS.md is left alone)
 
 The wasmtime CLI is a contender when `wasmtime` is on the PATH (or $WASMTIME names it).
 ";
@@ -135,6 +136,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let text = report::markdown(&machine, options.runs, &outcomes);
     if options.smoke {
         println!("bench smoke: every contender ran and agreed on its results");
+    } else if !options.only.is_empty() {
+        println!("\n{text}\n(--only: BENCHMARKS.md is written by full runs only)");
     } else {
         let file = root.join("BENCHMARKS.md");
         report::write_into(&file, &text)?;
@@ -192,32 +195,27 @@ fn check_agrees(
     sample: &Sample,
     reference: Option<&(String, Sample)>,
 ) -> Result<()> {
-    let (ours, theirs, what) = match contender.measure {
-        Measure::WallUncompared => return Ok(()),
-        Measure::Wall => (
-            sample.stdout.clone(),
-            reference.map(|(_, s)| s.stdout.clone()),
-            "output",
-        ),
-        Measure::Metric(_) | Measure::PerItemMicros(_) => (
-            sample.checks().into_bytes(),
-            reference.map(|(_, s)| s.checks().into_bytes()),
-            "check lines",
-        ),
-    };
-    if ours.is_empty() {
+    if sample.digest.1 == 0 {
         bail!("{id}: {} printed nothing", contender.display());
     }
-    if let (Some(theirs), Some((label, _))) = (theirs, reference)
-        && ours != theirs
-    {
+    let Some((label, theirs)) = reference else {
+        return Ok(());
+    };
+    let (agree, what) = match contender.measure {
+        Measure::WallUncompared => return Ok(()),
+        Measure::Wall => (sample.digest == theirs.digest, "output"),
+        Measure::Metric(_) | Measure::PerItemMicros(_) => {
+            (sample.checks() == theirs.checks(), "check lines")
+        }
+    };
+    if !agree {
         bail!(
             "{id}: `{}` and `{label}` disagree on their {what} ({} vs {} bytes); first lines: {:?} vs {:?}",
             contender.label,
-            ours.len(),
-            theirs.len(),
-            first_line(&ours),
-            first_line(&theirs)
+            sample.digest.1,
+            theirs.digest.1,
+            first_line(&sample.head),
+            first_line(&theirs.head)
         );
     }
     Ok(())
@@ -274,7 +272,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         "strings-{}x{}.jsonl",
         sizes.w8_lines, sizes.w8_line_bytes
     ));
-    fs::write(&w8_inputs, strings(sizes.w8_lines, sizes.w8_line_bytes))
+    write_strings(&w8_inputs, sizes.w8_lines, sizes.w8_line_bytes)
         .with_context(|| format!("cannot write {}", w8_inputs.display()))?;
 
     let wasm = target.join(COMPONENT_TARGET).join("release");
@@ -301,25 +299,27 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
     })
 }
 
-/// `lines` JSON strings of `bytes` printable ASCII characters each, from a fixed-seed generator
-/// (the same file every run).
-fn strings(lines: usize, bytes: usize) -> String {
+/// Writes `lines` JSON strings of `bytes` printable ASCII characters each to `path`, from a
+/// fixed-seed generator (the same file every run), one line at a time.
+fn write_strings(path: &Path, lines: usize, bytes: usize) -> std::io::Result<()> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;-";
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut text = String::with_capacity(lines * (bytes + 3));
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    let mut line = Vec::with_capacity(bytes + 3);
     for _ in 0..lines {
-        text.push('"');
+        line.clear();
+        line.push(b'"');
         for _ in 0..bytes {
             // xorshift64: a fixed, dependency-free pseudo-random sequence.
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let index = (state % ALPHABET.len() as u64) as usize;
-            text.push(char::from(ALPHABET[index]));
+            line.push(ALPHABET[(state % ALPHABET.len() as u64) as usize]);
         }
-        text.push_str("\"\n");
+        line.extend_from_slice(b"\"\n");
+        out.write_all(&line)?;
     }
-    text
+    out.flush()
 }
 
 /// The wasmtime CLI: `$WASMTIME`, or `wasmtime` on the PATH.

@@ -80,7 +80,8 @@ pub fn markdown(machine: &str, runs: usize, outcomes: &[Outcome<'_>]) -> String 
         out,
         "Each figure is the median of {runs} runs (min–max beside it); contenders ran \
          interleaved, round by round. Ratio is mpwasm / contender: below 1 mpwasm is faster \
-         (or smaller). Peak RSS is the largest process of the contender's tree.\n"
+         (or smaller). Peak RSS is the largest process of the contender's tree as the kernel \
+         reports it, which starts at the harness's own few MiB.\n"
     );
     let _ = writeln!(out, "| id | goal | verdict |\n|---|---|---|");
     for outcome in outcomes {
