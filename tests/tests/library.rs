@@ -55,6 +55,35 @@ fn the_typed_fast_path_wraps_and_still_rejects_what_is_not_a_u64() {
 }
 
 #[test]
+fn results_queued_behind_a_long_task_are_not_held_back() {
+    // One worker holding many tiny batches delays its flushes while more batches wait; a long
+    // task after quick ones must not keep the quick ones' results from the caller.
+    let pool = builder()
+        .processes(1)
+        .chunksize(1)
+        .function("sleep-ms")
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    let start = std::time::Instant::now();
+    // Quick tasks first, so the pool learns they are tiny and queues the rest at once.
+    let inputs: Vec<Value> = (0..200).map(|_| json!(0)).chain([json!(3000)]).collect();
+    let mut arrivals = Vec::new();
+    for (index, result) in pool.imap_unordered(inputs) {
+        result.expect("sleeping succeeds");
+        arrivals.push((index.0, start.elapsed()));
+    }
+    let (last_index, last_at) = arrivals.pop().expect("201 results");
+    assert_eq!(last_index, 200, "the long task finishes last");
+    for (index, at) in &arrivals {
+        assert!(
+            last_at.saturating_sub(*at) > Duration::from_secs(2),
+            "task {index} arrived at {at:?}, with the 3 s task at {last_at:?}"
+        );
+    }
+    assert_eq!(arrivals.len(), 200);
+}
+
+#[test]
 fn imap_streams_an_endless_input() {
     // The input never ends; taking 20 results must not read it all.
     let pool = builder()

@@ -9,19 +9,21 @@
 //! in a host call that epochs cannot interrupt, so the worker reports it
 //! ([`FromWorker::Stuck`]) with the batch's finished outcomes, and the host kills it.
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
 
 mod confine;
+mod output;
 
 use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::runner::epoch_tick;
-use crate::wire::frame::{read_frame, write_frame};
+use crate::wire::frame::read_frame;
 use crate::wire::message::{BatchDone, FromWorker, ToWorker, WireOutcome};
+use output::Output;
 
 /// The hidden subcommand that makes the `mpwasm` binary a worker.
 pub const WORKER_SUBCOMMAND: &str = "__worker";
@@ -31,15 +33,8 @@ pub fn stuck_grace(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(250))
 }
 
-type Out = Arc<Mutex<BufWriter<Stdout>>>;
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn send(out: &Out, msg: &FromWorker) -> bool {
-    let mut out = lock(out);
-    write_frame(&mut *out, msg).is_ok() && out.flush().is_ok()
 }
 
 /// The batch in progress, shared with the watchdog.
@@ -54,7 +49,7 @@ struct Progress {
 /// Runs the worker protocol on this process's stdin and stdout; returns the exit code.
 pub fn main() -> i32 {
     let mut stdin = io::stdin().lock();
-    let out: Out = Arc::new(Mutex::new(BufWriter::new(io::stdout())));
+    let out = Output::stdout();
     let mut buf = Vec::new();
     let setup = match read_frame::<_, ToWorker>(&mut stdin, &mut buf) {
         Ok(Some(ToWorker::Setup(setup))) => setup,
@@ -71,7 +66,7 @@ pub fn main() -> i32 {
     let mut sandbox = match Sandbox::new(&setup) {
         Ok(sandbox) => sandbox,
         Err(message) => {
-            send(&out, &FromWorker::SetupFailed { message });
+            out.send(&FromWorker::SetupFailed { message });
             return 3;
         }
     };
@@ -80,14 +75,11 @@ pub fn main() -> i32 {
     if let Some(code) = confine::self_test() {
         return code;
     }
-    if !send(
-        &out,
-        &FromWorker::Ready {
-            pid: std::process::id(),
-            confined: confinement.full,
-            confinement: confinement.summary,
-        },
-    ) {
+    if !out.send(&FromWorker::Ready {
+        pid: std::process::id(),
+        confined: confinement.full,
+        confinement: confinement.summary,
+    }) {
         return 0;
     }
     let progress = setup.limits.timeout.map(|timeout| {
@@ -96,13 +88,13 @@ pub fn main() -> i32 {
             sandbox.engine().clone(),
             timeout,
             Arc::clone(&progress),
-            Arc::clone(&out),
+            out.clone(),
         );
         progress
     });
     drop(stdin);
     let requests = spawn_reader(buf);
-    for request in requests {
+    for request in requests.iter() {
         let ToWorker::Run(batch) = request else {
             eprintln!("mpwasm worker: unexpected second setup message");
             return 2;
@@ -129,7 +121,13 @@ pub fn main() -> i32 {
             outcomes,
             busy_nanos: started.elapsed().as_nanos() as u64,
         });
-        if !send(&out, &done) {
+        // More batches waiting: their results follow soon, so flush these with them.
+        let sent = if requests.is_empty() {
+            out.send(&done)
+        } else {
+            out.send_soon(&done)
+        };
+        if !sent {
             return 0; // the host is gone
         }
     }
@@ -142,7 +140,7 @@ fn spawn_clock(
     engine: wasmtime::Engine,
     timeout: Duration,
     progress: Arc<Mutex<Progress>>,
-    out: Out,
+    out: Output,
 ) {
     let tick = epoch_tick(timeout);
     let limit = timeout + stuck_grace(timeout);
@@ -161,7 +159,7 @@ fn spawn_clock(
                 p.reported = true;
                 let done = std::mem::take(&mut p.done);
                 drop(p);
-                send(&out, &FromWorker::Stuck { id, done, index });
+                out.send(&FromWorker::Stuck { id, done, index });
             }
         }
     });
@@ -169,8 +167,12 @@ fn spawn_clock(
 
 /// Reads requests on a thread of their own. On end of input the process exits at once: the
 /// host closed the pipe (shutdown) or died, and a running task must not outlive it.
+///
+/// The queue is roomy: the host already bounds how many batches a worker holds, and a
+/// reader that blocks after every few tiny batches costs more than the tasks (measured:
+/// chunksize 1 went from 160 000 to 350 000 tasks/s with room for 512 instead of 4).
 fn spawn_reader(mut buf: Vec<u8>) -> Receiver<ToWorker> {
-    let (tx, rx) = bounded(4);
+    let (tx, rx) = bounded(512);
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         loop {
