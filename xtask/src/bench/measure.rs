@@ -130,3 +130,37 @@ fn wait_with_rusage(pid: u32) -> Result<(i32, u64)> {
     }
     Ok((status, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_and_checks_are_read_from_the_output() {
+        let sample = Sample {
+            seconds: 0.0,
+            peak_rss_kib: 0,
+            digest: (0, 1),
+            head: b"check 3 calls returned 9\nmetric roundtrip 42.500 us\nnoise\n".to_vec(),
+        };
+        assert_eq!(sample.metric("roundtrip"), Some(42.5));
+        assert_eq!(sample.metric("throughput"), None);
+        assert_eq!(sample.checks(), "check 3 calls returned 9");
+    }
+
+    #[test]
+    fn a_run_is_timed_hashed_and_its_failure_reported() {
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "printf 'a\\nb\\n'"]);
+        let first = run_once(&mut echo).expect("sh runs");
+        let again = run_once(&mut echo).expect("sh runs");
+        assert_eq!(first.digest, again.digest);
+        assert_eq!(first.digest.1, 4);
+        assert!(first.seconds > 0.0 && first.peak_rss_kib > 0);
+
+        let mut failing = Command::new("sh");
+        failing.args(["-c", "echo broken >&2; exit 3"]);
+        let err = run_once(&mut failing).expect_err("exit 3 fails");
+        assert!(format!("{err:#}").contains("broken"), "{err:#}");
+    }
+}

@@ -151,3 +151,42 @@ pub fn write_into(path: &Path, section: &str) -> Result<()> {
     };
     fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_summarise_runs_by_their_median() {
+        let odd = Row::new("a", String::new(), &[3.0, 1.0, 2.0], 0);
+        assert_eq!((odd.median, odd.min, odd.max), (2.0, 1.0, 3.0));
+        let even = Row::new("b", String::new(), &[4.0, 1.0, 3.0, 2.0], 0);
+        assert_eq!(even.median, 2.5);
+        assert!(Row::new("c", String::new(), &[], 0).median.is_nan());
+    }
+
+    #[test]
+    fn only_the_generated_section_is_rewritten() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("BENCHMARKS.md");
+        let _ = fs::remove_file(&file);
+
+        write_into(&file, "first").expect("creates the file");
+        let created = fs::read_to_string(&file).expect("readable");
+        assert!(
+            created.contains(&format!("{BEGIN}\nfirst\n{END}")),
+            "{created}"
+        );
+
+        let analysis = "\n\n## Analysis\nwritten by hand\n";
+        fs::write(&file, format!("# Intro\n\n{BEGIN}\nold\n{END}{analysis}")).expect("write");
+        write_into(&file, "new").expect("rewrites");
+        let rewritten = fs::read_to_string(&file).expect("readable");
+        assert_eq!(
+            rewritten,
+            format!("# Intro\n\n{BEGIN}\nnew\n{END}{analysis}")
+        );
+        fs::remove_dir_all(&dir).ok();
+    }
+}
