@@ -583,3 +583,34 @@ fn an_invalid_utf8_line_is_bad_input_naming_the_line() {
     );
     assert!(stderr.contains("UTF-8"), "{stderr}");
 }
+
+#[test]
+fn the_compile_cache_is_filled_unless_no_cache() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(common::mpwasm_bin())
+            .args(["run", guests::SQUARE, "--map", "0..3"])
+            .args(extra)
+            .env("MPWASM_CACHE_DIR", &dir)
+            .output()
+            .expect("mpwasm runs");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n4\n");
+    };
+    let cached = || -> usize {
+        std::fs::read_dir(&dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                .count()
+        })
+    };
+    run(&["--no-cache"]);
+    assert_eq!(cached(), 0, "--no-cache left the cache alone");
+    run(&[]);
+    assert_eq!(cached(), 1, "a plain run stores the compiled module");
+    run(&[]);
+    assert_eq!(cached(), 1, "and the next run takes it from there");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -147,6 +147,11 @@ pub struct CommonArgs {
     #[arg(long)]
     pub fresh: bool,
 
+    /// Compile the module afresh into a temporary file instead of using (and filling) the
+    /// compile cache in $MPWASM_CACHE_DIR, $XDG_CACHE_HOME/mpwasm or ~/.cache/mpwasm.
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// How often a task is retried when its worker process dies [default: 1].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,

@@ -156,7 +156,7 @@ pub fn pool_builder(common: &CommonArgs) -> Result<PoolBuilder> {
         }
         builder = builder.env(name, value);
     }
-    Ok(builder.fresh(common.fresh))
+    Ok(builder.fresh(common.fresh).cache(!common.no_cache))
 }
 
 #[cfg(test)]

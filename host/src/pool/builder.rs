@@ -26,6 +26,7 @@ pub struct PoolBuilder {
     function: Option<String>,
     init: Option<String>,
     fresh: bool,
+    no_cache: bool,
     chunksize: Option<usize>,
     retries: Option<u32>,
     window: Option<usize>,
@@ -89,6 +90,13 @@ impl PoolBuilder {
     /// replaced after a failure).
     pub fn fresh(mut self, fresh: bool) -> Self {
         self.fresh = fresh;
+        self
+    }
+
+    /// Whether [`build`](Self::build) may take the compiled module from the compile cache
+    /// and store it there (default: yes); without, it compiles into a temporary file.
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.no_cache = !cache;
         self
     }
 
@@ -177,8 +185,15 @@ impl PoolBuilder {
     /// [`Error::Spawn`] when no worker process can be started.
     pub fn build(self, source: impl Into<TaskSource>) -> Result<Pool, Error> {
         let limits = self.limits();
-        let task = Task::load(source, EngineSettings::for_pool(&limits, self.fresh))?;
-        self.build_task(&task)
+        let settings = EngineSettings::for_pool(&limits, self.fresh);
+        // The workers start while the module loads; they wait for their setup.
+        let transport = ProcessTransport::new(self.program()).prespawn(self.resolved_processes());
+        let task = if self.no_cache {
+            Task::load_uncached(source, settings)?
+        } else {
+            Task::load(source, settings)?
+        };
+        self.start(&task, transport)
     }
 
     /// Starts the workers for an already loaded task module (compiled with settings matching
@@ -187,6 +202,18 @@ impl PoolBuilder {
     /// # Errors
     /// As [`build`](Self::build).
     pub fn build_task(self, task: &Task) -> Result<Pool, Error> {
+        let transport = ProcessTransport::new(self.program());
+        self.start(task, transport)
+    }
+
+    /// The worker program: as configured, or [`ProcessTransport::default_program`].
+    fn program(&self) -> PathBuf {
+        self.worker_program
+            .clone()
+            .unwrap_or_else(ProcessTransport::default_program)
+    }
+
+    fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
         let limits = self.limits();
         if task.settings() != EngineSettings::for_pool(&limits, self.fresh) {
             return Err(Error::Config(
@@ -230,11 +257,7 @@ impl PoolBuilder {
             fresh: self.fresh,
             grants,
         };
-        let program = self
-            .worker_program
-            .clone()
-            .unwrap_or_else(ProcessTransport::default_program);
-        let transport: Box<dyn Transport> = Box::new(ProcessTransport::new(program));
+        let transport: Box<dyn Transport> = Box::new(transport);
         let (events, handle) = dispatcher::start(
             DispatcherConfig {
                 processes,

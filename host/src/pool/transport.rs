@@ -47,12 +47,50 @@ pub trait WorkerLink: Send {
 /// Workers as local OS processes.
 pub struct ProcessTransport {
     program: PathBuf,
+    /// Workers started before their setup was known (see [`prespawn`](Self::prespawn)).
+    warm: Vec<Child>,
 }
 
 impl ProcessTransport {
     /// Workers run `program __worker`.
     pub fn new(program: PathBuf) -> ProcessTransport {
-        ProcessTransport { program }
+        ProcessTransport {
+            program,
+            warm: Vec::new(),
+        }
+    }
+
+    /// Starts `n` worker processes now, before their setup is known, so that their start-up
+    /// (exec, loading the binary) overlaps the host's loading of the module; each waits for
+    /// its setup on stdin. The first [`start`](Transport::start)s use them; any left unused
+    /// are stopped when the transport is dropped. A process that cannot be started here is
+    /// simply started (and its error reported) by `start`.
+    pub fn prespawn(mut self, n: usize) -> ProcessTransport {
+        for _ in 0..n {
+            match self.command().spawn() {
+                Ok(child) => self.warm.push(child),
+                Err(_) => break,
+            }
+        }
+        self
+    }
+
+    /// `program __worker` with piped stdio, in a process group of its own.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        #[cfg(unix)]
+        {
+            // Its own process group: a terminal's Ctrl-C reaches the host, which decides how the
+            // workers stop. A worker whose host dies sees its stdin close and exits.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        command
+            .arg(WORKER_SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     /// The worker program to use when none is configured: `$MPWASM_WORKER_PROGRAM`, this
@@ -86,24 +124,13 @@ impl Transport for ProcessTransport {
         setup: &Setup,
         events: Sender<Event>,
     ) -> Result<Box<dyn WorkerLink>, Error> {
-        let mut command = Command::new(&self.program);
-        #[cfg(unix)]
-        {
-            // Its own process group: a terminal's Ctrl-C reaches the host, which decides how the
-            // workers stop. A worker whose host dies sees its stdin close and exits.
-            use std::os::unix::process::CommandExt;
-            command.process_group(0);
-        }
-        let mut child = command
-            .arg(WORKER_SUBCOMMAND)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|cause| Error::Spawn {
+        let mut child = match self.warm.pop() {
+            Some(child) => child,
+            None => self.command().spawn().map_err(|cause| Error::Spawn {
                 program: self.program.clone(),
                 cause,
-            })?;
+            })?,
+        };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -176,6 +203,16 @@ impl Transport for ProcessTransport {
             });
         });
         Ok(Box::new(ProcessLink { tx, child }))
+    }
+}
+
+impl Drop for ProcessTransport {
+    fn drop(&mut self) {
+        // Unused warm workers: closing their stdin would end them, but they must be reaped too.
+        for mut child in self.warm.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -66,7 +66,8 @@ fn key(engine: &Engine, bytes: &[u8], kind: ModuleKind) -> String {
 }
 
 /// Compiles `bytes` unless the cache already holds the artifact; returns where it is and
-/// whether it came from the cache.
+/// whether it came from the cache. With `use_cache` false the cache is neither read nor
+/// written: the artifact is a temporary file.
 ///
 /// # Errors
 /// [`Error::Compile`] when wasmtime rejects the module; [`Error::Artifact`] when neither the
@@ -76,9 +77,10 @@ pub fn prepare(
     source: &Path,
     bytes: &[u8],
     kind: ModuleKind,
+    use_cache: bool,
 ) -> Result<(Artifact, bool), Error> {
     let name = format!("{}.cwasm", key(engine, bytes, kind));
-    if let Some(dir) = cache_dir() {
+    if let Some(dir) = cache_dir().filter(|_| use_cache) {
         let path = dir.join(&name);
         if path.is_file() {
             return Ok((

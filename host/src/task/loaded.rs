@@ -122,7 +122,23 @@ impl Task {
     /// [`Error::Read`], [`Error::NotWasm`], [`Error::Compile`], [`Error::UnsupportedImport`],
     /// [`Error::Artifact`].
     pub fn load(source: impl Into<TaskSource>, settings: EngineSettings) -> Result<Task, Error> {
-        let (path, bytes) = match source.into() {
+        Task::load_with(source.into(), settings, true)
+    }
+
+    /// Like [`load`](Self::load), but compiles afresh into a temporary artifact, never reading
+    /// or filling the compile cache.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_uncached(
+        source: impl Into<TaskSource>,
+        settings: EngineSettings,
+    ) -> Result<Task, Error> {
+        Task::load_with(source.into(), settings, false)
+    }
+
+    fn load_with(source: TaskSource, settings: EngineSettings, cache: bool) -> Result<Task, Error> {
+        let (path, bytes) = match source {
             TaskSource::Path(path) => {
                 let bytes = std::fs::read(&path).map_err(|cause| Error::Read {
                     path: path.clone(),
@@ -137,19 +153,20 @@ impl Task {
             path: path.clone(),
             message: format!("cannot configure wasmtime: {e:#}"),
         })?;
-        let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind)?;
+        let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind, cache)?;
         let loaded = match load_artifact(&engine, kind, artifact.path()) {
             Ok(loaded) => loaded,
             Err(_) if cached => {
                 // A stale or damaged cache entry: compile afresh.
                 artifact::evict(&artifact);
                 drop(artifact);
-                return Task::load(
+                return Task::load_with(
                     TaskSource::Bytes {
                         name: path.display().to_string(),
                         bytes,
                     },
                     settings,
+                    cache,
                 );
             }
             Err(e) => {
