@@ -84,6 +84,33 @@ fn results_queued_behind_a_long_task_are_not_held_back() {
 }
 
 #[test]
+fn the_window_bounds_input_bytes_as_well_as_tasks() {
+    // 64 credits: 64 small inputs, but only a few of 40 KiB (11 credits each) ahead.
+    let pool = builder()
+        .processes(1)
+        .window(64)
+        .build(guests::HASH)
+        .expect("pool starts");
+    let read = std::cell::Cell::new(0u64);
+    let big = "x".repeat(40 * 1024);
+    let inputs = (0u64..).map(|_| {
+        read.set(read.get() + 1);
+        json!(big)
+    });
+    let first: Vec<Value> = pool.imap(inputs).take(3).map(|r| r.expect("ok")).collect();
+    assert_eq!(first.len(), 3);
+    assert!(
+        read.get() <= 3 + 64 / 11 + 2,
+        "read {} inputs of 40 KiB ahead with a window of 64",
+        read.get()
+    );
+    // One input larger than the whole window still runs, alone.
+    let huge = "y".repeat(64 * 4096 * 2);
+    let digest = pool.apply(vec![json!(huge)]).expect("a huge input runs");
+    assert_eq!(digest.as_str().map(str::len), Some(64));
+}
+
+#[test]
 fn imap_streams_an_endless_input() {
     // The input never ends; taking 20 results must not read it all.
     let pool = builder()

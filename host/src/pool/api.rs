@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use compact_str::CompactString;
 use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use super::builder::PoolBuilder;
 use super::events::{Event, TaskOutcome};
-use super::job::{self, Outcomes, Submitter};
+use super::job::{self, Outcomes, Submitter, TryPush};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
@@ -302,6 +303,8 @@ fn lost(index: TaskIndex) -> TaskError {
 struct Feed<I> {
     inputs: I,
     submitter: Option<Submitter>,
+    /// An input taken from `inputs` that did not fit in the window yet.
+    held: Option<CompactString>,
 }
 
 impl<I: Iterator<Item = Value>> Feed<I> {
@@ -309,6 +312,7 @@ impl<I: Iterator<Item = Value>> Feed<I> {
         Feed {
             inputs,
             submitter: Some(submitter),
+            held: None,
         }
     }
 
@@ -317,18 +321,28 @@ impl<I: Iterator<Item = Value>> Feed<I> {
         let Some(submitter) = self.submitter.as_mut() else {
             return;
         };
-        while submitter.has_room() {
-            match self.inputs.next() {
-                // Room was checked on this thread and only this thread takes credits: no wait.
-                Some(value) => {
-                    let _ = submitter.push(value.to_string());
-                }
-                None => {
-                    if let Some(s) = self.submitter.take() {
-                        s.finish();
+        loop {
+            let input = match self.held.take() {
+                Some(input) => input,
+                None if submitter.has_room() => match self.inputs.next() {
+                    Some(value) => CompactString::from(value.to_string()),
+                    None => {
+                        if let Some(s) = self.submitter.take() {
+                            s.finish();
+                        }
+                        return;
                     }
-                    return;
+                },
+                None => break,
+            };
+            // This thread is also the consumer: it must never wait for credits here.
+            match submitter.try_push(input) {
+                TryPush::Pushed => {}
+                TryPush::Full(input) => {
+                    self.held = Some(input);
+                    break;
                 }
+                TryPush::Closed => break,
             }
         }
         submitter.flush();

@@ -113,6 +113,9 @@ impl PoolBuilder {
     }
 
     /// How many tasks a streaming job may have submitted but not yet consumed (default 16384).
+    /// A task counts once per started 4 KiB of its input, so the window also bounds the input
+    /// bytes held (default: about 64 MiB); a single input larger than the window still runs,
+    /// alone.
     pub fn window(mut self, n: usize) -> Self {
         self.window = Some(n);
         self

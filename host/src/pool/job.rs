@@ -2,9 +2,12 @@
 //! dispatcher, never more than the job's window ahead of what the consumer has taken, so an
 //! endless input never fills memory; the [`Outcomes`] side yields outcomes in input order or
 //! as they complete. The two sides may live on different threads.
+//!
+//! The window counts credits: a task costs one per started [`CREDIT_BYTES`] of input, so it
+//! bounds the input held in flight (about window × 4 KiB) as well as the number of tasks.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use compact_str::CompactString;
@@ -17,6 +20,9 @@ use crate::wire::message::WireTask;
 /// How many tasks a submitter sends in one message at most.
 const SUBMIT_BATCH: usize = 256;
 
+/// Input bytes one credit stands for.
+pub const CREDIT_BYTES: usize = 4096;
+
 /// Credits for tasks in flight: taken when a task is submitted, returned when its outcome is
 /// taken by the consumer. Both sides move credits in bulk and the condition variable is only
 /// signalled when the submitter waits, so the hot path costs no system call.
@@ -26,6 +32,12 @@ struct Window {
     /// Tasks submitted so far (or about to be): what the consumer can still expect.
     issued: AtomicU64,
     closed: AtomicBool,
+    /// All the credits there are.
+    capacity: usize,
+    /// Tasks that cost more than one credit, by index, and how many there are (so tasks of
+    /// one credit, the common case, never touch the map).
+    heavy: Mutex<HashMap<u64, usize>>,
+    heavy_count: AtomicUsize,
 }
 
 struct WindowState {
@@ -89,6 +101,48 @@ impl Window {
         self.closed.store(true, Ordering::Release);
         self.changed.notify_all();
     }
+
+    /// What a task with this input costs: one credit per started [`CREDIT_BYTES`], never more
+    /// than the whole window (so a large input still fits, alone).
+    fn cost(&self, input: &str) -> usize {
+        (1 + input.len() / CREDIT_BYTES).min(self.capacity)
+    }
+
+    fn heavy(&self) -> MutexGuard<'_, HashMap<u64, usize>> {
+        self.heavy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that task `index` cost `cost` credits.
+    fn charge(&self, index: TaskIndex, cost: usize) {
+        if cost > 1 {
+            self.heavy().insert(index.0, cost);
+            self.heavy_count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The credits task `index` was charged, forgetting it.
+    fn refund(&self, index: TaskIndex) -> usize {
+        if self.heavy_count.load(Ordering::Acquire) == 0 {
+            return 1;
+        }
+        match self.heavy().remove(&index.0) {
+            Some(cost) => {
+                self.heavy_count.fetch_sub(1, Ordering::AcqRel);
+                cost
+            }
+            None => 1,
+        }
+    }
+}
+
+/// What [`Submitter::try_push`] did.
+pub(crate) enum TryPush {
+    /// The task was submitted.
+    Pushed,
+    /// The window has no room for it now: here it is back.
+    Full(CompactString),
+    /// The consumer is gone.
+    Closed,
 }
 
 /// Credits moved at a time.
@@ -110,6 +164,9 @@ pub(crate) fn open(
         changed: Condvar::new(),
         issued: AtomicU64::new(0),
         closed: AtomicBool::new(false),
+        capacity: window.max(1),
+        heavy: Mutex::new(HashMap::new()),
+        heavy_count: AtomicUsize::new(0),
     });
     let dispatcher_alive = events
         .send(Event::OpenJob {
@@ -164,32 +221,56 @@ impl Submitter {
     /// short inputs without an allocation), waiting while the window is full. Returns its
     /// index, or `None` when the consumer is gone.
     pub fn push(&mut self, input: impl Into<CompactString>) -> Option<TaskIndex> {
+        let input = input.into();
         if self.window.is_closed() {
             return None;
         }
-        if self.credits == 0 {
-            self.credits = self.window.try_take(CREDIT_BATCH);
-        }
-        if self.credits == 0 {
-            self.flush();
-            self.credits = self.window.take(CREDIT_BATCH);
-            if self.credits == 0 {
-                return None;
+        let cost = self.window.cost(&input);
+        while self.credits < cost {
+            let want = (cost - self.credits).max(CREDIT_BATCH);
+            let mut got = self.window.try_take(want);
+            if got == 0 {
+                self.flush();
+                got = self.window.take(want);
+                if got == 0 {
+                    return None;
+                }
             }
+            self.credits += got;
         }
-        self.credits -= 1;
-        self.window.issued.fetch_add(1, Ordering::Relaxed);
-        Some(self.push_with_credit(input.into()))
+        Some(self.push_with_credits(input, cost))
     }
 
-    /// Whether one more input can be pushed now without waiting.
+    /// Submits `input` if the window has room for it now, never waiting (for a thread that is
+    /// also the consumer, which must not block on credits only it can give back).
+    pub(crate) fn try_push(&mut self, input: CompactString) -> TryPush {
+        if self.window.is_closed() {
+            return TryPush::Closed;
+        }
+        let cost = self.window.cost(&input);
+        if self.credits < cost {
+            self.credits += self
+                .window
+                .try_take((cost - self.credits).max(CREDIT_BATCH));
+        }
+        if self.credits < cost {
+            return TryPush::Full(input);
+        }
+        self.push_with_credits(input, cost);
+        TryPush::Pushed
+    }
+
+    /// Whether there is room for at least one more small input now.
     pub(crate) fn has_room(&self) -> bool {
         !self.window.is_closed() && (self.credits > 0 || self.window.lock().free > 0)
     }
 
-    fn push_with_credit(&mut self, input: CompactString) -> TaskIndex {
+    fn push_with_credits(&mut self, input: CompactString, cost: usize) -> TaskIndex {
+        self.credits -= cost;
+        self.window.issued.fetch_add(1, Ordering::Relaxed);
         let index = TaskIndex(self.next);
         self.next += 1;
+        self.window.charge(index, cost);
         self.pending.push(WireTask { index, input });
         if self.pending.len() >= SUBMIT_BATCH {
             self.flush();
@@ -360,7 +441,7 @@ impl Outcomes {
             self.ready.pop_front()
         }?;
         self.taken += 1;
-        self.owed += 1;
+        self.owed += self.window.refund(outcome.index);
         if self.owed >= CREDIT_BATCH {
             self.return_credits();
         }
