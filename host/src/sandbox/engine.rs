@@ -46,8 +46,8 @@ pub fn build(settings: EngineSettings) -> wasmtime::Result<Engine> {
 
 /// The engine of a worker process: [`build`]'s, plus wasmtime's pooling instance allocator, so
 /// a new instance (every task with `--fresh`, or after a failure) takes a slot reserved at
-/// start-up, and its memory is reset copy-on-write from the mapped artifact, instead of mapping
-/// and unmapping fresh memory each time. A worker runs one instance at a time (the old one is
+/// start-up, whose memory is reset between instances, instead of mapping and unmapping fresh
+/// memory each time. A worker runs one instance at a time (the old one is
 /// dropped before the next is made), so a handful of slots is plenty; each memory slot
 /// reserves address space only. The allocation strategy is not part of the compiled code: a
 /// worker loads what the host compiled with [`build`].
