@@ -614,3 +614,30 @@ fn the_compile_cache_is_filled_unless_no_cache() {
     assert_eq!(cached(), 1, "and the next run takes it from there");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn lines_are_string_inputs_as_they_are() {
+    // Quotes, backslashes, a CRLF line end, an empty line and a last line without a newline:
+    // each is the string input its JSON Lines twin spells out.
+    let text = "hello\n\n\"quoted\" \\ back\r\nlast";
+    let twins = ["hello", "", "\"quoted\" \\ back", "last"];
+    let json: String = twins
+        .iter()
+        .map(|s| format!("{}\n", serde_json::Value::from(*s)))
+        .collect();
+    let lines = mpwasm_with_stdin(&["run", guests::HASH, "--lines", "-", "-j", "1"], text);
+    let input = mpwasm_with_stdin(&["run", guests::HASH, "--input", "-", "-j", "1"], &json);
+    assert_eq!(lines.code, 0, "{lines:?}");
+    assert_eq!(input.code, 0, "{input:?}");
+    assert_eq!(lines.lines().len(), 4, "{lines:?}");
+    assert_eq!(lines.stdout, input.stdout);
+
+    let both = mpwasm_with_stdin(&["run", guests::HASH, "--lines", "-", "--input", "-"], "");
+    assert_eq!(both.code, 2, "{both:?}");
+    let missing = mpwasm(&["run", guests::HASH, "--lines", "/nonexistent/lines.txt"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("--lines /nonexistent/lines.txt"),
+        "{missing:?}"
+    );
+}

@@ -60,15 +60,20 @@ pub struct RunArgs {
     #[arg(
         long,
         value_name = "RANGE",
-        conflicts_with = "input",
+        conflicts_with_all = ["input", "lines"],
         allow_hyphen_values = true
     )]
     pub map: Option<String>,
 
     /// Inputs from a JSON Lines file, one input per line (`-` for stdin). A function with k
     /// parameters takes an array of k values per line; blank lines are skipped.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "lines")]
     pub input: Option<PathBuf>,
+
+    /// Inputs from a text file (`-` for stdin): every line is one string input, as it is (no
+    /// JSON quoting needed; only the line break is removed), empty lines included.
+    #[arg(long, value_name = "PATH")]
+    pub lines: Option<PathBuf>,
 
     /// Print results as they complete instead of in input order (imap_unordered).
     #[arg(long)]

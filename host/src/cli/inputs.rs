@@ -1,7 +1,8 @@
 //! Feeds `run`'s inputs into a job from a thread of its own, so a slow input (a pipe) never
-//! holds back printing. Inputs stream: a range is generated lazily, a JSON Lines file is read
-//! line by line, and the job's window stops reading while too much is in flight. Blank lines
-//! are skipped but remembered, so errors can name the real line number.
+//! holds back printing. Inputs stream: a range is generated lazily, a JSON Lines or text file
+//! is read line by line, and the job's window stops reading while too much is in flight. Blank
+//! JSON Lines are skipped but remembered, so errors can name the real line number; in a text
+//! file every line is an input, blank ones too.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -14,6 +15,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 use mpwasm::TaskIndex;
 use mpwasm::pool::Submitter;
+use serde_json::Value as Json;
 
 use super::settings::{InputSpec, IntRange};
 
@@ -53,12 +55,14 @@ impl LineMap {
 pub enum Source {
     /// A range of integers.
     Range(IntRange),
-    /// JSON Lines from a reader.
+    /// Lines from a reader.
     Lines {
         /// The reader.
         reader: Box<dyn Read + Send>,
         /// Line numbers for messages.
         lines: Arc<LineMap>,
+        /// Each line is text to pass as a string (`--lines`), not JSON (`--input`).
+        text: bool,
     },
 }
 
@@ -70,12 +74,14 @@ impl Source {
     pub fn open(spec: &InputSpec) -> Result<Source> {
         Ok(match spec {
             InputSpec::Range(range) => Source::Range(*range),
-            InputSpec::JsonLines(path) => {
+            InputSpec::JsonLines(path) | InputSpec::TextLines(path) => {
+                let text = matches!(spec, InputSpec::TextLines(_));
+                let flag = if text { "--lines" } else { "--input" };
                 let (reader, name): (Box<dyn Read + Send>, String) = match path {
                     Some(p) if p != Path::new("-") => (
                         Box::new(
                             File::open(p)
-                                .with_context(|| format!("cannot open --input {}", p.display()))?,
+                                .with_context(|| format!("cannot open {flag} {}", p.display()))?,
                         ),
                         p.display().to_string(),
                     ),
@@ -87,6 +93,7 @@ impl Source {
                         skips: Mutex::new(Vec::new()),
                         name,
                     }),
+                    text,
                 }
             }
         })
@@ -112,8 +119,12 @@ impl Source {
                 submitter.finish();
                 None
             }
-            Source::Lines { reader, lines } => {
-                let error = feed_lines(reader, &lines, &mut submitter);
+            Source::Lines {
+                reader,
+                lines,
+                text,
+            } => {
+                let error = feed_lines(reader, &lines, text, &mut submitter);
                 submitter.finish();
                 error
             }
@@ -124,6 +135,7 @@ impl Source {
 fn feed_lines(
     reader: Box<dyn Read + Send>,
     lines: &LineMap,
+    text_lines: bool,
     submitter: &mut Submitter,
 ) -> Option<String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
@@ -148,6 +160,19 @@ fn feed_lines(
             }
         }
         number += 1;
+        if text_lines {
+            let input = match std::str::from_utf8(&line) {
+                Ok(t) => {
+                    let t = t.strip_suffix('\n').unwrap_or(t);
+                    let t = t.strip_suffix('\r').unwrap_or(t);
+                    Json::String(t.to_owned()).to_string()
+                }
+                // Not UTF-8, so no string: send text the worker rejects as invalid input.
+                Err(_) => format!("invalid UTF-8 in line {number}"),
+            };
+            submitter.push(input)?;
+            continue;
+        }
         let text = match std::str::from_utf8(&line) {
             Ok(t) => t.trim().to_string(),
             // Not UTF-8, so not JSON: send it as text the worker rejects as invalid JSON.

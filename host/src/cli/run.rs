@@ -25,14 +25,15 @@ const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the command; returns the exit status.
 pub fn run(args: RunArgs) -> Result<i32> {
-    let spec = match (&args.map, &args.input) {
-        (Some(range), None) => InputSpec::Range(parse_range(range)?),
-        (None, Some(path)) => InputSpec::JsonLines(Some(path.clone())),
-        (None, None) => bail!(
-            "no inputs: give --map RANGE (e.g. --map 0..10), --input PATH (JSON Lines), or \
-             --input - to read JSON Lines from stdin"
+    let spec = match (&args.map, &args.input, &args.lines) {
+        (Some(range), None, None) => InputSpec::Range(parse_range(range)?),
+        (None, Some(path), None) => InputSpec::JsonLines(Some(path.clone())),
+        (None, None, Some(path)) => InputSpec::TextLines(Some(path.clone())),
+        (None, None, None) => bail!(
+            "no inputs: give --map RANGE (e.g. --map 0..10), --input PATH (JSON Lines), \
+             --lines PATH (one string per line), or `-` as the PATH to read stdin"
         ),
-        (Some(_), Some(_)) => bail!("give either --map or --input, not both"),
+        _ => bail!("give one of --map, --input and --lines"),
     };
     if args.chunksize == Some(0) {
         bail!("invalid --chunksize 0: a batch holds at least one task");

@@ -88,6 +88,8 @@ pub enum InputSpec {
     Range(IntRange),
     /// `--input PATH` (`None` = stdin).
     JsonLines(Option<PathBuf>),
+    /// `--lines PATH` (`None` = stdin): each line a string.
+    TextLines(Option<PathBuf>),
 }
 
 /// Builds the pool settings from the shared flags.
