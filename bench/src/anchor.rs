@@ -3,11 +3,10 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::metric;
+use crate::{metric, time_rounds};
 
 /// Spawns `mpwasm-bench echo` and times `rounds` round trips after a warm-up.
 pub fn pipe_roundtrip(rounds: u32) -> Result<()> {
@@ -24,7 +23,7 @@ pub fn pipe_roundtrip(rounds: u32) -> Result<()> {
     };
     let mut message = [0u8; 16];
     message[..8].copy_from_slice(&3u64.to_le_bytes());
-    let mut round = || -> Result<()> {
+    let per_round = time_rounds(rounds, || {
         to_child.write_all(&message)?;
         let mut back = [0u8; 16];
         from_child.read_exact(&mut back)?;
@@ -32,19 +31,11 @@ pub fn pipe_roundtrip(rounds: u32) -> Result<()> {
             bail!("the echo child did not answer 9 to 3");
         }
         Ok(())
-    };
-    for _ in 0..rounds.min(1000) {
-        round()?;
-    }
-    let start = Instant::now();
-    for _ in 0..rounds {
-        round()?;
-    }
-    let per_round = start.elapsed().as_nanos() as f64 / f64::from(rounds.max(1));
+    })?;
     child.kill().ok();
     child.wait().ok();
     println!("check {rounds} calls returned 9");
-    metric("roundtrip", per_round / 1000.0, "us");
+    metric("roundtrip", per_round, "us");
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use mpwasm::Pool;
 use serde_json::{Value, json};
 
-use crate::metric;
+use crate::{metric, time_rounds};
 
 fn pool(task: &Path, worker: &Path, chunksize: Option<usize>) -> Result<Pool> {
     let mut builder = Pool::builder().worker_program(worker);
@@ -24,23 +24,15 @@ fn pool(task: &Path, worker: &Path, chunksize: Option<usize>) -> Result<Pool> {
 /// Times `rounds` sequential `apply(square(3))` calls on a warm pool.
 pub fn apply(task: &Path, worker: &Path, rounds: u32) -> Result<()> {
     let pool = pool(task, worker, None)?;
-    let call = || -> Result<()> {
+    let per_call = time_rounds(rounds, || {
         let value = pool.apply(vec![json!(3)])?;
         if value != json!(9) {
             bail!("square(3) returned {value}");
         }
         Ok(())
-    };
-    for _ in 0..rounds.min(1000) {
-        call()?;
-    }
-    let start = Instant::now();
-    for _ in 0..rounds {
-        call()?;
-    }
-    let per_call = start.elapsed().as_nanos() as f64 / f64::from(rounds.max(1));
+    })?;
     println!("check {rounds} calls returned 9");
-    metric("roundtrip", per_call / 1000.0, "us");
+    metric("roundtrip", per_call, "us");
     Ok(())
 }
 

@@ -73,6 +73,19 @@ where
         .with_context(|| format!("`{text}` is not a valid number"))
 }
 
+/// Runs `round` up to 1000 times to warm up, then `rounds` times timed; returns the mean time
+/// of a round in microseconds.
+fn time_rounds(rounds: u32, mut round: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..rounds.min(1000) {
+        round()?;
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        round()?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / f64::from(rounds.max(1)) / 1000.0)
+}
+
 /// Prints one in-process measurement in the form the harness reads.
 fn metric(name: &str, value: f64, unit: &str) {
     println!("metric {name} {value:.3} {unit}");

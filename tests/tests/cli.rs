@@ -558,14 +558,7 @@ fn fuel_recursion_and_a_gigabyte_of_output() {
 #[test]
 fn an_invalid_utf8_line_is_bad_input_naming_the_line() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(common::mpwasm_bin())
-        .args(["run", guests::SQUARE, "--input", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
+    let mut child = common::spawn(&["run", guests::SQUARE, "--input", "-"]);
     child
         .stdin
         .take()

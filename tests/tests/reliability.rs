@@ -145,26 +145,20 @@ fn an_endless_input_runs_in_bounded_memory() {
 #[test]
 fn a_worker_that_stops_answering_is_killed_by_the_host() {
     // SIGSTOP freezes the worker whole, its own watchdog included: only the host can notice.
-    let mut child = Command::new(common::mpwasm_bin())
-        .args([
-            "run",
-            guests::MISBEHAVE,
-            "--func",
-            "spin",
-            "--timeout",
-            "1s",
-            "-j",
-            "1",
-            "--format",
-            "jsonl",
-            "--input",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mpwasm starts");
+    let mut child = common::spawn(&[
+        "run",
+        guests::MISBEHAVE,
+        "--func",
+        "spin",
+        "--timeout",
+        "1s",
+        "-j",
+        "1",
+        "--format",
+        "jsonl",
+        "--input",
+        "-",
+    ]);
     child
         .stdin
         .take()

@@ -44,22 +44,16 @@ fn spinning_run(
     Vec<String>,
     Vec<u32>,
 ) {
-    let mut child = Command::new(common::mpwasm_bin())
-        .args([
-            "run",
-            guests::MISBEHAVE,
-            "--func",
-            "spin",
-            "-j",
-            "2",
-            "--input",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mpwasm starts");
+    let mut child = common::spawn(&[
+        "run",
+        guests::MISBEHAVE,
+        "--func",
+        "spin",
+        "-j",
+        "2",
+        "--input",
+        "-",
+    ]);
     let mut stdin = child.stdin.take().expect("piped");
     stdin.write_all(inputs.as_bytes()).expect("write inputs");
     // Keep stdin open: the host must not wait for the end of its input to stop.

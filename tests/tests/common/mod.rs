@@ -58,15 +58,20 @@ impl std::fmt::Debug for Run {
     }
 }
 
-/// Runs `mpwasm ARGS` with `stdin` as its standard input.
-pub fn mpwasm_with_stdin(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(mpwasm_bin())
+/// Starts `mpwasm ARGS` with stdin, stdout and stderr all piped.
+pub fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(mpwasm_bin())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("mpwasm starts");
+        .expect("mpwasm starts")
+}
+
+/// Runs `mpwasm ARGS` with `stdin` as its standard input.
+pub fn mpwasm_with_stdin(args: &[&str], stdin: &str) -> Run {
+    let mut child = spawn(args);
     let mut input = child.stdin.take().expect("stdin is piped");
     let text = stdin.to_string();
     let writer = std::thread::spawn(move || {
