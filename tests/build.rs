@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use guests::Guest;
+use guests::{Guest, GuestKind};
 
 /// Environment variables of the outer build that must not reach the nested one: flags meant for
 /// the host, and the clippy driver when the outer build is `cargo clippy`.
@@ -59,7 +59,16 @@ fn run() -> Result<(), String> {
         if group.is_empty() {
             continue;
         }
-        build(&root, &target_dir, target, &group)?;
+        let (suites, group): (Vec<&Guest>, Vec<&Guest>) = group
+            .into_iter()
+            .partition(|guest| guest.kind == GuestKind::Tests);
+        if !group.is_empty() {
+            build(&root, &target_dir, target, &group)?;
+        }
+        for suite in suites {
+            let path = build_tests(&root, &target_dir, target, suite)?;
+            built.push((suite.clone(), path));
+        }
         for guest in group {
             let path = target_dir
                 .join(target)
@@ -77,7 +86,15 @@ fn run() -> Result<(), String> {
     }
     built.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
 
-    let source = generate(&built)?;
+    let mut source = generate(&built)?;
+    let _ = write!(
+        source,
+        "\n/// The target directory the guests were built in (for tests that run cargo on them).\n\
+         pub const TARGET_DIR: &str = {:?};\n",
+        target_dir
+            .to_str()
+            .ok_or("the target directory is not valid UTF-8")?
+    );
     let generated = out_dir.join("guests.rs");
     if fs::read_to_string(&generated).ok().as_deref() != Some(source.as_str()) {
         fs::write(&generated, source)
@@ -148,6 +165,54 @@ fn build(root: &Path, target_dir: &Path, target: &str, guests: &[&Guest]) -> Res
     } else {
         Err(format!("building the {target} guests failed ({status})"))
     }
+}
+
+/// Builds the test binary of a `kind = "tests"` guest (`cargo test --no-run`) and returns its
+/// path, which cargo reports in its JSON messages (the file name carries a hash).
+fn build_tests(
+    root: &Path,
+    target_dir: &Path,
+    target: &str,
+    guest: &Guest,
+) -> Result<PathBuf, String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(&cargo);
+    command
+        .args([
+            "test",
+            "--no-run",
+            "--release",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+            "--target",
+            target,
+            "-p",
+            &guest.name,
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(root)
+        .stderr(Stdio::inherit());
+    for name in OUTER_ONLY_ENV {
+        command.env_remove(name);
+    }
+    let output = command
+        .output()
+        .map_err(|err| format!("cannot run {cargo}: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the tests of {} failed ({})",
+            guest.name, output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["profile"]["test"] == true)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo reported no test binary for {}", guest.name))
 }
 
 /// The text of `guests.rs`.

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     WorkerLost,
     /// The pool was shut down before the task finished.
     Cancelled,
+    /// A WASI command (program) ran to its end and exited with a non-zero status.
+    Exit,
 }
 
 impl ErrorKind {
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::InitFailed => "init-failed",
             ErrorKind::WorkerLost => "worker-lost",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Exit => "exit",
         }
     }
 }
@@ -61,6 +64,7 @@ pub struct TaskError {
     index: TaskIndex,
     kind: ErrorKind,
     message: String,
+    value: Option<compact_str::CompactString>,
 }
 
 impl TaskError {
@@ -70,7 +74,21 @@ impl TaskError {
             index,
             kind,
             message: message.into(),
+            value: None,
         }
+    }
+
+    /// Attaches what the task produced despite failing, as JSON text (a program that exited
+    /// with a non-zero status still has its `{"exit":..,"stdout":..,"stderr":..}`).
+    pub fn with_value(mut self, value: Option<compact_str::CompactString>) -> TaskError {
+        self.value = value;
+        self
+    }
+
+    /// What the task produced despite failing, as JSON text, if anything: for a program that
+    /// exited with a non-zero status, `{"exit":C,"stdout":..,"stderr":..}`.
+    pub fn value_json(&self) -> Option<&str> {
+        self.value.as_deref()
     }
 
     /// The index of the failed task in its job.
@@ -173,6 +191,16 @@ pub enum Error {
         function: String,
         /// Which type and why.
         reason: String,
+    },
+    /// Program arguments or stdin were given for a module that is not a WASI program.
+    #[error(
+        "{} is not a WASI program (it exports no `wasi:cli/run`, nor `_start`), so it takes no \
+         program arguments or --stdin; call one of its functions instead",
+        path.display()
+    )]
+    NotAProgram {
+        /// The file.
+        path: PathBuf,
     },
     /// The compiled-artifact cache or a temporary file failed.
     #[error("cannot store the compiled module in {}: {cause}", path.display())]

@@ -131,7 +131,7 @@ pub fn run_tests(step: &str, command: &mut Command) -> Result<TestCounts> {
 
 /// `program args...` as one would type it in a shell: `$CARGO` is shown as `cargo`, and a
 /// program inside the command's directory by its relative path.
-fn display(command: &Command) -> String {
+pub fn display(command: &Command) -> String {
     let program = Path::new(command.get_program());
     let program = match command.get_current_dir() {
         Some(dir) => program.strip_prefix(dir).unwrap_or(program),

@@ -12,6 +12,17 @@ pub const COMPONENT_TARGET: &str = "wasm32-wasip2";
 /// Manifest section where a guest names a different target, as `target = "..."`.
 const METADATA_SECTION: &str = "[package.metadata.mpwasm]";
 
+/// What a guest crate builds into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestKind {
+    /// A task module: a `cdylib` exporting functions (the default).
+    Task,
+    /// A WASI command: a `fn main` binary (`kind = "command"`).
+    Command,
+    /// A libtest test binary, built with `cargo test --no-run` (`kind = "tests"`).
+    Tests,
+}
+
 /// One crate under `guest-tasks/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guest {
@@ -20,12 +31,19 @@ pub struct Guest {
     /// Rust target it is built for: [`COMPONENT_TARGET`] unless its manifest's
     /// `[package.metadata.mpwasm]` section sets `target`.
     pub target: String,
+    /// What it builds into: [`GuestKind::Task`] unless the metadata section sets `kind`.
+    pub kind: GuestKind,
 }
 
 impl Guest {
-    /// File name of the built artifact: the library name (`-` becomes `_`) plus `.wasm`.
+    /// File name of the built artifact: the library name (`-` becomes `_`) plus `.wasm`, or
+    /// for a command the package name plus `.wasm`. (A test binary's name carries a hash that
+    /// only cargo knows.)
     pub fn wasm_file_name(&self) -> String {
-        format!("{}.wasm", self.name.replace('-', "_"))
+        match self.kind {
+            GuestKind::Command => format!("{}.wasm", self.name),
+            GuestKind::Task | GuestKind::Tests => format!("{}.wasm", self.name.replace('-', "_")),
+        }
     }
 
     /// Whether the guest is a component (built for [`COMPONENT_TARGET`]) rather than a plain core
@@ -85,6 +103,7 @@ fn parse_manifest(text: &str) -> Option<Guest> {
     let mut section = "";
     let mut name = None;
     let mut target = None;
+    let mut kind = GuestKind::Task;
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             section = line;
@@ -93,6 +112,13 @@ fn parse_manifest(text: &str) -> Option<Guest> {
             match (section, key.trim()) {
                 ("[package]", "name") => name = value,
                 (METADATA_SECTION, "target") => target = value,
+                (METADATA_SECTION, "kind") => {
+                    kind = match value {
+                        Some("command") => GuestKind::Command,
+                        Some("tests") => GuestKind::Tests,
+                        _ => GuestKind::Task,
+                    }
+                }
                 _ => {}
             }
         }
@@ -100,6 +126,7 @@ fn parse_manifest(text: &str) -> Option<Guest> {
     Some(Guest {
         name: name?.to_owned(),
         target: target.unwrap_or(COMPONENT_TARGET).to_owned(),
+        kind,
     })
 }
 
@@ -109,27 +136,37 @@ mod tests {
 
     #[test]
     fn manifests_are_read() {
-        let cases: &[(&str, Option<(&str, &str)>)] = &[
+        type Expected<'a> = Option<(&'a str, &'a str, GuestKind)>;
+        let cases: &[(&str, Expected)] = &[
             (
                 "[package]\nname = \"square\"\nversion.workspace = true\n",
-                Some(("square", COMPONENT_TARGET)),
+                Some(("square", COMPONENT_TARGET, GuestKind::Task)),
             ),
             (
                 "# comment\n[package]\nname = \"core-square\"\n\n[package.metadata.mpwasm]\n\
                  target = \"wasm32-unknown-unknown\"\n",
-                Some(("core-square", "wasm32-unknown-unknown")),
+                Some(("core-square", "wasm32-unknown-unknown", GuestKind::Task)),
             ),
             // `name` outside [package] does not count.
             ("[lib]\nname = \"square\"\n", None),
             (
                 "[package]\nname=\"x\"\n[dependencies]\ntarget = \"no\"\n",
-                Some(("x", COMPONENT_TARGET)),
+                Some(("x", COMPONENT_TARGET, GuestKind::Task)),
+            ),
+            (
+                "[package]\nname = \"t\"\n[package.metadata.mpwasm]\nkind = \"tests\"\n",
+                Some(("t", COMPONENT_TARGET, GuestKind::Tests)),
+            ),
+            (
+                "[package]\nname = \"c\"\n[package.metadata.mpwasm]\nkind = \"command\"\n",
+                Some(("c", COMPONENT_TARGET, GuestKind::Command)),
             ),
         ];
         for (text, expected) in cases {
-            let expected = expected.map(|(name, target)| Guest {
+            let expected = expected.map(|(name, target, kind)| Guest {
                 name: name.to_owned(),
                 target: target.to_owned(),
+                kind,
             });
             assert_eq!(parse_manifest(text), expected, "{text}");
         }
@@ -140,6 +177,7 @@ mod tests {
         let guest = |name: &str, target: &str| Guest {
             name: name.to_owned(),
             target: target.to_owned(),
+            kind: GuestKind::Task,
         };
         let guests = [
             guest("core-square", "wasm32-unknown-unknown"),

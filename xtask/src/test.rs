@@ -35,7 +35,11 @@ pub fn run(root: &Path) -> Result<()> {
         if group.is_empty() {
             continue;
         }
-        let mut clippy = cargo_command(root, ["clippy", "--release", "--target", target]);
+        // `--all-targets`: a test-suite guest's tests are its code.
+        let mut clippy = cargo_command(
+            root,
+            ["clippy", "--release", "--all-targets", "--target", target],
+        );
         for guest in group {
             clippy.args(["-p", &guest.name]);
         }

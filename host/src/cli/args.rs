@@ -29,24 +29,141 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Call a function of TASK.wasm once per input, over a pool of worker processes.
+    /// Call a function of TASK.wasm once per input, over a pool of worker processes, or run a
+    /// WASI program once per input.
     ///
     /// Results go to stdout, one JSON value per line, in input order (or as completed with
-    /// --unordered). Errors and the guests' own output go to stderr.
+    /// --unordered). Errors and the guests' own output go to stderr. For a WASI program each
+    /// run's stdout goes to stdout as it is, never interleaved, and its stderr to stderr; a
+    /// non-zero exit status is a failure of kind `exit`.
     /// Exit status: 0 every task succeeded, 1 at least one failed, 2 the run could not start.
     #[command(after_help = "Examples:\n  mpwasm run square.wasm --map 0..10\n  \
         mpwasm run square.wasm --map 0..=100:10 --unordered\n  \
         mpwasm run kitchen.wasm --func add --input pairs.jsonl   # lines like [1, 2]\n  \
-        seq 5 | mpwasm run square.wasm --input - --format jsonl")]
+        seq 5 | mpwasm run square.wasm --input - --format jsonl\n  \
+        mpwasm run program.wasm --lines names.txt -- --greet {}   # a WASI program per input\n  \
+        mpwasm run program.wasm --lines texts.txt --stdin")]
     Run(RunArgs),
-    /// Call a function of TASK.wasm once, in a sandbox (Python's apply).
+    /// Call a function of TASK.wasm once, in a sandbox (Python's apply), or run a WASI
+    /// program once.
     ///
     /// Each ARG is a JSON value, or taken as a string if it is not valid JSON. Prints the
     /// result as JSON. Exit status: 0 success, 1 the task failed, 2 it could not start.
+    ///
+    /// A WASI program (a `fn main` crate built for wasm32-wasip2) gets the ARGs after `--` as
+    /// its arguments and this command's stdin (when it is not a terminal), its stdout and
+    /// stderr are printed as they are, and its exit status is passed through (a component can
+    /// only say 0 or 1). Limits and grants apply as for `run`.
     #[command(after_help = "Examples:\n  mpwasm call square.wasm 7\n  \
         mpwasm call wordcount.wasm \"the cat and the hat\"\n  \
-        mpwasm call kitchen.wasm --func add 2 3")]
+        mpwasm call kitchen.wasm --func add 2 3\n  \
+        echo hello | mpwasm call --timeout 5s program.wasm -- --verbose input.txt")]
     Call(CallArgs),
+    /// Run Rust test binaries built for wasm32-wasip2, every test in its own sandbox.
+    ///
+    /// Lists each binary's tests (with its own `--list`, in a sandbox), then runs every test
+    /// in a fresh instance over the worker processes, under a time and memory limit, with no
+    /// access to the machine beyond --dir/--env grants. Prints one line per test as it
+    /// finishes (PASS, FAIL, TIMEOUT, MEMORY, FLAKY, SKIP), the output of every failure, and
+    /// a summary. Exit status: 0 all passed, 1 a test failed or timed out, 2 it could not
+    /// start. libtest's own arguments (filters, --exact, --skip, --list, --ignored,
+    /// --include-ignored, --nocapture) are understood, so it also works as cargo's runner.
+    #[command(after_help = "Examples:\n  \
+        cargo test --target wasm32-wasip2 --no-run        # builds target/wasm32-wasip2/debug/deps/*.wasm\n  \
+        mpwasm test target/wasm32-wasip2/debug/deps/mycrate-*.wasm\n  \
+        mpwasm test -j 4 --timeout 10s --memory 256MiB --junit report.xml tests.wasm parser::\n\n\
+        As cargo's runner, in .cargo/config.toml:\n  \
+        [target.wasm32-wasip2]\n  runner = \"mpwasm test\"\n\
+        then `cargo test --target wasm32-wasip2` runs every test binary through mpwasm.")]
+    Test(TestArgs),
+}
+
+/// The flags of `mpwasm test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test binaries (paths ending in `.wasm`) and test name filters, in any order. A test runs
+    /// if its name contains one of the filters (all tests without filters).
+    #[arg(value_name = "BINARY.wasm|FILTER", required = true)]
+    pub items: Vec<String>,
+
+    /// Filters and --skip match whole test names, not substrings.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Leave out the tests whose name contains this. Repeatable.
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+
+    /// List the selected tests (`NAME: test`, as libtest does) instead of running them.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Print every test's output as it finishes, not only the failures'.
+    #[arg(long, visible_alias = "no-capture")]
+    pub nocapture: bool,
+
+    /// Run the `#[ignore]` tests too.
+    #[arg(long, conflicts_with = "ignored")]
+    pub include_ignored: bool,
+
+    /// Run only the `#[ignore]` tests.
+    #[arg(long)]
+    pub ignored: bool,
+
+    /// Worker processes running tests at once [default: the number of available cores].
+    #[arg(short = 'j', long = "processes", value_name = "N")]
+    pub processes: Option<usize>,
+
+    /// Wall-clock limit per test; a test past it is stopped and reported as TIMEOUT.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+
+    /// The most memory one test may grow to; a test past it is stopped and reported as
+    /// MEMORY [default: 1GiB, or less when half the RAM shared between the workers is less].
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Run a failed test again, up to N times; one that then passes is reported FLAKY.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Write a JUnit XML report here (one testsuite per binary, one testcase per test).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// The most output kept per test; the rest is dropped with a note [default: 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub output_limit: Option<String>,
+
+    /// Compile the test binaries afresh instead of using the compile cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Grant every test a directory: HOST[::GUEST][:ro]. Repeatable. Without it a test sees
+    /// no files at all.
+    #[arg(long, value_name = "HOST[::GUEST][:ro]")]
+    pub dir: Vec<String>,
+
+    /// Pass an environment variable to every test: KEY=VALUE, or KEY for the host's value.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// libtest's, accepted and ignored: every test has a sandbox of its own (see -j).
+    #[arg(long, value_name = "N", hide = true)]
+    pub test_threads: Option<String>,
+
+    /// libtest's, accepted and ignored.
+    #[arg(long, hide = true)]
+    pub show_output: bool,
+
+    /// libtest's, accepted and ignored.
+    #[arg(short = 'q', long, hide = true)]
+    pub quiet: bool,
+
+    /// libtest's, accepted and ignored.
+    #[arg(long, value_name = "WHEN", hide = true)]
+    pub color: Option<String>,
 }
 
 /// The flags of `mpwasm run`.
@@ -89,6 +206,18 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Values)]
     pub format: Format,
 
+    /// For a WASI program: feed each input on its standard input (a string as it is, other
+    /// values as JSON) instead of as an argument.
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// For a WASI program (a `fn main` crate built for wasm32-wasip2), its arguments, after
+    /// `--`. `{}` is replaced by the input (a string without its quotes), `{1}`, `{2}`... by
+    /// the elements of an array input; with no `{}` the input is appended as the last
+    /// argument. Each input runs the program once, in a new instance.
+    #[arg(last = true, value_name = "ARGS")]
+    pub program_args: Vec<String>,
+
     /// Settings shared with `call`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -101,7 +230,8 @@ pub struct CallArgs {
     #[arg(value_name = "TASK.wasm")]
     pub task: PathBuf,
 
-    /// The arguments: JSON values (a non-JSON word is taken as a string).
+    /// The arguments: JSON values (a non-JSON word is taken as a string). For a WASI program,
+    /// its command-line arguments as they are (put them after `--`).
     #[arg(value_name = "ARG", allow_negative_numbers = true)]
     pub args: Vec<String>,
 

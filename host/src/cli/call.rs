@@ -1,6 +1,12 @@
-//! `mpwasm call`: one call in one sandboxed worker process (Python's `apply`).
+//! `mpwasm call`: one call in one sandboxed worker process (Python's `apply`), or one run of a
+//! WASI program with this process's stdin, stdout, stderr and exit status passed through (a
+//! sandboxed `wasmtime run` with mpwasm's limits).
 
-use anyhow::Result;
+use std::io::{IsTerminal, Read, Write};
+
+use anyhow::{Context, Result};
+use mpwasm::sandbox::engine::EngineSettings;
+use mpwasm::{Task, TaskOutcome};
 use serde_json::Value;
 
 use super::args::{CallArgs, Format};
@@ -9,9 +15,22 @@ use super::settings::pool_builder;
 
 /// Runs the command; returns the exit status.
 pub fn run(args: CallArgs) -> Result<i32> {
-    let pool = pool_builder(&args.common)?
-        .processes(1)
-        .build(args.task.as_path())?;
+    let builder = pool_builder(&args.common)?.processes(1);
+    let settings = EngineSettings::for_pool(&builder.limits(), args.common.fresh);
+    let task = if args.common.no_cache {
+        Task::load_uncached(args.task.as_path(), settings)?
+    } else {
+        Task::load(args.task.as_path(), settings)?
+    };
+    if task.program_export().is_some() && args.common.func.is_none() {
+        let pool = builder
+            .program_args(args.args.clone(), true)
+            .build_task(&task)?;
+        let stdin = read_stdin()?;
+        let outcome = pool.apply_async(vec![Value::String(stdin)]).wait_outcome();
+        return Ok(pass_through(&outcome));
+    }
+    let pool = builder.build_task(&task)?;
     let values: Vec<Value> = args
         .args
         .iter()
@@ -22,4 +41,49 @@ pub fn run(args: CallArgs) -> Result<i32> {
     let _ = reporter.report(&outcome);
     let _ = reporter.flush();
     Ok(if reporter.failed > 0 { 1 } else { 0 })
+}
+
+/// This process's stdin, read to its end, unless it is a terminal (then the program gets an
+/// empty stdin rather than a wait for input nobody knows is expected).
+fn read_stdin() -> Result<String> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(String::new());
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .read_to_end(&mut bytes)
+        .context("cannot read stdin for the program")?;
+    Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+}
+
+/// Prints a program run's stdout and stderr as they are and returns its exit status; a run
+/// stopped before its end (timeout, memory limit, trap) prints why and returns 1.
+fn pass_through(outcome: &TaskOutcome) -> i32 {
+    #[derive(serde::Deserialize)]
+    struct Run {
+        exit: Option<i32>,
+        stdout: String,
+        stderr: String,
+    }
+    let run = match outcome.json() {
+        Ok(value) => Some(value),
+        Err(error) => error.value_json(),
+    };
+    if let Some(run) = run.and_then(|r| serde_json::from_str::<Run>(r).ok()) {
+        let _ = std::io::stdout().write_all(run.stdout.as_bytes());
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(run.stderr.as_bytes());
+        if let Some(code) = run.exit {
+            return code.clamp(0, 255);
+        }
+    }
+    if let Err(error) = outcome.json() {
+        eprintln!(
+            "mpwasm: the program did not finish: {}: {}",
+            error.kind(),
+            error.message()
+        );
+    }
+    1
 }

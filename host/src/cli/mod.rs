@@ -1,5 +1,5 @@
 //! The command line: [`args`] (raw flags), [`settings`] (checked settings), and one file per
-//! subcommand ([`run`], [`call`]) over the library. Errors that stop a run before it starts
+//! subcommand ([`run`], [`call`], [`test`]) over the library. Errors that stop a run before it starts
 //! print one line and exit 2.
 
 mod args;
@@ -8,6 +8,7 @@ mod inputs;
 mod report;
 mod run;
 mod settings;
+mod test;
 
 use clap::Parser;
 
@@ -19,6 +20,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Call(args) => call::run(args),
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => code,

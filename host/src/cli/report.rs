@@ -1,6 +1,8 @@
 //! Prints outcomes: results to stdout (values or jsonl), failures and each task's captured
 //! guest output to stderr as one block per task, never interleaved with another task's.
-//! Counts failures for the exit status. A closed stdout (`| head`) ends the run quietly.
+//! For a program (command mode), the `values` format prints each run's own stdout as it is
+//! and its stderr as the block. Counts failures for the exit status. A closed stdout
+//! (`| head`) ends the run quietly.
 
 use std::io::{self, BufWriter, Stderr, Stdout, Write};
 use std::sync::Arc;
@@ -11,12 +13,20 @@ use serde_json::json;
 use super::args::Format;
 use super::inputs::LineMap;
 
+/// A program run's value.
+#[derive(serde::Deserialize)]
+struct ProgramRun {
+    stdout: String,
+    stderr: String,
+}
+
 /// Writes outcomes as they come.
 pub struct Reporter {
     format: Format,
     out: BufWriter<Stdout>,
     err: Stderr,
     lines: Option<Arc<LineMap>>,
+    program: bool,
     /// How many tasks failed.
     pub failed: u64,
     /// How many tasks succeeded.
@@ -31,16 +41,38 @@ impl Reporter {
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             err: io::stderr(),
             lines,
+            program: false,
             failed: 0,
             succeeded: 0,
         }
+    }
+
+    /// Prints outcomes as a program's runs: in the `values` format each run's stdout as it
+    /// is, its stderr as a block.
+    pub fn for_program(mut self, program: bool) -> Reporter {
+        self.program = program;
+        self
     }
 
     /// Prints one outcome. An error means stdout is closed: stop the run.
     pub fn report(&mut self, outcome: &TaskOutcome) -> io::Result<()> {
         self.write_output_block(outcome);
         let index = outcome.index();
+        if self.program && self.format == Format::Values {
+            let run = match outcome.json() {
+                Ok(value) => Some(value),
+                Err(error) => error.value_json(),
+            };
+            if let Some(run) = run.and_then(|r| serde_json::from_str::<ProgramRun>(r).ok()) {
+                self.out.write_all(run.stdout.as_bytes())?;
+                self.write_block(run.stderr.as_bytes());
+            }
+        }
         match outcome.json() {
+            Ok(_) if self.program && self.format == Format::Values => {
+                self.succeeded += 1;
+                Ok(())
+            }
             Ok(value) => {
                 self.succeeded += 1;
                 match self.format {
@@ -76,6 +108,12 @@ impl Reporter {
                             "index": index.0,
                             "error": {"kind": error.kind().as_str(), "message": message},
                         });
+                        if let Some(value) = error
+                            .value_json()
+                            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+                        {
+                            line["value"] = value;
+                        }
                         if let Some(pid) = outcome.worker_pid() {
                             line["worker"] = json!(pid);
                         }
@@ -106,11 +144,22 @@ impl Reporter {
                 .as_bytes(),
             );
         }
+        self.write_block(&block);
+    }
+
+    /// Writes a block to stderr in one call, after the results printed so far.
+    fn write_block(&mut self, block: &[u8]) {
+        if block.is_empty() {
+            return;
+        }
         // Results printed so far go first, so stdout and stderr read in order on a terminal.
         let _ = self.out.flush();
         // One write call per block: blocks never interleave.
         let mut err = self.err.lock();
-        let _ = err.write_all(&block);
+        let _ = err.write_all(block);
+        if !block.ends_with(b"\n") {
+            let _ = err.write_all(b"\n");
+        }
         let _ = err.flush();
     }
 

@@ -43,8 +43,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(n) = args.chunksize {
         builder = builder.chunksize(n);
     }
+    if args.stdin || !args.program_args.is_empty() {
+        builder = builder.program_args(args.program_args.clone(), args.stdin);
+    }
     let pool = builder.build(args.task.as_path())?;
-    let mut reporter = Reporter::new(args.format, source.line_map());
+    let mut reporter = Reporter::new(args.format, source.line_map()).for_program(pool.is_program());
     let (submitter, mut outcomes) = pool.job(!args.unordered);
     let signal = Arc::new(AtomicI32::new(0));
     watch_signals(Arc::clone(&signal), pool.terminator(), outcomes.waker())?;

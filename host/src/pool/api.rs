@@ -22,6 +22,16 @@ use crate::ids::TaskIndex;
 use crate::limits::Limits;
 use crate::task::{ExportedFunction, Task, TaskSource};
 
+/// What every task of a pool calls.
+pub(crate) struct Callee {
+    /// The function (for a program: its `wasi:cli/run` or `_start`).
+    pub(crate) function: ExportedFunction,
+    /// How many arguments a task takes (1 for a program: its input).
+    pub(crate) arity: usize,
+    /// Whether tasks run the module as a program.
+    pub(crate) program: bool,
+}
+
 /// A pool of worker processes, each running the task module in a sandbox.
 ///
 /// ```no_run
@@ -44,6 +54,10 @@ pub struct Pool {
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     task: Task,
     function: ExportedFunction,
+    /// How many arguments a task takes (1 for a program: its input).
+    arity: usize,
+    /// Whether tasks run the module as a program.
+    program: bool,
     limits: Limits,
     processes: usize,
     window: usize,
@@ -60,7 +74,11 @@ impl Pool {
         events: Sender<Event>,
         dispatcher: JoinHandle<()>,
         task: Task,
-        function: ExportedFunction,
+        Callee {
+            function,
+            arity,
+            program,
+        }: Callee,
         limits: Limits,
         processes: usize,
         window: usize,
@@ -70,6 +88,8 @@ impl Pool {
             dispatcher: Mutex::new(Some(dispatcher)),
             task,
             function,
+            arity,
+            program,
             limits,
             processes,
             window,
@@ -82,9 +102,16 @@ impl Pool {
         &self.task
     }
 
-    /// The function every task calls.
+    /// The function every task calls (for a program: its `wasi:cli/run` or `_start`).
     pub fn function(&self) -> &ExportedFunction {
         &self.function
+    }
+
+    /// Whether every task runs the module as a WASI program (see
+    /// [`PoolBuilder::program_args`]); a program's task takes one input, and its value is
+    /// `{"exit":C,"stdout":..,"stderr":..}`.
+    pub fn is_program(&self) -> bool {
+        self.program
     }
 
     /// The limits every task runs under.
@@ -149,7 +176,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         A: IntoIterator<Item = Value>,
     {
-        let arity = self.function.params.len();
+        let arity = self.arity;
         self.map(
             args.into_iter()
                 .map(|a| pack(arity, a.into_iter().collect())),
@@ -168,7 +195,7 @@ impl Pool {
     /// `Pool.apply_async`).
     pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
         let (mut submitter, outcomes) = self.job(true);
-        let input = pack(self.function.params.len(), args).to_string();
+        let input = pack(self.arity, args).to_string();
         // A fresh job's window always has room for its first task.
         let _ = submitter.push(input);
         submitter.finish();

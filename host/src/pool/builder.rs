@@ -5,15 +5,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::api::Pool;
+use super::api::{Callee, Pool};
 use super::dispatcher::{self, DispatcherConfig};
 use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
 use crate::sandbox::grants::{DirGrant, Grants, HttpGrant};
+use crate::task::CommandSpec;
 use crate::task::{Task, TaskSource};
-use crate::wire::message::Setup;
+use crate::wire::message::{Entry, Setup};
 
 /// Configures a [`Pool`]. Every setting has a default; see each method.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +34,7 @@ pub struct PoolBuilder {
     worker_program: Option<PathBuf>,
     grants: Grants,
     max_tasks_per_worker: Option<u64>,
+    program: Option<CommandSpec>,
 }
 
 impl PoolBuilder {
@@ -147,6 +149,21 @@ impl PoolBuilder {
         self
     }
 
+    /// How a WASI program (a module exporting `wasi:cli/run` or `_start`) is run for each
+    /// input: the argument template and whether the input is fed on stdin (see
+    /// [`crate::task::command`]). Without it a program gets each input as its last argument.
+    /// A program runs in a new instance for every task, and only when no
+    /// [`function`](Self::function) is named. Building fails with [`Error::NotAProgram`] if
+    /// this is set and the module is not a program.
+    pub fn program_args(mut self, args: Vec<String>, stdin: bool) -> Self {
+        self.program = Some(CommandSpec {
+            program: String::new(),
+            args,
+            stdin,
+        });
+        self
+    }
+
     /// The program workers run as `PROGRAM __worker` (default: see
     /// [`ProcessTransport::default_program`]).
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
@@ -248,14 +265,47 @@ impl PoolBuilder {
                 )));
             }
         }
-        let function = task.function(self.function.as_deref())?.clone();
-        let init = task.init_function(self.init.as_deref())?.cloned();
+        let (entry, callee) = match task.program_export() {
+            Some(run) if self.function.is_none() => {
+                let mut spec = self.program.clone().unwrap_or_default();
+                spec.program = task
+                    .source()
+                    .file_name()
+                    .map_or_else(|| "program".into(), |n| n.to_string_lossy().into_owned());
+                (
+                    Entry::Program(spec),
+                    Callee {
+                        function: run.clone(),
+                        arity: 1,
+                        program: true,
+                    },
+                )
+            }
+            _ => {
+                if self.program.is_some() {
+                    return Err(Error::NotAProgram {
+                        path: task.source().to_path_buf(),
+                    });
+                }
+                let function = task.function(self.function.as_deref())?.clone();
+                let init = task.init_function(self.init.as_deref())?.cloned();
+                let entry = Entry::Function {
+                    function: function.path.clone(),
+                    init: init.map(|f| f.path),
+                };
+                let callee = Callee {
+                    arity: function.params.len(),
+                    function,
+                    program: false,
+                };
+                (entry, callee)
+            }
+        };
         let processes = self.resolved_processes();
         let setup = Setup {
             artifact: task.artifact().to_path_buf(),
             kind: task.kind(),
-            function: function.path.clone(),
-            init: init.map(|f| f.path),
+            entry,
             limits: limits.clone(),
             fresh: self.fresh,
             grants,
@@ -275,7 +325,7 @@ impl PoolBuilder {
             events,
             handle,
             task.clone(),
-            function,
+            callee,
             limits,
             processes,
             self.window.unwrap_or(16_384),

@@ -339,8 +339,9 @@ impl Dispatcher {
                 worker_pid: pid,
                 result: outcome
                     .result
-                    .map_err(|f| TaskError::new(index, f.kind, f.message)),
+                    .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value)),
                 output: outcome.output,
+                duration: Some(Duration::from_nanos(outcome.nanos)),
             });
         }
         if let Some(job) = run_job {
@@ -375,7 +376,7 @@ impl Dispatcher {
             let index = q.task.index;
             let result = outcome
                 .result
-                .map_err(|f| TaskError::new(index, f.kind, f.message));
+                .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value));
             self.deliver(
                 q.job,
                 vec![TaskOutcome {
@@ -383,6 +384,7 @@ impl Dispatcher {
                     worker_pid: pid,
                     result,
                     output: outcome.output,
+                    duration: Some(Duration::from_nanos(outcome.nanos)),
                 }],
             );
         }

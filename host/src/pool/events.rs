@@ -1,6 +1,8 @@
 //! What flows through the pool: [`Event`]s into the dispatcher (from jobs and from worker
 //! links), [`JobMsg`]s out to a job, and the [`TaskOutcome`] each task ends with.
 
+use std::time::Duration;
+
 use compact_str::CompactString;
 use crossbeam_channel::Sender;
 use serde_json::Value;
@@ -81,6 +83,7 @@ pub struct TaskOutcome {
     pub(crate) worker_pid: Option<u32>,
     pub(crate) result: Result<CompactString, TaskError>,
     pub(crate) output: CapturedOutput,
+    pub(crate) duration: Option<Duration>,
 }
 
 impl TaskOutcome {
@@ -90,6 +93,7 @@ impl TaskOutcome {
             worker_pid: None,
             result: Err(TaskError::new(index, kind, message)),
             output: CapturedOutput::default(),
+            duration: None,
         }
     }
 
@@ -125,6 +129,12 @@ impl TaskOutcome {
     /// What the guest wrote to stdout and stderr while running the task (capped).
     pub fn output(&self) -> &[u8] {
         &self.output.bytes
+    }
+
+    /// How long the task ran in its worker (none if it never reached one, or its worker was
+    /// lost).
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
     }
 
     /// How many output bytes were dropped past the cap.

@@ -20,14 +20,14 @@ pub fn classify(
     output: &[u8],
 ) -> WireFailure {
     if let Some(wanted) = refused {
-        return WireFailure {
-            kind: ErrorKind::MemoryLimit,
-            message: format!(
+        return WireFailure::new(
+            ErrorKind::MemoryLimit,
+            format!(
                 "the task tried to grow its memory to {}, over the limit of {} (--memory)",
                 format_size(wanted),
                 format_size(limits.memory)
             ),
-        };
+        );
     }
     let trap = error.downcast_ref::<Trap>().copied();
     let (kind, message) = match trap {
@@ -70,7 +70,7 @@ pub fn classify(
         Some(other) => (ErrorKind::Trap, strip_prefix(&other.to_string())),
         None => (ErrorKind::Trap, first_line(&format!("{error:#}"))),
     };
-    WireFailure { kind, message }
+    WireFailure::new(kind, message)
 }
 
 fn strip_prefix(text: &str) -> String {

@@ -10,6 +10,7 @@ pub mod http;
 pub mod limiter;
 pub mod linker;
 pub mod output;
+pub mod program;
 pub mod runner;
 pub mod state;
 pub mod typed;

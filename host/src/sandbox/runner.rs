@@ -4,7 +4,7 @@
 //! replaced after any failure, since a trapped instance is dead; with `fresh` every task gets
 //! a new instance. A new instance runs the `init` export, if any, before its first task.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
 use wasmtime::component::types::Type;
@@ -16,6 +16,7 @@ use super::engine::{self, EngineSettings};
 use super::grants::Grants;
 use super::linker;
 use super::output::OutputCapture;
+use super::program::{Program, RunContext};
 use super::state::SandboxState;
 use super::typed::IntFunc;
 use crate::error::ErrorKind;
@@ -24,7 +25,7 @@ use crate::task::exports::{self, ExportedFunction};
 use crate::task::loaded::{Loaded, load_artifact};
 use crate::task::{FunctionPath, ModuleKind};
 use crate::values::{params_from_json, results_to_json, single_integer};
-use crate::wire::message::{Setup, WireFailure, WireOutcome, WireTask};
+use crate::wire::message::{Entry, Setup, WireFailure, WireOutcome, WireTask};
 
 /// How long one epoch tick lasts for a given timeout: fine enough to stop a task within ~5%
 /// of its limit, coarse enough to cost nothing.
@@ -44,6 +45,8 @@ enum Prepared {
         func: String,
         init: Option<String>,
     },
+    /// The whole module as a program, in a new instance per task.
+    Program(Program),
 }
 
 enum Callable {
@@ -89,53 +92,16 @@ impl Sandbox {
                 setup.artifact.display()
             )
         })?;
-        let functions = exports::list(&engine, &loaded);
-        let find = |path: &FunctionPath| -> Result<ExportedFunction, String> {
-            functions
-                .iter()
-                .find(|f| &f.path == path)
-                .cloned()
-                .ok_or_else(|| format!("the module exports no function `{path}`"))
-        };
-        let target = find(&setup.function)?;
-        if let Some(init) = &setup.init {
-            find(init)?;
-        }
-        let prepared = match (&loaded, setup.kind) {
-            (Loaded::Component(c), ModuleKind::Component) => {
-                let linker = linker::component(&engine).map_err(|e| format!("{e:#}"))?;
-                let pre = linker
-                    .instantiate_pre(c)
-                    .map_err(|e| format!("cannot link the module: {e:#}"))?;
-                let index = |path: &FunctionPath| -> Result<ComponentExportIndex, String> {
-                    let parent = match &path.interface {
-                        Some(i) => Some(
-                            c.get_export_index(None, i.as_str())
-                                .ok_or_else(|| format!("no exported interface `{i}`"))?,
-                        ),
-                        None => None,
-                    };
-                    c.get_export_index(parent.as_ref(), path.name.as_str())
-                        .ok_or_else(|| format!("no exported function `{path}`"))
-                };
-                Prepared::Component {
-                    pre,
-                    func: index(&setup.function)?,
-                    init: setup.init.as_ref().map(index).transpose()?,
-                }
+        let (prepared, params, result_count) = match &setup.entry {
+            Entry::Function { function, init } => {
+                let (prepared, target) =
+                    prepare_function(&engine, &loaded, setup.kind, function, init.as_ref())?;
+                (prepared, target.params, target.results.len())
             }
-            (Loaded::Core(m), ModuleKind::Core) => {
-                let linker = linker::core(&engine).map_err(|e| format!("{e:#}"))?;
-                let pre = linker
-                    .instantiate_pre(m)
-                    .map_err(|e| format!("cannot link the module: {e:#}"))?;
-                Prepared::Core {
-                    pre,
-                    func: setup.function.name.clone(),
-                    init: setup.init.as_ref().map(|p| p.name.clone()),
-                }
+            Entry::Program(spec) => {
+                let program = Program::new(&engine, &loaded, spec.clone(), setup.limits.output)?;
+                (Prepared::Program(program), Vec::new(), 0)
             }
-            _ => return Err("the artifact is not of the announced kind".to_string()),
         };
         let deadline_ticks = match setup.limits.timeout {
             Some(t) => {
@@ -147,8 +113,8 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             prepared,
-            params: target.params,
-            result_count: target.results.len(),
+            params,
+            result_count,
             args: Vec::new(),
             results: Vec::new(),
             limits: setup.limits.clone(),
@@ -167,6 +133,23 @@ impl Sandbox {
 
     /// Runs one task and reports its outcome (never panics on guest behaviour).
     pub fn run(&mut self, task: &WireTask) -> WireOutcome {
+        let started = Instant::now();
+        let mut outcome = self.run_timed(task);
+        outcome.nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        outcome
+    }
+
+    fn run_timed(&mut self, task: &WireTask) -> WireOutcome {
+        if let Prepared::Program(program) = &mut self.prepared {
+            let cx = RunContext {
+                engine: &self.engine,
+                limits: &self.limits,
+                grants: &self.grants,
+                deadline_ticks: self.deadline_ticks,
+                stderr: &self.output,
+            };
+            return program.run(&cx, task);
+        }
         let result = self.run_inner(&task.input);
         let instance_ran = !matches!(&result, Err(f) if f.kind == ErrorKind::BadInput);
         if self.fresh || (result.is_err() && instance_ran) {
@@ -178,6 +161,7 @@ impl Sandbox {
             index: task.index,
             result,
             output: self.output.take(),
+            nanos: 0,
         }
     }
 
@@ -186,10 +170,8 @@ impl Sandbox {
         match single_integer(input, &self.params) {
             Some(arg) => self.args.push(arg),
             None => {
-                self.args = params_from_json(input, &self.params).map_err(|e| WireFailure {
-                    kind: ErrorKind::BadInput,
-                    message: format!("{e}"),
-                })?;
+                self.args = params_from_json(input, &self.params)
+                    .map_err(|e| WireFailure::new(ErrorKind::BadInput, format!("{e}")))?;
             }
         }
         let live = match self.live.take() {
@@ -247,9 +229,11 @@ impl Sandbox {
             f.message = format!("{what}: {}", f.message);
             f
         };
-        let vanished = |what: &str| WireFailure {
-            kind: ErrorKind::Trap,
-            message: format!("the {what} export is missing from the instance"),
+        let vanished = |what: &str| {
+            WireFailure::new(
+                ErrorKind::Trap,
+                format!("the {what} export is missing from the instance"),
+            )
         };
         let (init, func) = match &self.prepared {
             Prepared::Component { pre, func, init } => {
@@ -277,6 +261,12 @@ impl Sandbox {
                     None => None,
                 };
                 (init, get(func).ok_or_else(|| vanished("task"))?)
+            }
+            Prepared::Program(_) => {
+                return Err(WireFailure::new(
+                    ErrorKind::Trap,
+                    "a program has no function to instantiate for",
+                ));
             }
         };
         if let Some(init) = init {
@@ -314,11 +304,67 @@ impl Callable {
     }
 }
 
-fn failure(kind: ErrorKind, e: &wasmtime::Error) -> WireFailure {
-    WireFailure {
-        kind,
-        message: format!("{e:#}"),
+/// Resolves the function (and init) to call in a loaded module.
+fn prepare_function(
+    engine: &Engine,
+    loaded: &Loaded,
+    kind: ModuleKind,
+    function: &FunctionPath,
+    init: Option<&FunctionPath>,
+) -> Result<(Prepared, ExportedFunction), String> {
+    let functions = exports::list(engine, loaded);
+    let find = |path: &FunctionPath| -> Result<ExportedFunction, String> {
+        functions
+            .iter()
+            .find(|f| &f.path == path)
+            .cloned()
+            .ok_or_else(|| format!("the module exports no function `{path}`"))
+    };
+    let target = find(function)?;
+    if let Some(init) = &init {
+        find(init)?;
     }
+    let prepared = match (loaded, kind) {
+        (Loaded::Component(c), ModuleKind::Component) => {
+            let linker = linker::component(engine).map_err(|e| format!("{e:#}"))?;
+            let pre = linker
+                .instantiate_pre(c)
+                .map_err(|e| format!("cannot link the module: {e:#}"))?;
+            let index = |path: &FunctionPath| -> Result<ComponentExportIndex, String> {
+                let parent = match &path.interface {
+                    Some(i) => Some(
+                        c.get_export_index(None, i.as_str())
+                            .ok_or_else(|| format!("no exported interface `{i}`"))?,
+                    ),
+                    None => None,
+                };
+                c.get_export_index(parent.as_ref(), path.name.as_str())
+                    .ok_or_else(|| format!("no exported function `{path}`"))
+            };
+            Prepared::Component {
+                pre,
+                func: index(function)?,
+                init: init.map(index).transpose()?,
+            }
+        }
+        (Loaded::Core(m), ModuleKind::Core) => {
+            let linker = linker::core(engine).map_err(|e| format!("{e:#}"))?;
+            let pre = linker
+                .instantiate_pre(m)
+                .map_err(|e| format!("cannot link the module: {e:#}"))?;
+            Prepared::Core {
+                pre,
+                func: function.name.clone(),
+                init: init.map(|p| p.name.clone()),
+            }
+        }
+        _ => return Err("the artifact is not of the announced kind".to_string()),
+    };
+    Ok((prepared, target))
+}
+
+fn failure(kind: ErrorKind, e: &wasmtime::Error) -> WireFailure {
+    WireFailure::new(kind, format!("{e:#}"))
 }
 
 /// Component value → core value (core signatures only use these four types).

@@ -2,6 +2,7 @@
 //! the grants, output into the capture) and the memory limiter.
 
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -10,6 +11,7 @@ use super::grants::Grants;
 use super::http::HttpPolicy;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
+use crate::task::command::Invocation;
 
 /// The host state of one store.
 pub struct SandboxState {
@@ -34,10 +36,40 @@ impl SandboxState {
         output: &OutputCapture,
         grants: &Grants,
     ) -> wasmtime::Result<SandboxState> {
+        SandboxState::build(memory_limit, output, output, grants, None)
+    }
+
+    /// A state for one run of a program: as [`new`](Self::new), but with the program's
+    /// arguments and standard input, and its stdout and stderr kept apart.
+    ///
+    /// # Errors
+    /// When a granted directory cannot be opened.
+    pub fn for_program(
+        memory_limit: u64,
+        stdout: &OutputCapture,
+        stderr: &OutputCapture,
+        grants: &Grants,
+        run: &Invocation,
+    ) -> wasmtime::Result<SandboxState> {
+        SandboxState::build(memory_limit, stdout, stderr, grants, Some(run))
+    }
+
+    fn build(
+        memory_limit: u64,
+        stdout: &OutputCapture,
+        stderr: &OutputCapture,
+        grants: &Grants,
+        run: Option<&Invocation>,
+    ) -> wasmtime::Result<SandboxState> {
         let mut builder = WasiCtx::builder();
+        if let Some(run) = run {
+            builder
+                .args(&run.argv)
+                .stdin(MemoryInputPipe::new(run.stdin.clone()));
+        }
         builder
-            .stdout(output.clone())
-            .stderr(output.clone())
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);

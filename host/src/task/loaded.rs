@@ -214,6 +214,19 @@ impl Task {
         &self.inner.functions
     }
 
+    /// The export that makes the module a WASI program, if it is one: a component's
+    /// `wasi:cli/run` (what `fn main` crates built for wasm32-wasip2 export), or a core
+    /// module's `_start`.
+    pub fn program_export(&self) -> Option<&ExportedFunction> {
+        self.inner
+            .functions
+            .iter()
+            .find(|f| match &f.path.interface {
+                Some(interface) => interface.starts_with("wasi:cli/run@") && f.path.name == "run",
+                None => self.inner.kind == ModuleKind::Core && f.path.name == "_start",
+            })
+    }
+
     /// The function to call: the named one, or the only one (`init` aside).
     ///
     /// # Errors

@@ -3,6 +3,7 @@
 //! Workers load the artifact the host wrote; they never compile.
 
 pub mod artifact;
+pub mod command;
 pub mod exports;
 pub mod loaded;
 
@@ -10,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use command::CommandSpec;
 pub use exports::ExportedFunction;
 pub use loaded::{Task, TaskSource};
 

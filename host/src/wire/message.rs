@@ -10,7 +10,7 @@ use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
 use crate::limits::Limits;
 use crate::sandbox::grants::Grants;
-use crate::task::{FunctionPath, ModuleKind};
+use crate::task::{CommandSpec, FunctionPath, ModuleKind};
 
 /// Host → worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,16 +28,29 @@ pub struct Setup {
     pub artifact: PathBuf,
     /// Component or core module.
     pub kind: ModuleKind,
-    /// The export each task calls.
-    pub function: FunctionPath,
-    /// The export run once in every new instance before its first task.
-    pub init: Option<FunctionPath>,
+    /// What each task runs: a function, or the whole program.
+    pub entry: Entry,
     /// Per-task limits.
     pub limits: Limits,
     /// A new instance for every task.
     pub fresh: bool,
     /// Directories and environment variables granted to every sandbox.
     pub grants: Grants,
+}
+
+/// What a task runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Entry {
+    /// Calls an exported function with the input as its arguments.
+    Function {
+        /// The export each task calls.
+        function: FunctionPath,
+        /// The export run once in every new instance before its first task.
+        init: Option<FunctionPath>,
+    },
+    /// Runs the module as a WASI program (`wasi:cli/run`, or `_start`), in a new instance
+    /// for every task, with arguments and stdin made from the input.
+    Program(CommandSpec),
 }
 
 /// A chunk of tasks for one worker.
@@ -139,6 +152,8 @@ pub struct WireOutcome {
     pub result: Result<CompactString, WireFailure>,
     /// What the guest wrote to stdout and stderr during the task.
     pub output: CapturedOutput,
+    /// How long the task ran in the worker, in nanoseconds (instantiation included).
+    pub nanos: u64,
 }
 
 /// A failed task, as the worker reports it.
@@ -148,6 +163,20 @@ pub struct WireFailure {
     pub kind: ErrorKind,
     /// A message naming the cause and the limit.
     pub message: String,
+    /// What the task produced despite failing, as JSON text (a program's exit status and
+    /// output when it exited with a non-zero status).
+    pub value: Option<CompactString>,
+}
+
+impl WireFailure {
+    /// A failure with no value.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> WireFailure {
+        WireFailure {
+            kind,
+            message: message.into(),
+            value: None,
+        }
+    }
 }
 
 /// Guest output captured during one task, capped at the output limit.

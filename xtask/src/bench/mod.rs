@@ -259,6 +259,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
             ],
         ),
     )?;
+    let tiny_tests = build_test_binary(root, "tiny-tests")?;
     let target = demo::target_dir(root);
     let data = target.join("bench");
     fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
@@ -292,11 +293,59 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         square: wasm.join("square.wasm"),
         primes: wasm.join("primes.wasm"),
         hash: wasm.join("hash.wasm"),
+        tiny_tests,
+        nextest: has_nextest(root),
         w2_inputs,
         w8_inputs,
         root: root.to_path_buf(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
     })
+}
+
+/// Builds a `kind = "tests"` guest with `cargo test --no-run` and returns its test binary, the
+/// path cargo reports (the file name carries a hash).
+fn build_test_binary(root: &Path, package: &str) -> Result<PathBuf> {
+    let mut command = cargo_command(
+        root,
+        [
+            "test",
+            "--no-run",
+            "--release",
+            "--message-format=json-render-diagnostics",
+            "--target",
+            COMPONENT_TARGET,
+            "-p",
+            package,
+        ],
+    );
+    println!("$ {}", command::display(&command));
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run cargo to build the tests of {package}"))?;
+    if !output.status.success() {
+        anyhow::bail!("building the tests of {package} failed ({})", output.status);
+    }
+    // cargo's JSON messages, read without a JSON parser: the test artifact's `executable`.
+    const KEY: &str = "\"executable\":\"";
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.contains("\"test\":true"))
+        .find_map(|line| {
+            let start = line.find(KEY)? + KEY.len();
+            let end = start + line[start..].find('"')?;
+            Some(PathBuf::from(&line[start..end]))
+        })
+        .with_context(|| format!("cargo reported no test binary for {package}"))
+}
+
+/// Whether `cargo nextest` works here.
+fn has_nextest(root: &Path) -> bool {
+    cargo_command(root, ["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Writes `lines` JSON strings of `bytes` printable ASCII characters each to `path`, from a

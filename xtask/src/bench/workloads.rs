@@ -167,6 +167,10 @@ pub struct Paths {
     pub primes: PathBuf,
     /// See `square`.
     pub hash: PathBuf,
+    /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
+    pub tiny_tests: PathBuf,
+    /// Whether `cargo nextest` is installed.
+    pub nextest: bool,
     /// W2's inputs, one `N` per line.
     pub w2_inputs: PathBuf,
     /// W8's inputs, one JSON string per line.
@@ -498,14 +502,69 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         skipped: None,
     });
 
+    let tiny_tests = p(&paths.tiny_tests);
+    let runner = format!("{} test", paths.mpwasm.display());
+    let cargo_test = [
+        "cargo",
+        "test",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "tiny-tests",
+    ];
+    let mut w10 = vec![
+        Contender::new(
+            "mpwasm",
+            root,
+            &[&mpwasm, "test", &tiny_tests],
+            Measure::WallUncompared,
+        ),
+        Contender::new(
+            "cargo test, mpwasm runner",
+            root,
+            &cargo_test,
+            Measure::WallUncompared,
+        )
+        .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+    ];
+    match (&paths.wasmtime, paths.nextest) {
+        (Some(wasmtime), true) => {
+            let mut nextest = cargo_test.to_vec();
+            nextest[1] = "nextest";
+            nextest.insert(2, "run");
+            let runner = format!("{} run", wasmtime.display());
+            w10.push(
+                Contender::new("nextest+wasmtime", root, &nextest, Measure::WallUncompared)
+                    .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+            );
+        }
+        _ => eprintln!(
+            "bench: W10's cargo-nextest contender needs `cargo nextest` and the wasmtime CLI \
+             (on the PATH or in $WASMTIME); it is left out"
+        ),
+    }
     workloads.push(Workload {
         id: "W10",
         title: "`mpwasm test` on a crate of 200 tiny tests, each in its own sandbox".to_owned(),
         unit: "s",
         goal: "≥ 7x faster than cargo-nextest with `wasmtime run` as its runner",
-        contenders: Vec::new(),
-        verdict: Box::new(|_: &Medians| None),
-        skipped: Some("`mpwasm test` does not exist yet (issue 6)".to_owned()),
+        contenders: w10,
+        verdict: Box::new(|m: &Medians| {
+            let speedup = m.get("nextest+wasmtime")? / m.get("mpwasm")?;
+            let through_cargo = m
+                .get("nextest+wasmtime")
+                .zip(m.get("cargo test, mpwasm runner"))
+                .map(|(n, c)| n / c);
+            Some((
+                speedup >= 7.0,
+                format!(
+                    "{speedup:.1}x faster than nextest+wasmtime ({:.1}x both through cargo; goal ≥ 7)",
+                    through_cargo.unwrap_or(f64::NAN)
+                ),
+            ))
+        }),
+        skipped: None,
     });
 
     workloads

@@ -1,0 +1,392 @@
+//! `mpwasm test`: runs libtest binaries built for wasm32-wasip2 with every test in its own
+//! fresh sandbox, spread over the worker processes, in the style of cargo-nextest. For each
+//! binary: list its tests (its own `--list`, sandboxed), select them as libtest would
+//! ([`libtest`]), run each as one task of a pool in program mode, print a line per test as
+//! it finishes, retry failures when asked, then the failures' output, a summary and
+//! optionally JUnit XML ([`junit`]).
+
+mod junit;
+mod libtest;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mpwasm::limits::{default_memory_limit, default_processes};
+use mpwasm::pool::Next;
+use mpwasm::{Pool, TaskIndex};
+use serde_json::Value;
+
+use super::args::{CommonArgs, TestArgs};
+use super::settings::pool_builder;
+use junit::{Case, Suite};
+use libtest::{Selection, Status, TestCase, Verdict};
+
+/// The default memory limit per test, unless the machine's share is smaller.
+const DEFAULT_TEST_MEMORY: u64 = 1024 * 1024 * 1024;
+
+/// Runs the command; returns the exit status.
+pub fn run(args: TestArgs) -> Result<i32> {
+    let (binaries, filters): (Vec<String>, Vec<String>) = args
+        .items
+        .iter()
+        .cloned()
+        .partition(|item| item.ends_with(".wasm"));
+    if binaries.is_empty() {
+        bail!(
+            "no test binary given (a path ending in .wasm); build them with `cargo test \
+             --target wasm32-wasip2 --no-run` and pass target/wasm32-wasip2/debug/deps/NAME-HASH.wasm"
+        );
+    }
+    for binary in &binaries {
+        if !Path::new(binary).is_file() {
+            bail!("test binary {binary} does not exist");
+        }
+    }
+    let selection = Selection {
+        filters,
+        skip: args.skip.clone(),
+        exact: args.exact,
+        ignored_only: args.ignored,
+        include_ignored: args.include_ignored,
+    };
+    let started = Instant::now();
+    let mut suites = Vec::new();
+    let mut printer = Printer::new(args.nocapture);
+    for binary in &binaries {
+        let path = PathBuf::from(binary);
+        let name = libtest::crate_name(
+            &path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        );
+        let pool = start_pool(&args, &path)?;
+        let tests = list_tests(&pool, &path)?;
+        let selected: Vec<&TestCase> = tests.iter().filter(|t| selection.selects(t)).collect();
+        if args.list {
+            // As libtest: every selected test, or with --ignored only the ignored ones.
+            for test in selected.iter().filter(|t| !args.ignored || t.ignored) {
+                println!("{}: test", test.name);
+            }
+            continue;
+        }
+        let cases = run_suite(
+            &pool,
+            &name,
+            &selected,
+            &selection,
+            args.retries,
+            &mut printer,
+        );
+        suites.push(Suite { name, cases });
+    }
+    if args.list {
+        return Ok(0);
+    }
+    let elapsed = started.elapsed();
+    let totals = printer.summary(&suites, elapsed);
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render(&suites, elapsed))
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    Ok(if totals.failed > 0 { 1 } else { 0 })
+}
+
+/// A pool for one test binary, in program mode.
+fn start_pool(args: &TestArgs, path: &Path) -> Result<Pool> {
+    let processes = args.processes.unwrap_or_else(default_processes).max(1);
+    let memory = args.memory.clone().unwrap_or_else(|| {
+        format!(
+            "{}",
+            DEFAULT_TEST_MEMORY.min(default_memory_limit(processes))
+        )
+    });
+    let common = CommonArgs {
+        func: None,
+        init: None,
+        processes: args.processes,
+        memory: Some(memory),
+        timeout: Some(args.timeout.clone()),
+        fuel: None,
+        output_limit: args.output_limit.clone(),
+        fresh: false,
+        no_cache: args.no_cache,
+        retries: None,
+        max_tasks_per_worker: None,
+        dir: args.dir.clone(),
+        allow_http: Vec::new(),
+        env: args.env.clone(),
+    };
+    let pool = pool_builder(&common)?
+        .program_args(Vec::new(), false)
+        // One test per batch: a batch's tests would otherwise wait behind a slow one.
+        .chunksize(1)
+        // Every test (and retry) is submitted at once by the thread that also collects the
+        // verdicts, so the window must never make it wait.
+        .window(1 << 24)
+        .build(path)
+        .map_err(|e| match e {
+            mpwasm::Error::NotAProgram { path } => anyhow::anyhow!(
+                "{} is not a test binary (it is not a WASI program); build tests with `cargo \
+                 test --target wasm32-wasip2 --no-run`",
+                path.display()
+            ),
+            other => other.into(),
+        })?;
+    Ok(pool)
+}
+
+/// The binary's tests, from `--list` and `--list --ignored` run in sandboxes.
+fn list_tests(pool: &Pool, path: &Path) -> Result<Vec<TestCase>> {
+    let list = |ignored: bool| -> Result<Vec<String>> {
+        let outcome = pool
+            .apply_async(vec![libtest::list_input(ignored)])
+            .wait_outcome();
+        let value: Value = match outcome.json() {
+            Ok(value) => serde_json::from_str(value)?,
+            Err(error) => bail!(
+                "cannot list the tests of {}: {}: {}\n{}",
+                path.display(),
+                error.kind(),
+                error.message(),
+                error
+                    .value_json()
+                    .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                    .and_then(|v| v["stderr"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| String::from_utf8_lossy(outcome.output()).into_owned())
+            ),
+        };
+        Ok(libtest::parse_list(value["stdout"].as_str().unwrap_or("")))
+    };
+    let ignored = list(true)?;
+    Ok(list(false)?
+        .into_iter()
+        .map(|name| TestCase {
+            ignored: ignored.contains(&name),
+            name,
+        })
+        .collect())
+}
+
+/// Runs the selected tests of one binary; returns one case per selected test, by name.
+fn run_suite(
+    pool: &Pool,
+    suite: &str,
+    selected: &[&TestCase],
+    selection: &Selection,
+    retries: u32,
+    printer: &mut Printer,
+) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    let (mut submitter, mut outcomes) = pool.job(false);
+    // Task index → (test, attempt number from 0).
+    let mut running: HashMap<TaskIndex, (usize, u32)> = HashMap::new();
+    let mut failed_attempts: HashMap<usize, u32> = HashMap::new();
+    for (i, test) in selected.iter().enumerate() {
+        if selection.runs(test) {
+            if let Some(index) = submitter.push(libtest::run_input(test)) {
+                running.insert(index, (i, 0));
+            }
+        } else {
+            let verdict = Verdict {
+                status: Status::Skip("ignored".into()),
+                reason: "ignored".into(),
+                stdout: String::new(),
+                stderr: String::new(),
+                duration: Duration::ZERO,
+                worker: None,
+            };
+            printer.finished(suite, &test.name, &verdict, 0);
+            cases.push(Case {
+                name: test.name.clone(),
+                verdict,
+                failed_attempts: 0,
+            });
+        }
+    }
+    submitter.flush();
+    while !running.is_empty() {
+        let outcome = match outcomes.wait_next() {
+            Next::Outcome(outcome) => outcome,
+            Next::Done | Next::Woken => break,
+        };
+        let Some((i, attempt)) = running.remove(&outcome.index()) else {
+            continue;
+        };
+        let test = selected[i];
+        let verdict = libtest::judge(test, &outcome);
+        let failed = matches!(
+            verdict.status,
+            Status::Fail | Status::Timeout | Status::Memory
+        );
+        if failed && attempt < retries {
+            printer.retrying(suite, &test.name, &verdict, attempt + 1, retries);
+            *failed_attempts.entry(i).or_default() += 1;
+            if let Some(index) = submitter.push(libtest::run_input(test)) {
+                submitter.flush();
+                running.insert(index, (i, attempt + 1));
+                continue;
+            }
+        }
+        let failed_before = failed_attempts.get(&i).copied().unwrap_or(0);
+        printer.finished(suite, &test.name, &verdict, failed_before);
+        cases.push(Case {
+            name: test.name.clone(),
+            verdict,
+            failed_attempts: failed_before,
+        });
+    }
+    submitter.finish();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+/// The counts of the summary.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: usize,
+    flaky: usize,
+    failed: usize,
+    timed_out: usize,
+    memory: usize,
+    skipped: usize,
+}
+
+/// Prints the per-test lines and the summary, cargo-nextest style.
+struct Printer {
+    nocapture: bool,
+}
+
+impl Printer {
+    fn new(nocapture: bool) -> Printer {
+        Printer { nocapture }
+    }
+
+    fn label(verdict: &Verdict, failed_before: u32) -> &'static str {
+        match &verdict.status {
+            Status::Pass if failed_before > 0 => "FLAKY",
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Timeout => "TIMEOUT",
+            Status::Memory => "MEMORY",
+            Status::Skip(_) => "SKIP",
+        }
+    }
+
+    fn line(label: &str, duration: Duration, suite: &str, name: &str) -> String {
+        format!(
+            "{label:>12} [{:>8.3}s] {suite} {name}",
+            duration.as_secs_f64()
+        )
+    }
+
+    /// One test reached its final verdict.
+    fn finished(&mut self, suite: &str, name: &str, verdict: &Verdict, failed_before: u32) {
+        let label = Printer::label(verdict, failed_before);
+        let mut text = Printer::line(label, verdict.duration, suite, name);
+        if let Status::Skip(reason) = &verdict.status {
+            text.push_str(&format!(" ({reason})"));
+        }
+        text.push('\n');
+        let failed = matches!(
+            verdict.status,
+            Status::Fail | Status::Timeout | Status::Memory
+        );
+        if failed || (self.nocapture && verdict.status == Status::Pass) {
+            text.push_str(&output_block(suite, name, verdict));
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A test failed and runs again.
+    fn retrying(&mut self, suite: &str, name: &str, verdict: &Verdict, attempt: u32, of: u32) {
+        let label = format!("{} {attempt}/{of}", "RETRY");
+        let mut text = Printer::line(&label, verdict.duration, suite, name);
+        text.push_str(&format!(" ({})\n", verdict.reason));
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+
+    /// The summary line and the list of failures; returns the counts.
+    fn summary(&mut self, suites: &[Suite], elapsed: Duration) -> Totals {
+        let mut totals = Totals::default();
+        let mut failures = Vec::new();
+        for suite in suites {
+            for case in &suite.cases {
+                match &case.verdict.status {
+                    Status::Pass if case.failed_attempts > 0 => {
+                        totals.passed += 1;
+                        totals.flaky += 1;
+                    }
+                    Status::Pass => totals.passed += 1,
+                    Status::Skip(_) => totals.skipped += 1,
+                    status => {
+                        match status {
+                            Status::Timeout => totals.timed_out += 1,
+                            Status::Memory => totals.memory += 1,
+                            _ => {}
+                        }
+                        totals.failed += 1;
+                        failures.push(Printer::line(
+                            Printer::label(&case.verdict, 0),
+                            case.verdict.duration,
+                            &suite.name,
+                            &case.name,
+                        ));
+                    }
+                }
+            }
+        }
+        let run = totals.passed + totals.failed;
+        let mut line = format!(
+            "     Summary [{:>8.3}s] {run} {} run: {} passed",
+            elapsed.as_secs_f64(),
+            if run == 1 { "test" } else { "tests" },
+            totals.passed
+        );
+        if totals.flaky > 0 {
+            line.push_str(&format!(" ({} flaky)", totals.flaky));
+        }
+        line.push_str(&format!(", {} failed", totals.failed));
+        let mut why = Vec::new();
+        if totals.timed_out > 0 {
+            why.push(format!("{} timed out", totals.timed_out));
+        }
+        if totals.memory > 0 {
+            why.push(format!("{} over the memory limit", totals.memory));
+        }
+        if !why.is_empty() {
+            line.push_str(&format!(" ({})", why.join(", ")));
+        }
+        line.push_str(&format!(", {} skipped", totals.skipped));
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "────────────\n{line}");
+        for failure in failures {
+            let _ = writeln!(out, "{failure}");
+        }
+        let _ = out.flush();
+        totals
+    }
+}
+
+/// A test's output after its line: why it failed, then its stdout and stderr.
+fn output_block(suite: &str, name: &str, verdict: &Verdict) -> String {
+    let mut block = String::new();
+    if !verdict.reason.is_empty() {
+        block.push_str(&format!("  reason: {}\n", verdict.reason));
+    }
+    for (what, text) in [("STDOUT", &verdict.stdout), ("STDERR", &verdict.stderr)] {
+        if text.trim().is_empty() {
+            continue;
+        }
+        block.push_str(&format!("\n--- {what}: {suite} {name} ---\n{text}"));
+        if !text.ends_with('\n') {
+            block.push('\n');
+        }
+    }
+    block.push('\n');
+    block
+}

@@ -1,0 +1,286 @@
+//! `mpwasm test` against a real test binary built from `guest-tasks/untrusted-tests` with
+//! `cargo test --target wasm32-wasip2 --no-run`: every outcome (pass, failed assert, panic,
+//! `Err` returned, hang, memory hog, host file probe, should_panic, ignored), the summary, the
+//! exit codes, JUnit XML, libtest's filters and `--list`, retries, and cargo's runner.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Run, mpwasm, mpwasm_bin};
+use mpwasm_tests::guests;
+
+/// Runs the whole suite once with tight limits.
+fn full_run(extra: &[&str]) -> Run {
+    let mut args = vec![
+        "test",
+        guests::UNTRUSTED_TESTS,
+        "-j",
+        "2",
+        "--memory",
+        "64MiB",
+        "--timeout",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    mpwasm(&args)
+}
+
+/// `name → label` from the per-test lines (`        PASS [   0.001s] crate name`), before
+/// the summary.
+fn labels(run: &Run) -> BTreeMap<String, String> {
+    run.stdout
+        .lines()
+        .take_while(|line| !line.starts_with("────"))
+        .filter_map(|line| {
+            let (label, rest) = line.trim_start().split_once(" [")?;
+            let (_, rest) = rest.split_once("] ")?;
+            let (_, name) = rest.split_once(' ')?;
+            let name = name.split(" (").next()?;
+            Some((name.to_string(), label.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_outcome_is_reported_with_junit_xml() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let junit = dir.join("report.xml");
+    let run = full_run(&["--junit", junit.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let got = labels(&run);
+    let want: BTreeMap<String, String> = [
+        ("tests::passes", "PASS"),
+        ("tests::passes_with_output", "PASS"),
+        ("tests::nested::adds", "PASS"),
+        ("tests::sleeps_briefly", "PASS"),
+        ("tests::flaky_with_scratch", "PASS"),
+        ("tests::fails_assert", "FAIL"),
+        ("tests::panics", "FAIL"),
+        ("tests::returns_err", "FAIL"),
+        ("tests::reads_host_file", "FAIL"),
+        ("tests::hangs", "TIMEOUT"),
+        ("tests::exhausts_memory", "MEMORY"),
+        ("tests::should_panic", "SKIP"),
+        ("tests::ignored", "SKIP"),
+    ]
+    .into_iter()
+    .map(|(n, l)| (n.to_string(), l.to_string()))
+    .collect();
+    assert_eq!(got, want, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "11 tests run: 5 passed, 6 failed (1 timed out, 1 over the memory limit), 2 skipped"
+        ),
+        "{run:?}"
+    );
+    // A failure shows its panic message and the test's own output.
+    assert!(
+        run.stdout
+            .contains("the test panicked: assertion `left == right` failed: two and two"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("stdout before the failed assert"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("stderr before the failed assert"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("the test returned an error"), "{run:?}");
+    // The host file probe failed inside the sandbox.
+    assert!(run.stdout.contains("cannot read /etc/passwd"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("should_panic] tests cannot run on wasm"),
+        "{run:?}"
+    );
+    // Passing tests' output is not shown without --nocapture.
+    assert!(!run.stdout.contains("hello from a passing test"), "{run:?}");
+
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report was written");
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("13"));
+    assert_eq!(root.attribute("failures"), Some("6"));
+    assert_eq!(root.attribute("skipped"), Some("2"));
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 1);
+    assert_eq!(suites[0].attribute("name"), Some("untrusted_tests"));
+    let mut workers = BTreeSet::new();
+    let mut junit_labels = BTreeMap::new();
+    for case in suites[0].children().filter(|n| n.has_tag_name("testcase")) {
+        let name = case.attribute("name").expect("a name").to_string();
+        let failure = case.children().find(|n| n.has_tag_name("failure"));
+        let skipped = case.children().find(|n| n.has_tag_name("skipped"));
+        let label = match (failure.and_then(|f| f.attribute("type")), skipped) {
+            (Some("timeout"), _) => "TIMEOUT",
+            (Some("memory-limit"), _) => "MEMORY",
+            (Some(_), _) => "FAIL",
+            (None, Some(_)) => "SKIP",
+            (None, None) => "PASS",
+        };
+        junit_labels.insert(name, label.to_string());
+        for property in case.descendants().filter(|n| n.has_tag_name("property")) {
+            if property.attribute("name") == Some("worker") {
+                workers.insert(property.attribute("value").expect("a pid").to_string());
+            }
+        }
+    }
+    assert_eq!(junit_labels, want, "{xml}");
+    assert!(
+        workers.len() >= 2,
+        "the tests ran on one worker process only: {workers:?}"
+    );
+    let should_panic = suites[0]
+        .children()
+        .find(|n| n.attribute("name") == Some("tests::should_panic"))
+        .expect("should_panic is in the report");
+    let skipped = should_panic
+        .children()
+        .find(|n| n.has_tag_name("skipped"))
+        .expect("should_panic is skipped");
+    assert!(
+        skipped
+            .attribute("message")
+            .is_some_and(|m| m.contains("no unwinding")),
+        "{xml}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn filters_exact_skip_and_ignored_select_as_libtest_does() {
+    let run = full_run(&["passes", "--skip", "output"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        labels(&run).into_keys().collect::<Vec<_>>(),
+        ["tests::passes"],
+        "{run:?}"
+    );
+    let exact = full_run(&["--exact", "tests::nested::adds", "adds"]);
+    assert_eq!(exact.code, 0, "{exact:?}");
+    assert_eq!(
+        labels(&exact).into_keys().collect::<Vec<_>>(),
+        ["tests::nested::adds"],
+        "{exact:?}"
+    );
+    let ignored = full_run(&["--ignored"]);
+    assert_eq!(ignored.code, 0, "{ignored:?}");
+    assert_eq!(
+        labels(&ignored).get("tests::ignored").map(String::as_str),
+        Some("PASS"),
+        "{ignored:?}"
+    );
+    assert!(
+        ignored.stdout.contains("1 test run: 1 passed"),
+        "{ignored:?}"
+    );
+}
+
+#[test]
+fn list_prints_names_as_libtest_does() {
+    let all = mpwasm(&["test", guests::UNTRUSTED_TESTS, "--list"]);
+    assert_eq!(all.code, 0, "{all:?}");
+    assert!(all.lines().contains(&"tests::passes: test"), "{all:?}");
+    assert_eq!(all.lines().len(), 13, "{all:?}");
+    let filtered = mpwasm(&["test", guests::UNTRUSTED_TESTS, "--list", "nested"]);
+    assert_eq!(
+        filtered.lines(),
+        ["tests::nested::adds: test"],
+        "{filtered:?}"
+    );
+    let ignored = mpwasm(&["test", guests::UNTRUSTED_TESTS, "--list", "--ignored"]);
+    assert_eq!(ignored.lines(), ["tests::ignored: test"], "{ignored:?}");
+}
+
+#[test]
+fn nocapture_shows_passing_output() {
+    let run = full_run(&["--nocapture", "passes_with_output"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("hello from a passing test"), "{run:?}");
+}
+
+#[test]
+fn a_test_that_passes_on_a_retry_is_flaky() {
+    let scratch = std::env::temp_dir().join(format!("mpwasm-flaky-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let grant = format!("{}::/scratch", scratch.display());
+    let run = full_run(&["flaky_with_scratch", "--dir", &grant, "--retries", "2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("RETRY 1/2"), "{run:?}");
+    assert_eq!(
+        labels(&run)
+            .get("tests::flaky_with_scratch")
+            .map(String::as_str),
+        Some("FLAKY"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("1 passed (1 flaky)"), "{run:?}");
+    // Without retries the same failure fails the run.
+    std::fs::remove_file(scratch.join("flaky-marker")).expect("the test left its marker");
+    let once = full_run(&["flaky_with_scratch", "--dir", &grant]);
+    assert_eq!(once.code, 1, "{once:?}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn bad_binaries_are_refused_with_exit_status_2() {
+    let missing = mpwasm(&["test", "/nonexistent/tests.wasm"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("does not exist"), "{missing:?}");
+    let not_tests = mpwasm(&["test", guests::SQUARE]);
+    assert_eq!(not_tests.code, 2, "{not_tests:?}");
+    assert!(
+        not_tests.stderr.contains("is not a test binary"),
+        "{not_tests:?}"
+    );
+    let none = mpwasm(&["test", "some_filter"]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("no test binary"), "{none:?}");
+}
+
+#[test]
+fn works_as_cargo_runner() {
+    // `[target.wasm32-wasip2] runner = "mpwasm test"`, given through cargo's environment form,
+    // over the very crate and target directory the build script built it in.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let runner = format!("{} test -j 2", mpwasm_bin().display());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let output = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "untrusted-tests",
+            "--target-dir",
+            guests::TARGET_DIR,
+            "--",
+            "passes",
+        ])
+        .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("PASS"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("2 tests run: 2 passed, 0 failed"),
+        "{stdout}\n{stderr}"
+    );
+}
