@@ -18,7 +18,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         Examples:\n  mpwasm run square.wasm --map 0..10\n  \
         mpwasm run primes.wasm --map 0..100000:10000 -j 2 --timeout 2s\n  \
         cat inputs.jsonl | mpwasm run hash.wasm --input - --format jsonl\n  \
-        mpwasm call wordcount.wasm \"the cat and the hat\""
+        mpwasm call wordcount.wasm \"the cat and the hat\"\n  \
+        mpwasm run program.wasm --lines files.txt -- --input {}   # a WASI program per input\n  \
+        mpwasm test target/wasm32-wasip2/debug/deps/mycrate-*.wasm --timeout 10s"
 )]
 pub struct Cli {
     /// What to do.
