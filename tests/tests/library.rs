@@ -359,3 +359,33 @@ fn a_slow_head_task_does_not_make_ordered_imap_read_ahead_without_bound() {
         read.get()
     );
 }
+
+#[test]
+fn a_program_runs_once_per_input_through_the_library() {
+    let pool = builder()
+        .program_args(vec!["x={}".into(), "exit={}".into()], false)
+        .build(guests::ECHO_ARGS)
+        .expect("the program loads");
+    assert!(pool.is_program());
+    let results = pool.map([json!(0), json!(1)]);
+    assert_eq!(
+        results[0].as_ref().expect("exit 0 succeeds"),
+        &json!({"exit": 0, "stdout": "x=0\nexit=0\n", "stderr": ""})
+    );
+    let failure = results[1].as_ref().expect_err("exit 1 fails");
+    assert_eq!(failure.kind(), ErrorKind::Exit);
+    let value: Value =
+        serde_json::from_str(failure.value_json().expect("the run's value")).expect("JSON");
+    assert_eq!(value["stdout"], "x=1\nexit=1\n");
+    // A function module is not a program: program arguments are refused.
+    let refused = builder()
+        .program_args(vec!["x".into()], false)
+        .build(guests::SQUARE);
+    assert!(
+        matches!(refused, Err(mpwasm::Error::NotAProgram { .. })),
+        "{:?}",
+        refused.err()
+    );
+    let functions = builder().build(guests::SQUARE).expect("square loads");
+    assert!(!functions.is_program());
+}

@@ -195,3 +195,55 @@ fn call_passes_stdin_stdout_stderr_and_the_exit_status_through() {
     assert_eq!(failed.code, 1, "{failed:?}");
     assert_eq!(failed.stdout, "exit=3\n", "{failed:?}");
 }
+
+/// A wasip1 core module with `_start`: prints its first argument after `argv[0]` and exits
+/// with status 3 when that argument is `fail`.
+const CORE_PROGRAM: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $arg i32) (local $len i32)
+    ;; argc at 0, buffer size at 4; argv pointers at 16, strings at 256
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $args (i32.const 16) (i32.const 256)))
+    (local.set $arg (i32.load (i32.const 20)))
+    ;; the argument's length: up to its NUL
+    (block $done (loop $scan
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $arg) (local.get $len)))))
+      (local.set $len (i32.add (local.get $len) (i32.const 1)))
+      (br $scan)))
+    ;; end it with a newline and write it to stdout
+    (i32.store8 (i32.add (local.get $arg) (local.get $len)) (i32.const 10))
+    (i32.store (i32.const 8) (local.get $arg))
+    (i32.store (i32.const 12) (i32.add (local.get $len) (i32.const 1)))
+    (drop (call $write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 100)))
+    ;; "fail" exits with 3
+    (if (i32.and (i32.eq (local.get $len) (i32.const 4))
+                 (i32.eq (i32.load (local.get $arg)) (i32.const 0x6c696166)))
+      (then (call $exit (i32.const 3))))))
+"#;
+
+#[test]
+fn a_core_module_with_start_is_a_program_and_keeps_its_exit_status() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-core-program-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("core-program.wasm");
+    std::fs::write(&path, wat::parse_str(CORE_PROGRAM).expect("valid WAT")).expect("written");
+    let path = path.to_str().expect("utf-8 path");
+    let run = mpwasm_with_stdin(&["run", path, "--lines", "-"], "one\nfail\ntwo\n");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.lines(), ["one", "fail", "two"], "{run:?}");
+    assert!(
+        run.stderr
+            .contains("task 1: exit: the program exited with status 3"),
+        "{run:?}"
+    );
+    let call = mpwasm(&["call", path, "--", "fail"]);
+    assert_eq!(call.code, 3, "{call:?}");
+    assert_eq!(call.stdout, "fail\n", "{call:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
