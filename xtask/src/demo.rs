@@ -11,7 +11,14 @@ use crate::guests::{self, COMPONENT_TARGET};
 use crate::setup;
 
 /// The guests the tour runs.
-const DEMO_GUESTS: &[&str] = &["square", "primes", "wordcount", "hash", "greeter"];
+const DEMO_GUESTS: &[&str] = &[
+    "square",
+    "primes",
+    "wordcount",
+    "hash",
+    "greeter",
+    "echo-args",
+];
 
 /// Lines fed to the `hash` guest: one JSON argument per line.
 const HASH_INPUT: &[&str] = &[r#""hello""#, r#""mpwasm""#, r#""WebAssembly""#];
@@ -80,6 +87,22 @@ pub fn run(root: &Path) -> Result<()> {
     command::run(
         "demo: wordcount",
         &mut tour(&["call", &wordcount, "the cat and the hat"]),
+    )?;
+    let program = wasm("echo-args");
+    command::run(
+        "demo: a WASI program per input",
+        &mut tour(&["run", &program, "--map", "1..4", "--", "--name={}"]),
+    )?;
+    let tests = crate::bench::build_test_binary(root, "tiny-tests")?;
+    command::run(
+        "demo: mpwasm test",
+        &mut tour(&[
+            "test",
+            &relative_to(root, &tests),
+            "t00",
+            "--timeout",
+            "10s",
+        ]),
     )?;
     println!("demo finished");
     Ok(())

@@ -306,7 +306,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
 
 /// Builds a `kind = "tests"` guest with `cargo test --no-run` and returns its test binary, the
 /// path cargo reports (the file name carries a hash).
-fn build_test_binary(root: &Path, package: &str) -> Result<PathBuf> {
+pub fn build_test_binary(root: &Path, package: &str) -> Result<PathBuf> {
     let mut command = cargo_command(
         root,
         [
