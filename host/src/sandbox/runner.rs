@@ -3,6 +3,7 @@
 //! By default an instance is kept between tasks (as Python's worker keeps its globals) and
 //! replaced after any failure, since a trapped instance is dead; with `fresh` every task gets
 //! a new instance. A new instance runs the `init` export, if any, before its first task.
+//! A module run as a WASI program is handed to [`Program`], which makes a new instance per task.
 
 use std::time::{Duration, Instant};
 
