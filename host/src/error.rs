@@ -63,8 +63,15 @@ impl fmt::Display for ErrorKind {
 pub struct TaskError {
     index: TaskIndex,
     kind: ErrorKind,
+    /// Boxed: a task's result is `Result<_, TaskError>`, and errors are rare, so they should
+    /// not make every result bigger.
+    detail: Box<Detail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Detail {
     message: String,
-    value: Option<compact_str::CompactString>,
+    value: Option<String>,
 }
 
 impl TaskError {
@@ -73,22 +80,24 @@ impl TaskError {
         TaskError {
             index,
             kind,
-            message: message.into(),
-            value: None,
+            detail: Box::new(Detail {
+                message: message.into(),
+                value: None,
+            }),
         }
     }
 
     /// Attaches what the task produced despite failing, as JSON text (a program that exited
     /// with a non-zero status still has its `{"exit":..,"stdout":..,"stderr":..}`).
     pub fn with_value(mut self, value: Option<compact_str::CompactString>) -> TaskError {
-        self.value = value;
+        self.detail.value = value.map(String::from);
         self
     }
 
     /// What the task produced despite failing, as JSON text, if anything: for a program that
     /// exited with a non-zero status, `{"exit":C,"stdout":..,"stderr":..}`.
     pub fn value_json(&self) -> Option<&str> {
-        self.value.as_deref()
+        self.detail.value.as_deref()
     }
 
     /// The index of the failed task in its job.
@@ -103,13 +112,17 @@ impl TaskError {
 
     /// The message, without the `task N: kind:` prefix.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.detail.message
     }
 }
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {}: {}: {}", self.index, self.kind, self.message)
+        write!(
+            f,
+            "task {}: {}: {}",
+            self.index, self.kind, self.detail.message
+        )
     }
 }
 

@@ -341,7 +341,7 @@ impl Dispatcher {
                     .result
                     .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value)),
                 output: outcome.output,
-                duration: Some(Duration::from_nanos(outcome.nanos)),
+                nanos: outcome.nanos,
             });
         }
         if let Some(job) = run_job {
@@ -384,7 +384,7 @@ impl Dispatcher {
                     worker_pid: pid,
                     result,
                     output: outcome.output,
-                    duration: Some(Duration::from_nanos(outcome.nanos)),
+                    nanos: outcome.nanos,
                 }],
             );
         }

@@ -83,7 +83,8 @@ pub struct TaskOutcome {
     pub(crate) worker_pid: Option<u32>,
     pub(crate) result: Result<CompactString, TaskError>,
     pub(crate) output: CapturedOutput,
-    pub(crate) duration: Option<Duration>,
+    /// Run time in the worker in nanoseconds; 0 when not measured.
+    pub(crate) nanos: u64,
 }
 
 impl TaskOutcome {
@@ -93,7 +94,7 @@ impl TaskOutcome {
             worker_pid: None,
             result: Err(TaskError::new(index, kind, message)),
             output: CapturedOutput::default(),
-            duration: None,
+            nanos: 0,
         }
     }
 
@@ -131,10 +132,11 @@ impl TaskOutcome {
         &self.output.bytes
     }
 
-    /// How long the task ran in its worker (none if it never reached one, or its worker was
-    /// lost).
+    /// How long the task ran in its worker, when measured: for programs (every `mpwasm test`
+    /// test), not for function calls, where reading the clock would cost more than many tasks.
+    /// None if it never reached a worker, or its worker was lost.
     pub fn duration(&self) -> Option<Duration> {
-        self.duration
+        (self.nanos > 0).then(|| Duration::from_nanos(self.nanos))
     }
 
     /// How many output bytes were dropped past the cap.

@@ -125,7 +125,7 @@ impl Program {
         };
         WireOutcome {
             index: task.index,
-            result,
+            result: result.map_err(Box::new),
             output,
             nanos: 0,
         }

@@ -134,14 +134,8 @@ impl Sandbox {
 
     /// Runs one task and reports its outcome (never panics on guest behaviour).
     pub fn run(&mut self, task: &WireTask) -> WireOutcome {
-        let started = Instant::now();
-        let mut outcome = self.run_timed(task);
-        outcome.nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        outcome
-    }
-
-    fn run_timed(&mut self, task: &WireTask) -> WireOutcome {
         if let Prepared::Program(program) = &mut self.prepared {
+            let started = Instant::now();
             let cx = RunContext {
                 engine: &self.engine,
                 limits: &self.limits,
@@ -149,7 +143,9 @@ impl Sandbox {
                 deadline_ticks: self.deadline_ticks,
                 stderr: &self.output,
             };
-            return program.run(&cx, task);
+            let mut outcome = program.run(&cx, task);
+            outcome.nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            return outcome;
         }
         let result = self.run_inner(&task.input);
         let instance_ran = !matches!(&result, Err(f) if f.kind == ErrorKind::BadInput);
@@ -160,7 +156,7 @@ impl Sandbox {
         }
         WireOutcome {
             index: task.index,
-            result,
+            result: result.map_err(Box::new),
             output: self.output.take(),
             nanos: 0,
         }

@@ -148,11 +148,13 @@ pub struct BatchDone {
 pub struct WireOutcome {
     /// The task's index within its job.
     pub index: TaskIndex,
-    /// The result as JSON text (inline when short), or why it failed.
-    pub result: Result<CompactString, WireFailure>,
+    /// The result as JSON text (inline when short), or why it failed (boxed: failures are
+    /// rare and should not make every outcome bigger; the encoding is the same).
+    pub result: Result<CompactString, Box<WireFailure>>,
     /// What the guest wrote to stdout and stderr during the task.
     pub output: CapturedOutput,
-    /// How long the task ran in the worker, in nanoseconds (instantiation included).
+    /// How long the task ran in the worker, in nanoseconds (instantiation included), for
+    /// programs; 0 (one byte on the wire) for function calls, which are not timed.
     pub nanos: u64,
 }
 
