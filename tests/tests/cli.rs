@@ -233,7 +233,8 @@ fn setup_errors_exit_2_with_a_reason() {
 
 #[test]
 fn guest_output_comes_in_one_block_per_task() {
-    let run = mpwasm(&["run", guests::GREETER, "--map", "1..5", "-j", "4"]);
+    // `-q`: only the guests' output on stderr, no summary line.
+    let run = mpwasm(&["run", guests::GREETER, "--map", "1..5", "-j", "4", "-q"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.lines(),

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::style::ColorChoice;
+
 /// Run Rust-built WebAssembly tasks over a pool of sandboxed worker processes.
 #[derive(Debug, Parser)]
 #[command(
@@ -163,9 +165,9 @@ pub struct TestArgs {
     #[arg(short = 'q', long, hide = true)]
     pub quiet: bool,
 
-    /// libtest's, accepted and ignored.
-    #[arg(long, value_name = "WHEN", hide = true)]
-    pub color: Option<String>,
+    /// Colour for the test lines and the summary: auto, always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// The flags of `mpwasm run`.
@@ -191,8 +193,19 @@ pub struct RunArgs {
 
     /// Inputs from a text file (`-` for stdin): every line is one string input, as it is (no
     /// JSON quoting needed; only the line break is removed), empty lines included.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "csv")]
     pub lines: Option<PathBuf>,
+
+    /// Inputs from a CSV file (`-` for stdin): each row is one input, an object keyed by the
+    /// header row's names (a function's parameters are matched by name, a record's fields
+    /// too), or with --no-header an array (the parameters in order). A field that reads as a
+    /// number or true/false is passed as one; anything else as a string.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["map", "input"])]
+    pub csv: Option<PathBuf>,
+
+    /// With --csv: the first row is data, and each row becomes an array.
+    #[arg(long, requires = "csv")]
+    pub no_header: bool,
 
     /// Print results as they complete instead of in input order (imap_unordered).
     #[arg(long)]
@@ -207,6 +220,31 @@ pub struct RunArgs {
     /// {"index":I,"value":V,"worker":PID} or {"index":I,"error":{"kind":K,"message":M},...}.
     #[arg(long, value_enum, default_value_t = Format::Values)]
     pub format: Format,
+
+    /// Show a progress bar on stderr (done/total, rate, ETA, failures) even when stderr is not
+    /// a terminal. On a terminal it is shown anyway.
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+
+    /// No progress bar and no summary line: only results and errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Colour for errors and the summary: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Log every task to PATH as its result is printed, one tab-separated line each: index,
+    /// worker pid, start time (Unix seconds), seconds, ok/failed, error kind.
+    #[arg(long, value_name = "PATH")]
+    pub joblog: Option<PathBuf>,
+
+    /// With --joblog: skip the inputs the joblog records as ok and run the rest, appending to
+    /// the same joblog. The interrupted run's output followed by this one's holds every result
+    /// exactly once (in jsonl, each with its input's index).
+    #[arg(long, requires = "joblog")]
+    pub resume: bool,
 
     /// For a WASI program: feed each input on its standard input (a string as it is, other
     /// values as JSON) instead of as an argument.

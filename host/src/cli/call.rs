@@ -10,7 +10,7 @@ use mpwasm::{Task, TaskOutcome};
 use serde_json::Value;
 
 use super::args::{CallArgs, Format};
-use super::report::Reporter;
+use super::report::{Display, Reporter};
 use super::settings::pool_builder;
 
 /// Runs the command; returns the exit status.
@@ -37,10 +37,10 @@ pub fn run(args: CallArgs) -> Result<i32> {
         .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.clone())))
         .collect();
     let outcome = pool.apply_async(values).wait_outcome();
-    let mut reporter = Reporter::new(Format::Values, None);
+    let mut reporter = Reporter::new(Format::Values, None, Display::default());
     let _ = reporter.report(&outcome);
     let _ = reporter.flush();
-    Ok(if reporter.failed > 0 { 1 } else { 0 })
+    Ok(if reporter.failed() > 0 { 1 } else { 0 })
 }
 
 /// This process's stdin, read to its end, unless it is a terminal (then the program gets an

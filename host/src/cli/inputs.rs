@@ -1,8 +1,9 @@
 //! Feeds `run`'s inputs into a job from a thread of its own, so a slow input (a pipe) never
-//! holds back printing. Inputs stream: a range is generated lazily, a JSON Lines or text file
-//! is read line by line, and the job's window stops reading while too much is in flight. Blank
-//! JSON Lines are skipped but remembered, so errors can name the real line number; in a text
-//! file every line is an input, blank ones too.
+//! holds back printing. Inputs stream: a range is generated lazily, a JSON Lines, text or CSV
+//! file is read line by line (row by row), and the job's window stops reading while too much is
+//! in flight. Blank JSON Lines are skipped but remembered, so errors can name the real line
+//! number; in a text file every line is an input, blank ones too. A resumed run (`--resume`)
+//! reads every input but submits only those not done, remembering how job indices map back.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -17,9 +18,10 @@ use mpwasm::TaskIndex;
 use mpwasm::pool::Submitter;
 use serde_json::Value as Json;
 
+use super::joblog::Resume;
 use super::settings::{InputSpec, IntRange};
 
-/// Maps task indices back to line numbers of a JSON Lines input.
+/// Maps input indices back to line numbers of a JSON Lines or CSV input.
 #[derive(Debug, Default)]
 pub struct LineMap {
     /// `(first index after a run of skipped lines, lines skipped before it in total)`.
@@ -29,7 +31,7 @@ pub struct LineMap {
 }
 
 impl LineMap {
-    /// The 1-based line of task `index`.
+    /// The 1-based line of input `index`.
     pub fn line_of(&self, index: TaskIndex) -> u64 {
         let skips = self.skips.lock().unwrap_or_else(|p| p.into_inner());
         let at = skips.partition_point(|(i, _)| *i <= index.0);
@@ -64,6 +66,40 @@ pub enum Source {
         /// Each line is text to pass as a string (`--lines`), not JSON (`--input`).
         text: bool,
     },
+    /// Rows of a CSV file.
+    Csv {
+        /// The reader.
+        reader: Box<dyn Read + Send>,
+        /// Line numbers for messages.
+        lines: Arc<LineMap>,
+        /// The first row names the columns.
+        header: bool,
+    },
+}
+
+/// Pushes inputs into the job, leaving out those a resumed run already did.
+struct Feeder {
+    submitter: Submitter,
+    resume: Option<Arc<Resume>>,
+    /// The index of the next input read.
+    next_input: u64,
+    skipped: u64,
+}
+
+impl Feeder {
+    /// Submits the next input (or skips it, when done); `None` when the consumer is gone.
+    fn offer(&mut self, input: impl Into<compact_str::CompactString>) -> Option<()> {
+        let index = self.next_input;
+        self.next_input += 1;
+        if let Some(resume) = &self.resume
+            && resume.done.contains(&index)
+        {
+            self.skipped += 1;
+            resume.record(self.submitter.submitted(), self.skipped);
+            return Some(());
+        }
+        self.submitter.push(input).map(|_| ())
+    }
 }
 
 impl Source {
@@ -74,19 +110,21 @@ impl Source {
     pub fn open(spec: &InputSpec) -> Result<Source> {
         Ok(match spec {
             InputSpec::Range(range) => Source::Range(*range),
+            InputSpec::Csv { path, header } => {
+                let (reader, name) = open_reader(path.as_deref(), "--csv")?;
+                Source::Csv {
+                    reader,
+                    lines: Arc::new(LineMap {
+                        skips: Mutex::new(Vec::new()),
+                        name,
+                    }),
+                    header: *header,
+                }
+            }
             InputSpec::JsonLines(path) | InputSpec::TextLines(path) => {
                 let text = matches!(spec, InputSpec::TextLines(_));
                 let flag = if text { "--lines" } else { "--input" };
-                let (reader, name): (Box<dyn Read + Send>, String) = match path {
-                    Some(p) if p != Path::new("-") => (
-                        Box::new(
-                            File::open(p)
-                                .with_context(|| format!("cannot open {flag} {}", p.display()))?,
-                        ),
-                        p.display().to_string(),
-                    ),
-                    _ => (Box::new(io::stdin()), "stdin".to_string()),
-                };
+                let (reader, name) = open_reader(path.as_deref(), flag)?;
                 Source::Lines {
                     reader,
                     lines: Arc::new(LineMap {
@@ -99,36 +137,137 @@ impl Source {
         })
     }
 
-    /// Line numbers, for a JSON Lines source.
+    /// Line numbers, for a file source.
     pub fn line_map(&self) -> Option<Arc<LineMap>> {
         match self {
-            Source::Lines { lines, .. } => Some(Arc::clone(lines)),
+            Source::Lines { lines, .. } | Source::Csv { lines, .. } => Some(Arc::clone(lines)),
             Source::Range(_) => None,
         }
     }
 
-    /// Starts feeding `submitter` on a new thread; the thread returns a read error, if any.
-    pub fn feed(self, mut submitter: Submitter) -> JoinHandle<Option<String>> {
-        std::thread::spawn(move || match self {
-            Source::Range(range) => {
-                for value in range.values() {
-                    if submitter.push(value.to_compact_string()).is_none() {
-                        break;
+    /// How many inputs there are, when known without reading them (a range).
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Source::Range(range) => Some(range.len()),
+            _ => None,
+        }
+    }
+
+    /// Starts feeding `submitter` on a new thread, leaving out what `resume` says is done; the
+    /// thread returns a read error, if any.
+    pub fn feed(
+        self,
+        submitter: Submitter,
+        resume: Option<Arc<Resume>>,
+    ) -> JoinHandle<Option<String>> {
+        let mut feeder = Feeder {
+            submitter,
+            resume,
+            next_input: 0,
+            skipped: 0,
+        };
+        std::thread::spawn(move || {
+            let error = match self {
+                Source::Range(range) => {
+                    for value in range.values() {
+                        if feeder.offer(value.to_compact_string()).is_none() {
+                            break;
+                        }
                     }
+                    None
                 }
-                submitter.finish();
-                None
-            }
-            Source::Lines {
-                reader,
-                lines,
-                text,
-            } => {
-                let error = feed_lines(reader, &lines, text, &mut submitter);
-                submitter.finish();
-                error
-            }
+                Source::Lines {
+                    reader,
+                    lines,
+                    text,
+                } => feed_lines(reader, &lines, text, &mut feeder),
+                Source::Csv {
+                    reader,
+                    lines,
+                    header,
+                } => feed_csv(reader, &lines, header, &mut feeder),
+            };
+            feeder.submitter.finish();
+            error
         })
+    }
+}
+
+/// Opens a file, or stdin for `-` or no path.
+fn open_reader(path: Option<&Path>, flag: &str) -> Result<(Box<dyn Read + Send>, String)> {
+    Ok(match path {
+        Some(p) if p != Path::new("-") => (
+            Box::new(File::open(p).with_context(|| format!("cannot open {flag} {}", p.display()))?),
+            p.display().to_string(),
+        ),
+        _ => (Box::new(io::stdin()), "stdin".to_string()),
+    })
+}
+
+/// A CSV field as JSON: a number or `true`/`false` when it reads as one, else a string.
+fn csv_field(field: &str) -> Json {
+    let trimmed = field.trim();
+    if let Ok(number) = trimmed.parse::<serde_json::Number>() {
+        return Json::Number(number);
+    }
+    match trimmed {
+        "true" => Json::Bool(true),
+        "false" => Json::Bool(false),
+        _ => Json::String(field.to_string()),
+    }
+}
+
+fn feed_csv(
+    reader: Box<dyn Read + Send>,
+    lines: &LineMap,
+    header: bool,
+    feeder: &mut Feeder,
+) -> Option<String> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(header)
+        .from_reader(BufReader::with_capacity(64 * 1024, reader));
+    let names: Vec<String> = if header {
+        match csv.headers() {
+            Ok(names) => names.iter().map(str::to_string).collect(),
+            Err(e) => {
+                return Some(format!(
+                    "cannot read the CSV header of {}: {e}",
+                    lines.name()
+                ));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let mut record = csv::StringRecord::new();
+    let mut shift = 0u64;
+    loop {
+        feeder.submitter.flush();
+        match csv.read_record(&mut record) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => return Some(format!("error reading CSV {}: {e}", lines.name())),
+        }
+        let index = feeder.next_input;
+        // The row's line, for messages: rows may span lines (quoted line breaks).
+        if let Some(line) = record.position().map(|p| p.line())
+            && line.saturating_sub(1 + index) != shift
+        {
+            shift = line.saturating_sub(1 + index);
+            lines.record(index, shift);
+        }
+        let value = if header {
+            Json::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(record.iter().map(csv_field))
+                    .collect(),
+            )
+        } else {
+            Json::Array(record.iter().map(csv_field).collect())
+        };
+        feeder.offer(value.to_string())?;
     }
 }
 
@@ -136,7 +275,7 @@ fn feed_lines(
     reader: Box<dyn Read + Send>,
     lines: &LineMap,
     text_lines: bool,
-    submitter: &mut Submitter,
+    feeder: &mut Feeder,
 ) -> Option<String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line = Vec::new();
@@ -145,7 +284,7 @@ fn feed_lines(
     loop {
         if reader.buffer().is_empty() {
             // The next read may block (a pipe): let what we have run meanwhile.
-            submitter.flush();
+            feeder.submitter.flush();
         }
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -170,7 +309,7 @@ fn feed_lines(
                 // Not UTF-8, so no string: send text the worker rejects as invalid input.
                 Err(_) => format!("invalid UTF-8 in line {number}"),
             };
-            submitter.push(input)?;
+            feeder.offer(input)?;
             continue;
         }
         let text = match std::str::from_utf8(&line) {
@@ -180,17 +319,26 @@ fn feed_lines(
         };
         if text.is_empty() {
             skipped += 1;
-            lines.record(submitter.submitted(), skipped);
+            lines.record(feeder.next_input, skipped);
             continue;
         }
         // `None`: the consumer is gone, so stop reading; there is no read error to report.
-        submitter.push(text)?;
+        feeder.offer(text)?;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_become_numbers_booleans_or_strings() {
+        assert_eq!(csv_field("42"), serde_json::json!(42));
+        assert_eq!(csv_field(" -1.5 "), serde_json::json!(-1.5));
+        assert_eq!(csv_field("true"), serde_json::json!(true));
+        assert_eq!(csv_field("Ada"), serde_json::json!("Ada"));
+        assert_eq!(csv_field("12abc"), serde_json::json!("12abc"));
+    }
 
     #[test]
     fn line_numbers_skip_blank_lines() {

@@ -5,9 +5,12 @@
 mod args;
 mod call;
 mod inputs;
+mod joblog;
+mod progress;
 mod report;
 mod run;
 mod settings;
+mod style;
 mod test;
 
 use clap::Parser;

@@ -1,17 +1,26 @@
 //! Prints outcomes: results to stdout (values or jsonl), failures and each task's captured
 //! guest output to stderr as one block per task, never interleaved with another task's.
 //! For a program (command mode), the `values` format prints each run's own stdout as it is
-//! and its stderr as the block. Counts failures for the exit status. A closed stdout
+//! and its stderr as the block. Counts outcomes for the exit status and the summary, keeps the
+//! progress bar out of the way of everything printed, writes the joblog after the results it
+//! describes, and maps a resumed job's indices back to the input's. A closed stdout
 //! (`| head`) ends the run quietly.
 
-use std::io::{self, BufWriter, Stderr, Stdout, Write};
+use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::Arc;
+use std::time::Instant;
 
-use mpwasm::{ErrorKind, TaskOutcome};
+use mpwasm::{ErrorKind, TaskIndex, TaskOutcome};
 use serde_json::json;
 
 use super::args::Format;
 use super::inputs::LineMap;
+use super::joblog::{JobLog, Resume};
+use super::progress::{BarMode, Progress};
+use super::style::{ColorChoice, Stream, Style};
+
+/// Results are written to stdout in chunks of about this size.
+const OUT_CHUNK: usize = 64 * 1024;
 
 /// A program run's value.
 #[derive(serde::Deserialize)]
@@ -20,30 +29,62 @@ struct ProgramRun {
     stderr: String,
 }
 
+/// How a reporter shows a run, besides the format.
+pub struct Display {
+    /// The progress bar.
+    pub bar: BarMode,
+    /// The number of tasks, when known (for the bar's length and ETA).
+    pub total: Option<u64>,
+    /// Colour for stderr.
+    pub color: ColorChoice,
+    /// When the run started, for the summary.
+    pub started: Instant,
+}
+
+impl Default for Display {
+    fn default() -> Display {
+        Display {
+            bar: BarMode::Off,
+            total: None,
+            color: ColorChoice::Auto,
+            started: Instant::now(),
+        }
+    }
+}
+
 /// Writes outcomes as they come.
 pub struct Reporter {
     format: Format,
-    out: BufWriter<Stdout>,
-    err: Stderr,
+    /// Results not yet written to stdout.
+    out: Vec<u8>,
+    stdout: Stdout,
+    /// Write every result at once: the bar is up and stdout is the same terminal.
+    eager: bool,
     lines: Option<Arc<LineMap>>,
     program: bool,
-    /// How many tasks failed.
-    pub failed: u64,
-    /// How many tasks succeeded.
-    pub succeeded: u64,
+    style: Style,
+    joblog: Option<JobLog>,
+    resume: Option<Arc<Resume>>,
+    /// The counts and the bar.
+    pub progress: Progress,
 }
 
 impl Reporter {
     /// A reporter for `format`; `lines` maps indices to input lines for messages.
-    pub fn new(format: Format, lines: Option<Arc<LineMap>>) -> Reporter {
+    pub fn new(format: Format, lines: Option<Arc<LineMap>>, display: Display) -> Reporter {
+        let progress = Progress::new(display.bar, display.total, display.started);
+        let eager = progress.visible() && io::stdout().is_terminal();
         Reporter {
             format,
-            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
-            err: io::stderr(),
+            out: Vec::with_capacity(OUT_CHUNK + 1024),
+            stdout: io::stdout(),
+            eager,
             lines,
             program: false,
-            failed: 0,
-            succeeded: 0,
+            style: Style::new(display.color, Stream::Stderr),
+            joblog: None,
+            resume: None,
+            progress,
         }
     }
 
@@ -54,42 +95,68 @@ impl Reporter {
         self
     }
 
+    /// Writes a joblog line for every task printed.
+    pub fn with_joblog(mut self, joblog: Option<JobLog>) -> Reporter {
+        self.joblog = joblog;
+        self
+    }
+
+    /// Maps task indices of a resumed job back to input indices.
+    pub fn with_resume(mut self, resume: Option<Arc<Resume>>) -> Reporter {
+        self.resume = resume;
+        self
+    }
+
+    /// How many tasks failed.
+    pub fn failed(&self) -> u64 {
+        self.progress.tally.failures()
+    }
+
+    /// How many tasks succeeded.
+    pub fn succeeded(&self) -> u64 {
+        self.progress.tally.ok
+    }
+
+    fn input_index(&self, index: TaskIndex) -> TaskIndex {
+        match &self.resume {
+            Some(resume) => TaskIndex(resume.input_index(index.0)),
+            None => index,
+        }
+    }
+
     /// Prints one outcome. An error means stdout is closed: stop the run.
     pub fn report(&mut self, outcome: &TaskOutcome) -> io::Result<()> {
-        self.write_output_block(outcome);
-        let index = outcome.index();
+        let index = self.input_index(outcome.index());
+        self.write_output_block(outcome, index);
         if self.program && self.format == Format::Values {
             let run = match outcome.json() {
                 Ok(value) => Some(value),
                 Err(error) => error.value_json(),
             };
             if let Some(run) = run.and_then(|r| serde_json::from_str::<ProgramRun>(r).ok()) {
-                self.out.write_all(run.stdout.as_bytes())?;
+                self.out.extend_from_slice(run.stdout.as_bytes());
                 self.write_block(run.stderr.as_bytes());
             }
         }
+        let failure = outcome.json().err().map(|e| e.kind());
         match outcome.json() {
-            Ok(_) if self.program && self.format == Format::Values => {
-                self.succeeded += 1;
-                Ok(())
-            }
-            Ok(value) => {
-                self.succeeded += 1;
-                match self.format {
-                    Format::Values => writeln!(self.out, "{value}"),
-                    Format::Jsonl => match outcome.worker_pid() {
-                        Some(pid) => {
-                            writeln!(
-                                self.out,
-                                "{{\"index\":{index},\"value\":{value},\"worker\":{pid}}}"
-                            )
-                        }
-                        None => writeln!(self.out, "{{\"index\":{index},\"value\":{value}}}"),
-                    },
+            Ok(_) if self.program && self.format == Format::Values => {}
+            Ok(value) => match self.format {
+                Format::Values => {
+                    self.out.extend_from_slice(value.as_bytes());
+                    self.out.push(b'\n');
                 }
-            }
+                Format::Jsonl => {
+                    let line = match outcome.worker_pid() {
+                        Some(pid) => {
+                            format!("{{\"index\":{index},\"value\":{value},\"worker\":{pid}}}\n")
+                        }
+                        None => format!("{{\"index\":{index},\"value\":{value}}}\n"),
+                    };
+                    self.out.extend_from_slice(line.as_bytes());
+                }
+            },
             Err(error) => {
-                self.failed += 1;
                 let mut message = error.message().to_string();
                 if let (ErrorKind::BadInput, Some(lines)) = (error.kind(), &self.lines) {
                     message = format!(
@@ -100,8 +167,12 @@ impl Reporter {
                 }
                 match self.format {
                     Format::Values => {
-                        let _ = writeln!(self.err, "task {index}: {}: {message}", error.kind());
-                        Ok(())
+                        let line = format!(
+                            "{} {}: {message}\n",
+                            self.style.bold(&format!("task {index}:")),
+                            self.style.red(error.kind().as_str()),
+                        );
+                        self.write_block(line.as_bytes());
                     }
                     Format::Jsonl => {
                         let mut line = json!({
@@ -117,14 +188,27 @@ impl Reporter {
                         if let Some(pid) = outcome.worker_pid() {
                             line["worker"] = json!(pid);
                         }
-                        writeln!(self.out, "{line}")
+                        self.out.extend_from_slice(format!("{line}\n").as_bytes());
                     }
                 }
             }
         }
+        if let Some(joblog) = &mut self.joblog {
+            joblog.record(
+                index.0,
+                outcome.worker_pid(),
+                outcome.duration(),
+                failure.map(ErrorKind::as_str),
+            );
+        }
+        self.progress.done(failure);
+        if self.eager || self.out.len() >= OUT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    fn write_output_block(&mut self, outcome: &TaskOutcome) {
+    fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) {
         let output = outcome.output();
         let dropped = outcome.output_dropped();
         if output.is_empty() && dropped == 0 {
@@ -138,8 +222,7 @@ impl Reporter {
         if dropped > 0 {
             block.extend_from_slice(
                 format!(
-                    "[mpwasm: task {}: output cut, {dropped} more bytes dropped (--output-limit)]\n",
-                    outcome.index()
+                    "[mpwasm: task {index}: output cut, {dropped} more bytes dropped (--output-limit)]\n",
                 )
                 .as_bytes(),
             );
@@ -153,18 +236,56 @@ impl Reporter {
             return;
         }
         // Results printed so far go first, so stdout and stderr read in order on a terminal.
-        let _ = self.out.flush();
+        let _ = self.flush();
+        let mut owned;
+        let block = if block.ends_with(b"\n") {
+            block
+        } else {
+            owned = block.to_vec();
+            owned.push(b'\n');
+            &owned
+        };
         // One write call per block: blocks never interleave.
-        let mut err = self.err.lock();
-        let _ = err.write_all(block);
-        if !block.ends_with(b"\n") {
-            let _ = err.write_all(b"\n");
-        }
-        let _ = err.flush();
+        self.progress.suspend(|| {
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(block);
+            let _ = err.flush();
+        });
     }
 
-    /// Flushes stdout (before waiting for more outcomes).
+    /// Writes the results so far to stdout, then their joblog lines (before waiting for more
+    /// outcomes, and when the buffer is full).
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        if !self.out.is_empty() {
+            let out = &self.out;
+            let stdout = &self.stdout;
+            self.progress.suspend(|| {
+                let mut lock = stdout.lock();
+                lock.write_all(out)?;
+                lock.flush()
+            })?;
+            self.out.clear();
+        }
+        if let Some(joblog) = &mut self.joblog
+            && let Err(e) = joblog.flush()
+        {
+            // Going on would print results a resumed run could not know about.
+            eprintln!("mpwasm: error: {e:#}");
+            std::process::exit(2);
+        }
+        Ok(())
+    }
+
+    /// Takes the bar down and prints the summary line (unless `quiet`).
+    pub fn finish(&mut self, quiet: bool) {
+        let _ = self.flush();
+        self.progress.finish();
+        if !quiet {
+            let line = self
+                .progress
+                .tally
+                .summary(self.progress.elapsed(), self.style);
+            eprintln!("{line}");
+        }
     }
 }

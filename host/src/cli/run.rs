@@ -17,7 +17,9 @@ use signal_hook::iterator::Signals;
 
 use super::args::RunArgs;
 use super::inputs::Source;
-use super::report::Reporter;
+use super::joblog::{JobLog, Resume, done_indices};
+use super::progress::BarMode;
+use super::report::{Display, Reporter};
 use super::settings::{InputSpec, parse_range, pool_builder};
 
 /// How long after a signal finished results are still collected.
@@ -25,21 +27,31 @@ const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the command; returns the exit status.
 pub fn run(args: RunArgs) -> Result<i32> {
-    let spec = match (&args.map, &args.input, &args.lines) {
-        (Some(range), None, None) => InputSpec::Range(parse_range(range)?),
-        (None, Some(path), None) => InputSpec::JsonLines(Some(path.clone())),
-        (None, None, Some(path)) => InputSpec::TextLines(Some(path.clone())),
-        (None, None, None) => bail!(
+    let started = Instant::now();
+    let spec = match (&args.map, &args.input, &args.lines, &args.csv) {
+        (Some(range), None, None, None) => InputSpec::Range(parse_range(range)?),
+        (None, Some(path), None, None) => InputSpec::JsonLines(Some(path.clone())),
+        (None, None, Some(path), None) => InputSpec::TextLines(Some(path.clone())),
+        (None, None, None, Some(path)) => InputSpec::Csv {
+            path: Some(path.clone()),
+            header: !args.no_header,
+        },
+        (None, None, None, None) => bail!(
             "no inputs: give --map RANGE (e.g. --map 0..10), --input PATH (JSON Lines), \
-             --lines PATH (one string per line), or `-` as the PATH to read stdin"
+             --lines PATH (one string per line), --csv PATH, or `-` as the PATH to read stdin"
         ),
-        _ => bail!("give one of --map, --input and --lines"),
+        _ => bail!("give one of --map, --input, --lines and --csv"),
     };
     if args.chunksize == Some(0) {
         bail!("invalid --chunksize 0: a batch holds at least one task");
     }
     let source = Source::open(&spec)?;
-    let mut builder = pool_builder(&args.common)?;
+    let resume = match (&args.joblog, args.resume) {
+        (Some(path), true) => Some(Arc::new(Resume::new(done_indices(path)?))),
+        _ => None,
+    };
+    let joblog = args.joblog.as_deref().map(JobLog::open).transpose()?;
+    let mut builder = pool_builder(&args.common)?.time_tasks(joblog.is_some());
     if let Some(n) = args.chunksize {
         builder = builder.chunksize(n);
     }
@@ -47,11 +59,28 @@ pub fn run(args: RunArgs) -> Result<i32> {
         builder = builder.program_args(args.program_args.clone(), args.stdin);
     }
     let pool = builder.build(args.task.as_path())?;
-    let mut reporter = Reporter::new(args.format, source.line_map()).for_program(pool.is_program());
+    let display = Display {
+        bar: if args.quiet {
+            BarMode::Off
+        } else if args.progress {
+            BarMode::Forced
+        } else {
+            BarMode::Auto
+        },
+        total: source
+            .len()
+            .map(|n| n.saturating_sub(resume.as_ref().map_or(0, |r| r.done.len() as u64))),
+        color: args.color,
+        started,
+    };
+    let mut reporter = Reporter::new(args.format, source.line_map(), display)
+        .for_program(pool.is_program())
+        .with_joblog(joblog)
+        .with_resume(resume.clone());
     let (submitter, mut outcomes) = pool.job(!args.unordered);
     let signal = Arc::new(AtomicI32::new(0));
     watch_signals(Arc::clone(&signal), pool.terminator(), outcomes.waker())?;
-    let feeder = source.feed(submitter);
+    let feeder = source.feed(submitter, resume);
     let mut pending = None;
     loop {
         let outcome = match outcomes.try_next() {
@@ -76,15 +105,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     let sig = signal.load(Ordering::SeqCst);
     if sig != 0 {
-        return Ok(interrupted(sig, pending, outcomes, reporter));
+        return Ok(interrupted(sig, pending, outcomes, reporter, args.quiet));
     }
-    let _ = reporter.flush();
+    reporter.finish(args.quiet);
     let read_error = feeder.join().unwrap_or(None);
     if let Some(message) = read_error {
         eprintln!("mpwasm: {message}");
         return Ok(1);
     }
-    Ok(if reporter.failed > 0 { 1 } else { 0 })
+    Ok(if reporter.failed() > 0 { 1 } else { 0 })
 }
 
 /// After a signal: print what finished, count what did not run, return 128 + the signal.
@@ -93,6 +122,7 @@ fn interrupted(
     mut pending: Option<TaskOutcome>,
     mut outcomes: Outcomes,
     mut reporter: Reporter,
+    quiet: bool,
 ) -> i32 {
     outcomes.close_input();
     let deadline = Instant::now() + DRAIN;
@@ -115,12 +145,13 @@ fn interrupted(
             }
         }
     }
-    let _ = reporter.flush();
+    reporter.finish(quiet);
     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
     eprintln!(
         "mpwasm: interrupted by {name}: {} results printed, {} failed, {not_run} tasks stopped \
          before finishing",
-        reporter.succeeded, reporter.failed
+        reporter.succeeded(),
+        reporter.failed()
     );
     128 + sig
 }

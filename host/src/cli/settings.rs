@@ -22,6 +22,19 @@ pub struct IntRange {
 }
 
 impl IntRange {
+    /// How many values there are, without generating them.
+    pub fn len(self) -> u64 {
+        let span = self.end_exclusive - i128::from(self.start);
+        let step = i128::from(self.step);
+        let count = if (span > 0) == (step > 0) && span != 0 {
+            // Ceiling division of two numbers with the same sign.
+            (span + step - step.signum()) / step
+        } else {
+            0
+        };
+        u64::try_from(count).unwrap_or(u64::MAX)
+    }
+
     /// The values, lazily.
     pub fn values(self) -> impl Iterator<Item = i64> {
         let mut next = i128::from(self.start);
@@ -90,6 +103,13 @@ pub enum InputSpec {
     JsonLines(Option<PathBuf>),
     /// `--lines PATH` (`None` = stdin): each line a string.
     TextLines(Option<PathBuf>),
+    /// `--csv PATH` (`None` = stdin): each row a record, or with `header: false` an array.
+    Csv {
+        /// The file.
+        path: Option<PathBuf>,
+        /// The first row names the columns.
+        header: bool,
+    },
 }
 
 /// Builds the pool settings from the shared flags.
@@ -185,6 +205,7 @@ mod tests {
         }
         let top = parse_range("9223372036854775806..=9223372036854775807").expect("parses");
         assert_eq!(top.values().count(), 2);
+        assert_eq!(top.len(), 2);
     }
 
     proptest::proptest! {
@@ -202,7 +223,14 @@ mod tests {
                 .map(|r| r.values().collect())
                 .unwrap_or_default();
             let want: Vec<i64> = (a..b).step_by(step as usize).collect();
+            let len = parse_range(&format!("{a}..{b}:{step}")).map(|r| r.len()).unwrap_or(0);
+            proptest::prop_assert_eq!(len, want.len() as u64);
             proptest::prop_assert_eq!(got, want);
+            let down: Vec<i64> = parse_range(&format!("{b}..{a}:-{step}"))
+                .map(|r| r.values().collect())
+                .unwrap_or_default();
+            let down_len = parse_range(&format!("{b}..{a}:-{step}")).map(|r| r.len()).unwrap_or(0);
+            proptest::prop_assert_eq!(down_len, down.len() as u64);
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Setup {
     pub limits: Limits,
     /// A new instance for every task.
     pub fresh: bool,
+    /// Measure every task's run time (programs are always timed).
+    pub timed: bool,
     /// Directories and environment variables granted to every sandbox.
     pub grants: Grants,
 }

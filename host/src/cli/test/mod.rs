@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::args::{CommonArgs, TestArgs};
 use super::settings::pool_builder;
+use super::style::{Stream, Style};
 use junit::{Case, Suite};
 use libtest::{Selection, Status, TestCase, Verdict};
 
@@ -54,7 +55,7 @@ pub fn run(args: TestArgs) -> Result<i32> {
     };
     let started = Instant::now();
     let mut suites = Vec::new();
-    let mut printer = Printer::new(args.nocapture);
+    let mut printer = Printer::new(args.nocapture, Style::new(args.color, Stream::Stdout));
     for binary in &binaries {
         let path = PathBuf::from(binary);
         let name = libtest::crate_name(
@@ -257,11 +258,22 @@ struct Totals {
 /// Prints the per-test lines and the summary, cargo-nextest style.
 struct Printer {
     nocapture: bool,
+    style: Style,
 }
 
 impl Printer {
-    fn new(nocapture: bool) -> Printer {
-        Printer { nocapture }
+    fn new(nocapture: bool, style: Style) -> Printer {
+        Printer { nocapture, style }
+    }
+
+    /// `label` right-aligned and coloured by what it says.
+    fn paint(&self, label: &str) -> String {
+        let padded = format!("{label:>12}");
+        match label.split(' ').next().unwrap_or("") {
+            "PASS" => self.style.green(&padded),
+            "FAIL" | "TIMEOUT" | "MEMORY" => self.style.red(&padded),
+            _ => self.style.yellow(&padded),
+        }
     }
 
     fn label(verdict: &Verdict, failed_before: u32) -> &'static str {
@@ -275,9 +287,10 @@ impl Printer {
         }
     }
 
-    fn line(label: &str, duration: Duration, suite: &str, name: &str) -> String {
+    fn line(&self, label: &str, duration: Duration, suite: &str, name: &str) -> String {
         format!(
-            "{label:>12} [{:>8.3}s] {suite} {name}",
+            "{} [{:>8.3}s] {suite} {name}",
+            self.paint(label),
             duration.as_secs_f64()
         )
     }
@@ -285,7 +298,7 @@ impl Printer {
     /// One test reached its final verdict.
     fn finished(&mut self, suite: &str, name: &str, verdict: &Verdict, failed_before: u32) {
         let label = Printer::label(verdict, failed_before);
-        let mut text = Printer::line(label, verdict.duration, suite, name);
+        let mut text = self.line(label, verdict.duration, suite, name);
         if let Status::Skip(reason) = &verdict.status {
             text.push_str(&format!(" ({reason})"));
         }
@@ -305,7 +318,7 @@ impl Printer {
     /// A test failed and runs again.
     fn retrying(&mut self, suite: &str, name: &str, verdict: &Verdict, attempt: u32, of: u32) {
         let label = format!("{} {attempt}/{of}", "RETRY");
-        let mut text = Printer::line(&label, verdict.duration, suite, name);
+        let mut text = self.line(&label, verdict.duration, suite, name);
         text.push_str(&format!(" ({})\n", verdict.reason));
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
@@ -330,7 +343,7 @@ impl Printer {
                             _ => {}
                         }
                         totals.failed += 1;
-                        failures.push(Printer::line(
+                        failures.push(self.line(
                             Printer::label(&case.verdict, 0),
                             case.verdict.duration,
                             &suite.name,
@@ -342,7 +355,8 @@ impl Printer {
         }
         let run = totals.passed + totals.failed;
         let mut line = format!(
-            "     Summary [{:>8.3}s] {run} {} run: {} passed",
+            "{} [{:>8.3}s] {run} {} run: {} passed",
+            self.style.bold(&format!("{:>12}", "Summary")),
             elapsed.as_secs_f64(),
             if run == 1 { "test" } else { "tests" },
             totals.passed

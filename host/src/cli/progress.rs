@@ -1,0 +1,200 @@
+//! What a long `run` shows on stderr: a progress bar while it runs (on a terminal, or forced
+//! with `--progress`; never with `--quiet`), and the final summary line
+//! `1000 tasks: 998 ok, 2 failed (1 timeout, 1 memory-limit) in 3.2 s`.
+//!
+//! The bar is drawn by indicatif; everything else written to the terminal while it is up goes
+//! through [`Progress::suspend`], which lifts the bar, writes, and draws it again, so results
+//! and guest output never mix with it.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mpwasm::ErrorKind;
+
+use super::style::Style;
+
+/// Whether to show the bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarMode {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always (`--progress`).
+    Forced,
+    /// Never (`--quiet`).
+    Off,
+}
+
+/// The counts of a run so far.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Tasks that succeeded.
+    pub ok: u64,
+    /// Tasks that failed, by kind.
+    pub failed: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    /// Counts one outcome.
+    pub fn add(&mut self, failure: Option<ErrorKind>) {
+        match failure {
+            None => self.ok += 1,
+            Some(kind) => *self.failed.entry(kind.as_str()).or_default() += 1,
+        }
+    }
+
+    /// How many failed.
+    pub fn failures(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    /// `1000 tasks: 998 ok, 2 failed (1 timeout, 1 memory-limit) in 3.2 s`.
+    pub fn summary(&self, elapsed: Duration, style: Style) -> String {
+        let failed = self.failures();
+        let total = self.ok + failed;
+        let tasks = if total == 1 { "task" } else { "tasks" };
+        let ok = format!("{} ok", self.ok);
+        let ok = if failed == 0 { style.green(&ok) } else { ok };
+        let mut line = format!("{total} {tasks}: {ok}");
+        if failed > 0 {
+            let kinds: Vec<String> = self
+                .failed
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            line.push_str(&format!(
+                ", {} ({})",
+                style.red(&format!("{failed} failed")),
+                kinds.join(", ")
+            ));
+        }
+        line.push_str(&format!(" in {}", seconds(elapsed)));
+        line
+    }
+}
+
+/// `0.012 s`, `3.2 s`, `1 m 05 s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{s:.3} s")
+    } else if s < 60.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{} m {:02} s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// The bar and the tally of a run.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    /// The counts so far.
+    pub tally: Tally,
+    started: Instant,
+}
+
+impl Progress {
+    /// Starts counting from `started`; shows a bar per `mode`, with `total` tasks when known.
+    pub fn new(mode: BarMode, total: Option<u64>, started: Instant) -> Progress {
+        let show = match mode {
+            BarMode::Off => false,
+            BarMode::Forced => true,
+            BarMode::Auto => std::io::stderr().is_terminal(),
+        };
+        let bar = show.then(|| {
+            let target = if mode == BarMode::Forced {
+                // Drawn even when stderr is not a terminal.
+                ProgressDrawTarget::term_like(Box::new(console::Term::stderr()))
+            } else {
+                ProgressDrawTarget::stderr()
+            };
+            let template = match total {
+                Some(_) => {
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {rate} ETA {eta} {msg}"
+                }
+                None => "{spinner} [{elapsed_precise}] {pos} done, {rate} {msg}",
+            };
+            let style = ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    },
+                )
+                .progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(total, target).with_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            tally: Tally::default(),
+            started,
+        }
+    }
+
+    /// Whether the bar is up.
+    pub fn visible(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Counts one finished task.
+    pub fn done(&mut self, failure: Option<ErrorKind>) {
+        self.tally.add(failure);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if failure.is_some() {
+                bar.set_message(format!("{} failed", self.tally.failures()));
+            }
+        }
+    }
+
+    /// Runs `write` with the bar lifted.
+    pub fn suspend<R>(&self, write: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Takes the bar down.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::style::{ColorChoice, Stream};
+
+    #[test]
+    fn summaries() {
+        let plain = Style::new(ColorChoice::Never, Stream::Stderr);
+        let mut tally = Tally::default();
+        for _ in 0..998 {
+            tally.add(None);
+        }
+        tally.add(Some(ErrorKind::Timeout));
+        tally.add(Some(ErrorKind::MemoryLimit));
+        assert_eq!(
+            tally.summary(Duration::from_millis(3200), plain),
+            "1000 tasks: 998 ok, 2 failed (1 memory-limit, 1 timeout) in 3.2 s"
+        );
+        let mut one = Tally::default();
+        one.add(None);
+        assert_eq!(
+            one.summary(Duration::from_millis(12), plain),
+            "1 task: 1 ok in 0.012 s"
+        );
+    }
+}
