@@ -80,6 +80,56 @@ pub enum Command {
         [target.wasm32-wasip2]\n  runner = \"mpwasm test\"\n\
         then `cargo test --target wasm32-wasip2` runs every test binary through mpwasm.")]
     Test(TestArgs),
+    /// Show what a module is: component or core module, task or program, every export with
+    /// its WIT signature, its imports and what mpwasm grants for each, its size.
+    #[command(after_help = "Examples:\n  mpwasm inspect square.wasm\n  \
+        mpwasm inspect --json kitchen.wasm | jq '.exports[].signature'")]
+    Inspect(InspectArgs),
+    /// Create a task crate that builds and runs at once (a Cargo.toml, a WIT world, src/lib.rs
+    /// with one function, a README with the two commands).
+    #[command(after_help = "Example:\n  mpwasm new my-task && cd my-task\n  \
+        cargo build --release --target wasm32-wasip2\n  \
+        mpwasm run target/wasm32-wasip2/release/my_task.wasm --map 0..10")]
+    New(NewArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Examples:\n  mpwasm completions bash > ~/.local/share/bash-completion/completions/mpwasm\n  \
+        mpwasm completions zsh > ~/.zfunc/_mpwasm\n  \
+        mpwasm completions fish > ~/.config/fish/completions/mpwasm.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// The flags of `mpwasm inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The module.
+    #[arg(value_name = "TASK.wasm")]
+    pub task: PathBuf,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `mpwasm new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The crate's name: lowercase letters, digits, `-` and `_`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Where to create it [default: ./NAME]; it must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+}
+
+/// The flags of `mpwasm completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// The flags of `mpwasm test`.

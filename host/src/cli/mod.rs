@@ -1,11 +1,13 @@
 //! The command line: [`args`] (raw flags), [`settings`] (checked settings), and one file per
-//! subcommand ([`run`], [`call`], [`test`]) over the library. Errors that stop a run before it starts
+//! subcommand ([`run`], [`call`], [`test`], [`inspect`], [`new`]) over the library. Errors that stop a run before it starts
 //! print one line and exit 2.
 
 mod args;
 mod call;
 mod inputs;
+mod inspect;
 mod joblog;
+mod new;
 mod progress;
 mod report;
 mod run;
@@ -24,6 +26,13 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Call(args) => call::run(args),
         Command::Test(args) => test::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::New(args) => new::run(args),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "mpwasm", &mut std::io::stdout());
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => code,

@@ -88,6 +88,7 @@ struct TaskInner {
     settings: EngineSettings,
     artifact: Artifact,
     functions: Vec<ExportedFunction>,
+    imports: Vec<String>,
 }
 
 impl std::fmt::Debug for Task {
@@ -178,6 +179,17 @@ impl Task {
         };
         check_imports(&engine, &path, &loaded)?;
         let functions = exports::list(&engine, &loaded);
+        let imports = match &loaded {
+            Loaded::Component(c) => c
+                .component_type()
+                .imports(&engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            Loaded::Core(m) => m
+                .imports()
+                .map(|i| format!("{}#{}", i.module(), i.name()))
+                .collect(),
+        };
         Ok(Task {
             inner: Arc::new(TaskInner {
                 source: path,
@@ -185,6 +197,7 @@ impl Task {
                 settings,
                 artifact,
                 functions,
+                imports,
             }),
         })
     }
@@ -207,6 +220,12 @@ impl Task {
     /// The precompiled artifact workers load.
     pub fn artifact(&self) -> &Path {
         self.inner.artifact.path()
+    }
+
+    /// What the module imports: interface names for a component (`wasi:filesystem/types@0.2.6`),
+    /// `module#name` for a core module (`wasi_snapshot_preview1#fd_write`).
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
     }
 
     /// Every exported function with its signature.

@@ -1,0 +1,142 @@
+//! `mpwasm inspect TASK.wasm`: what a module is (component or core module, task or program),
+//! each export with its full WIT signature (the same printing error messages use), what it
+//! imports and what the host grants for each, and its size before and after compiling. With
+//! `--json`, the same as one JSON object.
+
+use anyhow::Result;
+use mpwasm::Task;
+use mpwasm::limits::{Limits, format_size};
+use mpwasm::sandbox::engine::EngineSettings;
+use serde_json::json;
+
+use super::args::InspectArgs;
+
+/// What mpwasm gives a module for an import, in a few words.
+fn grant(import: &str) -> &'static str {
+    let name = import.split_once('@').map_or(import, |(n, _)| n);
+    match name {
+        n if n.starts_with("wasi:filesystem/") => "files: only directories granted with --dir",
+        n if n.starts_with("wasi:http/") => "HTTP: only hosts allowed with --allow-http",
+        n if n.starts_with("wasi:sockets/") => "sockets: always refused",
+        "wasi:cli/environment" => "environment: only --env variables; arguments for programs",
+        "wasi:cli/stdin" => "stdin: empty, or the input with --stdin (programs)",
+        "wasi:cli/stdout" | "wasi:cli/stderr" => "output: captured per task (--output-limit)",
+        n if n.starts_with("wasi:cli/terminal") => "terminal: none",
+        "wasi:cli/exit" => "exit: the program's status",
+        n if n.starts_with("wasi:clocks/") => "clocks: provided",
+        n if n.starts_with("wasi:random/") => "random numbers: provided",
+        n if n.starts_with("wasi:io/") => "streams: provided",
+        n if n.starts_with("wasi_snapshot_preview1#") => core_grant(n),
+        _ => "not provided: the module cannot load",
+    }
+}
+
+/// The same for a WASI preview 1 function.
+fn core_grant(name: &str) -> &'static str {
+    let function = name.split_once('#').map_or(name, |(_, f)| f);
+    match function {
+        f if f.starts_with("path_") || f.starts_with("fd_") && f != "fd_write" => {
+            "files: only directories granted with --dir"
+        }
+        "fd_write" => "output: captured per task (--output-limit)",
+        f if f.starts_with("environ_") => "environment: only --env variables",
+        f if f.starts_with("args_") => "arguments: for programs, from the input",
+        f if f.starts_with("sock_") => "sockets: always refused",
+        f if f.starts_with("clock_") => "clocks: provided",
+        "random_get" => "random numbers: provided",
+        "proc_exit" => "exit: the program's status",
+        _ => "provided",
+    }
+}
+
+/// Runs the command; returns the exit status.
+pub fn run(args: InspectArgs) -> Result<i32> {
+    let source_size = std::fs::metadata(&args.task).map(|m| m.len()).ok();
+    let task = Task::load(
+        args.task.as_path(),
+        EngineSettings::for_limits(&Limits::for_processes(1)),
+    )?;
+    let compiled_size = std::fs::metadata(task.artifact()).map(|m| m.len()).ok();
+    let program = task.program_export().map(|f| f.path.to_string());
+    let kind = match (&program, task.kind()) {
+        (Some(_), mpwasm::ModuleKind::Component) => "component, a WASI program (wasi:cli/run)",
+        (Some(_), mpwasm::ModuleKind::Core) => "core module, a WASI program (_start)",
+        (None, mpwasm::ModuleKind::Component) => "component with task functions",
+        (None, mpwasm::ModuleKind::Core) => "core module with task functions",
+    };
+    if args.json {
+        let exports: Vec<_> = task
+            .functions()
+            .iter()
+            .map(|f| {
+                json!({
+                    "name": f.path.to_string(),
+                    "signature": f.signature(),
+                    "callable": f.unsupported.is_none(),
+                    "why_not": f.unsupported,
+                })
+            })
+            .collect();
+        let imports: Vec<_> = task
+            .imports()
+            .iter()
+            .map(|i| json!({"name": i, "grant": grant(i)}))
+            .collect();
+        let value = json!({
+            "path": args.task.display().to_string(),
+            "kind": match task.kind() {
+                mpwasm::ModuleKind::Component => "component",
+                mpwasm::ModuleKind::Core => "core",
+            },
+            "program": program.is_some(),
+            "size": source_size,
+            "compiled_size": compiled_size,
+            "exports": exports,
+            "imports": imports,
+        });
+        println!("{value:#}");
+        return Ok(0);
+    }
+    let size = |s: Option<u64>| s.map_or_else(|| "?".to_string(), format_size);
+    println!("{}: {kind}", args.task.display());
+    println!(
+        "size: {} ({} compiled for this machine)",
+        size(source_size),
+        size(compiled_size)
+    );
+    println!("\nexports:");
+    for f in task.functions() {
+        match &f.unsupported {
+            None => println!("  {}", f.signature()),
+            Some(why) => println!("  {}    [cannot be called: {why}]", f.signature()),
+        }
+    }
+    if let Some(run) = &program {
+        println!(
+            "\nrun it once per input with `mpwasm run {} --map 0..3 -- ARGS` ({run})",
+            args.task.display()
+        );
+    }
+    println!("\nimports:");
+    if task.imports().is_empty() {
+        println!("  none");
+    }
+    for import in task.imports() {
+        println!("  {import:<44} {}", grant(import));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_name_the_flag() {
+        assert!(grant("wasi:filesystem/preopens@0.2.6").contains("--dir"));
+        assert!(grant("wasi:http/outgoing-handler@0.2.6").contains("--allow-http"));
+        assert!(grant("wasi_snapshot_preview1#path_open").contains("--dir"));
+        assert!(grant("wasi_snapshot_preview1#fd_write").contains("captured"));
+        assert!(grant("acme:db/query").contains("cannot load"));
+    }
+}

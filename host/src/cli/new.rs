@@ -1,0 +1,155 @@
+//! `mpwasm new NAME [--path DIR]`: writes a task crate that builds and runs at once: a
+//! Cargo.toml (a `cdylib` with wit-bindgen, its own workspace), a WIT world with one function,
+//! `src/lib.rs` implementing it, and a README with the two commands that build and run it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use super::args::NewArgs;
+
+/// The wit-bindgen the generated crate uses (the one the example tasks use).
+const WIT_BINDGEN: &str = "0.61";
+
+/// Whether `name` can be a crate name and (with `-` for `_`) a WIT identifier.
+fn valid(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !name.ends_with(['-', '_'])
+        && !name.contains("--")
+        && !name.contains("__")
+}
+
+fn files(name: &str) -> Vec<(&'static str, String)> {
+    let world = name.replace('_', "-");
+    let lib = name.replace('-', "_");
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# A task module is a WebAssembly component library: build it with
+# `cargo build --release --target wasm32-wasip2`.
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wit-bindgen = "{WIT_BINDGEN}"
+
+[profile.release]
+strip = "debuginfo"
+
+# Its own workspace, so it builds wherever it is created.
+[workspace]
+"#
+    );
+    let wit = format!(
+        r#"package local:{world};
+
+/// The task's interface: what mpwasm can call. Add functions here and implement them in
+/// src/lib.rs; any WIT types work (records, lists, options, results, ...), as JSON.
+world {world} {{
+  /// Returns `x * x` (wrapping on overflow).
+  export square: func(x: u64) -> u64;
+}}
+"#
+    );
+    let lib_rs = format!(
+        r#"//! The `{name}` task: the functions of the world in `wit/world.wit`, for mpwasm.
+
+wit_bindgen::generate!({{ path: "wit", world: "{world}" }});
+
+struct Task;
+
+impl Guest for Task {{
+    /// Called once per input: `mpwasm run ... --map 0..10` calls `square(0)` ... `square(9)`,
+    /// each in a sandbox. Print with `println!` (shown per task); a panic fails only this
+    /// input, with its message.
+    fn square(x: u64) -> u64 {{
+        x.wrapping_mul(x)
+    }}
+}}
+
+export!(Task);
+"#
+    );
+    let readme = format!(
+        r#"# {name}
+
+A task for mpwasm: `square(x)`, called once per input, each call in a sandbox.
+
+```sh
+rustup target add wasm32-wasip2                     # once
+cargo build --release --target wasm32-wasip2
+mpwasm run target/wasm32-wasip2/release/{lib}.wasm --map 0..10
+```
+
+Change the function in `wit/world.wit` and `src/lib.rs`; `mpwasm inspect
+target/wasm32-wasip2/release/{lib}.wasm` shows what the module exports.
+"#
+    );
+    vec![
+        ("Cargo.toml", cargo),
+        ("wit/world.wit", wit),
+        ("src/lib.rs", lib_rs),
+        ("README.md", readme),
+        (".gitignore", "/target\n".to_string()),
+    ]
+}
+
+/// Runs the command; returns the exit status.
+pub fn run(args: NewArgs) -> Result<i32> {
+    if !valid(&args.name) {
+        bail!(
+            "invalid task name `{}`: use lowercase letters, digits, `-` and `_`, starting with a \
+             letter (e.g. `my-task`)",
+            args.name
+        );
+    }
+    let dir = args.path.unwrap_or_else(|| PathBuf::from(&args.name));
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty; choose another --path",
+            dir.display()
+        );
+    }
+    for (file, text) in files(&args.name) {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let lib = args.name.replace('-', "_");
+    println!(
+        "created the task crate {name} in {dir}\n\nbuild and run it:\n  cd {dir}\n  \
+         cargo build --release --target wasm32-wasip2\n  \
+         mpwasm run target/wasm32-wasip2/release/{lib}.wasm --map 0..10",
+        name = args.name,
+        dir = dir.display(),
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["a", "my-task", "task_2"] {
+            assert!(valid(good), "{good}");
+        }
+        for bad in ["", "My", "1x", "a b", "x-", "a--b", "ünï"] {
+            assert!(!valid(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The tools around running: `mpwasm inspect` (text and JSON), `mpwasm new` (the generated
+//! crate builds for wasm32-wasip2 and runs at once) and `mpwasm completions`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{mpwasm, mpwasm_bin};
+use mpwasm_tests::guests;
+
+#[test]
+fn inspect_shows_kind_signatures_imports_and_sizes() {
+    let kitchen = mpwasm(&["inspect", guests::KITCHEN]);
+    assert_eq!(kitchen.code, 0, "{kitchen:?}");
+    assert!(
+        kitchen.stdout.contains("component with task functions"),
+        "{kitchen:?}"
+    );
+    assert!(
+        kitchen.stdout.contains("add: func(a: s32, b: s32) -> s32"),
+        "{kitchen:?}"
+    );
+    // Records are spelled out.
+    assert!(kitchen.stdout.contains("record {"), "{kitchen:?}");
+    assert!(
+        kitchen.stdout.contains("compiled for this machine"),
+        "{kitchen:?}"
+    );
+
+    // A test binary is a program, and it reads files (one of its tests probes the host).
+    let json = mpwasm(&["inspect", "--json", guests::UNTRUSTED_TESTS]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value["kind"], "component");
+    assert_eq!(value["program"], true);
+    assert!(value["size"].as_u64().is_some_and(|s| s > 1000));
+    assert!(value["compiled_size"].as_u64().is_some_and(|s| s > 1000));
+    let imports = value["imports"].as_array().expect("imports");
+    let filesystem = imports
+        .iter()
+        .find(|i| {
+            i["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("wasi:filesystem/"))
+        })
+        .expect("a program that reads files imports the filesystem");
+    assert!(
+        filesystem["grant"]
+            .as_str()
+            .is_some_and(|g| g.contains("--dir"))
+    );
+
+    let core = mpwasm(&["inspect", guests::CORE_SQUARE]);
+    assert!(
+        core.stdout.contains("core module with task functions"),
+        "{core:?}"
+    );
+    let missing = mpwasm(&["inspect", "/nonexistent.wasm"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_mpwasm()"),
+        ("zsh", "#compdef mpwasm"),
+        ("fish", "complete -c mpwasm"),
+    ] {
+        let run = mpwasm(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {run:?}");
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("joblog"),
+            "{shell}: flags are completed"
+        );
+    }
+    assert_eq!(mpwasm(&["completions", "tcsh"]).code, 2);
+}
+
+#[test]
+fn new_writes_a_crate_that_builds_and_runs() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let crate_dir = dir.join("my-task");
+    let created = mpwasm(&[
+        "new",
+        "my-task",
+        "--path",
+        crate_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(created.code, 0, "{created:?}");
+    for file in ["Cargo.toml", "wit/world.wit", "src/lib.rs", "README.md"] {
+        assert!(crate_dir.join(file).is_file(), "{file} is missing");
+    }
+    // A second time into the same place is refused; so is a bad name.
+    assert_eq!(
+        mpwasm(&[
+            "new",
+            "my-task",
+            "--path",
+            crate_dir.to_str().expect("utf-8")
+        ])
+        .code,
+        2
+    );
+    assert_eq!(mpwasm(&["new", "Bad Name"]).code, 2);
+
+    // Build it as its README says, in a target directory kept between test runs.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target = std::path::Path::new(guests::TARGET_DIR).join("new-task");
+    let build = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = target.join("wasm32-wasip2/release/my_task.wasm");
+    let run = Command::new(mpwasm_bin())
+        .args(["run", wasm.to_str().expect("utf-8"), "--map", "0..10", "-q"])
+        .output()
+        .expect("mpwasm runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let want: Vec<String> = (0u64..10).map(|i| (i * i).to_string()).collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), want, "{run:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
