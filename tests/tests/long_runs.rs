@@ -247,3 +247,29 @@ fn csv_rows_become_records_or_tuples() {
         "{tuples:?}"
     );
 }
+
+#[test]
+fn a_file_input_gets_a_total_for_the_bar() {
+    let dir = temp_dir("count");
+    let input = dir.join("inputs.jsonl");
+    // 12 inputs and two blank lines, which are not inputs.
+    let lines: String = (0..12)
+        .map(|i| format!("{}\n{}", 30 + i, if i % 6 == 0 { "\n" } else { "" }))
+        .collect();
+    std::fs::write(&input, lines).expect("input written");
+    let run = mpwasm(&[
+        "run",
+        guests::MISBEHAVE,
+        "--func",
+        "sleep-ms",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "-j",
+        "2",
+        "--progress",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("12/12"), "{run:?}");
+    assert!(run.stderr.contains("ETA"), "{run:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -193,6 +193,50 @@ impl Source {
     }
 }
 
+/// How many inputs a file source holds, counted by reading the file once more (for the
+/// progress bar's total, on a thread of its own); `None` for stdin, a range or a read error.
+/// CSV rows are counted as lines, so a quoted line break counts twice.
+pub fn count_inputs(spec: &InputSpec) -> Option<u64> {
+    let (path, blank_counts, header) = match spec {
+        InputSpec::JsonLines(Some(p)) => (p, false, false),
+        InputSpec::TextLines(Some(p)) => (p, true, false),
+        InputSpec::Csv {
+            path: Some(p),
+            header,
+        } => (p, false, *header),
+        _ => return None,
+    };
+    if path == Path::new("-") || !path.is_file() {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut count, mut in_line, mut content) = (0u64, false, false);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                if blank_counts || content {
+                    count += 1;
+                }
+                (in_line, content) = (false, false);
+            } else {
+                in_line = true;
+                content |= !b.is_ascii_whitespace();
+            }
+        }
+    }
+    if in_line && (blank_counts || content) {
+        count += 1;
+    }
+    Some(count.saturating_sub(u64::from(header)))
+}
+
 /// Opens a file, or stdin for `-` or no path.
 fn open_reader(path: Option<&Path>, flag: &str) -> Result<(Box<dyn Read + Send>, String)> {
     Ok(match path {
@@ -330,6 +374,23 @@ fn feed_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_are_counted_as_they_are_read() {
+        let path = std::env::temp_dir().join(format!("mpwasm-count-{}", std::process::id()));
+        std::fs::write(&path, "1\n\n  \n2\n3").expect("written");
+        let json = InputSpec::JsonLines(Some(path.clone()));
+        assert_eq!(count_inputs(&json), Some(3));
+        let text = InputSpec::TextLines(Some(path.clone()));
+        assert_eq!(count_inputs(&text), Some(5));
+        let csv = InputSpec::Csv {
+            path: Some(path.clone()),
+            header: true,
+        };
+        assert_eq!(count_inputs(&csv), Some(2));
+        assert_eq!(count_inputs(&InputSpec::JsonLines(None)), None);
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn csv_fields_become_numbers_booleans_or_strings() {

@@ -86,6 +86,35 @@ fn seconds(d: Duration) -> String {
     }
 }
 
+/// The bar's look: with a length (bar, done/total, ETA) or without (a count and the rate).
+fn bar_style(with_length: bool) -> ProgressStyle {
+    let template = if with_length {
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {rate} ETA {eta} {msg}"
+    } else {
+        "{spinner} [{elapsed_precise}] {pos} done, {rate} {msg}"
+    };
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// Gives a bar its length once it is known (counted on another thread).
+pub struct LengthSetter(ProgressBar);
+
+impl LengthSetter {
+    /// Sets the total and switches to the bar with an ETA.
+    pub fn set(&self, total: u64) {
+        self.0.set_length(total);
+        self.0.set_style(bar_style(true));
+    }
+}
+
 /// The bar and the tally of a run.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -109,21 +138,7 @@ impl Progress {
             } else {
                 ProgressDrawTarget::stderr()
             };
-            let template = match total {
-                Some(_) => {
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {rate} ETA {eta} {msg}"
-                }
-                None => "{spinner} [{elapsed_precise}] {pos} done, {rate} {msg}",
-            };
-            let style = ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .with_key(
-                    "rate",
-                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{:.0}/s", state.per_sec());
-                    },
-                )
-                .progress_chars("=> ");
+            let style = bar_style(total.is_some());
             let bar = ProgressBar::with_draw_target(total, target).with_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -133,6 +148,14 @@ impl Progress {
             tally: Tally::default(),
             started,
         }
+    }
+
+    /// A handle to set the bar's length later, when the bar is up without one.
+    pub fn length_setter(&self) -> Option<LengthSetter> {
+        self.bar
+            .as_ref()
+            .filter(|bar| bar.length().is_none())
+            .map(|bar| LengthSetter(bar.clone()))
     }
 
     /// Whether the bar is up.

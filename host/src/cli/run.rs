@@ -16,7 +16,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::args::RunArgs;
-use super::inputs::Source;
+use super::inputs::{Source, count_inputs};
 use super::joblog::{JobLog, Resume, done_indices};
 use super::progress::BarMode;
 use super::report::{Display, Reporter};
@@ -77,6 +77,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .for_program(pool.is_program())
         .with_joblog(joblog)
         .with_resume(resume.clone());
+    if let Some(setter) = reporter.progress.length_setter() {
+        // A file's inputs are counted on the side, so the bar gets its total and an ETA
+        // without holding up the run.
+        let done = resume.as_ref().map_or(0, |r| r.done.len() as u64);
+        let spec = spec.clone();
+        std::thread::spawn(move || {
+            if let Some(n) = count_inputs(&spec) {
+                setter.set(n.saturating_sub(done));
+            }
+        });
+    }
     let (submitter, mut outcomes) = pool.job(!args.unordered);
     let signal = Arc::new(AtomicI32::new(0));
     watch_signals(Arc::clone(&signal), pool.terminator(), outcomes.waker())?;
