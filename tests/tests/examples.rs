@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{mpwasm, mpwasm_with_stdin};
+use common::{mpwasm, mpwasm_with_stdin, temp_dir};
 use mpwasm_tests::guests;
 
 #[test]
@@ -74,7 +74,7 @@ fn csv_rows_are_summarized() {
 
 #[test]
 fn thumbnails_of_a_folder_of_images() {
-    let root = std::env::temp_dir().join(format!("mpwasm-thumbs-{}", std::process::id()));
+    let root = temp_dir("thumbs");
     let (images, thumbs) = (root.join("images"), root.join("thumbs"));
     std::fs::create_dir_all(&images).expect("images dir");
     std::fs::create_dir_all(&thumbs).expect("thumbs dir");

@@ -8,15 +8,8 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{mpwasm, mpwasm_bin, mpwasm_with_stdin};
+use common::{mpwasm, mpwasm_bin, mpwasm_with_stdin, temp_dir};
 use mpwasm_tests::guests;
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mpwasm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// Runs `mpwasm ARGS` under a pseudo-terminal made by `script`, stdout redirected to a file;
 /// returns what the terminal showed and the file.

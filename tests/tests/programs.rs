@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mpwasm, mpwasm_with_stdin};
+use common::{mpwasm, mpwasm_with_stdin, temp_dir};
 use mpwasm_tests::guests;
 
 #[test]
@@ -229,8 +229,7 @@ const CORE_PROGRAM: &str = r#"
 
 #[test]
 fn a_core_module_with_start_is_a_program_and_keeps_its_exit_status() {
-    let dir = std::env::temp_dir().join(format!("mpwasm-core-program-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("core-program");
     let path = dir.join("core-program.wasm");
     std::fs::write(&path, wat::parse_str(CORE_PROGRAM).expect("valid WAT")).expect("written");
     let path = path.to_str().expect("utf-8 path");

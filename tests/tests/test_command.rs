@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Run, mpwasm, mpwasm_bin};
+use common::{Run, mpwasm, mpwasm_bin, temp_dir};
 use mpwasm_tests::guests;
 
 /// Runs the whole suite once with tight limits.
@@ -44,8 +44,7 @@ fn labels(run: &Run) -> BTreeMap<String, String> {
 
 #[test]
 fn every_outcome_is_reported_with_junit_xml() {
-    let dir = std::env::temp_dir().join(format!("mpwasm-junit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("junit");
     let junit = dir.join("report.xml");
     let run = full_run(&["--junit", junit.to_str().expect("utf-8 path")]);
     assert_eq!(run.code, 1, "{run:?}");
@@ -209,8 +208,7 @@ fn nocapture_shows_passing_output() {
 
 #[test]
 fn a_test_that_passes_on_a_retry_is_flaky() {
-    let scratch = std::env::temp_dir().join(format!("mpwasm-flaky-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let scratch = temp_dir("flaky");
     let grant = format!("{}::/scratch", scratch.display());
     let run = full_run(&["flaky_with_scratch", "--dir", &grant, "--retries", "2"]);
     assert_eq!(run.code, 0, "{run:?}");

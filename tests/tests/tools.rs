@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{mpwasm, mpwasm_bin};
+use common::{mpwasm, mpwasm_bin, temp_dir};
 use mpwasm_tests::guests;
 
 #[test]
@@ -79,8 +79,7 @@ fn completions_for_each_shell() {
 
 #[test]
 fn new_writes_a_crate_that_builds_and_runs() {
-    let dir = std::env::temp_dir().join(format!("mpwasm-new-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = temp_dir("new");
     let crate_dir = dir.join("my-task");
     let created = mpwasm(&[
         "new",

@@ -60,17 +60,7 @@ fn read_stdin() -> Result<String> {
 /// Prints a program run's stdout and stderr as they are and returns its exit status; a run
 /// stopped before its end (timeout, memory limit, trap) prints why and returns 1.
 fn pass_through(outcome: &TaskOutcome) -> i32 {
-    #[derive(serde::Deserialize)]
-    struct Run {
-        exit: Option<i32>,
-        stdout: String,
-        stderr: String,
-    }
-    let run = match outcome.json() {
-        Ok(value) => Some(value),
-        Err(error) => error.value_json(),
-    };
-    if let Some(run) = run.and_then(|r| serde_json::from_str::<Run>(r).ok()) {
+    if let Some(run) = outcome.program_run() {
         let _ = std::io::stdout().write_all(run.stdout.as_bytes());
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(run.stderr.as_bytes());

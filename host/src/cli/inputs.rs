@@ -21,22 +21,53 @@ use serde_json::Value as Json;
 use super::joblog::Resume;
 use super::settings::{InputSpec, IntRange};
 
+/// A monotone index map made of runs: `record(at, total)` says that from index `at` on, `total`
+/// has to be added. It maps input indices to file lines (skipped blank lines) and a resumed
+/// job's indices to input indices (skipped inputs), in memory proportional to the runs.
+#[derive(Debug, Default)]
+pub struct IndexShift {
+    /// `(first index of a run, shift from there on)`, by index.
+    runs: Mutex<Vec<(u64, u64)>>,
+}
+
+impl IndexShift {
+    /// From index `at` on, the shift is `total` (`at` never decreases between calls).
+    pub fn record(&self, at: u64, total: u64) {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        match runs.last_mut() {
+            Some(last) if last.0 == at => last.1 = total,
+            _ => runs.push((at, total)),
+        }
+    }
+
+    /// `index` plus its shift.
+    pub fn apply(&self, index: u64) -> u64 {
+        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let at = runs.partition_point(|(i, _)| *i <= index);
+        index + if at == 0 { 0 } else { runs[at - 1].1 }
+    }
+}
+
 /// Maps input indices back to line numbers of a JSON Lines or CSV input.
 #[derive(Debug, Default)]
 pub struct LineMap {
-    /// `(first index after a run of skipped lines, lines skipped before it in total)`.
-    skips: Mutex<Vec<(u64, u64)>>,
+    /// Lines that are not inputs (blank lines, a header, rows spanning lines) before each.
+    skips: IndexShift,
     /// The input's name for messages (`input.jsonl`, `stdin`).
     name: String,
 }
 
 impl LineMap {
+    fn new(name: String) -> LineMap {
+        LineMap {
+            skips: IndexShift::default(),
+            name,
+        }
+    }
+
     /// The 1-based line of input `index`.
     pub fn line_of(&self, index: TaskIndex) -> u64 {
-        let skips = self.skips.lock().unwrap_or_else(|p| p.into_inner());
-        let at = skips.partition_point(|(i, _)| *i <= index.0);
-        let skipped = if at == 0 { 0 } else { skips[at - 1].1 };
-        index.0 + 1 + skipped
+        self.skips.apply(index.0) + 1
     }
 
     /// The input's name.
@@ -45,11 +76,7 @@ impl LineMap {
     }
 
     fn record(&self, next_index: u64, skipped_total: u64) {
-        let mut skips = self.skips.lock().unwrap_or_else(|p| p.into_inner());
-        match skips.last_mut() {
-            Some(last) if last.0 == next_index => last.1 = skipped_total,
-            _ => skips.push((next_index, skipped_total)),
-        }
+        self.skips.record(next_index, skipped_total);
     }
 }
 
@@ -114,10 +141,7 @@ impl Source {
                 let (reader, name) = open_reader(path.as_deref(), "--csv")?;
                 Source::Csv {
                     reader,
-                    lines: Arc::new(LineMap {
-                        skips: Mutex::new(Vec::new()),
-                        name,
-                    }),
+                    lines: Arc::new(LineMap::new(name)),
                     header: *header,
                 }
             }
@@ -127,10 +151,7 @@ impl Source {
                 let (reader, name) = open_reader(path.as_deref(), flag)?;
                 Source::Lines {
                     reader,
-                    lines: Arc::new(LineMap {
-                        skips: Mutex::new(Vec::new()),
-                        name,
-                    }),
+                    lines: Arc::new(LineMap::new(name)),
                     text,
                 }
             }

@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+
+use super::inputs::IndexShift;
 
 /// The first line of a joblog.
 pub const HEADER: &str = "index\tworker\tstart\tseconds\toutcome\tkind";
@@ -137,8 +138,8 @@ pub fn done_indices(path: &Path) -> Result<BTreeSet<u64>> {
 pub struct Resume {
     /// The inputs to skip.
     pub done: BTreeSet<u64>,
-    /// `(first job index after a run of skipped inputs, inputs skipped before it in total)`.
-    shifts: Mutex<Vec<(u64, u64)>>,
+    /// Inputs skipped before each job index.
+    shifts: IndexShift,
 }
 
 impl Resume {
@@ -146,24 +147,18 @@ impl Resume {
     pub fn new(done: BTreeSet<u64>) -> Resume {
         Resume {
             done,
-            shifts: Mutex::new(Vec::new()),
+            shifts: IndexShift::default(),
         }
     }
 
     /// Notes that `skipped_total` inputs were skipped before job index `next_job_index`.
     pub fn record(&self, next_job_index: u64, skipped_total: u64) {
-        let mut shifts = self.shifts.lock().unwrap_or_else(|p| p.into_inner());
-        match shifts.last_mut() {
-            Some(last) if last.0 == next_job_index => last.1 = skipped_total,
-            _ => shifts.push((next_job_index, skipped_total)),
-        }
+        self.shifts.record(next_job_index, skipped_total);
     }
 
     /// The input index of job index `job_index`.
     pub fn input_index(&self, job_index: u64) -> u64 {
-        let shifts = self.shifts.lock().unwrap_or_else(|p| p.into_inner());
-        let at = shifts.partition_point(|(i, _)| *i <= job_index);
-        job_index + if at == 0 { 0 } else { shifts[at - 1].1 }
+        self.shifts.apply(job_index)
     }
 }
 

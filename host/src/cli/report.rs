@@ -22,13 +22,6 @@ use super::style::{ColorChoice, Stream, Style};
 /// Results are written to stdout in chunks of about this size.
 const OUT_CHUNK: usize = 64 * 1024;
 
-/// A program run's value.
-#[derive(serde::Deserialize)]
-struct ProgramRun {
-    stdout: String,
-    stderr: String,
-}
-
 /// How a reporter shows a run, besides the format.
 pub struct Display {
     /// The progress bar.
@@ -128,15 +121,12 @@ impl Reporter {
     pub fn report(&mut self, outcome: &TaskOutcome) -> io::Result<()> {
         let index = self.input_index(outcome.index());
         self.write_output_block(outcome, index);
-        if self.program && self.format == Format::Values {
-            let run = match outcome.json() {
-                Ok(value) => Some(value),
-                Err(error) => error.value_json(),
-            };
-            if let Some(run) = run.and_then(|r| serde_json::from_str::<ProgramRun>(r).ok()) {
-                self.out.extend_from_slice(run.stdout.as_bytes());
-                self.write_block(run.stderr.as_bytes());
-            }
+        if self.program
+            && self.format == Format::Values
+            && let Some(run) = outcome.program_run()
+        {
+            self.out.extend_from_slice(run.stdout.as_bytes());
+            self.write_block(run.stderr.as_bytes());
         }
         let failure = outcome.json().err().map(|e| e.kind());
         match outcome.json() {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, TaskError};
 use crate::ids::{TaskIndex, WorkerId};
+use crate::task::ProgramRun;
 use crate::wire::message::{CapturedOutput, FromWorker, WireTask};
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within a pool.
@@ -142,6 +143,17 @@ impl TaskOutcome {
     /// How many output bytes were dropped past the cap.
     pub fn output_dropped(&self) -> u64 {
         self.output.dropped
+    }
+
+    /// For a task that ran a program, what the run produced, whether it succeeded or not (a
+    /// non-zero exit status and a run stopped by a limit still have one); `None` for function
+    /// calls and for runs that never started.
+    pub fn program_run(&self) -> Option<ProgramRun> {
+        let text = match &self.result {
+            Ok(value) => value.as_str(),
+            Err(error) => error.value_json()?,
+        };
+        serde_json::from_str(text).ok()
     }
 
     /// The result as a JSON value, or the error.

@@ -17,8 +17,8 @@ use super::output::OutputCapture;
 use super::state::SandboxState;
 use crate::error::ErrorKind;
 use crate::limits::Limits;
-use crate::task::CommandSpec;
 use crate::task::loaded::Loaded;
+use crate::task::{CommandSpec, ProgramRun};
 use crate::wire::message::{CapturedOutput, WireFailure, WireOutcome, WireTask};
 
 /// The core module's entry point.
@@ -101,12 +101,13 @@ impl Program {
             dropped,
         };
         let value = |exit: Option<i32>| {
-            let value = serde_json::json!({
-                "exit": exit,
-                "stdout": String::from_utf8_lossy(&stdout.bytes),
-                "stderr": String::from_utf8_lossy(&stderr.bytes),
-            });
-            CompactString::from(value.to_string())
+            let run = ProgramRun {
+                exit,
+                stdout: String::from_utf8_lossy(&stdout.bytes).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr.bytes).into_owned(),
+            };
+            // Serializing strings and an integer cannot fail.
+            CompactString::from(serde_json::to_string(&run).unwrap_or_default())
         };
         let result = match exit {
             Ok(0) => Ok(value(Some(0))),

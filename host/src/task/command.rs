@@ -25,6 +25,19 @@ pub struct CommandSpec {
     pub stdin: bool,
 }
 
+/// What one run of a program produced: the value of its task, as JSON
+/// `{"exit":C,"stdout":"..","stderr":".."}`. `exit` is `null` for a run stopped before its end
+/// (a limit, a trap). Written by the sandbox; read with [`crate::TaskOutcome::program_run`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRun {
+    /// The exit status, or `None` when the run was stopped before it exited.
+    pub exit: Option<i32>,
+    /// Its standard output, as UTF-8 (invalid bytes replaced).
+    pub stdout: String,
+    /// Its standard error, likewise.
+    pub stderr: String,
+}
+
 /// One run of a program: its arguments (`argv[0]` first) and its standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {

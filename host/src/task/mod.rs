@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::CommandSpec;
+pub use command::{CommandSpec, ProgramRun};
 pub use exports::ExportedFunction;
 pub use loaded::{Task, TaskSource};
 

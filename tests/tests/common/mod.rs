@@ -125,3 +125,11 @@ pub fn read_stderr(child: &mut std::process::Child) -> String {
     }
     err
 }
+
+/// A fresh, empty directory for this test process: `$TMPDIR/mpwasm-NAME-PID`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mpwasm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use mpwasm::{ErrorKind, TaskOutcome};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Why a `#[should_panic]` test is skipped: libtest on wasm cannot catch the panic.
@@ -126,21 +125,10 @@ pub struct Verdict {
     pub worker: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct Run {
-    exit: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Judges one run of `test` from its outcome.
 pub fn judge(test: &TestCase, outcome: &TaskOutcome) -> Verdict {
     let duration = outcome.duration().unwrap_or_default();
-    let run = match outcome.json() {
-        Ok(value) => Some(value),
-        Err(error) => error.value_json(),
-    }
-    .and_then(|text| serde_json::from_str::<Run>(text).ok());
+    let run = outcome.program_run();
     let verdict = |status, reason: String, stdout, stderr| Verdict {
         status,
         reason,

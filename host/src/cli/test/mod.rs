@@ -17,7 +17,6 @@ use anyhow::{Context, Result, bail};
 use mpwasm::limits::{default_memory_limit, default_processes};
 use mpwasm::pool::Next;
 use mpwasm::{Pool, TaskIndex};
-use serde_json::Value;
 
 use super::args::{CommonArgs, TestArgs};
 use super::settings::pool_builder;
@@ -145,21 +144,24 @@ fn list_tests(pool: &Pool, path: &Path) -> Result<Vec<TestCase>> {
         let outcome = pool
             .apply_async(vec![libtest::list_input(ignored)])
             .wait_outcome();
-        let value: Value = match outcome.json() {
-            Ok(value) => serde_json::from_str(value)?,
-            Err(error) => bail!(
+        let run = outcome.program_run();
+        match (outcome.json(), run) {
+            (Ok(_), Some(run)) => Ok(libtest::parse_list(&run.stdout)),
+            (Err(error), run) => bail!(
                 "cannot list the tests of {}: {}: {}\n{}",
                 path.display(),
                 error.kind(),
                 error.message(),
-                error
-                    .value_json()
-                    .and_then(|v| serde_json::from_str::<Value>(v).ok())
-                    .and_then(|v| v["stderr"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| String::from_utf8_lossy(outcome.output()).into_owned())
+                run.map_or_else(
+                    || String::from_utf8_lossy(outcome.output()).into_owned(),
+                    |r| r.stderr
+                )
             ),
-        };
-        Ok(libtest::parse_list(value["stdout"].as_str().unwrap_or("")))
+            (Ok(value), None) => bail!(
+                "cannot list the tests of {}: unreadable result {value}",
+                path.display()
+            ),
+        }
     };
     let ignored = list(true)?;
     Ok(list(false)?
