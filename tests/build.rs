@@ -205,13 +205,7 @@ fn build_tests(
             guest.name, output.status
         ));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["profile"]["test"] == true)
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+    guests::test_executable(&String::from_utf8_lossy(&output.stdout))
         .ok_or_else(|| format!("cargo reported no test binary for {}", guest.name))
 }
 

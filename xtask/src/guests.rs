@@ -53,6 +53,23 @@ impl Guest {
     }
 }
 
+/// The test binary in the JSON messages of `cargo test --no-run --message-format=json`: the
+/// `executable` of the artifact built with the test profile. Read without a JSON parser (the
+/// build script has none); a path holding `"` or `\` is not found.
+pub fn test_executable(cargo_json: &str) -> Option<std::path::PathBuf> {
+    const KEY: &str = "\"executable\":\"";
+    cargo_json
+        .lines()
+        .filter(|line| {
+            line.contains("\"reason\":\"compiler-artifact\"") && line.contains("\"test\":true")
+        })
+        .find_map(|line| {
+            let start = line.find(KEY)? + KEY.len();
+            let end = start + line[start..].find(['"', '\\'])?;
+            (line[end..].starts_with('"')).then(|| std::path::PathBuf::from(&line[start..end]))
+        })
+}
+
 /// Reads `guest-tasks/*/Cargo.toml` below `workspace_root`; the guests come sorted by name.
 ///
 /// # Errors
@@ -170,6 +187,22 @@ mod tests {
             });
             assert_eq!(parse_manifest(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn test_executables_are_found_in_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","profile":{"test":false},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","profile":{"opt_level":"3","test":true},"executable":"/t/deps/x-0123.wasm","fresh":true}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            test_executable(messages),
+            Some(std::path::PathBuf::from("/t/deps/x-0123.wasm"))
+        );
+        assert_eq!(test_executable(r#"{"reason":"build-finished"}"#), None);
     }
 
     #[test]

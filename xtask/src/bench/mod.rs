@@ -328,16 +328,7 @@ pub fn build_test_binary(root: &Path, package: &str) -> Result<PathBuf> {
     if !output.status.success() {
         anyhow::bail!("building the tests of {package} failed ({})", output.status);
     }
-    // cargo's JSON messages, read without a JSON parser: the test artifact's `executable`.
-    const KEY: &str = "\"executable\":\"";
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.contains("\"test\":true"))
-        .find_map(|line| {
-            let start = line.find(KEY)? + KEY.len();
-            let end = start + line[start..].find('"')?;
-            Some(PathBuf::from(&line[start..end]))
-        })
+    crate::guests::test_executable(&String::from_utf8_lossy(&output.stdout))
         .with_context(|| format!("cargo reported no test binary for {package}"))
 }
 
