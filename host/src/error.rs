@@ -32,6 +32,11 @@ pub enum ErrorKind {
     Cancelled,
     /// A WASI command (program) ran to its end and exited with a non-zero status.
     Exit,
+    /// Every worker serving the broker refuses the job (it asks for a capability or limit
+    /// their operators do not allow).
+    Refused,
+    /// The broker was lost and could not be reached again in time.
+    BrokerLost,
 }
 
 impl ErrorKind {
@@ -47,6 +52,8 @@ impl ErrorKind {
             ErrorKind::WorkerLost => "worker-lost",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Exit => "exit",
+            ErrorKind::Refused => "refused",
+            ErrorKind::BrokerLost => "broker-lost",
         }
     }
 }

@@ -19,10 +19,11 @@
 //! Worker processes are the `mpwasm` binary run as `mpwasm __worker`; see
 //! [`PoolBuilder::worker_program`] for how it is found.
 //!
-//! Where to look: scheduling in [`pool`], the worker process in [`worker`], the wire protocol
+//! Where to look: scheduling in [`pool`], running across machines in [`broker`], the worker process in [`worker`], the wire protocol
 //! in [`wire`], the sandbox in [`sandbox`], the JSON ↔ WIT mapping in [`values`], loading
 //! modules in [`task`].
 
+pub mod broker;
 pub mod error;
 pub mod ids;
 pub mod limits;

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's developer tasks, in Rust so they run wherever cargo does.
 //!
-//! `setup` installs the wasm targets, `demo` builds the CLI and some guests and runs a tour of the
+//! `setup` installs the wasm targets (and redis-server for the broker tests), `demo` builds the CLI and some guests and runs a tour of the
 //! CLI, `test` runs every check CI runs (formatting, clippy, tests), `bench` runs the benchmark
 //! against Python's Pool, native Rust and the wasmtime CLI and writes BENCHMARKS.md. Everything is built with the
 //! release profile, the workspace's only profile.
@@ -19,7 +19,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  setup   install the wasm32-wasip2 and wasm32-unknown-unknown targets (with rustup)
+  setup   install the wasm32-wasip2 and wasm32-unknown-unknown targets (with rustup) and
+          redis-server (with apt-get) when missing
   demo    build mpwasm and the demo guests, then run a tour of the CLI
   test    what CI runs: rustfmt check, clippy (host and guests), cargo test --release
   bench   the side-by-side benchmark (see `cargo xtask bench --help`); writes BENCHMARKS.md

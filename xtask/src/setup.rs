@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: makes sure the active toolchain has the wasm targets the guests are
-//! built for, installing the missing ones with rustup.
+//! built for, installing the missing ones with rustup, and that `redis-server` (which the
+//! broker tests start on their own ports) is installed, with apt-get when it is not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,8 +13,10 @@ use crate::guests;
 /// Every target the project builds guests for (the ones the guests name, at least these).
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
 
-/// Installs the missing wasm targets; does nothing (and needs no network) when all are there.
+/// Installs the missing wasm targets and redis-server; does nothing (and needs no network)
+/// when all are there.
 pub fn run(root: &Path) -> Result<()> {
+    redis_server()?;
     let discovered = guests::discover(root).context("cannot list guest-tasks/")?;
     let mut targets: Vec<&str> = TARGETS.to_vec();
     for target in guests::targets(&discovered) {
@@ -46,6 +49,59 @@ pub fn run(root: &Path) -> Result<()> {
             still_missing.join(", "),
             sysroot.display()
         );
+    }
+    Ok(())
+}
+
+/// Installs Debian's redis-server when `redis-server` is not on the PATH.
+fn redis_server() -> Result<()> {
+    let found = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if found("redis-server") && found("redis-cli") {
+        return Ok(());
+    }
+    let apt = found("apt-get");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !apt || !root {
+        bail!(
+            "redis-server is not installed, and the broker tests need it: install it (Debian and \
+             Ubuntu: `sudo apt-get install redis-server`; any Redis 6.2 or newer with \
+             redis-server and redis-cli on the PATH will do)"
+        );
+    }
+    let install = |update: bool| -> Result<()> {
+        if update {
+            command::run(
+                "apt-get update",
+                Command::new("apt-get").args(["update", "-qq"]),
+            )?;
+        }
+        command::run(
+            "apt-get install redis-server",
+            Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    "redis-server",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    // The package lists may be missing or stale on a fresh machine.
+    install(false).or_else(|_| install(true))?;
+    if !found("redis-server") {
+        bail!("apt-get installed redis-server, but it is still not on the PATH");
     }
     Ok(())
 }

@@ -98,6 +98,62 @@ pub enum Command {
         mpwasm completions fish > ~/.config/fish/completions/mpwasm.fish"
     )]
     Completions(CompletionsArgs),
+    /// Serve a Redis broker: run the inputs of jobs submitted with `mpwasm run --broker URL`
+    /// from any machine, in sandboxes on this one.
+    ///
+    /// Jobs share the worker fairly; each gets a local pool of -j processes while it runs. The
+    /// operator decides what runs here: a job's --memory and --timeout are lowered to
+    /// --max-memory and --max-timeout, and a job that grants directories or HTTP is refused
+    /// unless --allow-dir or --allow-http allow it. Stops on Ctrl-C or SIGTERM; inputs it held
+    /// are taken over by other workers after their lease. Exit status: 0 stopped by a signal,
+    /// 1 the broker was lost, 2 it could not start.
+    #[command(
+        after_help = "Examples:\n  mpwasm worker --broker redis://broker-host:6379\n  \
+        mpwasm worker --broker redis://:secret@10.0.0.5:6379 -j 8 --max-memory 512MiB --max-timeout 1m\n  \
+        mpwasm worker --broker rediss://user:pw@redis.example.com:6380 --allow-dir /srv/data"
+    )]
+    Worker(WorkerArgs),
+}
+
+/// The flags of `mpwasm worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The broker: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS.
+    #[arg(long, value_name = "URL", env = "MPWASM_BROKER")]
+    pub broker: String,
+
+    /// Worker processes per job [default: the number of available cores].
+    #[arg(short = 'j', long = "processes", value_name = "N")]
+    pub processes: Option<usize>,
+
+    /// Inputs held at once over all jobs, running or queued here [default: one per process].
+    /// More hides the broker's round trip for tiny tasks, but an input queued here behind one
+    /// that crashes the machine counts that crash as one of its deliveries too.
+    #[arg(long, value_name = "N")]
+    pub prefetch: Option<usize>,
+
+    /// The most memory any job's sandbox may have here [default: half the RAM shared
+    /// between the processes, at most 4 GiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+
+    /// The longest any task may run here [default: as the job says].
+    #[arg(long, value_name = "DURATION")]
+    pub max_timeout: Option<String>,
+
+    /// A host directory (and what is under it) jobs may grant with --dir (repeatable)
+    /// [default: none: a job granting a directory is refused].
+    #[arg(long, value_name = "DIR")]
+    pub allow_dir: Vec<PathBuf>,
+
+    /// Let jobs send HTTP requests to the hosts they name with --allow-http [default: a job
+    /// asking for HTTP is refused].
+    #[arg(long)]
+    pub allow_http: bool,
+
+    /// Say nothing on stderr but errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// The flags of `mpwasm inspect`.
@@ -300,6 +356,29 @@ pub struct RunArgs {
     /// values as JSON) instead of as an argument.
     #[arg(long)]
     pub stdin: bool,
+
+    /// Run the job on the workers of a Redis broker instead of on this machine:
+    /// redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS (a private CA's
+    /// certificate in $MPWASM_BROKER_CA). Workers are `mpwasm worker --broker URL` on any
+    /// machine; the output, flags and exit status are those of a local run.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPWASM_BROKER",
+        help_heading = "Broker"
+    )]
+    pub broker: Option<String>,
+
+    /// With --broker: how long an input may sit with a worker that stopped answering (its
+    /// machine died) before another worker takes it over. Workers renew it while they run.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        requires = "broker",
+        help_heading = "Broker"
+    )]
+    pub lease: String,
 
     /// For a WASI program (a `fn main` crate built for wasm32-wasip2), its arguments, after
     /// `--`. `{}` is replaced by the input (a string without its quotes), `{1}`, `{2}`... by

@@ -1,5 +1,5 @@
 //! The command line: [`args`] (raw flags), [`settings`] (checked settings), and one file per
-//! subcommand ([`run`], [`call`], [`test`], [`inspect`], [`new`]) over the library. Errors that stop a run before it starts
+//! subcommand ([`run`], [`call`], [`test`], [`inspect`], [`new`], [`worker`]) over the library. Errors that stop a run before it starts
 //! print one line and exit 2.
 
 mod args;
@@ -14,6 +14,7 @@ mod run;
 mod settings;
 mod style;
 mod test;
+mod worker;
 
 use clap::Parser;
 
@@ -28,6 +29,7 @@ pub fn main() -> i32 {
         Command::Test(args) => test::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::New(args) => new::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "mpwasm", &mut std::io::stdout());

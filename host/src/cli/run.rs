@@ -1,5 +1,5 @@
-//! `mpwasm run`: one task per input over the pool, results streamed in input order (or as
-//! completed).
+//! `mpwasm run`: one task per input over the pool (or a broker's workers, `--broker`), results
+//! streamed in input order (or as completed).
 //!
 //! Ctrl-C or SIGTERM stops the run: no more work is handed out, the workers are killed, the
 //! results already finished are printed with a note of how many tasks did not run, and the exit
@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use mpwasm::broker::{BrokerJob, BrokerUrl, SubmitOptions, submit};
+use mpwasm::limits::parse_duration;
 use mpwasm::pool::{Next, Outcomes, Terminator, Waker};
-use mpwasm::{ErrorKind, TaskOutcome};
+use mpwasm::{ErrorKind, Pool, TaskOutcome};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -58,7 +60,43 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if args.stdin || !args.program_args.is_empty() {
         builder = builder.program_args(args.program_args.clone(), args.stdin);
     }
-    let pool = builder.build(args.task.as_path())?;
+    let ordered = !args.unordered;
+    let (runner, submitter, mut outcomes) = match &args.broker {
+        Some(url) => {
+            if args.common.processes.is_some() {
+                bail!(
+                    "-j/--processes sets the size of a local pool; with --broker each worker \
+                     chooses its own (mpwasm worker -j N)"
+                );
+            }
+            let lease = parse_duration(&args.lease).map_err(|e| anyhow::anyhow!("--lease: {e}"))?;
+            if lease < Duration::from_millis(100) {
+                bail!(
+                    "invalid --lease `{}`: it must be at least 100ms",
+                    args.lease
+                );
+            }
+            let url = Arc::new(BrokerUrl::parse(url)?);
+            let options = SubmitOptions {
+                ordered,
+                lease,
+                ..SubmitOptions::default()
+            };
+            let (job, submitter, outcomes) = submit(&url, &args.task, builder, options)?;
+            let notes = job.notes();
+            let printer = std::thread::spawn(move || {
+                for note in notes {
+                    eprintln!("mpwasm: {note}");
+                }
+            });
+            (Runner::Broker(job, printer), submitter, outcomes)
+        }
+        None => {
+            let pool = builder.build(args.task.as_path())?;
+            let (submitter, outcomes) = pool.job(ordered);
+            (Runner::Local(pool), submitter, outcomes)
+        }
+    };
     let display = Display {
         bar: if args.quiet {
             BarMode::Off
@@ -74,7 +112,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started,
     };
     let mut reporter = Reporter::new(args.format, source.line_map(), display)
-        .for_program(pool.is_program())
+        .for_program(runner.is_program())
         .with_joblog(joblog)
         .with_resume(resume.clone());
     if let Some(setter) = reporter.progress.length_setter() {
@@ -88,9 +126,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
             }
         });
     }
-    let (submitter, mut outcomes) = pool.job(!args.unordered);
     let signal = Arc::new(AtomicI32::new(0));
-    watch_signals(Arc::clone(&signal), pool.terminator(), outcomes.waker())?;
+    watch_signals(Arc::clone(&signal), runner.terminator(), outcomes.waker())?;
     let feeder = source.feed(submitter, resume);
     let mut pending = None;
     loop {
@@ -110,14 +147,25 @@ pub fn run(args: RunArgs) -> Result<i32> {
             pending = Some(outcome);
             break;
         }
+        if let Err(e) = outcome.json()
+            && matches!(e.kind(), ErrorKind::Refused | ErrorKind::BrokerLost)
+        {
+            // No input can be answered any more: stop reading inputs; those already sent end
+            // with the same error.
+            outcomes.close_input();
+        }
         if reporter.report(&outcome).is_err() {
             return Ok(0);
         }
     }
     let sig = signal.load(Ordering::SeqCst);
     if sig != 0 {
-        return Ok(interrupted(sig, pending, outcomes, reporter, args.quiet));
+        return Ok(interrupted(
+            sig, pending, outcomes, reporter, runner, args.quiet,
+        ));
     }
+    drop(outcomes);
+    runner.finish();
     reporter.finish(args.quiet);
     let read_error = feeder.join().unwrap_or(None);
     if let Some(message) = read_error {
@@ -127,12 +175,47 @@ pub fn run(args: RunArgs) -> Result<i32> {
     Ok(if reporter.failed() > 0 { 1 } else { 0 })
 }
 
+/// What runs the job: a local pool, or a broker's workers.
+enum Runner {
+    Local(Pool),
+    /// The job, and the thread printing what workers say of it.
+    Broker(BrokerJob, std::thread::JoinHandle<()>),
+}
+
+impl Runner {
+    fn is_program(&self) -> bool {
+        match self {
+            Runner::Local(pool) => pool.is_program(),
+            Runner::Broker(job, _) => job.is_program(),
+        }
+    }
+
+    fn terminator(&self) -> Terminator {
+        match self {
+            Runner::Local(pool) => pool.terminator(),
+            Runner::Broker(job, _) => job.terminator(),
+        }
+    }
+
+    /// Ends the job: a broker job's keys are deleted and the workers' last notes printed.
+    fn finish(self) {
+        match self {
+            Runner::Local(pool) => drop(pool),
+            Runner::Broker(job, printer) => {
+                drop(job);
+                let _ = printer.join();
+            }
+        }
+    }
+}
+
 /// After a signal: print what finished, count what did not run, return 128 + the signal.
 fn interrupted(
     sig: i32,
     mut pending: Option<TaskOutcome>,
     mut outcomes: Outcomes,
     mut reporter: Reporter,
+    runner: Runner,
     quiet: bool,
 ) -> i32 {
     outcomes.close_input();
@@ -156,6 +239,8 @@ fn interrupted(
             }
         }
     }
+    drop(outcomes);
+    runner.finish();
     reporter.finish(quiet);
     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
     eprintln!(

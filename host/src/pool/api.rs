@@ -277,6 +277,11 @@ impl Pool {
 pub struct Terminator(Sender<Event>);
 
 impl Terminator {
+    /// A terminator that sends [`Event::Shutdown`] on `events`.
+    pub(crate) fn new(events: Sender<Event>) -> Terminator {
+        Terminator(events)
+    }
+
     /// Stops the pool's workers now, as [`Pool::terminate`].
     pub fn terminate(&self) {
         let _ = self.0.send(Event::Shutdown);

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::api::{Callee, Pool};
 use super::dispatcher::{self, DispatcherConfig};
 use super::transport::{ProcessTransport, Transport};
@@ -16,9 +18,17 @@ use crate::task::CommandSpec;
 use crate::task::{Task, TaskSource};
 use crate::wire::message::{Entry, Setup};
 
+/// How often a task is retried when its worker process dies, by default.
+const DEFAULT_RETRIES: u32 = 1;
+
 /// Configures a [`Pool`]. Every setting has a default; see each method.
-#[derive(Debug, Clone, Default)]
+///
+/// It serializes (as JSON) to what a job asks of its sandboxes, for a broker's job record
+/// ([`crate::broker`]); the settings that belong to one machine (processes, worker program,
+/// cache, window) stay behind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PoolBuilder {
+    #[serde(skip)]
     processes: Option<usize>,
     memory: Option<u64>,
     timeout: Option<Duration>,
@@ -27,10 +37,13 @@ pub struct PoolBuilder {
     function: Option<String>,
     init: Option<String>,
     fresh: bool,
+    #[serde(skip)]
     no_cache: bool,
     chunksize: Option<usize>,
     retries: Option<u32>,
+    #[serde(skip)]
     window: Option<usize>,
+    #[serde(skip)]
     worker_program: Option<PathBuf>,
     grants: Grants,
     max_tasks_per_worker: Option<u64>,
@@ -244,39 +257,14 @@ impl PoolBuilder {
             .unwrap_or_else(ProcessTransport::default_program)
     }
 
-    fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
-        let limits = self.limits();
-        if task.settings() != EngineSettings::for_pool(&limits, self.fresh) {
-            return Err(Error::Config(
-                "the task was loaded with other engine settings than this pool needs (fuel \
-                 metering, or memory initialisation for fresh instances); load it with \
-                 `EngineSettings::for_pool(&builder.limits(), fresh)`"
-                    .into(),
-            ));
-        }
-        if self.chunksize == Some(0) {
-            return Err(Error::Config("chunksize must be at least 1".into()));
-        }
-        if limits.memory == 0 {
-            return Err(Error::Config("the memory limit must be above 0".into()));
-        }
-        if self.max_tasks_per_worker == Some(0) {
-            return Err(Error::Config(
-                "max tasks per worker must be at least 1".into(),
-            ));
-        }
-        let mut grants = self.grants.clone();
-        for dir in &mut grants.dirs {
-            // Workers may start elsewhere: hand them absolute paths.
-            dir.host = std::path::absolute(&dir.host).unwrap_or_else(|_| dir.host.clone());
-            if !dir.host.is_dir() {
-                return Err(Error::Config(format!(
-                    "cannot grant the directory {}: it does not exist or is not a directory",
-                    dir.host.display()
-                )));
-            }
-        }
-        let (entry, callee) = match task.program_export() {
+    /// What every task calls in `task` with these settings: the program, or the chosen
+    /// function and `init`.
+    ///
+    /// # Errors
+    /// [`Error::NotAProgram`] for program arguments given to a module that is not a program,
+    /// and the errors of [`Task::function`] and [`Task::init_function`].
+    pub(crate) fn entry(&self, task: &Task) -> Result<(Entry, Callee), Error> {
+        Ok(match task.program_export() {
             Some(run) if self.function.is_none() => {
                 let mut spec = self.program.clone().unwrap_or_default();
                 spec.program = task
@@ -311,7 +299,74 @@ impl PoolBuilder {
                 };
                 (entry, callee)
             }
-        };
+        })
+    }
+
+    /// Whether `task` can run with these settings, without starting anything: the checks
+    /// [`build`](Self::build) makes of the module and the function (a broker's submitter makes
+    /// them before sending a job to machines that may lack the granted directories). Returns
+    /// whether tasks run the module as a program.
+    ///
+    /// # Errors
+    /// As [`entry`](Self::entry).
+    pub(crate) fn check(&self, task: &Task) -> Result<bool, Error> {
+        Ok(self.entry(task)?.1.program)
+    }
+
+    /// The parts of these settings a worker's operator may restrict, mutable (the broker's
+    /// worker caps them, [`crate::broker::WorkerCaps`]).
+    pub(crate) fn caps_mut(&mut self) -> (&mut Option<u64>, &mut Option<Duration>, &mut Grants) {
+        (&mut self.memory, &mut self.timeout, &mut self.grants)
+    }
+
+    /// How often a task is retried when its worker dies, as set or by default.
+    pub(crate) fn retries_or_default(&self) -> u32 {
+        self.retries.unwrap_or(DEFAULT_RETRIES)
+    }
+
+    /// The engine settings a module must be compiled with for these settings.
+    pub(crate) fn engine_settings(&self) -> EngineSettings {
+        EngineSettings::for_pool(&self.limits(), self.fresh)
+    }
+
+    /// Whether [`build`](Self::build) uses the compile cache.
+    pub(crate) fn uses_cache(&self) -> bool {
+        !self.no_cache
+    }
+
+    fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
+        let limits = self.limits();
+        if task.settings() != EngineSettings::for_pool(&limits, self.fresh) {
+            return Err(Error::Config(
+                "the task was loaded with other engine settings than this pool needs (fuel \
+                 metering, or memory initialisation for fresh instances); load it with \
+                 `EngineSettings::for_pool(&builder.limits(), fresh)`"
+                    .into(),
+            ));
+        }
+        if self.chunksize == Some(0) {
+            return Err(Error::Config("chunksize must be at least 1".into()));
+        }
+        if limits.memory == 0 {
+            return Err(Error::Config("the memory limit must be above 0".into()));
+        }
+        if self.max_tasks_per_worker == Some(0) {
+            return Err(Error::Config(
+                "max tasks per worker must be at least 1".into(),
+            ));
+        }
+        let mut grants = self.grants.clone();
+        for dir in &mut grants.dirs {
+            // Workers may start elsewhere: hand them absolute paths.
+            dir.host = std::path::absolute(&dir.host).unwrap_or_else(|_| dir.host.clone());
+            if !dir.host.is_dir() {
+                return Err(Error::Config(format!(
+                    "cannot grant the directory {}: it does not exist or is not a directory",
+                    dir.host.display()
+                )));
+            }
+        }
+        let (entry, callee) = self.entry(task)?;
         let processes = self.resolved_processes();
         let setup = Setup {
             artifact: task.artifact().to_path_buf(),
@@ -328,7 +383,7 @@ impl PoolBuilder {
                 processes,
                 setup,
                 chunksize: self.chunksize,
-                retries: self.retries.unwrap_or(1),
+                retries: self.retries_or_default(),
                 max_tasks_per_worker: self.max_tasks_per_worker,
             },
             transport,

@@ -1,0 +1,74 @@
+//! The names of everything mpwasm keeps on the broker (see the [module docs](super)).
+
+/// The set of running job ids.
+pub const JOBS: &str = "mpwasm:jobs";
+/// Live workers, scored by their last heartbeat in milliseconds of the broker's clock.
+pub const WORKERS: &str = "mpwasm:workers";
+/// The consumer group every worker reads input streams in.
+pub const GROUP: &str = "workers";
+
+/// Where a module's bytes are stored: by their SHA-256, in hex.
+pub fn module(sha256: &str) -> String {
+    format!("mpwasm:module:{sha256}")
+}
+
+/// The keys of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobKeys {
+    /// The job's id.
+    pub id: String,
+    /// The job record (JSON).
+    pub record: String,
+    /// The input stream.
+    pub input: String,
+    /// The result stream.
+    pub output: String,
+    /// Workers' notes on the job (a hash: worker → note).
+    pub notes: String,
+    /// Workers that refuse the job (a hash: worker → why).
+    pub refused: String,
+}
+
+impl JobKeys {
+    /// The keys of job `id`.
+    pub fn new(id: &str) -> JobKeys {
+        let base = format!("mpwasm:job:{id}");
+        JobKeys {
+            id: id.to_string(),
+            input: format!("{base}:in"),
+            output: format!("{base}:out"),
+            notes: format!("{base}:notes"),
+            refused: format!("{base}:refused"),
+            record: base,
+        }
+    }
+
+    /// Every key of the job.
+    pub fn all(&self) -> [&str; 5] {
+        [
+            &self.record,
+            &self.input,
+            &self.output,
+            &self.notes,
+            &self.refused,
+        ]
+    }
+}
+
+/// Whether `id` can be a job id (what a worker accepts from the jobs set): 1 to 64 characters
+/// of `[0-9a-z-]`.
+pub fn valid_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
+}
+
+/// Whether `hash` is a SHA-256 in lowercase hex.
+pub fn valid_sha256(hash: &str) -> bool {
+    hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

@@ -1,0 +1,209 @@
+//! The job record (what a submitter asks of every worker: the module's hash, the pool settings,
+//! the lease) and [`WorkerCaps`] (what a worker's operator allows any job).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::PoolBuilder;
+use crate::limits::{default_memory_limit, format_duration, format_size};
+
+/// The record's format; a worker refuses records of another version.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A job as stored in `mpwasm:job:<id>` (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// [`RECORD_VERSION`].
+    pub version: u32,
+    /// The module's SHA-256 (hex): its bytes are at [`super::keys::module`].
+    pub module: String,
+    /// The module's file name (a program's `argv[0]`).
+    pub module_name: String,
+    /// The pool settings every sandbox runs with (before a worker's caps).
+    pub settings: PoolBuilder,
+    /// How long an input may sit with a worker that does not renew it before another worker
+    /// takes it over, in milliseconds.
+    pub lease_ms: u64,
+    /// Who submitted it (`host-pid`), for workers' logs.
+    pub submitter: String,
+}
+
+impl JobRecord {
+    /// The module's file name, made safe to use as one: no directories, never empty.
+    pub fn safe_module_name(&self) -> String {
+        let name = std::path::Path::new(&self.module_name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.is_empty() || name.starts_with('.') {
+            "task.wasm".into()
+        } else {
+            name
+        }
+    }
+}
+
+/// What a worker's operator allows any job, whatever the job asks: a job's larger limits are
+/// lowered to these, and a job that asks for a capability the operator has not allowed is
+/// refused (the worker leaves its inputs to other workers).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerCaps {
+    /// The most memory a sandbox may have (`None`: the machine's default share, as for a
+    /// local pool of the worker's size).
+    pub max_memory: Option<u64>,
+    /// The longest a task may run (`None`: as long as the job allows).
+    pub max_timeout: Option<Duration>,
+    /// Host directories (and everything under them) jobs may be granted with `--dir`; none:
+    /// no directory at all.
+    pub allow_dirs: Vec<PathBuf>,
+    /// Whether jobs may send HTTP requests (`--allow-http`).
+    pub allow_http: bool,
+}
+
+impl WorkerCaps {
+    /// Lowers `settings` to these caps for a worker of `processes` processes. Returns notes
+    /// on what was lowered, or why the job is refused.
+    ///
+    /// # Errors
+    /// The reason, naming the grant and the flag that would allow it.
+    pub fn apply(
+        &self,
+        settings: &mut PoolBuilder,
+        processes: usize,
+    ) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        let (memory, timeout, grants) = settings.caps_mut();
+        let max_memory = self
+            .max_memory
+            .unwrap_or_else(|| default_memory_limit(processes));
+        match *memory {
+            Some(asked) if asked > max_memory => {
+                notes.push(format!(
+                    "--memory {} lowered to {} (the worker's --max-memory)",
+                    format_size(asked),
+                    format_size(max_memory)
+                ));
+                *memory = Some(max_memory);
+            }
+            Some(_) => {}
+            None => *memory = Some(max_memory),
+        }
+        if let Some(max) = self.max_timeout {
+            match *timeout {
+                Some(asked) if asked > max => {
+                    notes.push(format!(
+                        "--timeout {} lowered to {} (the worker's --max-timeout)",
+                        format_duration(asked),
+                        format_duration(max)
+                    ));
+                    *timeout = Some(max);
+                }
+                Some(_) => {}
+                None => {
+                    notes.push(format!(
+                        "tasks stop after {} (the worker's --max-timeout)",
+                        format_duration(max)
+                    ));
+                    *timeout = Some(max);
+                }
+            }
+        }
+        if !grants.http.is_empty() && !self.allow_http {
+            let hosts: Vec<String> = grants
+                .http
+                .iter()
+                .map(|g| match g.port {
+                    Some(p) => format!("{}:{p}", g.host),
+                    None => g.host.clone(),
+                })
+                .collect();
+            return Err(format!(
+                "the job sends HTTP requests (--allow-http {}), which this worker's operator has \
+                 not allowed (mpwasm worker --allow-http)",
+                hosts.join(",")
+            ));
+        }
+        let allowed: Vec<PathBuf> = self
+            .allow_dirs
+            .iter()
+            .filter_map(|d| d.canonicalize().ok())
+            .collect();
+        for dir in &mut grants.dirs {
+            let Ok(real) = dir.host.canonicalize() else {
+                return Err(format!(
+                    "the job grants the directory {} (--dir), which does not exist on this worker",
+                    dir.host.display()
+                ));
+            };
+            if !allowed.iter().any(|a| real.starts_with(a)) {
+                return Err(format!(
+                    "the job grants the directory {} (--dir), which this worker's operator has \
+                     not allowed (mpwasm worker --allow-dir DIR)",
+                    dir.host.display()
+                ));
+            }
+            dir.host = real;
+        }
+        Ok(notes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::grants::{DirGrant, HttpGrant};
+
+    #[test]
+    fn caps_lower_limits_and_refuse_grants() {
+        let caps = WorkerCaps {
+            max_memory: Some(64 << 20),
+            max_timeout: Some(Duration::from_secs(1)),
+            allow_dirs: vec![std::env::temp_dir()],
+            allow_http: false,
+        };
+        let mut asked = PoolBuilder::new()
+            .memory_limit(1 << 30)
+            .timeout(Duration::from_secs(60));
+        let notes = caps.apply(&mut asked, 2).expect("accepted");
+        assert_eq!(asked.limits().memory, 64 << 20);
+        assert_eq!(asked.limits().timeout, Some(Duration::from_secs(1)));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+
+        let mut small = PoolBuilder::new().memory_limit(1 << 20);
+        assert!(caps.apply(&mut small, 2).expect("accepted").len() == 1);
+        assert_eq!(small.limits().memory, 1 << 20);
+
+        let granted = |dir: &str| PoolBuilder::new().dir(DirGrant::parse(dir).expect("parses"));
+        let tmp = std::env::temp_dir();
+        assert!(
+            caps.apply(&mut granted(&tmp.display().to_string()), 2)
+                .is_ok()
+        );
+        let refused = caps.apply(&mut granted("/"), 2).expect_err("refused");
+        assert!(refused.contains("--allow-dir"), "{refused}");
+        let mut http = PoolBuilder::new().allow_http(HttpGrant::parse("example.com").expect("ok"));
+        assert!(
+            caps.apply(&mut http, 2)
+                .expect_err("refused")
+                .contains("--allow-http")
+        );
+    }
+
+    #[test]
+    fn module_names_stay_file_names() {
+        let record = |name: &str| JobRecord {
+            version: RECORD_VERSION,
+            module: String::new(),
+            module_name: name.into(),
+            settings: PoolBuilder::new(),
+            lease_ms: 1,
+            submitter: String::new(),
+        };
+        assert_eq!(record("../../etc/passwd").safe_module_name(), "passwd");
+        assert_eq!(record("..").safe_module_name(), "task.wasm");
+        assert_eq!(record("").safe_module_name(), "task.wasm");
+        assert_eq!(record("square.wasm").safe_module_name(), "square.wasm");
+    }
+}

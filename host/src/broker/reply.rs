@@ -1,0 +1,127 @@
+//! Reading the broker's stream replies (`XREAD`, `XREADGROUP`, `XAUTOCLAIM`, `XPENDING`) out
+//! of [`redis::Value`]s, in either protocol version's shape, without trusting them: anything
+//! unexpected is skipped, never a panic.
+
+use redis::Value;
+
+/// One stream entry: its id and its fields.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry id (`1700000000000-0`).
+    pub id: String,
+    /// Field/value pairs.
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Entry {
+    /// The value of field `name`.
+    pub fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// The bytes of a string-like value.
+pub fn bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.as_bytes().to_vec()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes().to_vec()),
+        Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// A string-like value as text.
+pub fn text(value: &Value) -> Option<String> {
+    bytes(value).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// An integer value (or a string holding one).
+pub fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(i) => Some(*i),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+/// The items of an array-like value (a map's keys and values alternate).
+pub fn items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(v) | Value::Set(v) => v.iter().collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+        Value::Attribute { data, .. } => items(data),
+        _ => Vec::new(),
+    }
+}
+
+/// A list of entries (`[[id, [field, value, ...]], ...]`); deleted entries (a nil body) are
+/// kept with no fields.
+pub fn entries(value: &Value) -> Vec<Entry> {
+    let Value::Array(list) = value else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|entry| {
+            let parts = items(entry);
+            let id = text(parts.first()?)?;
+            let flat = parts.get(1).map(|f| items(f)).unwrap_or_default();
+            let fields = flat
+                .chunks_exact(2)
+                .filter_map(|kv| Some((bytes(kv[0])?, bytes(kv[1])?)))
+                .collect();
+            Some(Entry { id, fields })
+        })
+        .collect()
+}
+
+/// The reply of `XREAD`/`XREADGROUP`: entries per stream key.
+pub fn streams(value: &Value) -> Vec<(String, Vec<Entry>)> {
+    match value {
+        Value::Map(pairs) => pairs
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, entries(v))))
+            .collect(),
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|stream| {
+                let parts = items(stream);
+                Some((text(parts.first()?)?, entries(parts.get(1)?)))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn reads_stream_replies() {
+        let entry = Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![bulk("i"), bulk("7"), bulk("v"), bulk("[1]")]),
+        ]);
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("mpwasm:job:x:in"),
+            Value::Array(vec![entry.clone(), Value::Nil, Value::Int(3)]),
+        ])]);
+        let got = streams(&reply);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "mpwasm:job:x:in");
+        assert_eq!(got[0].1.len(), 1);
+        assert_eq!(got[0].1[0].field("i"), Some(&b"7"[..]));
+        assert_eq!(got[0].1[0].field("v"), Some(&b"[1]"[..]));
+        let map = Value::Map(vec![(bulk("k"), Value::Array(vec![entry]))]);
+        assert_eq!(streams(&map)[0].1[0].id, "1-0");
+        assert!(streams(&Value::Nil).is_empty());
+        assert_eq!(int(&bulk("12")), Some(12));
+    }
+}

@@ -1,0 +1,700 @@
+//! The worker's side: `mpwasm worker --broker URL`. [`serve`] watches the broker's running
+//! jobs; for each it fetches the module (checking its hash), lowers the job's settings to the
+//! operator's [`WorkerCaps`] (or refuses the job), and starts a local [`Pool`]. It then reads
+//! inputs from all jobs' streams at once in the consumer group (so jobs share the worker),
+//! holds at most `prefetch` inputs, renews the lease on them, takes over the inputs of workers
+//! that stopped renewing (`XAUTOCLAIM`), and turns an input delivered too often into a
+//! `worker-lost` result. A writer thread stores results through the one Lua script.
+//!
+//! Threads: the main loop (jobs, reading, leases), one per job relaying its pool's outcomes,
+//! and the writer; each thread that talks to the broker has its own connection.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use redis::Value;
+use sha2::{Digest, Sha256};
+
+use super::connection::{BrokerUrl, Conn};
+use super::error::BrokerError;
+use super::keys::{self, GROUP, JOBS, JobKeys, WORKERS};
+use super::outcome;
+use super::record::{JobRecord, RECORD_VERSION, WorkerCaps};
+use super::reply::{self, Entry};
+use super::scripts::STORE_RESULTS;
+use super::submit::LIVE;
+use crate::error::ErrorKind;
+use crate::pool::{Pool, Submitter};
+
+/// How often the set of running jobs is read (and the worker's heartbeat written).
+const REFRESH: Duration = Duration::from_millis(250);
+/// How long one read of the input streams blocks.
+const BLOCK_MS: u64 = 200;
+/// The most results stored in one script call.
+const WRITE_BATCH: usize = 256;
+
+/// How a worker serves the broker.
+pub struct ServeOptions {
+    /// Worker processes per job's pool.
+    pub processes: usize,
+    /// Inputs held at once (running or queued here), over all jobs.
+    pub prefetch: usize,
+    /// What the operator allows any job.
+    pub caps: WorkerCaps,
+    /// Where modules fetched from the broker are kept, by hash.
+    pub module_dir: PathBuf,
+    /// The program local pools run as workers (default: this executable).
+    pub worker_program: Option<PathBuf>,
+    /// Where the worker says what it does (jobs started, refused, inputs taken over).
+    pub log: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Serves the broker at `url` until `stop` is set (then stops its pools: the inputs they held
+/// are taken over by other workers after their lease).
+///
+/// # Errors
+/// [`BrokerError::Unreachable`] or [`BrokerError::Auth`] at the start, [`BrokerError::Lost`]
+/// when the broker is gone for longer than the reconnecting allows.
+pub fn serve(
+    url: &Arc<BrokerUrl>,
+    options: ServeOptions,
+    stop: &AtomicBool,
+) -> Result<(), BrokerError> {
+    let main = Conn::open(Arc::clone(url))?;
+    let writer_con = Conn::open(Arc::clone(url))?;
+    let (done_tx, done_rx) = unbounded::<Done>();
+    let (freed_tx, freed_rx) = bounded::<()>(1);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let failure = Arc::new(Mutex::new(None));
+    {
+        let in_flight = Arc::clone(&in_flight);
+        let failure = Arc::clone(&failure);
+        std::thread::spawn(move || writer(writer_con, &done_rx, &in_flight, &freed_tx, &failure));
+    }
+    let mut server = Server {
+        con: main,
+        name: super::process_name(),
+        options,
+        jobs: HashMap::new(),
+        done: done_tx,
+        in_flight,
+        next_refresh: Instant::now(),
+    };
+    (server.options.log)(&format!(
+        "serving {} as {} ({} processes per job, {} inputs at once)",
+        url.shown(),
+        server.name,
+        server.options.processes,
+        server.options.prefetch
+    ));
+    let result = server.run(stop, &freed_rx, &failure);
+    let ids: Vec<String> = server.jobs.keys().cloned().collect();
+    for id in ids {
+        server.retire(&id);
+    }
+    let name = server.name.clone();
+    let _ = server.con.run("ZREM", |c| {
+        redis::cmd("ZREM").arg(WORKERS).arg(&name).query::<()>(c)
+    });
+    result
+}
+
+/// An input handed to a local pool.
+struct Item {
+    /// Its entry id in the input stream.
+    entry: String,
+    /// Its index in the submitter's job.
+    index: u64,
+}
+
+/// A finished input, for the writer.
+struct Done {
+    keys: Arc<JobKeys>,
+    entry: String,
+    /// The encoded result; `None` when the local pool gave up on it (the job ended here, the
+    /// worker stops): it stays pending for another worker.
+    payload: Option<Vec<u8>>,
+}
+
+enum Known {
+    Served(Box<Served>),
+    /// Refused, or impossible to run here: its inputs are left to other workers.
+    Refused,
+}
+
+struct Served {
+    keys: Arc<JobKeys>,
+    pool: Pool,
+    submitter: Submitter,
+    /// Local task index → the input it is.
+    items: Arc<Mutex<HashMap<u64, Item>>>,
+    lease: Duration,
+    max_deliveries: u64,
+    next_renew: Instant,
+    next_claim: Instant,
+}
+
+fn lock(items: &Mutex<HashMap<u64, Item>>) -> MutexGuard<'_, HashMap<u64, Item>> {
+    items.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Server {
+    con: Conn,
+    name: String,
+    options: ServeOptions,
+    jobs: HashMap<String, Known>,
+    done: Sender<Done>,
+    in_flight: Arc<AtomicUsize>,
+    next_refresh: Instant,
+}
+
+impl Server {
+    fn log(&self, line: &str) {
+        (self.options.log)(line);
+    }
+
+    fn run(
+        &mut self,
+        stop: &AtomicBool,
+        freed: &Receiver<()>,
+        failure: &Mutex<Option<BrokerError>>,
+    ) -> Result<(), BrokerError> {
+        while !stop.load(Ordering::SeqCst) {
+            if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(e);
+            }
+            let now = Instant::now();
+            if now >= self.next_refresh {
+                self.refresh()?;
+                self.next_refresh = now + REFRESH;
+            }
+            self.leases(now)?;
+            let free = self
+                .options
+                .prefetch
+                .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+            let streams: Vec<String> = self
+                .jobs
+                .values()
+                .filter_map(|k| match k {
+                    Known::Served(s) => Some(s.keys.input.clone()),
+                    Known::Refused => None,
+                })
+                .collect();
+            if streams.is_empty() {
+                let _ = freed.recv_timeout(REFRESH);
+                continue;
+            }
+            if free == 0 {
+                let _ = freed.recv_timeout(Duration::from_millis(100));
+                continue;
+            }
+            let per_stream = free.div_ceil(streams.len());
+            let name = self.name.clone();
+            let read = self.con.run("XREADGROUP", |c| {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&name)
+                    .arg("COUNT")
+                    .arg(per_stream)
+                    .arg("BLOCK")
+                    .arg(BLOCK_MS)
+                    .arg("STREAMS")
+                    .arg(&streams);
+                for _ in &streams {
+                    cmd.arg(">");
+                }
+                cmd.query::<Value>(c)
+            });
+            let reply = match read {
+                Ok(reply) => reply,
+                // A job ended between the refresh and the read (its stream is gone).
+                Err(BrokerError::Protocol { .. }) => {
+                    self.next_refresh = Instant::now();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (stream, entries) in reply::streams(&reply) {
+                let id = self.jobs.iter().find_map(|(id, k)| match k {
+                    Known::Served(s) if s.keys.input == stream => Some(id.clone()),
+                    _ => None,
+                });
+                if let Some(id) = id {
+                    self.dispatch(&id, entries);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the running jobs: adopts new ones, retires ended ones; writes the heartbeat.
+    fn refresh(&mut self) -> Result<(), BrokerError> {
+        let name = self.name.clone();
+        let known: Vec<String> = self.jobs.keys().cloned().collect();
+        let (ids, exists): (Vec<String>, Vec<bool>) = self.con.run("read the jobs", |c| {
+            let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
+            let now_ms = secs * 1000 + micros / 1000;
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZADD")
+                .arg(WORKERS)
+                .arg(now_ms)
+                .arg(&name)
+                .ignore();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(WORKERS)
+                .arg("-inf")
+                .arg(now_ms.saturating_sub(60 * LIVE.as_millis() as u64))
+                .ignore();
+            pipe.cmd("SMEMBERS").arg(JOBS);
+            let (ids,): (Vec<String>,) = pipe.query(c)?;
+            let mut exists = Vec::with_capacity(known.len());
+            for id in &known {
+                exists.push(
+                    redis::cmd("EXISTS")
+                        .arg(&JobKeys::new(id).record)
+                        .query(c)?,
+                );
+            }
+            Ok((ids, exists))
+        })?;
+        let running: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        for (id, exists) in known.iter().zip(exists) {
+            if !exists || !running.contains(id.as_str()) {
+                self.retire(id);
+            }
+        }
+        for id in ids.iter().filter(|id| keys::valid_job_id(id)) {
+            if !self.jobs.contains_key(id) {
+                self.adopt(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts serving job `id`, or refuses it.
+    fn adopt(&mut self, id: &str) -> Result<(), BrokerError> {
+        let keys = JobKeys::new(id);
+        let record: Option<String> = self
+            .con
+            .run("GET", |c| redis::cmd("GET").arg(&keys.record).query(c))?;
+        let Some(record) = record else {
+            // Its submitter is gone and the record expired: forget the job.
+            let id = id.to_string();
+            self.con.run("SREM", |c| {
+                redis::cmd("SREM").arg(JOBS).arg(&id).query::<()>(c)
+            })?;
+            return Ok(());
+        };
+        let known = match self.start_job(&keys, &record) {
+            Ok((served, notes)) => {
+                if !notes.is_empty() {
+                    let note = notes.join("; ");
+                    self.log(&format!("job {id}: {note}"));
+                    let name = self.name.clone();
+                    self.con.run("HSET", |c| {
+                        redis::cmd("HSET")
+                            .arg(&keys.notes)
+                            .arg(&name)
+                            .arg(&note)
+                            .query::<()>(c)
+                    })?;
+                }
+                Known::Served(Box::new(served))
+            }
+            Err(why) => {
+                self.log(&format!("job {id}: refused: {why}"));
+                let name = self.name.clone();
+                self.con.run("HSET", |c| {
+                    redis::cmd("HSET")
+                        .arg(&keys.refused)
+                        .arg(&name)
+                        .arg(&why)
+                        .query::<()>(c)
+                })?;
+                Known::Refused
+            }
+        };
+        self.jobs.insert(id.to_string(), known);
+        Ok(())
+    }
+
+    /// The module, the capped settings and the local pool of a job; or why not.
+    fn start_job(&mut self, keys: &JobKeys, record: &str) -> Result<(Served, Vec<String>), String> {
+        let record: JobRecord = serde_json::from_str(record)
+            .map_err(|e| format!("its record is not one mpwasm writes: {e}"))?;
+        if record.version != RECORD_VERSION {
+            return Err(format!(
+                "its record has version {}, this worker reads version {RECORD_VERSION} (run the \
+                 same mpwasm version on both sides)",
+                record.version
+            ));
+        }
+        if !keys::valid_sha256(&record.module) {
+            return Err("its record names no module hash".into());
+        }
+        let path = self.fetch_module(&record)?;
+        let mut settings = record.settings.clone();
+        let notes = self
+            .options
+            .caps
+            .apply(&mut settings, self.options.processes)?;
+        let mut builder = settings.processes(self.options.processes);
+        if let Some(program) = &self.options.worker_program {
+            builder = builder.worker_program(program);
+        }
+        let pool = builder
+            .build(path.as_path())
+            .map_err(|e| format!("its module cannot run here: {e}"))?;
+        let (submitter, outcomes) = pool.job(false);
+        let items = Arc::new(Mutex::new(HashMap::new()));
+        let keys = Arc::new(keys.clone());
+        {
+            let items = Arc::clone(&items);
+            let keys = Arc::clone(&keys);
+            let done = self.done.clone();
+            std::thread::spawn(move || {
+                for outcome in outcomes {
+                    let Some(item) = lock(&items).remove(&outcome.index().0) else {
+                        continue;
+                    };
+                    let payload = match outcome.json() {
+                        Err(e) if e.kind() == ErrorKind::Cancelled => None,
+                        _ => Some(outcome::encode(&outcome, item.index)),
+                    };
+                    let _ = done.send(Done {
+                        keys: Arc::clone(&keys),
+                        entry: item.entry,
+                        payload,
+                    });
+                }
+            });
+        }
+        self.log(&format!(
+            "job {}: {} from {}, {} processes",
+            keys.id,
+            record.safe_module_name(),
+            record.submitter,
+            self.options.processes
+        ));
+        let lease = Duration::from_millis(record.lease_ms.max(100));
+        let retries = u64::from(record.settings.retries_or_default());
+        Ok((
+            Served {
+                keys,
+                pool,
+                submitter,
+                items,
+                lease,
+                max_deliveries: retries + 1,
+                next_renew: Instant::now() + lease / 3,
+                next_claim: Instant::now(),
+            },
+            notes,
+        ))
+    }
+
+    /// The module's file here: fetched once, checked against its hash.
+    fn fetch_module(&mut self, record: &JobRecord) -> Result<PathBuf, String> {
+        let dir = self.options.module_dir.join(&record.module);
+        let path = dir.join(record.safe_module_name());
+        if let Ok(bytes) = std::fs::read(&path)
+            && sha256_hex(&bytes) == record.module
+        {
+            return Ok(path);
+        }
+        let key = keys::module(&record.module);
+        let bytes: Option<Vec<u8>> = self
+            .con
+            .run("GET", |c| redis::cmd("GET").arg(&key).query(c))
+            .map_err(|e| e.to_string())?;
+        let bytes = bytes.ok_or_else(|| format!("its module is not on the broker ({key})"))?;
+        if sha256_hex(&bytes) != record.module {
+            return Err(format!(
+                "the module stored under {key} does not have that hash: refusing to run it"
+            ));
+        }
+        write_atomically(&dir, &path, &bytes)
+            .map_err(|e| format!("cannot keep its module in {}: {e}", dir.display()))?;
+        Ok(path)
+    }
+
+    /// Stops serving job `id`: its pool stops at once; what it held ends here.
+    fn retire(&mut self, id: &str) {
+        if let Some(Known::Served(served)) = self.jobs.remove(id) {
+            let Served {
+                pool, submitter, ..
+            } = *served;
+            drop(submitter);
+            pool.terminate();
+            drop(pool);
+            self.log(&format!("job {id}: ended"));
+        }
+    }
+
+    /// Hands entries read from a job's stream to its pool.
+    fn dispatch(&mut self, id: &str, entries: Vec<Entry>) {
+        let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
+            return;
+        };
+        for entry in entries {
+            let index = entry
+                .field("i")
+                .and_then(|i| std::str::from_utf8(i).ok())
+                .and_then(|i| i.parse::<u64>().ok());
+            let input = entry
+                .field("v")
+                .map(|v| std::str::from_utf8(v).map(str::to_string));
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let (index, input) = match (index, input) {
+                (Some(index), Some(Ok(input))) => (index, input),
+                (Some(index), _) => {
+                    let _ = self.done.send(Done {
+                        keys: Arc::clone(&served.keys),
+                        entry: entry.id,
+                        payload: Some(outcome::encode_failure(
+                            index,
+                            ErrorKind::BadInput,
+                            "the input on the broker is not UTF-8 JSON text".into(),
+                        )),
+                    });
+                    continue;
+                }
+                // Not an input mpwasm wrote (or one deleted meanwhile): nothing to answer.
+                (None, _) => {
+                    self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+            };
+            let local = served.submitter.submitted();
+            lock(&served.items).insert(
+                local,
+                Item {
+                    entry: entry.id,
+                    index,
+                },
+            );
+            if served.submitter.push(input).is_none() {
+                lock(&served.items).remove(&local);
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        served.submitter.flush();
+    }
+
+    /// Renews the lease on held inputs; takes over inputs whose worker stopped renewing.
+    fn leases(&mut self, now: Instant) -> Result<(), BrokerError> {
+        let ids: Vec<String> = self.jobs.keys().cloned().collect();
+        for id in ids {
+            let (renew, claim) = match self.jobs.get(&id) {
+                Some(Known::Served(s)) => (now >= s.next_renew, now >= s.next_claim),
+                _ => continue,
+            };
+            if renew {
+                self.renew(&id)?;
+            }
+            if claim {
+                self.claim(&id)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn renew(&mut self, id: &str) -> Result<(), BrokerError> {
+        let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
+            return Ok(());
+        };
+        served.next_renew = Instant::now() + served.lease / 3;
+        let held: Vec<String> = lock(&served.items)
+            .values()
+            .map(|i| i.entry.clone())
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let input = served.keys.input.clone();
+        let name = self.name.clone();
+        // Claiming one's own inputs again with JUSTID resets their idle time without counting
+        // a delivery.
+        let renewed = self.con.run("XCLAIM", |c| {
+            redis::cmd("XCLAIM")
+                .arg(&input)
+                .arg(GROUP)
+                .arg(&name)
+                .arg(0)
+                .arg(&held)
+                .arg("JUSTID")
+                .query::<Value>(c)
+        });
+        match renewed {
+            Ok(_) | Err(BrokerError::Protocol { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn claim(&mut self, id: &str) -> Result<(), BrokerError> {
+        let free = self
+            .options
+            .prefetch
+            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
+            return Ok(());
+        };
+        served.next_claim = Instant::now() + (served.lease / 2).min(Duration::from_secs(1));
+        if free == 0 {
+            return Ok(());
+        }
+        let input = served.keys.input.clone();
+        let lease_ms = served.lease.as_millis() as u64;
+        let max_deliveries = served.max_deliveries;
+        let name = self.name.clone();
+        let claimed = self.con.run("XAUTOCLAIM", |c| {
+            let reply: Value = redis::cmd("XAUTOCLAIM")
+                .arg(&input)
+                .arg(GROUP)
+                .arg(&name)
+                .arg(lease_ms)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(free)
+                .query(c)?;
+            let parts = reply::items(&reply);
+            let entries = parts.get(1).map(|e| reply::entries(e)).unwrap_or_default();
+            let mut counted = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let pending: Value = redis::cmd("XPENDING")
+                    .arg(&input)
+                    .arg(GROUP)
+                    .arg(&entry.id)
+                    .arg(&entry.id)
+                    .arg(1)
+                    .query(c)?;
+                let deliveries = reply::items(&pending)
+                    .first()
+                    .and_then(|p| reply::items(p).get(3).and_then(|n| reply::int(n)))
+                    .unwrap_or(1);
+                counted.push((entry, deliveries.max(1) as u64));
+            }
+            Ok(counted)
+        });
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(BrokerError::Protocol { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let keys = Arc::clone(&served.keys);
+        self.log(&format!(
+            "job {id}: took over {} input(s) from a worker that stopped answering",
+            claimed.len()
+        ));
+        let mut run = Vec::new();
+        for (entry, deliveries) in claimed {
+            let index = entry
+                .field("i")
+                .and_then(|i| std::str::from_utf8(i).ok())
+                .and_then(|i| i.parse::<u64>().ok());
+            match index {
+                Some(index) if deliveries > max_deliveries => {
+                    self.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let _ = self.done.send(Done {
+                        keys: Arc::clone(&keys),
+                        entry: entry.id,
+                        payload: Some(outcome::encode_failure(
+                            index,
+                            ErrorKind::WorkerLost,
+                            format!(
+                                "this input was delivered {deliveries} times and every worker \
+                                 running it was lost before answering (the job allows {} \
+                                 deliveries: --retries {})",
+                                max_deliveries,
+                                max_deliveries - 1
+                            ),
+                        )),
+                    });
+                }
+                _ => run.push(entry),
+            }
+        }
+        self.dispatch(id, run);
+        Ok(())
+    }
+}
+
+/// A job's keys and its results to store: (input entry id, encoded result).
+type JobResults = (Arc<JobKeys>, Vec<(String, Vec<u8>)>);
+
+/// Stores finished inputs' results, in batches; frees their places.
+fn writer(
+    mut con: Conn,
+    done: &Receiver<Done>,
+    in_flight: &AtomicUsize,
+    freed: &Sender<()>,
+    failure: &Mutex<Option<BrokerError>>,
+) {
+    let script = redis::Script::new(STORE_RESULTS);
+    let ttl_ms = 30_000u64;
+    while let Ok(first) = done.recv() {
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match done.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        let mut by_job: HashMap<String, JobResults> = HashMap::new();
+        for d in batch {
+            if let Some(payload) = d.payload {
+                by_job
+                    .entry(d.keys.id.clone())
+                    .or_insert_with(|| (Arc::clone(&d.keys), Vec::new()))
+                    .1
+                    .push((d.entry, payload));
+            }
+        }
+        for (keys, results) in by_job.into_values() {
+            let stored = con.run("store results", |c| {
+                let mut call = script.prepare_invoke();
+                call.key(&keys.input)
+                    .key(&keys.output)
+                    .arg(GROUP)
+                    .arg(ttl_ms);
+                for (entry, payload) in &results {
+                    call.arg(entry).arg(&payload[..]);
+                }
+                call.invoke::<i64>(c)
+            });
+            match stored {
+                Ok(_) | Err(BrokerError::Protocol { .. }) => {}
+                Err(e) => {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                }
+            }
+        }
+        in_flight.fetch_sub(count, Ordering::SeqCst);
+        let _ = freed.try_send(());
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a reader never sees half a module.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,535 @@
+//! The submitter's side of a broker job: [`submit`] checks the module here (the same errors as
+//! a local run), stores it once by its hash, writes the job record, and returns the same
+//! [`Submitter`]/[`Outcomes`] pair a local [`crate::Pool::job`] gives. Behind them, two threads
+//! stand in for the pool's dispatcher: one appends inputs to the job's input stream (never
+//! more than the job's window ahead of what the consumer took), the other reads the result
+//! stream, drops duplicates, renews the job's TTL and relays what workers say of the job.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use redis::Value;
+use sha2::{Digest, Sha256};
+
+use super::connection::{BrokerUrl, Conn};
+use super::error::BrokerError;
+use super::keys::{self, GROUP, JOBS, JobKeys, WORKERS};
+use super::outcome;
+use super::record::{JobRecord, RECORD_VERSION};
+use super::reply;
+use crate::PoolBuilder;
+use crate::error::{Error, ErrorKind};
+use crate::ids::TaskIndex;
+use crate::pool::events::{Event, JobMsg, TaskOutcome};
+use crate::pool::{Outcomes, Submitter, Terminator, job};
+use crate::task::Task;
+use crate::wire::message::WireTask;
+
+/// How long a job's keys outlive their submitter's last heartbeat.
+const JOB_TTL: Duration = Duration::from_secs(30);
+/// How long a stored module outlives the last job that used it.
+const MODULE_TTL_SECS: u64 = 24 * 60 * 60;
+/// How often the submitter renews the TTLs and reads workers' notes.
+const BEAT: Duration = Duration::from_secs(1);
+/// A worker whose heartbeat is older than this is not counted as live.
+pub(crate) const LIVE: Duration = Duration::from_secs(10);
+/// How long the result stream is waited on at a time.
+const BLOCK_MS: u64 = 250;
+
+/// How a broker job runs.
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// Outcomes in input order (`true`) or as they complete.
+    pub ordered: bool,
+    /// Inputs submitted and not yet consumed, at most (as [`PoolBuilder::window`]).
+    pub window: usize,
+    /// How long an input may sit with a worker that stopped renewing it before another worker
+    /// takes it over.
+    pub lease: Duration,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> SubmitOptions {
+        SubmitOptions {
+            ordered: true,
+            window: 4096,
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A job running on a broker's workers. Its [`Submitter`] and [`Outcomes`] come with it from
+/// [`submit`]; dropping the outcomes (or [`terminator`](Self::terminator)) ends the job:
+/// its keys are deleted and workers stop running its inputs.
+pub struct BrokerJob {
+    id: String,
+    program: bool,
+    events: Sender<Event>,
+    notes: Receiver<String>,
+    /// The thread that deletes the job's keys when it ends; joined on drop.
+    feeder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BrokerJob {
+    /// The job's id on the broker (its keys are `mpwasm:job:<id>...`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether every task runs the module as a WASI program.
+    pub fn is_program(&self) -> bool {
+        self.program
+    }
+
+    /// What workers say of the job, one line each: a limit a worker lowered, a worker that
+    /// refuses the job, no worker serving the broker.
+    pub fn notes(&self) -> Receiver<String> {
+        self.notes.clone()
+    }
+
+    /// A handle that cancels the job from another thread: inputs not yet answered end as
+    /// `cancelled`, and workers stop running them.
+    pub fn terminator(&self) -> Terminator {
+        Terminator::new(self.events.clone())
+    }
+}
+
+impl Drop for BrokerJob {
+    /// Ends the job (if its outcomes were not all taken, the rest end as `cancelled`) and
+    /// waits until its keys are deleted from the broker.
+    fn drop(&mut self) {
+        let _ = self.events.send(Event::Shutdown);
+        if let Some(feeder) = self.feeder.take() {
+            let _ = feeder.join();
+        }
+    }
+}
+
+/// Puts a job on the broker at `url`: module `module`, run with `settings` (each worker lowers
+/// them to its caps).
+///
+/// # Errors
+/// The errors of a local [`PoolBuilder::build`] for the module and function, then
+/// [`BrokerError::Unreachable`], [`BrokerError::Auth`] or [`BrokerError::Protocol`].
+pub fn submit(
+    url: &Arc<BrokerUrl>,
+    module: &Path,
+    settings: PoolBuilder,
+    options: SubmitOptions,
+) -> Result<(BrokerJob, Submitter, Outcomes), BrokerError> {
+    let bytes = std::fs::read(module).map_err(|cause| Error::Read {
+        path: module.to_path_buf(),
+        cause,
+    })?;
+    let task = if settings.uses_cache() {
+        Task::load(module, settings.engine_settings())?
+    } else {
+        Task::load_uncached(module, settings.engine_settings())?
+    };
+    let program = settings.check(&task)?;
+    let mut feed = Conn::open(Arc::clone(url))?;
+    let collect = Conn::open(Arc::clone(url))?;
+
+    let hash: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let module_key = keys::module(&hash);
+    let stored: bool = feed.run("EXPIRE", |c| {
+        redis::cmd("EXPIRE")
+            .arg(&module_key)
+            .arg(MODULE_TTL_SECS)
+            .query(c)
+    })?;
+    if !stored {
+        feed.run("SET", |c| {
+            redis::cmd("SET")
+                .arg(&module_key)
+                .arg(&bytes[..])
+                .arg("EX")
+                .arg(MODULE_TTL_SECS)
+                .query::<()>(c)
+        })?;
+    }
+    let id = new_job_id();
+    let keys = JobKeys::new(&id);
+    let record = JobRecord {
+        version: RECORD_VERSION,
+        module: hash,
+        module_name: module
+            .file_name()
+            .map_or_else(|| "task.wasm".into(), |n| n.to_string_lossy().into_owned()),
+        settings,
+        lease_ms: options.lease.as_millis().clamp(100, u128::from(u32::MAX)) as u64,
+        submitter: super::process_name(),
+    };
+    let json = serde_json::to_string(&record).map_err(|e| Error::Config(e.to_string()))?;
+    let ttl_ms = JOB_TTL.as_millis() as u64;
+    feed.run("create the job", |c| {
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&keys.record)
+            .arg(&json)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&keys.input)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.input)
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("SADD")
+            .arg(JOBS)
+            .arg(&id)
+            .ignore()
+            .query::<()>(c)
+    })?;
+
+    let (events_tx, events_rx) = unbounded();
+    let (submitter, outcomes) = job::open(&events_tx, 0, options.window, options.ordered);
+    let (notes_tx, notes_rx) = unbounded();
+    let shared = Arc::new(Shared {
+        keys,
+        module_key,
+        state: Mutex::new(State::default()),
+    });
+    let collector = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || collector(collect, &shared, &notes_tx))
+    };
+    let feeder = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || feeder(feed, &shared, &events_rx, collector))
+    };
+    Ok((
+        BrokerJob {
+            id,
+            program,
+            events: events_tx,
+            notes: notes_rx,
+            feeder: Some(feeder),
+        },
+        submitter,
+        outcomes,
+    ))
+}
+
+/// A random job id: 16 hex digits.
+fn new_job_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    format!("{:016x}", hasher.finish())
+}
+
+/// What the two threads share.
+struct Shared {
+    keys: JobKeys,
+    module_key: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Where outcomes go (known once the job opened).
+    results: Option<Sender<JobMsg>>,
+    /// Inputs sent and not yet answered.
+    outstanding: HashSet<u64>,
+    /// The job ended (finished or cancelled): the collector stops.
+    ended: bool,
+    /// Why no input can be answered any more.
+    fatal: Option<(ErrorKind, String)>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends every outstanding input with `kind`, and every later one too when `fatal`.
+    fn fail_all(&self, kind: ErrorKind, message: &str, fatal: bool) {
+        let mut state = self.lock();
+        if fatal && state.fatal.is_none() {
+            state.fatal = Some((kind, message.to_string()));
+        }
+        let mut indices: Vec<u64> = state.outstanding.drain().collect();
+        indices.sort_unstable();
+        let outcomes = indices
+            .into_iter()
+            .map(|i| TaskOutcome::failed(TaskIndex(i), kind, message))
+            .collect();
+        if let Some(results) = &state.results {
+            let _ = results.send(JobMsg::Outcomes(outcomes));
+        }
+    }
+}
+
+/// Appends submitted inputs to the input stream; on the job's end, waits for the collector
+/// (which reads the workers' last notes) and deletes the job's keys.
+fn feeder(
+    mut con: Conn,
+    shared: &Shared,
+    events: &Receiver<Event>,
+    collector: std::thread::JoinHandle<()>,
+) {
+    let keys = &shared.keys;
+    loop {
+        match events.recv() {
+            Ok(Event::OpenJob { results, .. }) => shared.lock().results = Some(results),
+            Ok(Event::Submit { tasks, .. }) => {
+                let fatal = {
+                    let mut state = shared.lock();
+                    match state.fatal.clone() {
+                        Some(fatal) => Some(fatal),
+                        None => {
+                            state.outstanding.extend(tasks.iter().map(|t| t.index.0));
+                            None
+                        }
+                    }
+                };
+                if let Some((kind, message)) = fatal {
+                    let outcomes = tasks
+                        .iter()
+                        .map(|t| TaskOutcome::failed(t.index, kind, &message))
+                        .collect();
+                    if let Some(results) = &shared.lock().results {
+                        let _ = results.send(JobMsg::Outcomes(outcomes));
+                    }
+                    continue;
+                }
+                if let Err(e) = con.run("XADD", |c| append(c, &keys.input, &tasks)) {
+                    shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
+                }
+            }
+            Ok(Event::Worker { .. }) => {}
+            Ok(Event::CloseJob { .. } | Event::Shutdown) | Err(_) => break,
+        }
+    }
+    shared.lock().ended = true;
+    shared.fail_all(
+        ErrorKind::Cancelled,
+        "the job was cancelled before this task finished",
+        false,
+    );
+    let _ = collector.join();
+    // The job is over: one try, no waiting for a lost broker (the keys' TTL cleans up then).
+    con.set_patience(Duration::ZERO);
+    // Gone from the set first, so no worker adopts the job again; a worker running its
+    // inputs notices within a fraction of a second and stops them.
+    let id = keys.id.clone();
+    let _ = con.run("delete the job", |c| {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SREM").arg(JOBS).arg(&id).ignore();
+        for key in keys.all() {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
+        pipe.query::<()>(c)
+    });
+}
+
+fn append(c: &mut redis::Connection, stream: &str, tasks: &[WireTask]) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for task in tasks {
+        pipe.cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg("i")
+            .arg(task.index.0)
+            .arg("v")
+            .arg(task.input.as_str())
+            .ignore();
+    }
+    pipe.query(c)
+}
+
+/// Reads results until the job ends; renews the job's TTL and relays workers' notes.
+fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
+    let keys = &shared.keys;
+    let mut last = "0-0".to_string();
+    let mut beat = Beat {
+        next: Instant::now(),
+        started: Instant::now(),
+        said: HashSet::new(),
+        warned_idle: false,
+        answered: false,
+        relayed: false,
+    };
+    while !shared.lock().ended {
+        // The first results mean workers adopted the job: relay their notes now.
+        let first_answers = beat.answered && !beat.relayed;
+        if Instant::now() >= beat.next || first_answers {
+            beat.relayed |= beat.answered;
+            if let Err(e) = heartbeat(&mut con, shared, &mut beat, notes) {
+                shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
+                return;
+            }
+        }
+        let reply: Value = match con.run("XREAD", |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1024)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&keys.output)
+                .arg(&last)
+                .query(c)
+        }) {
+            Ok(reply) => reply,
+            Err(e) => {
+                shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
+                return;
+            }
+        };
+        let entries: Vec<reply::Entry> = reply::streams(&reply)
+            .into_iter()
+            .flat_map(|(_, entries)| entries)
+            .collect();
+        let Some(newest) = entries.last() else {
+            continue;
+        };
+        last = newest.id.clone();
+        beat.answered = true;
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let _ = con.run("XDEL", |c| {
+            redis::cmd("XDEL")
+                .arg(&keys.output)
+                .arg(&ids)
+                .query::<()>(c)
+        });
+        let mut state = shared.lock();
+        let mut batch = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            // Anything unreadable was not written by a worker: skip it.
+            let Some(Ok(outcome)) = entry.field("r").map(outcome::decode) else {
+                continue;
+            };
+            if state.outstanding.remove(&outcome.index.0) {
+                batch.push(outcome);
+            }
+        }
+        if let Some(results) = &state.results {
+            let _ = results.send(JobMsg::Outcomes(batch));
+        }
+    }
+    // What workers said of a job shorter than a heartbeat.
+    con.set_patience(Duration::ZERO);
+    if let Ok((said, refused)) = con.run("HGETALL", |c| read_notes(c, keys)) {
+        relay(&said, &refused, &mut beat, notes);
+    }
+}
+
+struct Beat {
+    next: Instant,
+    started: Instant,
+    said: HashSet<String>,
+    warned_idle: bool,
+    answered: bool,
+    relayed: bool,
+}
+
+type Notes = HashMap<String, String>;
+
+/// The workers' notes and refusals of the job.
+fn read_notes(c: &mut redis::Connection, keys: &JobKeys) -> redis::RedisResult<(Notes, Notes)> {
+    redis::pipe()
+        .cmd("HGETALL")
+        .arg(&keys.notes)
+        .cmd("HGETALL")
+        .arg(&keys.refused)
+        .query(c)
+}
+
+/// Sends the notes not sent yet.
+fn relay(said: &Notes, refused: &Notes, beat: &mut Beat, notes: &Sender<String>) {
+    let lines = said
+        .iter()
+        .map(|(worker, note)| format!("worker {worker}: {note}"))
+        .chain(
+            refused
+                .iter()
+                .map(|(worker, why)| format!("worker {worker} refuses this job: {why}")),
+        );
+    for line in lines {
+        if beat.said.insert(line.clone()) {
+            let _ = notes.send(line);
+        }
+    }
+}
+
+/// Renews the job's TTLs, relays new notes, and fails the job if every live worker refuses it.
+fn heartbeat(
+    con: &mut Conn,
+    shared: &Shared,
+    beat: &mut Beat,
+    notes: &Sender<String>,
+) -> Result<(), BrokerError> {
+    beat.next = Instant::now() + BEAT;
+    let keys = &shared.keys;
+    let ttl_ms = JOB_TTL.as_millis() as u64;
+    let (said, refused, live) = con.run("renew the job", |c| {
+        let mut pipe = redis::pipe();
+        for key in keys.all() {
+            pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+        }
+        pipe.cmd("EXPIRE")
+            .arg(&shared.module_key)
+            .arg(MODULE_TTL_SECS)
+            .ignore();
+        pipe.query::<()>(c)?;
+        let (said, refused) = read_notes(c, keys)?;
+        Ok((said, refused, live_workers(c)?))
+    })?;
+    relay(&said, &refused, beat, notes);
+    if !live.is_empty() && live.iter().all(|w| refused.contains_key(w)) {
+        let mut reasons: Vec<String> = refused.iter().map(|(w, r)| format!("{w}: {r}")).collect();
+        reasons.sort();
+        shared.fail_all(
+            ErrorKind::Refused,
+            &format!(
+                "every worker serving {} refuses this job: {}",
+                con.url().shown(),
+                reasons.join("; ")
+            ),
+            true,
+        );
+    } else if live.is_empty()
+        && !beat.answered
+        && !beat.warned_idle
+        && beat.started.elapsed() >= Duration::from_secs(3)
+    {
+        beat.warned_idle = true;
+        let _ = notes.send(format!(
+            "no worker is serving {url}; the job waits for one (start one with: mpwasm worker \
+             --broker {url})",
+            url = con.url().shown()
+        ));
+    }
+    Ok(())
+}
+
+/// The names of the workers whose heartbeat is recent, by the broker's clock.
+pub(crate) fn live_workers(c: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
+    let now_ms = secs * 1000 + micros / 1000;
+    let since = now_ms.saturating_sub(LIVE.as_millis() as u64);
+    redis::cmd("ZRANGEBYSCORE")
+        .arg(WORKERS)
+        .arg(since)
+        .arg("+inf")
+        .query(c)
+}

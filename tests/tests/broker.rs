@@ -1,0 +1,645 @@
+//! Jobs through a real Redis broker (`redis-server` on a free 127.0.0.1 port, one per test)
+//! with real `mpwasm worker` processes: the same output as a local run, nothing lost when a
+//! worker is killed, a poison input ending as `worker-lost`, two jobs at once, Ctrl-C of the
+//! submitter, the worker's caps, and clear errors for a wrong password or no broker.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{children, mpwasm, mpwasm_bin, temp_dir};
+use mpwasm_tests::guests;
+
+/// A redis-server of our own.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Redis {
+    /// Starts one on a free port (another one if that port was taken meanwhile).
+    fn start(extra: &[&str]) -> Redis {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+                .args(extra)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect(
+                    "redis-server runs (install it: apt-get install redis-server; .ci/run does)",
+                );
+            let mut redis = Redis { child, port };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if redis.child.try_wait().ok().flatten().is_some() {
+                    break; // it exited: the port was taken
+                }
+                // PONG, or NOAUTH from a server that wants a password: it is up.
+                let answer = redis.cli(&["PING"]).join(" ");
+                if answer.contains("PONG") || answer.contains("NOAUTH") {
+                    return redis;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server did not start on {port}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis-cli COMMAND...`, its raw output's lines.
+    fn cli(&self, args: &[&str]) -> Vec<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .stderr(Stdio::null())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `mpwasm worker` process; its stderr goes to a file, read with [`Worker::log`].
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(url: &str, extra: &[&str]) -> Worker {
+        let dir = std::env::temp_dir().join(format!("mpwasm-broker-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let log = dir.join(format!("worker-{}.log", rand_suffix()));
+        let child = Command::new(mpwasm_bin())
+            .args(["worker", "--broker", url, "-j", "1"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("mpwasm worker starts");
+        Worker { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    format!("{:x}", h.finish())
+}
+
+fn three_workers(redis: &Redis, extra: &[&str]) -> Vec<Worker> {
+    (0..3).map(|_| Worker::start(&redis.url(), extra)).collect()
+}
+
+/// Runs `mpwasm ARGS` and waits at most `limit` for it: a hang fails the test.
+fn run_within(args: &[&str], limit: Duration) -> common::Run {
+    let child = Command::new(mpwasm_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpwasm starts");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        true
+    });
+    let out = child.wait_with_output().expect("mpwasm runs");
+    let hung = watchdog.join().unwrap_or(false);
+    let run = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!hung, "mpwasm {args:?} hung for {limit:?}: {run:?}");
+    run
+}
+
+/// JSON Lines without the `worker` field (a pid, different on every run).
+fn without_workers(run: &common::Run) -> Vec<serde_json::Value> {
+    let mut lines = run.json_lines();
+    for line in &mut lines {
+        if let Some(map) = line.as_object_mut() {
+            map.remove("worker");
+        }
+    }
+    lines
+}
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn the_output_is_a_local_runs_ordered_unordered_and_jsonl() {
+    let redis = Redis::start(&[]);
+    let _workers = three_workers(&redis, &[]);
+    let url = redis.url();
+
+    let ordered = ["run", guests::SQUARE, "--map", "0..200"];
+    let local = mpwasm(&ordered);
+    let remote = run_within(&[&ordered[..], &["--broker", &url]].concat(), LIMIT);
+    assert_eq!(
+        (remote.code, &remote.stdout),
+        (0, &local.stdout),
+        "{remote:?}"
+    );
+    assert_eq!(remote.lines().len(), 200);
+
+    let unordered = [
+        "run",
+        guests::SLEEPY_SQUARE,
+        "--map",
+        "0..12",
+        "--unordered",
+    ];
+    let local = mpwasm(&unordered);
+    let remote = run_within(&[&unordered[..], &["--broker", &url]].concat(), LIMIT);
+    let sorted = |run: &common::Run| {
+        let mut lines: Vec<String> = run.lines().iter().map(|l| l.to_string()).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(remote.code, 0, "{remote:?}");
+    assert_eq!(sorted(&remote), sorted(&local));
+
+    // Failures too: the same kinds, messages and exit status.
+    let input = temp_dir("broker-jsonl").join("pairs.jsonl");
+    std::fs::write(&input, "[6, 3]\n[1, 0]\n[-8, 2]\n[\"x\", 1]\n[7, 7]\n").expect("input");
+    let jsonl = [
+        "run",
+        guests::MISBEHAVE,
+        "--func",
+        "divide",
+        "--input",
+        input.to_str().expect("utf-8 path"),
+        "--format",
+        "jsonl",
+    ];
+    let local = mpwasm(&jsonl);
+    let remote = run_within(&[&jsonl[..], &["--broker", &url]].concat(), LIMIT);
+    assert_eq!(remote.code, local.code, "{remote:?}");
+    assert_eq!(remote.code, 1);
+    assert_eq!(without_workers(&remote), without_workers(&local));
+
+    // A WASI program's output, byte for byte.
+    let program = [
+        "run",
+        guests::ECHO_ARGS,
+        "--map",
+        "0..4",
+        "--",
+        "hello",
+        "{}",
+    ];
+    let local = mpwasm(&program);
+    let remote = run_within(
+        &[&program[..4], &["--broker", &url], &program[4..]].concat(),
+        LIMIT,
+    );
+    assert_eq!(
+        (remote.code, &remote.stdout),
+        (0, &local.stdout),
+        "{remote:?}"
+    );
+
+    // The job's keys are gone once it is done.
+    assert!(
+        redis
+            .cli(&["KEYS", "mpwasm:job:*"])
+            .iter()
+            .all(|l| l.is_empty())
+    );
+    assert!(
+        redis
+            .cli(&["SMEMBERS", "mpwasm:jobs"])
+            .iter()
+            .all(|l| l.is_empty())
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_job_loses_nothing() {
+    const ITEMS: u64 = 40;
+    let redis = Redis::start(&[]);
+    let mut workers = three_workers(&redis, &[]);
+    let mut submitter = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            guests::SLEEPY_SQUARE,
+            "--map",
+            &format!("0..{ITEMS}"),
+        ])
+        .args([
+            "--format",
+            "jsonl",
+            "--broker",
+            &redis.url(),
+            "--lease",
+            "1s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submitter starts");
+    let started = Instant::now();
+    let stdout = submitter.stdout.take().expect("piped");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        lines.push(line);
+        if lines.len() == 5 {
+            workers[0].kill();
+        }
+        assert!(started.elapsed() < LIMIT, "the job hangs");
+    }
+    let status = submitter.wait().expect("submitter ends");
+    assert_eq!(status.code(), Some(0), "{lines:?}");
+    let mut seen = BTreeMap::new();
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let index = v["index"].as_u64().expect("index");
+        assert_eq!(v["value"].as_u64(), Some(index * index), "{line}");
+        *seen.entry(index).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len() as u64, ITEMS, "{lines:?}");
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    let logs: String = workers[1..].iter().map(Worker::log).collect();
+    assert!(
+        logs.contains("took over"),
+        "nobody took the killed worker's inputs:\n{logs}"
+    );
+}
+
+#[test]
+fn a_poison_input_ends_as_worker_lost_after_the_retry_limit() {
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let mut workers = three_workers(&redis, &[]);
+    let input = temp_dir("broker-poison").join("ms.jsonl");
+    // Input 2 never finishes before this test kills whichever worker holds it.
+    std::fs::write(&input, "10\n10\n600000\n10\n10\n").expect("input");
+    let mut submitter = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "sleep-ms",
+            "--format",
+            "jsonl",
+        ])
+        .args(["--input", input.to_str().expect("utf-8"), "--retries", "1"])
+        .args(["--broker", &url, "--lease", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submitter starts");
+    let started = Instant::now();
+    let mut kills = 0;
+    while submitter.try_wait().expect("wait").is_none() {
+        assert!(
+            started.elapsed() < LIMIT,
+            "the job hangs after {kills} kills"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let jobs = redis.cli(&["SMEMBERS", "mpwasm:jobs"]);
+        let Some(job) = jobs.iter().find(|j| !j.is_empty()) else {
+            continue;
+        };
+        let pending = redis.cli(&[
+            "XPENDING",
+            &format!("mpwasm:job:{job}:in"),
+            "workers",
+            "-",
+            "+",
+            "10",
+        ]);
+        for entry in pending.chunks_exact(4) {
+            let (id, consumer) = (&entry[0], &entry[1]);
+            let fields = redis.cli(&["XRANGE", &format!("mpwasm:job:{job}:in"), id, id]);
+            if !fields.iter().any(|f| f == "600000") {
+                continue;
+            }
+            let Some(pid) = consumer
+                .rsplit('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(holder) = workers.iter_mut().find(|w| w.pid() == pid) {
+                // The poison kills its worker (only input 2 is pending for long).
+                holder.kill();
+                kills += 1;
+                workers.retain(|w| w.pid() != pid);
+                workers.push(Worker::start(&url, &[]));
+            }
+        }
+    }
+    let out = submitter.wait_with_output().expect("output");
+    let run = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 5, "{run:?}");
+    for (i, line) in lines.iter().enumerate() {
+        if i == 2 {
+            assert_eq!(line["error"]["kind"], "worker-lost", "{line}");
+            let message = line["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("delivered 3 times"), "{message}");
+        } else {
+            assert_eq!(line["value"], 10, "{line}");
+        }
+    }
+    assert_eq!(kills, 2, "{run:?}");
+}
+
+#[test]
+fn two_jobs_at_once_share_the_workers() {
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let workers = three_workers(&redis, &[]);
+    let a = [
+        "run",
+        guests::SLEEPY_SQUARE,
+        "--map",
+        "0..24",
+        "--broker",
+        &url,
+    ];
+    let b = [
+        "run",
+        guests::PRIMES,
+        "--map",
+        "0..3000:100",
+        "--broker",
+        &url,
+    ];
+    let (a_local, b_local) = (mpwasm(&a[..4]), mpwasm(&b[..4]));
+    let (a_remote, b_remote) = std::thread::scope(|s| {
+        let a = s.spawn(|| run_within(&a, LIMIT));
+        let b = s.spawn(|| run_within(&b, LIMIT));
+        (a.join().expect("job a"), b.join().expect("job b"))
+    });
+    assert_eq!(
+        (a_remote.code, &a_remote.stdout),
+        (0, &a_local.stdout),
+        "{a_remote:?}"
+    );
+    assert_eq!(
+        (b_remote.code, &b_remote.stdout),
+        (0, &b_local.stdout),
+        "{b_remote:?}"
+    );
+    // Every worker took part in both jobs.
+    for worker in &workers {
+        let log = worker.log();
+        assert!(
+            log.contains("sleepy_square.wasm") && log.contains("primes.wasm"),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_of_the_submitter_stops_the_job_everywhere() {
+    let redis = Redis::start(&[]);
+    let workers = three_workers(&redis, &[]);
+    let mut submitter = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "sleep-ms",
+            "--map",
+            "60000..60030",
+        ])
+        .args(["--broker", &redis.url()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submitter starts");
+    // Wait until every worker runs the job in its local pool.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !workers.iter().all(|w| !children(w.pid()).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the workers never started the job"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-INT", &submitter.id().to_string()])
+        .status();
+    let stopped = Instant::now();
+    while submitter.try_wait().expect("wait").is_none() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "Ctrl-C hangs the submitter"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = submitter.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("30 tasks stopped before finishing"),
+        "{stderr}"
+    );
+    // A few seconds later nothing of the job runs anywhere, and its keys are gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let busy: Vec<u32> = workers.iter().flat_map(|w| children(w.pid())).collect();
+        let keys = redis.cli(&["KEYS", "mpwasm:job:*"]);
+        if busy.is_empty() && keys.iter().all(|k| k.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running: {busy:?}, keys {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for worker in &workers {
+        assert!(worker.log().contains("ended"), "{}", worker.log());
+    }
+}
+
+#[test]
+fn the_workers_caps_override_a_jobs_larger_limits() {
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let _worker = Worker::start(&url, &["--max-memory", "32MiB", "--max-timeout", "1s"]);
+    let grow = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "grow",
+            "--map",
+            "100..101",
+            "--memory",
+            "1GiB",
+            "--format",
+            "jsonl",
+            "--broker",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(grow.code, 1, "{grow:?}");
+    let line = &grow.json_lines()[0];
+    assert_eq!(line["error"]["kind"], "memory-limit", "{line}");
+    assert!(
+        grow.stderr.contains("--memory 1 GiB lowered to 32 MiB"),
+        "{grow:?}"
+    );
+
+    let started = Instant::now();
+    let spin = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "spin",
+            "--map",
+            "1..2",
+            "--timeout",
+            "60s",
+            "--format",
+            "jsonl",
+            "--broker",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(spin.code, 1, "{spin:?}");
+    assert_eq!(spin.json_lines()[0]["error"]["kind"], "timeout", "{spin:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{spin:?}");
+
+    // A directory the operator did not allow: the job is refused, with what would allow it.
+    let dir = temp_dir("broker-grant");
+    let refused = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "id",
+            "--map",
+            "0..3",
+            "--dir",
+            dir.to_str().expect("utf-8"),
+            "--broker",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("refused"), "{refused:?}");
+    assert!(refused.stderr.contains("--allow-dir"), "{refused:?}");
+}
+
+#[test]
+fn a_wrong_password_and_an_unreachable_broker_are_clear_errors() {
+    let redis = Redis::start(&["--requirepass", "s3cret"]);
+    let port = redis.port;
+    let base = ["run", guests::SQUARE, "--map", "0..3", "--broker"];
+    for (url, want) in [
+        (
+            format!("redis://:wrongpw@127.0.0.1:{port}"),
+            "refused to let us in",
+        ),
+        (format!("redis://127.0.0.1:{port}"), "refused to let us in"),
+        (
+            format!("redis://127.0.0.1:{}", free_port()),
+            "cannot reach the broker",
+        ),
+        ("http://127.0.0.1:6379".to_string(), "invalid broker URL"),
+    ] {
+        let run = run_within(&[&base[..], &[url.as_str()]].concat(), LIMIT);
+        assert_eq!(run.code, 2, "{url}: {run:?}");
+        assert!(run.stderr.contains(want), "{url}: {run:?}");
+        assert!(
+            !run.stderr.contains("wrongpw"),
+            "the password is printed: {run:?}"
+        );
+        let worker = run_within(&["worker", "--broker", &url], LIMIT);
+        assert_eq!(worker.code, 2, "{url}: {worker:?}");
+        assert!(worker.stderr.contains(want), "{url}: {worker:?}");
+    }
+    // The right password works.
+    let _worker = Worker::start(&format!("redis://:s3cret@127.0.0.1:{port}"), &[]);
+    let run = run_within(
+        &[
+            &base[..],
+            &[format!("redis://:s3cret@127.0.0.1:{port}").as_str()],
+        ]
+        .concat(),
+        LIMIT,
+    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "0\n1\n4\n"), "{run:?}");
+}
