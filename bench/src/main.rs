@@ -6,9 +6,11 @@
 //!   (one thread per core): the ceiling for CPU-bound work.
 //! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered)
 //!   or that look inside a running pool (the workers' memory).
+//! - `broker-*`: a local run and the same run through a Redis broker, timed alike.
 //! - `pipe-roundtrip` (and its child, `echo`): the physical anchor for an apply round trip.
 
 mod anchor;
+mod broker;
 mod library;
 mod native;
 
@@ -25,6 +27,9 @@ usage: mpwasm-bench <workload> [args]
   lib-apply TASK WORKER ROUNDS     time Pool::apply of square(3) on a warm pool
   lib-imap-unordered TASK WORKER N time imap_unordered with chunksize 1 over 0..N
   lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
+  broker-local MPWASM TASK A..B J          time `mpwasm run TASK --map A..B -j J`
+  broker-remote MPWASM TASK A..B N P       the same through a Redis broker with N workers of
+                                           one process holding P inputs each (redis-server)
   pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes
   echo                         (the child of pipe-roundtrip) echo 16-byte messages
 
@@ -55,6 +60,16 @@ fn run(args: &[String]) -> Result<()> {
             library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?)
         }
         ["lib-idle-pss", task, worker] => library::idle_pss(task.as_ref(), worker.as_ref()),
+        ["broker-local", mpwasm, task, range, j] => {
+            broker::local(mpwasm.as_ref(), task.as_ref(), range, number(j)?)
+        }
+        ["broker-remote", mpwasm, task, range, n, prefetch] => broker::broker(
+            mpwasm.as_ref(),
+            task.as_ref(),
+            range,
+            number(n)?,
+            number(prefetch)?,
+        ),
         ["pipe-roundtrip", rounds] => anchor::pipe_roundtrip(number(rounds)?),
         ["echo"] => anchor::echo(),
         _ => {

@@ -4,6 +4,8 @@
 pub const JOBS: &str = "mpwasm:jobs";
 /// Live workers, scored by their last heartbeat in milliseconds of the broker's clock.
 pub const WORKERS: &str = "mpwasm:workers";
+/// A stream announcing new jobs (`job` → id), so idle workers adopt them at once; capped.
+pub const EVENTS: &str = "mpwasm:events";
 /// The consumer group every worker reads input streams in.
 pub const GROUP: &str = "workers";
 

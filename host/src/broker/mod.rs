@@ -9,7 +9,8 @@
 //!   refreshed by every job that uses it). Workers check the hash and keep their own copy and
 //!   compiled artifact.
 //! - `mpwasm:jobs`: the set of running job ids; `mpwasm:workers`: live workers, scored by
-//!   their last heartbeat (the broker's clock).
+//!   their last heartbeat (the broker's clock); `mpwasm:events`: a short stream announcing new
+//!   jobs, which idle workers wait on.
 //! - `mpwasm:job:<id>`: the job record ([`record`]): module hash, settings, lease.
 //! - `mpwasm:job:<id>:in`: the input stream (`i` index, `v` input JSON), read by the consumer
 //!   group `workers`; `mpwasm:job:<id>:out`: the result stream (`r`, an encoded outcome,

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::connection::{BrokerUrl, Conn};
 use super::error::BrokerError;
-use super::keys::{self, GROUP, JOBS, JobKeys, WORKERS};
+use super::keys::{self, EVENTS, GROUP, JOBS, JobKeys, WORKERS};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION, WorkerCaps};
 use super::reply::{self, Entry};
@@ -83,6 +83,7 @@ pub fn serve(
         done: done_tx,
         in_flight,
         next_refresh: Instant::now(),
+        refreshed_ms: 0,
     };
     (server.options.log)(&format!(
         "serving {} as {} ({} processes per job, {} inputs at once)",
@@ -150,6 +151,9 @@ struct Server {
     done: Sender<Done>,
     in_flight: Arc<AtomicUsize>,
     next_refresh: Instant,
+    /// The broker's clock at the last refresh, in milliseconds: jobs announced after it are
+    /// new.
+    refreshed_ms: u64,
 }
 
 impl Server {
@@ -186,7 +190,7 @@ impl Server {
                 })
                 .collect();
             if streams.is_empty() {
-                let _ = freed.recv_timeout(REFRESH);
+                self.wait_for_jobs()?;
                 continue;
             }
             if free == 0 {
@@ -237,32 +241,34 @@ impl Server {
     fn refresh(&mut self) -> Result<(), BrokerError> {
         let name = self.name.clone();
         let known: Vec<String> = self.jobs.keys().cloned().collect();
-        let (ids, exists): (Vec<String>, Vec<bool>) = self.con.run("read the jobs", |c| {
-            let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
-            let now_ms = secs * 1000 + micros / 1000;
-            let mut pipe = redis::pipe();
-            pipe.cmd("ZADD")
-                .arg(WORKERS)
-                .arg(now_ms)
-                .arg(&name)
-                .ignore();
-            pipe.cmd("ZREMRANGEBYSCORE")
-                .arg(WORKERS)
-                .arg("-inf")
-                .arg(now_ms.saturating_sub(60 * LIVE.as_millis() as u64))
-                .ignore();
-            pipe.cmd("SMEMBERS").arg(JOBS);
-            let (ids,): (Vec<String>,) = pipe.query(c)?;
-            let mut exists = Vec::with_capacity(known.len());
-            for id in &known {
-                exists.push(
-                    redis::cmd("EXISTS")
-                        .arg(&JobKeys::new(id).record)
-                        .query(c)?,
-                );
-            }
-            Ok((ids, exists))
-        })?;
+        let (ids, exists, now_ms): (Vec<String>, Vec<bool>, u64) =
+            self.con.run("read the jobs", |c| {
+                let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
+                let now_ms = secs * 1000 + micros / 1000;
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZADD")
+                    .arg(WORKERS)
+                    .arg(now_ms)
+                    .arg(&name)
+                    .ignore();
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(WORKERS)
+                    .arg("-inf")
+                    .arg(now_ms.saturating_sub(60 * LIVE.as_millis() as u64))
+                    .ignore();
+                pipe.cmd("SMEMBERS").arg(JOBS);
+                let (ids,): (Vec<String>,) = pipe.query(c)?;
+                let mut exists = Vec::with_capacity(known.len());
+                for id in &known {
+                    exists.push(
+                        redis::cmd("EXISTS")
+                            .arg(&JobKeys::new(id).record)
+                            .query(c)?,
+                    );
+                }
+                Ok((ids, exists, now_ms))
+            })?;
+        self.refreshed_ms = now_ms;
         let running: HashSet<&str> = ids.iter().map(String::as_str).collect();
         for (id, exists) in known.iter().zip(exists) {
             if !exists || !running.contains(id.as_str()) {
@@ -273,6 +279,32 @@ impl Server {
             if !self.jobs.contains_key(id) {
                 self.adopt(id)?;
             }
+        }
+        Ok(())
+    }
+
+    /// With no job to serve: waits until a job is announced, or the next refresh is due.
+    fn wait_for_jobs(&mut self) -> Result<(), BrokerError> {
+        let wait = self
+            .next_refresh
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(1) as u64;
+        // Jobs announced in the millisecond of the refresh, or after it.
+        let since = format!("{}-0", self.refreshed_ms.saturating_sub(1));
+        let announced: Value = self.con.run("XREAD", |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1)
+                .arg("BLOCK")
+                .arg(wait)
+                .arg("STREAMS")
+                .arg(EVENTS)
+                .arg(&since)
+                .query(c)
+        })?;
+        if !reply::streams(&announced).is_empty() {
+            self.next_refresh = Instant::now();
         }
         Ok(())
     }

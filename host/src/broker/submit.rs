@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::connection::{BrokerUrl, Conn};
 use super::error::BrokerError;
-use super::keys::{self, GROUP, JOBS, JobKeys, WORKERS};
+use super::keys::{self, EVENTS, GROUP, JOBS, JobKeys, WORKERS};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION};
 use super::reply;
@@ -192,6 +192,15 @@ pub fn submit(
             .arg(JOBS)
             .arg(&id)
             .ignore()
+            .cmd("XADD")
+            .arg(EVENTS)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(1000)
+            .arg("*")
+            .arg("job")
+            .arg(&id)
+            .ignore()
             .query::<()>(c)
     })?;
 
@@ -320,6 +329,21 @@ fn feeder(
         }
     }
     shared.lock().ended = true;
+    // Wake the collector from its blocking read at once.
+    let _ = con.run("XADD", |c| {
+        redis::pipe()
+            .cmd("XADD")
+            .arg(&keys.output)
+            .arg("*")
+            .arg("end")
+            .arg(1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.output)
+            .arg(JOB_TTL.as_millis() as u64)
+            .ignore()
+            .query::<()>(c)
+    });
     shared.fail_all(
         ErrorKind::Cancelled,
         "the job was cancelled before this task finished",

@@ -95,7 +95,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .filter(|w| options.only.is_empty() || options.only.iter().any(|id| id == w.id))
         .collect();
     if chosen.is_empty() {
-        bail!("--only {:?} matches no workload (W1 … W10)", options.only);
+        bail!("--only {:?} matches no workload (W1 … W12)", options.only);
     }
 
     let mut outcomes = Vec::new();

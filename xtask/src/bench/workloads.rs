@@ -1,4 +1,4 @@
-//! The workloads W1–W10 of the performance issue: for each, its contenders (the exact commands),
+//! The workloads W1–W10 of the performance issue and W11–W12 of the broker issue: for each, its contenders (the exact commands),
 //! how a run is measured, and the goal it is judged against. Sizes come from [`Sizes`]: the full
 //! ones for `cargo xtask bench`, tiny ones for the smoke run in CI.
 
@@ -86,7 +86,7 @@ pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
 
 /// One workload.
 pub struct Workload {
-    /// `W1` … `W10`.
+    /// `W1` … `W12`.
     pub id: &'static str,
     /// What it does.
     pub title: String,
@@ -121,6 +121,10 @@ pub struct Sizes {
     pub w8_lines: usize,
     /// … of this many bytes each.
     pub w8_line_bytes: usize,
+    /// W11: squares through the broker.
+    pub w11_items: u64,
+    /// W12: primes(100000) through the broker.
+    pub w12_items: u64,
 }
 
 impl Sizes {
@@ -134,6 +138,8 @@ impl Sizes {
         w7_items: 100_000,
         w8_lines: 10_000,
         w8_line_bytes: 10 * 1024,
+        w11_items: 5_000,
+        w12_items: 1_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -146,6 +152,8 @@ impl Sizes {
         w7_items: 2_000,
         w8_lines: 50,
         w8_line_bytes: 1024,
+        w11_items: 100,
+        w12_items: 20,
     };
 }
 
@@ -561,6 +569,133 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
                 format!(
                     "{speedup:.1}x faster than nextest+wasmtime ({:.1}x both through cargo; goal ≥ 7)",
                     through_cargo.unwrap_or(f64::NAN)
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
+    let w11_range = format!("0..{}", sizes.w11_items);
+    let remote = |label: &str, task: &str, range: &str, workers: &str, prefetch: &str, measure| {
+        Contender::new(
+            label,
+            root,
+            &[
+                &bench,
+                "broker-remote",
+                &mpwasm,
+                task,
+                range,
+                workers,
+                prefetch,
+            ],
+            measure,
+        )
+    };
+    workloads.push(Workload {
+        id: "W11",
+        title: format!(
+            "broker overhead per item: square over 0..{}, one worker process, submitter timed",
+            sizes.w11_items
+        ),
+        unit: "µs/item",
+        goal: "reported: the broker's cost per item over a local run",
+        contenders: vec![
+            remote(
+                "broker, 1 worker",
+                &square,
+                &w11_range,
+                "1",
+                "1",
+                Measure::Metric("per_item"),
+            ),
+            remote(
+                "broker, 1 worker, --prefetch 64",
+                &square,
+                &w11_range,
+                "1",
+                "64",
+                Measure::Metric("per_item"),
+            ),
+            Contender::new(
+                "local -j 1",
+                root,
+                &[&bench, "broker-local", &mpwasm, &square, &w11_range, "1"],
+                Measure::Metric("per_item"),
+            ),
+        ],
+        verdict: Box::new(|m: &Medians| {
+            let local = m.get("local -j 1")?;
+            Some((
+                true,
+                format!(
+                    "+{:.0} µs per item (prefetch 1), +{:.0} µs (prefetch 64) over local",
+                    m.get("broker, 1 worker")? - local,
+                    m.get("broker, 1 worker, --prefetch 64")? - local
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
+    let w12_range = format!("100000..{}", 100_000 + sizes.w12_items);
+    let w12_items = sizes.w12_items as f64;
+    workloads.push(Workload {
+        id: "W12",
+        title: format!(
+            "broker throughput: primes(n) for n in {w12_range} (~3 ms each), 1–3 workers of one \
+             process on this machine vs a local run"
+        ),
+        unit: "s",
+        goal: "reported: items/s with 1, 2 and 3 workers against a local run",
+        contenders: vec![
+            remote(
+                "broker, 1 worker",
+                &primes,
+                &w12_range,
+                "1",
+                "1",
+                Measure::Metric("seconds"),
+            ),
+            remote(
+                "broker, 2 workers",
+                &primes,
+                &w12_range,
+                "2",
+                "1",
+                Measure::Metric("seconds"),
+            ),
+            remote(
+                "broker, 3 workers",
+                &primes,
+                &w12_range,
+                "3",
+                "1",
+                Measure::Metric("seconds"),
+            ),
+            Contender::new(
+                "local -j 1",
+                root,
+                &[&bench, "broker-local", &mpwasm, &primes, &w12_range, "1"],
+                Measure::Metric("seconds"),
+            ),
+            Contender::new(
+                &format!("local -j {cores}"),
+                root,
+                &[&bench, "broker-local", &mpwasm, &primes, &w12_range, &cores],
+                Measure::Metric("seconds"),
+            ),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let rate = |label: &str| m.get(label).map(|s| w12_items / s);
+            Some((
+                true,
+                format!(
+                    "items/s: 1 worker {:.0}, 2 workers {:.0}, 3 workers {:.0}; local -j 1 {:.0}",
+                    rate("broker, 1 worker")?,
+                    rate("broker, 2 workers")?,
+                    rate("broker, 3 workers")?,
+                    rate("local -j 1")?
                 ),
             ))
         }),

@@ -1,0 +1,162 @@
+//! The contenders of the broker workloads (W11, W12): a local `mpwasm run`, and the same run
+//! submitted to a Redis broker served by N `mpwasm worker` processes on this machine. Each
+//! times the submitting `mpwasm run` process, whole, the way a user waits for it; the broker
+//! and the workers are started (and given one warm-up job, so each has fetched and compiled
+//! the module) before the clock starts, as long-lived servers are. The output is checked, not
+//! just timed: every contender prints a digest of its stdout.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::metric;
+
+/// Times `mpwasm run TASK --map RANGE -j PROCESSES`.
+pub fn local(mpwasm: &Path, task: &Path, range: &str, processes: usize) -> Result<()> {
+    let mut command = Command::new(mpwasm);
+    command
+        .args(["run", "-q", "--map", range, "-j", &processes.to_string()])
+        .arg(task);
+    timed(&mut command, range)
+}
+
+/// Times `mpwasm run TASK --map RANGE --broker URL` with `workers` workers of one process,
+/// each holding `prefetch` inputs at most.
+pub fn broker(
+    mpwasm: &Path,
+    task: &Path,
+    range: &str,
+    workers: usize,
+    prefetch: usize,
+) -> Result<()> {
+    let redis = Server::start()?;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut children = Vec::new();
+    for _ in 0..workers {
+        let child = Command::new(mpwasm)
+            .args(["worker", "-q", "-j", "1", "--broker", &url])
+            .args(["--prefetch", &prefetch.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start mpwasm worker")?;
+        children.push(Guard(child));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis.query(&["ZCARD", "mpwasm:workers"])? != format!(":{workers}") {
+        if Instant::now() > deadline {
+            bail!("the {workers} workers did not register with the broker");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let warm_up = Command::new(mpwasm)
+        .args(["run", "-q", "--broker", &url, "--map"])
+        .arg(format!("0..{}", workers * prefetch * 2))
+        .arg(task)
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run the warm-up job")?;
+    if !warm_up.success() {
+        bail!("the warm-up job failed: {warm_up}");
+    }
+    let mut command = Command::new(mpwasm);
+    command
+        .args(["run", "-q", "--broker", &url, "--map", range])
+        .arg(task);
+    timed(&mut command, range)
+}
+
+/// Runs `command`, prints the digest of its output and the time it took, in seconds and per
+/// item (`range` tells how many).
+fn timed(command: &mut Command, range: &str) -> Result<()> {
+    let items = count(range)?;
+    let start = Instant::now();
+    let out = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run mpwasm")?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!("mpwasm failed: {}", out.status);
+    }
+    let mut digest = DefaultHasher::new();
+    digest.write(&out.stdout);
+    let lines = out.stdout.iter().filter(|&&b| b == b'\n').count();
+    println!("check {lines} lines, digest {:016x}", digest.finish());
+    metric("seconds", seconds, "s");
+    metric("per_item", seconds / items as f64 * 1e6, "us");
+    metric("items_per_second", items as f64 / seconds, "1/s");
+    Ok(())
+}
+
+/// How many values `A..B` has.
+fn count(range: &str) -> Result<u64> {
+    let (a, b) = range
+        .split_once("..")
+        .with_context(|| format!("`{range}` is not A..B"))?;
+    let (a, b): (u64, u64) = (a.parse()?, b.parse()?);
+    Ok(b.saturating_sub(a).max(1))
+}
+
+/// Kills and reaps a child when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A redis-server of this run's own, on a free port, without persistence.
+struct Server {
+    _child: Guard,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Result<Server> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (cargo xtask setup installs it)")?;
+        let server = Server {
+            _child: Guard(child),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.query(&["PING"]).ok().as_deref() != Some("+PONG") {
+            if Instant::now() > deadline {
+                bail!("redis-server did not start on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// One command in RESP; the first line of the reply.
+    fn query(&self, words: &[&str]) -> Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        stream.write_all(request.as_bytes())?;
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while stream.read(&mut byte)? == 1 && byte[0] != b'\n' {
+            reply.push(byte[0]);
+        }
+        Ok(String::from_utf8_lossy(&reply).trim_end().to_string())
+    }
+}
