@@ -97,12 +97,17 @@ struct Worker {
 
 impl Worker {
     fn start(url: &str, extra: &[&str]) -> Worker {
+        Worker::start_with_env(url, extra, &[])
+    }
+
+    fn start_with_env(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Worker {
         let dir = std::env::temp_dir().join(format!("mpwasm-broker-logs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("log dir");
         let log = dir.join(format!("worker-{}.log", rand_suffix()));
         let child = Command::new(mpwasm_bin())
             .args(["worker", "--broker", url, "-j", "1"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -642,4 +647,130 @@ fn a_wrong_password_and_an_unreachable_broker_are_clear_errors() {
         LIMIT,
     );
     assert_eq!((run.code, run.stdout.as_str()), (0, "0\n1\n4\n"), "{run:?}");
+}
+
+/// Runs a jsonl job of sleepy squares over 0..`items` with three workers, calling `trouble`
+/// once five results are in; returns the submitter's run.
+fn job_with_trouble(
+    redis: &mut Redis,
+    workers: &[Worker],
+    items: u64,
+    env: &[(&str, &str)],
+    trouble: impl FnOnce(&mut Redis),
+) -> common::Run {
+    let mut submitter = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            guests::SLEEPY_SQUARE,
+            "--map",
+            &format!("0..{items}"),
+        ])
+        .args([
+            "--format",
+            "jsonl",
+            "--broker",
+            &redis.url(),
+            "--lease",
+            "1s",
+        ])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submitter starts");
+    assert!(!workers.is_empty());
+    let started = Instant::now();
+    let stdout = submitter.stdout.take().expect("piped");
+    let mut lines = Vec::new();
+    let mut trouble = Some(trouble);
+    for line in BufReader::new(stdout).lines() {
+        lines.push(line.expect("a line"));
+        if lines.len() == 5
+            && let Some(trouble) = trouble.take()
+        {
+            trouble(redis);
+        }
+        assert!(started.elapsed() < LIMIT, "the job hangs");
+    }
+    while submitter.try_wait().expect("wait").is_none() {
+        assert!(started.elapsed() < LIMIT, "the submitter hangs: {lines:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = submitter.wait_with_output().expect("output");
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: lines.join("\n"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn dropped_connections_are_ridden_out() {
+    const ITEMS: u64 = 30;
+    let mut redis = Redis::start(&[]);
+    let workers = three_workers(&redis, &[]);
+    let run = job_with_trouble(&mut redis, &workers, ITEMS, &[], |redis| {
+        // Every client's connection is cut, twice, the blocked reads included.
+        for _ in 0..2 {
+            redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(lines.len() as u64, ITEMS, "{run:?}");
+    let mut indices: Vec<u64> = lines.iter().filter_map(|l| l["index"].as_u64()).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..ITEMS).collect::<Vec<_>>());
+    for line in &lines {
+        let i = line["index"].as_u64().expect("index");
+        assert_eq!(line["value"].as_u64(), Some(i * i), "{line}");
+    }
+}
+
+#[test]
+fn a_lost_broker_is_a_clear_error_not_a_hang() {
+    let mut redis = Redis::start(&[]);
+    let patience = [("MPWASM_BROKER_PATIENCE", "2s")];
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start_with_env(&redis.url(), &[], &patience))
+        .collect();
+    let run = job_with_trouble(&mut redis, &workers, 200, &patience, |redis| {
+        let _ = redis.child.kill();
+        let _ = redis.child.wait();
+    });
+    assert_eq!(run.code, 1, "{run:?}");
+    // Every input has its line: a result, or why there is none.
+    let lines = run.json_lines();
+    let lost = lines
+        .iter()
+        .filter(|l| l["error"]["kind"] == "broker-lost")
+        .count();
+    assert!(lost > 0, "{run:?}");
+    assert!(
+        run.stdout.contains("lost the broker at redis://127.0.0.1"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("failed (") && run.stderr.contains("broker-lost"),
+        "{run:?}"
+    );
+    // Every worker gives up too, with the reason, and exit status 1.
+    for worker in &mut workers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = worker.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a worker hangs: {}",
+                worker.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "{}", worker.log());
+        assert!(worker.log().contains("lost the broker"), "{}", worker.log());
+    }
 }

@@ -14,8 +14,17 @@ use super::error::BrokerError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one reply may take; longer than any blocking read mpwasm issues.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a lost connection is retried before giving up.
+/// How long a lost connection is retried before giving up, unless `$MPWASM_BROKER_PATIENCE`
+/// says otherwise (a duration: `5s`, `2m`).
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// [`PATIENCE`], or `$MPWASM_BROKER_PATIENCE` when it is set to a duration.
+pub fn patience() -> Duration {
+    std::env::var("MPWASM_BROKER_PATIENCE")
+        .ok()
+        .and_then(|text| crate::limits::parse_duration(&text).ok())
+        .unwrap_or(PATIENCE)
+}
 
 /// A broker's address, checked. Shown with its password hidden.
 #[derive(Debug, Clone)]
@@ -168,7 +177,7 @@ impl Conn {
         Ok(Conn {
             url,
             con: Some(con),
-            patience: PATIENCE,
+            patience: patience(),
         })
     }
 
@@ -183,12 +192,12 @@ impl Conn {
     }
 
     /// Runs `f` on the connection. When the connection fails, reconnects with backoff (50 ms
-    /// doubling to 2 s) and runs `f` again, for up to [`PATIENCE`]; a command may so run
+    /// doubling to 2 s) and runs `f` again, for up to [`patience`]; a command may so run
     /// twice, which every caller tolerates. An error of the command itself is not retried.
     /// ([`set_patience`](Self::set_patience) changes how long.)
     ///
     /// # Errors
-    /// [`BrokerError::Lost`] after [`PATIENCE`], [`BrokerError::Auth`] if the broker stops
+    /// [`BrokerError::Lost`] after [`patience`], [`BrokerError::Auth`] if the broker stops
     /// accepting the credentials, [`BrokerError::Protocol`] for a refused command (`what`
     /// names it).
     pub(crate) fn run<T>(
@@ -220,6 +229,7 @@ impl Conn {
                         continue;
                     }
                     Err(e @ BrokerError::Auth { .. }) => return Err(e),
+                    Err(BrokerError::Unreachable { cause, .. }) => cause,
                     Err(e) => e.to_string(),
                 },
             };

@@ -505,19 +505,32 @@ fn heartbeat(
     beat.next = Instant::now() + BEAT;
     let keys = &shared.keys;
     let ttl_ms = JOB_TTL.as_millis() as u64;
-    let (said, refused, live) = con.run("renew the job", |c| {
+    let (record, said, refused, live) = con.run("renew the job", |c| {
         let mut pipe = redis::pipe();
-        for key in keys.all() {
+        pipe.cmd("PEXPIRE").arg(&keys.record).arg(ttl_ms);
+        for key in &keys.all()[1..] {
             pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
         }
         pipe.cmd("EXPIRE")
             .arg(&shared.module_key)
             .arg(MODULE_TTL_SECS)
             .ignore();
-        pipe.query::<()>(c)?;
+        let (record,): (bool,) = pipe.query(c)?;
         let (said, refused) = read_notes(c, keys)?;
-        Ok((said, refused, live_workers(c)?))
+        Ok((record, said, refused, live_workers(c)?))
     })?;
+    if !record {
+        shared.fail_all(
+            ErrorKind::BrokerLost,
+            &format!(
+                "the job vanished from the broker at {} (was it restarted without persistence, \
+                 or flushed?): its inputs are lost",
+                con.url().shown()
+            ),
+            true,
+        );
+        return Ok(());
+    }
     relay(&said, &refused, beat, notes);
     if !live.is_empty() && live.iter().all(|w| refused.contains_key(w)) {
         let mut reasons: Vec<String> = refused.iter().map(|(w, r)| format!("{w}: {r}")).collect();
