@@ -774,3 +774,103 @@ fn a_lost_broker_is_a_clear_error_not_a_hang() {
         assert!(worker.log().contains("lost the broker"), "{}", worker.log());
     }
 }
+
+#[test]
+fn tls_brokers_are_verified_against_the_named_ca() {
+    let dir = temp_dir("broker-tls");
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs (it makes the test's certificates)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mpwasm test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let file = |name: &str| dir.join(name).to_str().expect("utf-8").to_string();
+    let tls_port = free_port();
+    let _redis = Redis::start(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &file("server.pem"),
+        "--tls-key-file",
+        &file("server.key"),
+        "--tls-ca-cert-file",
+        &file("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let ca = [("MPWASM_BROKER_CA", file("ca.pem"))];
+    let ca: Vec<(&str, &str)> = ca.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _worker = Worker::start_with_env(&url, &[], &ca);
+    let mut submit = Command::new(mpwasm_bin());
+    submit
+        .args(["run", guests::SQUARE, "--map", "0..4", "--broker", &url])
+        .envs(ca.iter().copied());
+    let out = submit.output().expect("mpwasm runs");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "0\n1\n4\n9\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the CA, the certificate is not trusted, and the message says what to do.
+    let run = run_within(
+        &["run", guests::SQUARE, "--map", "0..4", "--broker", &url],
+        LIMIT,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("failed TLS verification"), "{run:?}");
+    assert!(run.stderr.contains("MPWASM_BROKER_CA"), "{run:?}");
+}

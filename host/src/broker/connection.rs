@@ -116,8 +116,11 @@ impl BrokerUrl {
         let cause = e.to_string();
         let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
+        let tls = cause.contains("certificate") || cause.contains("TLS") || cause.contains("tls");
         if auth {
             BrokerError::Auth { url, cause }
+        } else if tls {
+            BrokerError::Tls { url, cause }
         } else if transient(e) {
             BrokerError::Unreachable { url, cause }
         } else {
@@ -228,7 +231,9 @@ impl Conn {
                         self.con = Some(con);
                         continue;
                     }
-                    Err(e @ BrokerError::Auth { .. }) => return Err(e),
+                    Err(e @ (BrokerError::Auth { .. } | BrokerError::Tls { .. })) => {
+                        return Err(e);
+                    }
                     Err(BrokerError::Unreachable { cause, .. }) => cause,
                     Err(e) => e.to_string(),
                 },

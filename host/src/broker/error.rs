@@ -29,6 +29,17 @@ pub enum BrokerError {
         /// The connection error.
         cause: String,
     },
+    /// The broker's TLS certificate could not be verified.
+    #[error(
+        "the broker at {url} failed TLS verification: {cause}; if its certificate comes from a \
+         private CA, name that CA's certificate (PEM) in $MPWASM_BROKER_CA"
+    )]
+    Tls {
+        /// The URL, password hidden.
+        url: String,
+        /// The TLS error.
+        cause: String,
+    },
     /// The broker refused the credentials (or wants some).
     #[error(
         "the broker at {url} refused to let us in: {cause}; put the right user and password in \
