@@ -119,7 +119,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The broker: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS.
-    #[arg(long, value_name = "URL", env = "MPWASM_BROKER")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPWASM_BROKER",
+        hide_env_values = true
+    )]
     pub broker: String,
 
     /// Worker processes per job [default: the number of available cores].
@@ -365,6 +370,7 @@ pub struct RunArgs {
         long,
         value_name = "URL",
         env = "MPWASM_BROKER",
+        hide_env_values = true,
         help_heading = "Broker"
     )]
     pub broker: Option<String>,
