@@ -1,8 +1,10 @@
 //! `cargo xtask demo`: builds the `mpwasm` CLI and the demo guests, then runs a short tour of the
-//! CLI, printing each command first so it can be copied.
+//! CLI, printing each command first so it can be copied; it ends with a job run through a Redis
+//! broker by two `mpwasm worker`s.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -104,8 +106,82 @@ pub fn run(root: &Path) -> Result<()> {
             "10s",
         ]),
     )?;
+    broker(root, &mpwasm, &primes)?;
     println!("demo finished");
     Ok(())
+}
+
+/// The tour's last stop: a job through a Redis broker, with two `mpwasm worker`s (on this
+/// machine here; on others in real life), a redis-server of the demo's own on a free port.
+fn broker(root: &Path, mpwasm: &Path, primes: &str) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("no free port for redis-server")?
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    println!("$ redis-server --port {port} --save '' &");
+    let redis = Guard(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (cargo xtask setup installs it)")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("redis-server did not start on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        println!("$ mpwasm worker --broker {url} -j 1 &");
+        workers.push(Guard(
+            Command::new(mpwasm)
+                .args(["worker", "--broker", &url, "-j", "1"])
+                .current_dir(root)
+                .stdin(Stdio::null())
+                .spawn()
+                .context("cannot start mpwasm worker")?,
+        ));
+    }
+    let result = command::run(
+        "demo: a job through a Redis broker",
+        Command::new(mpwasm)
+            .args(["run", primes, "--map", "0..100000:10000", "--broker", &url])
+            .current_dir(root),
+    );
+    drop(workers);
+    drop(redis);
+    result
+}
+
+/// Stops a background process of the demo when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SIGTERM first, so a worker says it stopped.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root when relative)

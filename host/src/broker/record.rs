@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::PoolBuilder;
 use crate::limits::{default_memory_limit, format_duration, format_size};
 
+/// The most guest output per task a worker keeps for a job (its host memory is the worker
+/// machine's): 16 MiB.
+pub const MAX_OUTPUT: u64 = 16 << 20;
+
 /// The record's format; a worker refuses records of another version.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -74,7 +78,18 @@ impl WorkerCaps {
         processes: usize,
     ) -> Result<Vec<String>, String> {
         let mut notes = Vec::new();
-        let (memory, timeout, grants) = settings.caps_mut();
+        let asked = settings.caps_mut();
+        let (memory, timeout, grants) = (asked.memory, asked.timeout, asked.grants);
+        if let Some(output) = asked.output.as_mut()
+            && *output > MAX_OUTPUT
+        {
+            notes.push(format!(
+                "--output-limit {} lowered to {} (the most a worker keeps per task)",
+                format_size(*output),
+                format_size(MAX_OUTPUT)
+            ));
+            *output = MAX_OUTPUT;
+        }
         let max_memory = self
             .max_memory
             .unwrap_or_else(|| default_memory_limit(processes));
@@ -170,6 +185,10 @@ mod tests {
         assert_eq!(asked.limits().memory, 64 << 20);
         assert_eq!(asked.limits().timeout, Some(Duration::from_secs(1)));
         assert_eq!(notes.len(), 2, "{notes:?}");
+
+        let mut loud = PoolBuilder::new().output_limit(1 << 40);
+        caps.apply(&mut loud, 2).expect("accepted");
+        assert_eq!(loud.limits().output, MAX_OUTPUT);
 
         let mut small = PoolBuilder::new().memory_limit(1 << 20);
         assert!(caps.apply(&mut small, 2).expect("accepted").len() == 1);

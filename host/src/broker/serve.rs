@@ -69,11 +69,15 @@ pub fn serve(
     let (done_tx, done_rx) = unbounded::<Done>();
     let (freed_tx, freed_rx) = bounded::<()>(1);
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let suspects = Arc::new(AtomicUsize::new(0));
     let failure = Arc::new(Mutex::new(None));
     {
-        let in_flight = Arc::clone(&in_flight);
+        let counts = Counts {
+            in_flight: Arc::clone(&in_flight),
+            suspects: Arc::clone(&suspects),
+        };
         let failure = Arc::clone(&failure);
-        std::thread::spawn(move || writer(writer_con, &done_rx, &in_flight, &freed_tx, &failure));
+        std::thread::spawn(move || writer(writer_con, &done_rx, &counts, &freed_tx, &failure));
     }
     let mut server = Server {
         con: main,
@@ -82,15 +86,19 @@ pub fn serve(
         jobs: HashMap::new(),
         done: done_tx,
         in_flight,
+        suspects,
+        claiming: false,
         next_refresh: Instant::now(),
         refreshed_ms: 0,
     };
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     (server.options.log)(&format!(
-        "serving {} as {} ({} processes per job, {} inputs at once)",
+        "serving {} as {} ({} per job, {} at once)",
         url.shown(),
         server.name,
-        server.options.processes,
-        server.options.prefetch
+        plural(server.options.processes, "process", "processes"),
+        plural(server.options.prefetch, "input", "inputs")
     ));
     let result = server.run(stop, &freed_rx, &failure);
     let ids: Vec<String> = server.jobs.keys().cloned().collect();
@@ -110,6 +118,8 @@ struct Item {
     entry: String,
     /// Its index in the submitter's job.
     index: u64,
+    /// Taken over from a worker that was lost: it runs alone here.
+    suspect: bool,
 }
 
 /// A finished input, for the writer.
@@ -119,6 +129,8 @@ struct Done {
     /// The encoded result; `None` when the local pool gave up on it (the job ended here, the
     /// worker stops): it stays pending for another worker.
     payload: Option<Vec<u8>>,
+    /// It was a taken-over input running alone.
+    suspect: bool,
 }
 
 enum Known {
@@ -150,6 +162,10 @@ struct Server {
     jobs: HashMap<String, Known>,
     done: Sender<Done>,
     in_flight: Arc<AtomicUsize>,
+    /// Taken-over inputs running here (each alone).
+    suspects: Arc<AtomicUsize>,
+    /// Inputs of a lost worker wait to be taken over: read no new ones meanwhile.
+    claiming: bool,
     next_refresh: Instant,
     /// The broker's clock at the last refresh, in milliseconds: jobs announced after it are
     /// new.
@@ -177,10 +193,17 @@ impl Server {
                 self.next_refresh = now + REFRESH;
             }
             self.leases(now)?;
-            let free = self
-                .options
-                .prefetch
-                .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+            let in_flight = self.in_flight.load(Ordering::SeqCst);
+            let suspects = self.suspects.load(Ordering::SeqCst);
+            if self.claiming && in_flight == 0 {
+                self.claim_one()?;
+            }
+            // A taken-over input runs alone, and inputs waiting to be taken over come first.
+            let free = if self.claiming || suspects > 0 {
+                0
+            } else {
+                self.options.prefetch.saturating_sub(in_flight)
+            };
             let streams: Vec<String> = self
                 .jobs
                 .values()
@@ -230,7 +253,7 @@ impl Server {
                     _ => None,
                 });
                 if let Some(id) = id {
-                    self.dispatch(&id, entries);
+                    self.dispatch(&id, entries, false);
                 }
             }
         }
@@ -403,16 +426,16 @@ impl Server {
                         keys: Arc::clone(&keys),
                         entry: item.entry,
                         payload,
+                        suspect: item.suspect,
                     });
                 }
             });
         }
         self.log(&format!(
-            "job {}: {} from {}, {} processes",
+            "job {}: {} from {}",
             keys.id,
             record.safe_module_name(),
             record.submitter,
-            self.options.processes
         ));
         let lease = Duration::from_millis(record.lease_ms.max(100));
         let retries = u64::from(record.settings.retries_or_default());
@@ -469,8 +492,9 @@ impl Server {
         }
     }
 
-    /// Hands entries read from a job's stream to its pool.
-    fn dispatch(&mut self, id: &str, entries: Vec<Entry>) {
+    /// Hands entries read from a job's stream to its pool (`suspect`: taken over from a lost
+    /// worker).
+    fn dispatch(&mut self, id: &str, entries: Vec<Entry>, suspect: bool) {
         let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
             return;
         };
@@ -494,6 +518,7 @@ impl Server {
                             ErrorKind::BadInput,
                             "the input on the broker is not UTF-8 JSON text".into(),
                         )),
+                        suspect: false,
                     });
                     continue;
                 }
@@ -509,11 +534,18 @@ impl Server {
                 Item {
                     entry: entry.id,
                     index,
+                    suspect,
                 },
             );
+            if suspect {
+                self.suspects.fetch_add(1, Ordering::SeqCst);
+            }
             if served.submitter.push(input).is_none() {
                 lock(&served.items).remove(&local);
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                if suspect {
+                    self.suspects.fetch_sub(1, Ordering::SeqCst);
+                }
             }
         }
         served.submitter.flush();
@@ -531,7 +563,7 @@ impl Server {
                 self.renew(&id)?;
             }
             if claim {
-                self.claim(&id)?;
+                self.check_idle(&id)?;
             }
         }
         Ok(())
@@ -569,36 +601,71 @@ impl Server {
         }
     }
 
-    fn claim(&mut self, id: &str) -> Result<(), BrokerError> {
-        let free = self
-            .options
-            .prefetch
-            .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+    /// Whether job `id` has inputs idle for longer than its lease (their worker was lost):
+    /// then this worker stops reading new inputs until it holds none, and takes them over one
+    /// at a time ([`claim_one`](Self::claim_one)).
+    fn check_idle(&mut self, id: &str) -> Result<(), BrokerError> {
         let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
             return Ok(());
         };
         served.next_claim = Instant::now() + (served.lease / 2).min(Duration::from_secs(1));
-        if free == 0 {
+        if self.claiming {
             return Ok(());
         }
         let input = served.keys.input.clone();
         let lease_ms = served.lease.as_millis() as u64;
-        let max_deliveries = served.max_deliveries;
-        let name = self.name.clone();
-        let claimed = self.con.run("XAUTOCLAIM", |c| {
-            let reply: Value = redis::cmd("XAUTOCLAIM")
+        let idle = self.con.run("XPENDING", |c| {
+            redis::cmd("XPENDING")
                 .arg(&input)
                 .arg(GROUP)
-                .arg(&name)
+                .arg("IDLE")
                 .arg(lease_ms)
-                .arg("0-0")
-                .arg("COUNT")
-                .arg(free)
-                .query(c)?;
-            let parts = reply::items(&reply);
-            let entries = parts.get(1).map(|e| reply::entries(e)).unwrap_or_default();
-            let mut counted = Vec::with_capacity(entries.len());
-            for entry in entries {
+                .arg("-")
+                .arg("+")
+                .arg(1)
+                .query::<Value>(c)
+        });
+        match idle {
+            Ok(reply) => self.claiming = !reply::items(&reply).is_empty(),
+            Err(BrokerError::Protocol { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Takes over one input idle for longer than its lease, from any job, and runs it alone (an
+    /// input queued behind one that crashed a machine is so not lost with it a second time);
+    /// one delivered too often becomes a `worker-lost` result instead. When there is none left
+    /// (or another worker was quicker), goes back to reading new inputs.
+    fn claim_one(&mut self) -> Result<(), BrokerError> {
+        let ids: Vec<String> = self.jobs.keys().cloned().collect();
+        for id in ids {
+            let Some(Known::Served(served)) = self.jobs.get(&id) else {
+                continue;
+            };
+            let input = served.keys.input.clone();
+            let lease_ms = served.lease.as_millis() as u64;
+            let max_deliveries = served.max_deliveries;
+            let keys = Arc::clone(&served.keys);
+            let name = self.name.clone();
+            let claimed = self.con.run("XAUTOCLAIM", |c| {
+                let reply: Value = redis::cmd("XAUTOCLAIM")
+                    .arg(&input)
+                    .arg(GROUP)
+                    .arg(&name)
+                    .arg(lease_ms)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query(c)?;
+                let parts = reply::items(&reply);
+                let Some(entry) = parts
+                    .get(1)
+                    .and_then(|e| reply::entries(e).into_iter().next())
+                else {
+                    return Ok(None);
+                };
+                // XAUTOCLAIM counted this delivery; XPENDING tells how many there were.
                 let pending: Value = redis::cmd("XPENDING")
                     .arg(&input)
                     .arg(GROUP)
@@ -610,34 +677,26 @@ impl Server {
                     .first()
                     .and_then(|p| reply::items(p).get(3).and_then(|n| reply::int(n)))
                     .unwrap_or(1);
-                counted.push((entry, deliveries.max(1) as u64));
-            }
-            Ok(counted)
-        });
-        let claimed = match claimed {
-            Ok(claimed) => claimed,
-            Err(BrokerError::Protocol { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if claimed.is_empty() {
-            return Ok(());
-        }
-        let keys = Arc::clone(&served.keys);
-        self.log(&format!(
-            "job {id}: took over {} input(s) from a worker that stopped answering",
-            claimed.len()
-        ));
-        let mut run = Vec::new();
-        for (entry, deliveries) in claimed {
+                Ok(Some((entry, deliveries.max(1) as u64)))
+            });
+            let (entry, deliveries) = match claimed {
+                Ok(Some(claimed)) => claimed,
+                Ok(None) | Err(BrokerError::Protocol { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let index = entry
                 .field("i")
                 .and_then(|i| std::str::from_utf8(i).ok())
                 .and_then(|i| i.parse::<u64>().ok());
             match index {
                 Some(index) if deliveries > max_deliveries => {
+                    self.log(&format!(
+                        "job {id}: input {index} was delivered {deliveries} times, its workers \
+                         lost each time: it ends as worker-lost"
+                    ));
                     self.in_flight.fetch_add(1, Ordering::SeqCst);
                     let _ = self.done.send(Done {
-                        keys: Arc::clone(&keys),
+                        keys,
                         entry: entry.id,
                         payload: Some(outcome::encode_failure(
                             index,
@@ -650,12 +709,20 @@ impl Server {
                                 max_deliveries - 1
                             ),
                         )),
+                        suspect: false,
                     });
                 }
-                _ => run.push(entry),
+                _ => {
+                    self.log(&format!(
+                        "job {id}: took over an input from a worker that stopped answering \
+                         (delivery {deliveries})"
+                    ));
+                    self.dispatch(&id, vec![entry], true);
+                }
             }
+            return Ok(());
         }
-        self.dispatch(id, run);
+        self.claiming = false;
         Ok(())
     }
 }
@@ -663,11 +730,17 @@ impl Server {
 /// A job's keys and its results to store: (input entry id, encoded result).
 type JobResults = (Arc<JobKeys>, Vec<(String, Vec<u8>)>);
 
+/// What the writer gives back as results are stored.
+struct Counts {
+    in_flight: Arc<AtomicUsize>,
+    suspects: Arc<AtomicUsize>,
+}
+
 /// Stores finished inputs' results, in batches; frees their places.
 fn writer(
     mut con: Conn,
     done: &Receiver<Done>,
-    in_flight: &AtomicUsize,
+    counts: &Counts,
     freed: &Sender<()>,
     failure: &Mutex<Option<BrokerError>>,
 ) {
@@ -682,6 +755,7 @@ fn writer(
             }
         }
         let count = batch.len();
+        let suspects = batch.iter().filter(|d| d.suspect).count();
         let mut by_job: HashMap<String, JobResults> = HashMap::new();
         for d in batch {
             if let Some(payload) = d.payload {
@@ -711,7 +785,8 @@ fn writer(
                 }
             }
         }
-        in_flight.fetch_sub(count, Ordering::SeqCst);
+        counts.in_flight.fetch_sub(count, Ordering::SeqCst);
+        counts.suspects.fetch_sub(suspects, Ordering::SeqCst);
         let _ = freed.try_send(());
     }
 }

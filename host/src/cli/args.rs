@@ -131,9 +131,10 @@ pub struct WorkerArgs {
     #[arg(short = 'j', long = "processes", value_name = "N")]
     pub processes: Option<usize>,
 
-    /// Inputs held at once over all jobs, running or queued here [default: one per process].
-    /// More hides the broker's round trip for tiny tasks, but an input queued here behind one
-    /// that crashes the machine counts that crash as one of its deliveries too.
+    /// Inputs held at once over all jobs, running or queued here [default: two per process, so
+    /// the next input is here when one finishes]. More hides the broker's round trip for tiny
+    /// tasks; fewer leaves more to other machines. An input queued behind one that crashes the
+    /// machine is charged that delivery too, then runs alone on the worker that takes it over.
     #[arg(long, value_name = "N")]
     pub prefetch: Option<usize>,
 

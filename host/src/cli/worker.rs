@@ -19,7 +19,7 @@ pub fn run(args: WorkerArgs) -> Result<i32> {
     if processes == 0 {
         bail!("invalid -j/--processes 0: at least one worker process is needed");
     }
-    let prefetch = args.prefetch.unwrap_or(processes);
+    let prefetch = args.prefetch.unwrap_or(processes * 2);
     if prefetch == 0 {
         bail!("invalid --prefetch 0: a worker holds at least one input");
     }

@@ -18,6 +18,14 @@ use crate::task::CommandSpec;
 use crate::task::{Task, TaskSource};
 use crate::wire::message::{Entry, Setup};
 
+/// The settings of a [`PoolBuilder`] a broker's worker may lower or refuse.
+pub(crate) struct Restrictable<'a> {
+    pub(crate) memory: &'a mut Option<u64>,
+    pub(crate) timeout: &'a mut Option<Duration>,
+    pub(crate) output: &'a mut Option<u64>,
+    pub(crate) grants: &'a mut Grants,
+}
+
 /// How often a task is retried when its worker process dies, by default.
 const DEFAULT_RETRIES: u32 = 1;
 
@@ -315,8 +323,13 @@ impl PoolBuilder {
 
     /// The parts of these settings a worker's operator may restrict, mutable (the broker's
     /// worker caps them, [`crate::broker::WorkerCaps`]).
-    pub(crate) fn caps_mut(&mut self) -> (&mut Option<u64>, &mut Option<Duration>, &mut Grants) {
-        (&mut self.memory, &mut self.timeout, &mut self.grants)
+    pub(crate) fn caps_mut(&mut self) -> Restrictable<'_> {
+        Restrictable {
+            memory: &mut self.memory,
+            timeout: &mut self.timeout,
+            output: &mut self.output,
+            grants: &mut self.grants,
+        }
     }
 
     /// How often a task is retried when its worker dies, as set or by default.
