@@ -592,6 +592,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             measure,
         )
     };
+    let per_item = Measure::Metric("per_item");
     workloads.push(Workload {
         id: "W11",
         title: format!(
@@ -601,27 +602,28 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         unit: "µs/item",
         goal: "reported: the broker's cost per item over a local run",
         contenders: vec![
+            remote("broker, 1 worker", &square, &w11_range, "1", "2", per_item),
             remote(
-                "broker, 1 worker",
+                "broker, --prefetch 1",
                 &square,
                 &w11_range,
                 "1",
                 "1",
-                Measure::Metric("per_item"),
+                per_item,
             ),
             remote(
-                "broker, 1 worker, --prefetch 64",
+                "broker, --prefetch 64",
                 &square,
                 &w11_range,
                 "1",
                 "64",
-                Measure::Metric("per_item"),
+                per_item,
             ),
             Contender::new(
                 "local -j 1",
                 root,
                 &[&bench, "broker-local", &mpwasm, &square, &w11_range, "1"],
-                Measure::Metric("per_item"),
+                per_item,
             ),
         ],
         verdict: Box::new(|m: &Medians| {
@@ -629,9 +631,11 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             Some((
                 true,
                 format!(
-                    "+{:.0} µs per item (prefetch 1), +{:.0} µs (prefetch 64) over local",
+                    "+{:.0} µs per item by default (--prefetch 2), +{:.0} µs with 1 (one round \
+                     trip each), +{:.0} µs with 64, over local",
                     m.get("broker, 1 worker")? - local,
-                    m.get("broker, 1 worker, --prefetch 64")? - local
+                    m.get("broker, --prefetch 1")? - local,
+                    m.get("broker, --prefetch 64")? - local
                 ),
             ))
         }),
@@ -640,6 +644,8 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
 
     let w12_range = format!("100000..{}", 100_000 + sizes.w12_items);
     let w12_items = sizes.w12_items as f64;
+    let seconds = Measure::Metric("seconds");
+    let local_cores = format!("local -j {cores}");
     workloads.push(Workload {
         id: "W12",
         title: format!(
@@ -649,41 +655,20 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         unit: "s",
         goal: "reported: items/s with 1, 2 and 3 workers against a local run",
         contenders: vec![
-            remote(
-                "broker, 1 worker",
-                &primes,
-                &w12_range,
-                "1",
-                "1",
-                Measure::Metric("seconds"),
-            ),
-            remote(
-                "broker, 2 workers",
-                &primes,
-                &w12_range,
-                "2",
-                "1",
-                Measure::Metric("seconds"),
-            ),
-            remote(
-                "broker, 3 workers",
-                &primes,
-                &w12_range,
-                "3",
-                "1",
-                Measure::Metric("seconds"),
-            ),
+            remote("broker, 1 worker", &primes, &w12_range, "1", "2", seconds),
+            remote("broker, 2 workers", &primes, &w12_range, "2", "2", seconds),
+            remote("broker, 3 workers", &primes, &w12_range, "3", "2", seconds),
             Contender::new(
                 "local -j 1",
                 root,
                 &[&bench, "broker-local", &mpwasm, &primes, &w12_range, "1"],
-                Measure::Metric("seconds"),
+                seconds,
             ),
             Contender::new(
-                &format!("local -j {cores}"),
+                &local_cores,
                 root,
                 &[&bench, "broker-local", &mpwasm, &primes, &w12_range, &cores],
-                Measure::Metric("seconds"),
+                seconds,
             ),
         ],
         verdict: Box::new(move |m: &Medians| {
@@ -691,11 +676,13 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             Some((
                 true,
                 format!(
-                    "items/s: 1 worker {:.0}, 2 workers {:.0}, 3 workers {:.0}; local -j 1 {:.0}",
+                    "items/s: 1 worker {:.0}, 2 workers {:.0}, 3 workers {:.0}; local -j 1 {:.0}, \
+                     {local_cores} {:.0}",
                     rate("broker, 1 worker")?,
                     rate("broker, 2 workers")?,
                     rate("broker, 3 workers")?,
-                    rate("local -j 1")?
+                    rate("local -j 1")?,
+                    rate(&local_cores)?
                 ),
             ))
         }),
