@@ -283,49 +283,17 @@ fn the_output_is_a_local_runs_ordered_unordered_and_jsonl() {
 #[test]
 fn a_worker_killed_mid_job_loses_nothing() {
     const ITEMS: u64 = 40;
-    let redis = Redis::start(&[]);
+    let mut redis = Redis::start(&[]);
     let mut workers = three_workers(&redis, &[]);
-    let mut submitter = Command::new(mpwasm_bin())
-        .args([
-            "run",
-            guests::SLEEPY_SQUARE,
-            "--map",
-            &format!("0..{ITEMS}"),
-        ])
-        .args([
-            "--format",
-            "jsonl",
-            "--broker",
-            &redis.url(),
-            "--lease",
-            "1s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("submitter starts");
-    let started = Instant::now();
-    let stdout = submitter.stdout.take().expect("piped");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("a line");
-        lines.push(line);
-        if lines.len() == 5 {
-            workers[0].kill();
-        }
-        assert!(started.elapsed() < LIMIT, "the job hangs");
-    }
-    let status = submitter.wait().expect("submitter ends");
-    assert_eq!(status.code(), Some(0), "{lines:?}");
+    let run = job_with_trouble(&mut redis, ITEMS, &[], |_| workers[0].kill());
+    assert_eq!(run.code, 0, "{run:?}");
     let mut seen = BTreeMap::new();
-    for line in &lines {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        let index = v["index"].as_u64().expect("index");
-        assert_eq!(v["value"].as_u64(), Some(index * index), "{line}");
+    for line in run.json_lines() {
+        let index = line["index"].as_u64().expect("index");
+        assert_eq!(line["value"].as_u64(), Some(index * index), "{line}");
         *seen.entry(index).or_insert(0) += 1;
     }
-    assert_eq!(seen.len() as u64, ITEMS, "{lines:?}");
+    assert_eq!(seen.len() as u64, ITEMS, "{run:?}");
     assert!(seen.values().all(|&n| n == 1), "{seen:?}");
     let logs: String = workers[1..].iter().map(Worker::log).collect();
     assert!(
@@ -659,11 +627,10 @@ fn a_wrong_password_and_an_unreachable_broker_are_clear_errors() {
     assert_eq!((run.code, run.stdout.as_str()), (0, "0\n1\n4\n"), "{run:?}");
 }
 
-/// Runs a jsonl job of sleepy squares over 0..`items` with three workers, calling `trouble`
-/// once five results are in; returns the submitter's run.
+/// Runs a jsonl job of sleepy squares over 0..`items` (lease 1 s) on the broker's workers,
+/// calling `trouble` once five results are in; returns the submitter's run.
 fn job_with_trouble(
     redis: &mut Redis,
-    workers: &[Worker],
     items: u64,
     env: &[(&str, &str)],
     trouble: impl FnOnce(&mut Redis),
@@ -689,7 +656,6 @@ fn job_with_trouble(
         .stderr(Stdio::piped())
         .spawn()
         .expect("submitter starts");
-    assert!(!workers.is_empty());
     let started = Instant::now();
     let stdout = submitter.stdout.take().expect("piped");
     let mut lines = Vec::new();
@@ -719,8 +685,8 @@ fn job_with_trouble(
 fn dropped_connections_are_ridden_out() {
     const ITEMS: u64 = 30;
     let mut redis = Redis::start(&[]);
-    let workers = three_workers(&redis, &[]);
-    let run = job_with_trouble(&mut redis, &workers, ITEMS, &[], |redis| {
+    let _workers = three_workers(&redis, &[]);
+    let run = job_with_trouble(&mut redis, ITEMS, &[], |redis| {
         // Every client's connection is cut, twice, the blocked reads included.
         for _ in 0..2 {
             redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
@@ -746,7 +712,7 @@ fn a_lost_broker_is_a_clear_error_not_a_hang() {
     let mut workers: Vec<Worker> = (0..3)
         .map(|_| Worker::start_with_env(&redis.url(), &[], &patience))
         .collect();
-    let run = job_with_trouble(&mut redis, &workers, 200, &patience, |redis| {
+    let run = job_with_trouble(&mut redis, 200, &patience, |redis| {
         let _ = redis.child.kill();
         let _ = redis.child.wait();
     });

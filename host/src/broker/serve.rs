@@ -351,32 +351,30 @@ impl Server {
                 if !notes.is_empty() {
                     let note = notes.join("; ");
                     self.log(&format!("job {id}: {note}"));
-                    let name = self.name.clone();
-                    self.con.run("HSET", |c| {
-                        redis::cmd("HSET")
-                            .arg(&keys.notes)
-                            .arg(&name)
-                            .arg(&note)
-                            .query::<()>(c)
-                    })?;
+                    self.tell(&keys.notes, &note)?;
                 }
                 Known::Served(Box::new(served))
             }
             Err(why) => {
                 self.log(&format!("job {id}: refused: {why}"));
-                let name = self.name.clone();
-                self.con.run("HSET", |c| {
-                    redis::cmd("HSET")
-                        .arg(&keys.refused)
-                        .arg(&name)
-                        .arg(&why)
-                        .query::<()>(c)
-                })?;
+                self.tell(&keys.refused, &why)?;
                 Known::Refused
             }
         };
         self.jobs.insert(id.to_string(), known);
         Ok(())
+    }
+
+    /// Says `what` in the job's hash `key` (its notes, or refusals), under this worker's name.
+    fn tell(&mut self, key: &str, what: &str) -> Result<(), BrokerError> {
+        let name = self.name.clone();
+        self.con.run("HSET", |c| {
+            redis::cmd("HSET")
+                .arg(key)
+                .arg(&name)
+                .arg(what)
+                .query::<()>(c)
+        })
     }
 
     /// The module, the capped settings and the local pool of a job; or why not.
