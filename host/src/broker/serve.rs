@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -145,6 +145,8 @@ struct Served {
     submitter: Submitter,
     /// Local task index → the input it is.
     items: Arc<Mutex<HashMap<u64, Item>>>,
+    /// Inputs this worker ran to an outcome for the job (stored first or not).
+    answered: Arc<AtomicU64>,
     lease: Duration,
     max_deliveries: u64,
     next_renew: Instant,
@@ -406,9 +408,11 @@ impl Server {
             .map_err(|e| format!("its module cannot run here: {e}"))?;
         let (submitter, outcomes) = pool.job(false);
         let items = Arc::new(Mutex::new(HashMap::new()));
+        let answered = Arc::new(AtomicU64::new(0));
         let keys = Arc::new(keys.clone());
         {
             let items = Arc::clone(&items);
+            let answered = Arc::clone(&answered);
             let keys = Arc::clone(&keys);
             let done = self.done.clone();
             std::thread::spawn(move || {
@@ -418,7 +422,10 @@ impl Server {
                     };
                     let payload = match outcome.json() {
                         Err(e) if e.kind() == ErrorKind::Cancelled => None,
-                        _ => Some(outcome::encode(&outcome, item.index)),
+                        _ => {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                            Some(outcome::encode(&outcome, item.index))
+                        }
                     };
                     let _ = done.send(Done {
                         keys: Arc::clone(&keys),
@@ -443,6 +450,7 @@ impl Server {
                 pool,
                 submitter,
                 items,
+                answered,
                 lease,
                 max_deliveries: retries + 1,
                 next_renew: Instant::now() + lease / 3,
@@ -481,12 +489,19 @@ impl Server {
     fn retire(&mut self, id: &str) {
         if let Some(Known::Served(served)) = self.jobs.remove(id) {
             let Served {
-                pool, submitter, ..
+                pool,
+                submitter,
+                answered,
+                ..
             } = *served;
             drop(submitter);
             pool.terminate();
             drop(pool);
-            self.log(&format!("job {id}: ended"));
+            let answered = answered.load(Ordering::SeqCst);
+            self.log(&format!(
+                "job {id}: ended ({answered} input{} answered here)",
+                if answered == 1 { "" } else { "s" }
+            ));
         }
     }
 

@@ -22,7 +22,9 @@ use super::style::ColorChoice;
         cat inputs.jsonl | mpwasm run hash.wasm --input - --format jsonl\n  \
         mpwasm call wordcount.wasm \"the cat and the hat\"\n  \
         mpwasm run program.wasm --lines files.txt -- --input {}   # a WASI program per input\n  \
-        mpwasm test target/wasm32-wasip2/debug/deps/mycrate-*.wasm --timeout 10s"
+        mpwasm test target/wasm32-wasip2/debug/deps/mycrate-*.wasm --timeout 10s\n  \
+        mpwasm worker --broker redis://broker-host:6379   # on each machine, then:\n  \
+        mpwasm run primes.wasm --input big.jsonl --broker redis://broker-host:6379"
 )]
 pub struct Cli {
     /// What to do.
@@ -46,7 +48,8 @@ pub enum Command {
         mpwasm run kitchen.wasm --func add --input pairs.jsonl   # lines like [1, 2]\n  \
         seq 5 | mpwasm run square.wasm --input - --format jsonl\n  \
         mpwasm run program.wasm --lines names.txt -- --greet {}   # a WASI program per input\n  \
-        mpwasm run program.wasm --lines texts.txt --stdin")]
+        mpwasm run program.wasm --lines texts.txt --stdin\n  \
+        mpwasm run primes.wasm --input big.jsonl --broker redis://:secret@broker-host:6379")]
     Run(RunArgs),
     /// Call a function of TASK.wasm once, in a sandbox (Python's apply), or run a WASI
     /// program once.
