@@ -850,3 +850,35 @@ fn tls_brokers_are_verified_against_the_named_ca() {
     assert!(run.stderr.contains("failed TLS verification"), "{run:?}");
     assert!(run.stderr.contains("MPWASM_BROKER_CA"), "{run:?}");
 }
+
+#[test]
+fn inputs_longer_than_the_lease_keep_it_and_run_once() {
+    let redis = Redis::start(&[]);
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start(&redis.url(), &[])).collect();
+    // Each input runs 2.5 s, the lease is 0.5 s: only renewals keep other workers off them.
+    let run = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "sleep-ms",
+            "--map",
+            "2500..2504",
+            "--broker",
+            &redis.url(),
+            "--lease",
+            "500ms",
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "2500\n2501\n2502\n2503\n"),
+        "{run:?}"
+    );
+    let logs: String = workers.iter().map(Worker::log).collect();
+    assert!(
+        !logs.contains("took over"),
+        "a running input was taken over:\n{logs}"
+    );
+}

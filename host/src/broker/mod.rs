@@ -28,6 +28,7 @@
 
 pub mod connection;
 pub mod error;
+mod keeper;
 pub mod keys;
 pub mod outcome;
 pub mod record;

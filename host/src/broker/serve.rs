@@ -6,8 +6,9 @@
 //! that stopped renewing (`XAUTOCLAIM`), and turns an input delivered too often into a
 //! `worker-lost` result. A writer thread stores results through the one Lua script.
 //!
-//! Threads: the main loop (jobs, reading, leases), one per job relaying its pool's outcomes,
-//! and the writer; each thread that talks to the broker has its own connection.
+//! Threads: the main loop (jobs, reading, taking over), one per job relaying its pool's
+//! outcomes, the writer, and the [`keeper`](super::keeper) (heartbeat and lease renewal); each
+//! thread that talks to the broker has its own connection.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,12 +22,12 @@ use sha2::{Digest, Sha256};
 
 use super::connection::{BrokerUrl, Conn};
 use super::error::BrokerError;
+use super::keeper::{self, Held, Registry};
 use super::keys::{self, EVENTS, GROUP, JOBS, JobKeys, WORKERS};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION, WorkerCaps};
 use super::reply::{self, Entry};
 use super::scripts::STORE_RESULTS;
-use super::submit::LIVE;
 use crate::error::ErrorKind;
 use crate::pool::{Pool, Submitter};
 
@@ -66,6 +67,10 @@ pub fn serve(
 ) -> Result<(), BrokerError> {
     let main = Conn::open(Arc::clone(url))?;
     let writer_con = Conn::open(Arc::clone(url))?;
+    let keeper_con = Conn::open(Arc::clone(url))?;
+    let name = super::process_name();
+    let registry: Registry = Arc::default();
+    let keeper_stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = unbounded::<Done>();
     let (freed_tx, freed_rx) = bounded::<()>(1);
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -79,9 +84,15 @@ pub fn serve(
         let failure = Arc::clone(&failure);
         std::thread::spawn(move || writer(writer_con, &done_rx, &counts, &freed_tx, &failure));
     }
+    {
+        let (name, registry) = (name.clone(), Arc::clone(&registry));
+        let (stop, failure) = (Arc::clone(&keeper_stop), Arc::clone(&failure));
+        std::thread::spawn(move || keeper::keep(keeper_con, &name, &registry, &stop, &failure));
+    }
     let mut server = Server {
         con: main,
-        name: super::process_name(),
+        name,
+        registry,
         options,
         jobs: HashMap::new(),
         done: done_tx,
@@ -101,6 +112,7 @@ pub fn serve(
         plural(server.options.prefetch, "input", "inputs")
     ));
     let result = server.run(stop, &freed_rx, &failure);
+    keeper_stop.store(true, Ordering::SeqCst);
     let ids: Vec<String> = server.jobs.keys().cloned().collect();
     for id in ids {
         server.retire(&id);
@@ -113,9 +125,9 @@ pub fn serve(
 }
 
 /// An input handed to a local pool.
-struct Item {
+pub(crate) struct Item {
     /// Its entry id in the input stream.
-    entry: String,
+    pub(crate) entry: String,
     /// Its index in the submitter's job.
     index: u64,
     /// Taken over from a worker that was lost: it runs alone here.
@@ -149,7 +161,6 @@ struct Served {
     answered: Arc<AtomicU64>,
     lease: Duration,
     max_deliveries: u64,
-    next_renew: Instant,
     next_claim: Instant,
 }
 
@@ -160,6 +171,8 @@ fn lock(items: &Mutex<HashMap<u64, Item>>) -> MutexGuard<'_, HashMap<u64, Item>>
 struct Server {
     con: Conn,
     name: String,
+    /// What the keeper renews.
+    registry: Registry,
     options: ServeOptions,
     jobs: HashMap<String, Known>,
     done: Sender<Done>,
@@ -262,27 +275,14 @@ impl Server {
         Ok(())
     }
 
-    /// Reads the running jobs: adopts new ones, retires ended ones; writes the heartbeat.
+    /// Reads the running jobs: adopts new ones, retires ended ones.
     fn refresh(&mut self) -> Result<(), BrokerError> {
-        let name = self.name.clone();
         let known: Vec<String> = self.jobs.keys().cloned().collect();
         let (ids, exists, now_ms): (Vec<String>, Vec<bool>, u64) =
             self.con.run("read the jobs", |c| {
                 let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
                 let now_ms = secs * 1000 + micros / 1000;
-                let mut pipe = redis::pipe();
-                pipe.cmd("ZADD")
-                    .arg(WORKERS)
-                    .arg(now_ms)
-                    .arg(&name)
-                    .ignore();
-                pipe.cmd("ZREMRANGEBYSCORE")
-                    .arg(WORKERS)
-                    .arg("-inf")
-                    .arg(now_ms.saturating_sub(60 * LIVE.as_millis() as u64))
-                    .ignore();
-                pipe.cmd("SMEMBERS").arg(JOBS);
-                let (ids,): (Vec<String>,) = pipe.query(c)?;
+                let ids: Vec<String> = redis::cmd("SMEMBERS").arg(JOBS).query(c)?;
                 let mut exists = Vec::with_capacity(known.len());
                 for id in &known {
                     exists.push(
@@ -350,6 +350,14 @@ impl Server {
         };
         let known = match self.start_job(&keys, &record) {
             Ok((served, notes)) => {
+                keeper::lock(&self.registry).insert(
+                    id.to_string(),
+                    Held {
+                        keys: Arc::clone(&served.keys),
+                        items: Arc::clone(&served.items),
+                        lease: served.lease,
+                    },
+                );
                 if !notes.is_empty() {
                     let note = notes.join("; ");
                     self.log(&format!("job {id}: {note}"));
@@ -453,7 +461,6 @@ impl Server {
                 answered,
                 lease,
                 max_deliveries: retries + 1,
-                next_renew: Instant::now() + lease / 3,
                 next_claim: Instant::now(),
             },
             notes,
@@ -487,6 +494,7 @@ impl Server {
 
     /// Stops serving job `id`: its pool stops at once; what it held ends here.
     fn retire(&mut self, id: &str) {
+        keeper::lock(&self.registry).remove(id);
         if let Some(Known::Served(served)) = self.jobs.remove(id) {
             let Served {
                 pool,
@@ -564,54 +572,19 @@ impl Server {
         served.submitter.flush();
     }
 
-    /// Renews the lease on held inputs; takes over inputs whose worker stopped renewing.
+    /// Looks for inputs whose worker stopped renewing their lease (the keeper renews ours).
     fn leases(&mut self, now: Instant) -> Result<(), BrokerError> {
         let ids: Vec<String> = self.jobs.keys().cloned().collect();
         for id in ids {
-            let (renew, claim) = match self.jobs.get(&id) {
-                Some(Known::Served(s)) => (now >= s.next_renew, now >= s.next_claim),
+            let claim = match self.jobs.get(&id) {
+                Some(Known::Served(s)) => now >= s.next_claim,
                 _ => continue,
             };
-            if renew {
-                self.renew(&id)?;
-            }
             if claim {
                 self.check_idle(&id)?;
             }
         }
         Ok(())
-    }
-
-    fn renew(&mut self, id: &str) -> Result<(), BrokerError> {
-        let Some(Known::Served(served)) = self.jobs.get_mut(id) else {
-            return Ok(());
-        };
-        served.next_renew = Instant::now() + served.lease / 3;
-        let held: Vec<String> = lock(&served.items)
-            .values()
-            .map(|i| i.entry.clone())
-            .collect();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let input = served.keys.input.clone();
-        let name = self.name.clone();
-        // Claiming one's own inputs again with JUSTID resets their idle time without counting
-        // a delivery.
-        let renewed = self.con.run("XCLAIM", |c| {
-            redis::cmd("XCLAIM")
-                .arg(&input)
-                .arg(GROUP)
-                .arg(&name)
-                .arg(0)
-                .arg(&held)
-                .arg("JUSTID")
-                .query::<Value>(c)
-        });
-        match renewed {
-            Ok(_) | Err(BrokerError::Protocol { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// Whether job `id` has inputs idle for longer than its lease (their worker was lost):
