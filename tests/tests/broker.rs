@@ -882,3 +882,51 @@ fn inputs_longer_than_the_lease_keep_it_and_run_once() {
         "a running input was taken over:\n{logs}"
     );
 }
+
+#[test]
+fn a_later_job_is_not_queued_behind_an_earlier_one() {
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    // One worker with one process: the two jobs must share it.
+    let _worker = Worker::start(&url, &[]);
+    let mut long = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "sleep-ms",
+            "--map",
+            "200..230",
+        ])
+        .args(["--broker", &url, "-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the long job starts");
+    let mut first = String::new();
+    BufReader::new(long.stdout.as_mut().expect("piped"))
+        .read_line(&mut first)
+        .expect("a first result");
+    // 30 inputs of ~0.2 s: about 6 s alone. The short job's 4 inputs take about 0.8 s alone,
+    // ~1.6 s when sharing, and ~6 s if they had to wait for the long job.
+    let short = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "sleep-ms",
+            "--map",
+            "200..204",
+            "--broker",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(short.code, 0, "{short:?}");
+    assert!(
+        long.try_wait().expect("wait").is_none(),
+        "the short job finished only after the long one"
+    );
+    assert_eq!(long.wait().expect("long job").code(), Some(0));
+}
