@@ -31,7 +31,7 @@ use super::scripts::STORE_RESULTS;
 use crate::error::ErrorKind;
 use crate::pool::{Pool, Submitter};
 
-/// How often the set of running jobs is read (and the worker's heartbeat written).
+/// How often the set of running jobs is read.
 const REFRESH: Duration = Duration::from_millis(250);
 /// How long one read of the input streams blocks.
 const BLOCK_MS: u64 = 200;
