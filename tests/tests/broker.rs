@@ -582,8 +582,18 @@ fn the_workers_caps_override_a_jobs_larger_limits() {
         LIMIT,
     );
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("refused"), "{refused:?}");
-    assert!(refused.stderr.contains("--allow-dir"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("task 0: refused: every worker"),
+        "{refused:?}"
+    );
+    // The same broker-wide failure is printed once, then counted (jsonl keeps every line).
+    assert!(
+        refused
+            .stderr
+            .contains("2 more tasks failed with the same refused error"),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("(3 refused)"), "{refused:?}");
 }
 
 #[test]

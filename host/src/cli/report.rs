@@ -58,8 +58,18 @@ pub struct Reporter {
     style: Style,
     joblog: Option<JobLog>,
     resume: Option<Arc<Resume>>,
+    /// A failure of the whole broker (`refused`, `broker-lost`) ends every input the same
+    /// way: printed once, then counted here, and the count printed once.
+    repeated: Option<Repeated>,
     /// The counts and the bar.
     pub progress: Progress,
+}
+
+/// A broker-wide failure printed once, and how many more tasks ended with it since.
+struct Repeated {
+    kind: ErrorKind,
+    message: String,
+    more: u64,
 }
 
 impl Reporter {
@@ -77,6 +87,7 @@ impl Reporter {
             style: Style::new(display.color, Stream::Stderr),
             joblog: None,
             resume: None,
+            repeated: None,
             progress,
         }
     }
@@ -155,7 +166,9 @@ impl Reporter {
                         lines.name()
                     );
                 }
-                match self.format {
+                let format = self.format;
+                match format {
+                    Format::Values if self.repeats(error.kind(), &message) => {}
                     Format::Values => {
                         let line = format!(
                             "{} {}: {message}\n",
@@ -196,6 +209,42 @@ impl Reporter {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Whether this failure repeats the broker-wide one printed last (then it is only
+    /// counted); otherwise remembers it, if it is one, after printing the count of the last.
+    fn repeats(&mut self, kind: ErrorKind, message: &str) -> bool {
+        if let Some(last) = &mut self.repeated
+            && last.kind == kind
+            && last.message == message
+        {
+            last.more += 1;
+            return true;
+        }
+        self.print_repeats();
+        if matches!(kind, ErrorKind::Refused | ErrorKind::BrokerLost) {
+            self.repeated = Some(Repeated {
+                kind,
+                message: message.to_string(),
+                more: 0,
+            });
+        }
+        false
+    }
+
+    /// Prints how many more tasks ended with the broker-wide failure printed last.
+    fn print_repeats(&mut self) {
+        if let Some(last) = self.repeated.take()
+            && last.more > 0
+        {
+            let line = format!(
+                "mpwasm: {} more task{} failed with the same {} error\n",
+                last.more,
+                if last.more == 1 { "" } else { "s" },
+                self.style.red(last.kind.as_str())
+            );
+            self.write_block(line.as_bytes());
+        }
     }
 
     fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) {
@@ -268,6 +317,7 @@ impl Reporter {
 
     /// Takes the bar down and prints the summary line (unless `quiet`).
     pub fn finish(&mut self, quiet: bool) {
+        self.print_repeats();
         let _ = self.flush();
         self.progress.finish();
         if !quiet {
