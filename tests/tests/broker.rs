@@ -147,15 +147,21 @@ fn three_workers(redis: &Redis, extra: &[&str]) -> Vec<Worker> {
     (0..3).map(|_| Worker::start(&redis.url(), extra)).collect()
 }
 
-/// Runs `mpwasm ARGS` and waits at most `limit` for it: a hang fails the test.
-fn run_within(args: &[&str], limit: Duration) -> common::Run {
-    let child = Command::new(mpwasm_bin())
+/// Starts `mpwasm ARGS` with `env`, no stdin, stdout and stderr piped.
+fn start(args: &[&str], env: &[(&str, &str)]) -> Child {
+    Command::new(mpwasm_bin())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("mpwasm starts");
+        .expect("mpwasm starts")
+}
+
+/// Runs `mpwasm ARGS` and waits at most `limit` for it: a hang fails the test.
+fn run_within(args: &[&str], limit: Duration) -> common::Run {
+    let child = start(args, &[]);
     let pid = child.id();
     let watchdog = std::thread::spawn(move || {
         let deadline = Instant::now() + limit;
@@ -314,22 +320,25 @@ fn a_poison_input_ends_as_worker_lost_after_the_retry_limit() {
     let mut lines = ["200"; 12];
     lines[2] = "600000";
     std::fs::write(&input, lines.join("\n") + "\n").expect("input");
-    let mut submitter = Command::new(mpwasm_bin())
-        .args([
+    let mut submitter = start(
+        &[
             "run",
             guests::MISBEHAVE,
             "--func",
             "sleep-ms",
             "--format",
             "jsonl",
-        ])
-        .args(["--input", input.to_str().expect("utf-8"), "--retries", "1"])
-        .args(["--broker", &url, "--lease", "1s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("submitter starts");
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--retries",
+            "1",
+            "--broker",
+            &url,
+            "--lease",
+            "1s",
+        ],
+        &[],
+    );
     let started = Instant::now();
     let mut kills = 0;
     let mut killed = Vec::new();
@@ -450,21 +459,19 @@ fn two_jobs_at_once_share_the_workers() {
 fn ctrl_c_of_the_submitter_stops_the_job_everywhere() {
     let redis = Redis::start(&[]);
     let workers = three_workers(&redis, &[]);
-    let mut submitter = Command::new(mpwasm_bin())
-        .args([
+    let mut submitter = start(
+        &[
             "run",
             guests::MISBEHAVE,
             "--func",
             "sleep-ms",
             "--map",
             "60000..60030",
-        ])
-        .args(["--broker", &redis.url()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("submitter starts");
+            "--broker",
+            &redis.url(),
+        ],
+        &[],
+    );
     // Wait until every worker runs the job in its local pool.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !workers.iter().all(|w| !children(w.pid()).is_empty()) {
@@ -645,27 +652,21 @@ fn job_with_trouble(
     env: &[(&str, &str)],
     trouble: impl FnOnce(&mut Redis),
 ) -> common::Run {
-    let mut submitter = Command::new(mpwasm_bin())
-        .args([
+    let mut submitter = start(
+        &[
             "run",
             guests::SLEEPY_SQUARE,
             "--map",
             &format!("0..{items}"),
-        ])
-        .args([
             "--format",
             "jsonl",
             "--broker",
             &redis.url(),
             "--lease",
             "1s",
-        ])
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("submitter starts");
+        ],
+        env,
+    );
     let started = Instant::now();
     let stdout = submitter.stdout.take().expect("piped");
     let mut lines = Vec::new();
@@ -899,21 +900,20 @@ fn a_later_job_is_not_queued_behind_an_earlier_one() {
     let url = redis.url();
     // One worker with one process: the two jobs must share it.
     let _worker = Worker::start(&url, &[]);
-    let mut long = Command::new(mpwasm_bin())
-        .args([
+    let mut long = start(
+        &[
             "run",
             guests::MISBEHAVE,
             "--func",
             "sleep-ms",
             "--map",
             "200..230",
-        ])
-        .args(["--broker", &url, "-q"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the long job starts");
+            "--broker",
+            &url,
+            "-q",
+        ],
+        &[],
+    );
     let mut first = String::new();
     BufReader::new(long.stdout.as_mut().expect("piped"))
         .read_line(&mut first)
