@@ -6,8 +6,6 @@
 //! just timed: every contender prints a digest of its stdout.
 
 use std::hash::{DefaultHasher, Hasher};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::metric;
+use crate::redis_server::RedisServer;
 
 /// Times `mpwasm run TASK --map RANGE -j PROCESSES`.
 pub fn local(mpwasm: &Path, task: &Path, range: &str, processes: usize) -> Result<()> {
@@ -34,8 +33,8 @@ pub fn broker(
     workers: usize,
     prefetch: usize,
 ) -> Result<()> {
-    let redis = Server::start()?;
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let redis = RedisServer::start(&[])?;
+    let url = redis.url();
     let mut children = Vec::new();
     for _ in 0..workers {
         let child = Command::new(mpwasm)
@@ -111,52 +110,5 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A redis-server of this run's own, on a free port, without persistence.
-struct Server {
-    _child: Guard,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start redis-server (cargo xtask setup installs it)")?;
-        let server = Server {
-            _child: Guard(child),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while server.query(&["PING"]).ok().as_deref() != Some("+PONG") {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start on port {port}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    /// One command in RESP; the first line of the reply.
-    fn query(&self, words: &[&str]) -> Result<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
-        }
-        stream.write_all(request.as_bytes())?;
-        let mut reply = Vec::new();
-        let mut byte = [0u8; 1];
-        while stream.read(&mut byte)? == 1 && byte[0] != b'\n' {
-            reply.push(byte[0]);
-        }
-        Ok(String::from_utf8_lossy(&reply).trim_end().to_string())
     }
 }

@@ -13,6 +13,8 @@ mod anchor;
 mod broker;
 mod library;
 mod native;
+#[path = "../../xtask/src/redis_server.rs"]
+mod redis_server;
 
 use std::process::ExitCode;
 

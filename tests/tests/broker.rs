@@ -13,11 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{children, mpwasm, mpwasm_bin, temp_dir};
+#[path = "../../xtask/src/redis_server.rs"]
+mod redis_server;
 use mpwasm_tests::guests;
+use redis_server::RedisServer;
 
-/// A redis-server of our own.
+/// A redis-server of our own, and `redis-cli` to look inside it.
 struct Redis {
-    child: Child,
+    server: RedisServer,
     port: u16,
 }
 
@@ -29,42 +32,17 @@ fn free_port() -> u16 {
 }
 
 impl Redis {
-    /// Starts one on a free port (another one if that port was taken meanwhile).
     fn start(extra: &[&str]) -> Redis {
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .args(extra)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect(
-                    "redis-server runs (install it: apt-get install redis-server; .ci/run does)",
-                );
-            let mut redis = Redis { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if redis.child.try_wait().ok().flatten().is_some() {
-                    break; // it exited: the port was taken
-                }
-                // PONG, or NOAUTH from a server that wants a password: it is up.
-                let answer = redis.cli(&["PING"]).join(" ");
-                if answer.contains("PONG") || answer.contains("NOAUTH") {
-                    return redis;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server did not start on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let server = RedisServer::start(extra)
+            .expect("redis-server runs (install it: apt-get install redis-server; .ci/run does)");
+        Redis {
+            port: server.port,
+            server,
         }
-        panic!("redis-server did not start on any of 5 free ports");
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// `redis-cli COMMAND...`, its raw output's lines.
@@ -79,13 +57,6 @@ impl Redis {
             .lines()
             .map(str::to_string)
             .collect()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -724,8 +695,7 @@ fn a_lost_broker_is_a_clear_error_not_a_hang() {
         .map(|_| Worker::start_with_env(&redis.url(), &[], &patience))
         .collect();
     let run = job_with_trouble(&mut redis, 200, &patience, |redis| {
-        let _ = redis.child.kill();
-        let _ = redis.child.wait();
+        redis.server.kill();
     });
     assert_eq!(run.code, 1, "{run:?}");
     // Every input has its line: a result, or why there is none.

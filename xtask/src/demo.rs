@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::command::{self, cargo_command};
 use crate::guests::{self, COMPONENT_TARGET};
+use crate::redis_server::RedisServer;
 use crate::setup;
 
 /// The guests the tour runs.
@@ -114,34 +115,9 @@ pub fn run(root: &Path) -> Result<()> {
 /// The tour's last stop: a job through a Redis broker, with two `mpwasm worker`s (on this
 /// machine here; on others in real life), a redis-server of the demo's own on a free port.
 fn broker(root: &Path, mpwasm: &Path, primes: &str) -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("no free port for redis-server")?
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
-    println!("$ redis-server --port {port} --save '' &");
-    let redis = Guard(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start redis-server (cargo xtask setup installs it)")?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("redis-server did not start on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let redis = RedisServer::start(&[]).context("cannot start redis-server")?;
+    let url = redis.url();
+    println!("$ redis-server --port {} --save '' &", redis.port);
     let mut workers = Vec::new();
     for _ in 0..2 {
         println!("$ mpwasm worker --broker {url} -j 1 &");

@@ -9,6 +9,7 @@ mod bench;
 mod command;
 mod demo;
 mod guests;
+mod redis_server;
 mod setup;
 mod test;
 

@@ -12,9 +12,8 @@ use redis::Value;
 
 use super::connection::Conn;
 use super::error::BrokerError;
-use super::keys::{GROUP, JobKeys, WORKERS};
+use super::keys::{GROUP, JobKeys, LIVE, WORKERS};
 use super::serve::Item;
-use super::submit::LIVE;
 
 /// How often the heartbeat is written.
 const HEARTBEAT: Duration = Duration::from_millis(250);

@@ -1,4 +1,9 @@
-//! The names of everything mpwasm keeps on the broker (see the [module docs](super)).
+//! The names of everything mpwasm keeps on the broker (see the [module docs](super)), and how
+//! long they live.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 /// The set of running job ids.
 pub const JOBS: &str = "mpwasm:jobs";
@@ -8,6 +13,20 @@ pub const WORKERS: &str = "mpwasm:workers";
 pub const EVENTS: &str = "mpwasm:events";
 /// The consumer group every worker reads input streams in.
 pub const GROUP: &str = "workers";
+
+/// How long a job's keys outlive their submitter's last heartbeat (it renews them every second).
+pub const JOB_TTL: Duration = Duration::from_secs(30);
+
+/// A worker whose heartbeat is older than this is not counted as live.
+pub const LIVE: Duration = Duration::from_secs(10);
+
+/// The SHA-256 of a module's bytes in lowercase hex: its name on the broker.
+pub fn module_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// Where a module's bytes are stored: by their SHA-256, in hex.
 pub fn module(sha256: &str) -> String {

@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use redis::Value;
-use sha2::{Digest, Sha256};
 
 use super::connection::{BrokerUrl, Conn};
 use super::error::BrokerError;
 use super::keeper::{self, Held, Registry};
-use super::keys::{self, EVENTS, GROUP, JOBS, JobKeys, WORKERS};
+use super::keys::{self, EVENTS, GROUP, JOB_TTL, JOBS, JobKeys, WORKERS};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION, WorkerCaps};
 use super::reply::{self, Entry};
@@ -472,7 +471,7 @@ impl Server {
         let dir = self.options.module_dir.join(&record.module);
         let path = dir.join(record.safe_module_name());
         if let Ok(bytes) = std::fs::read(&path)
-            && sha256_hex(&bytes) == record.module
+            && keys::module_hash(&bytes) == record.module
         {
             return Ok(path);
         }
@@ -482,7 +481,7 @@ impl Server {
             .run("GET", |c| redis::cmd("GET").arg(&key).query(c))
             .map_err(|e| e.to_string())?;
         let bytes = bytes.ok_or_else(|| format!("its module is not on the broker ({key})"))?;
-        if sha256_hex(&bytes) != record.module {
+        if keys::module_hash(&bytes) != record.module {
             return Err(format!(
                 "the module stored under {key} does not have that hash: refusing to run it"
             ));
@@ -731,7 +730,7 @@ fn writer(
     failure: &Mutex<Option<BrokerError>>,
 ) {
     let script = redis::Script::new(STORE_RESULTS);
-    let ttl_ms = 30_000u64;
+    let ttl_ms = JOB_TTL.as_millis() as u64;
     while let Ok(first) = done.recv() {
         let mut batch = vec![first];
         while batch.len() < WRITE_BATCH {
@@ -775,13 +774,6 @@ fn writer(
         counts.suspects.fetch_sub(suspects, Ordering::SeqCst);
         let _ = freed.try_send(());
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never sees half a module.

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use redis::Value;
-use sha2::{Digest, Sha256};
 
 use super::connection::{BrokerUrl, Conn};
 use super::error::BrokerError;
-use super::keys::{self, EVENTS, GROUP, JOBS, JobKeys, WORKERS};
+use super::keys::{self, EVENTS, GROUP, JOB_TTL, JOBS, JobKeys, LIVE, WORKERS};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION};
 use super::reply;
@@ -28,14 +27,10 @@ use crate::pool::{Outcomes, Submitter, Terminator, job};
 use crate::task::Task;
 use crate::wire::message::WireTask;
 
-/// How long a job's keys outlive their submitter's last heartbeat.
-const JOB_TTL: Duration = Duration::from_secs(30);
 /// How long a stored module outlives the last job that used it.
 const MODULE_TTL_SECS: u64 = 24 * 60 * 60;
 /// How often the submitter renews the TTLs and reads workers' notes.
 const BEAT: Duration = Duration::from_secs(1);
-/// A worker whose heartbeat is older than this is not counted as live.
-pub(crate) const LIVE: Duration = Duration::from_secs(10);
 /// How long the result stream is waited on at a time.
 const BLOCK_MS: u64 = 250;
 
@@ -133,10 +128,7 @@ pub fn submit(
     let mut feed = Conn::open(Arc::clone(url))?;
     let collect = Conn::open(Arc::clone(url))?;
 
-    let hash: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = keys::module_hash(&bytes);
     let module_key = keys::module(&hash);
     let stored: bool = feed.run("EXPIRE", |c| {
         redis::cmd("EXPIRE")
@@ -560,7 +552,7 @@ fn heartbeat(
 }
 
 /// The names of the workers whose heartbeat is recent, by the broker's clock.
-pub(crate) fn live_workers(c: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
+fn live_workers(c: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
     let now_ms = secs * 1000 + micros / 1000;
     let since = now_ms.saturating_sub(LIVE.as_millis() as u64);
