@@ -19,18 +19,22 @@
 //! Worker processes are the `mpwasm` binary run as `mpwasm __worker`; see
 //! [`PoolBuilder::worker_program`] for how it is found.
 //!
-//! Where to look: scheduling in [`pool`], running across machines in [`broker`], the worker process in [`worker`], the wire protocol
-//! in [`wire`], the sandbox in [`sandbox`], the JSON ↔ WIT mapping in [`values`], loading
-//! modules in [`task`].
+//! Where to look: scheduling in [`pool`], running across machines in [`broker`], the worker
+//! process in [`worker`], the wire protocol in [`wire`], the sandbox in [`sandbox`], the JSON ↔
+//! WIT mapping in [`values`], loading modules in [`task`], and the plain data all of them
+//! exchange (setup, tasks, outcomes, grants) in [`vocab`].
 
 pub mod broker;
 pub mod error;
+mod files;
 pub mod ids;
 pub mod limits;
 pub mod pool;
 pub mod sandbox;
+mod sync;
 pub mod task;
 pub mod values;
+pub mod vocab;
 pub mod wire;
 pub mod worker;
 
@@ -38,4 +42,5 @@ pub use error::{Error, ErrorKind, TaskError};
 pub use ids::TaskIndex;
 pub use limits::Limits;
 pub use pool::{AsyncResult, Pool, PoolBuilder, Process, TaskOutcome};
-pub use task::{ExportedFunction, FunctionPath, ModuleKind, Task};
+pub use task::{ExportedFunction, Task};
+pub use vocab::{DirGrant, FunctionPath, HttpGrant, ModuleKind};

@@ -201,8 +201,8 @@ impl Conn {
     ///
     /// # Errors
     /// [`BrokerError::Lost`] after [`patience`], [`BrokerError::Auth`] if the broker stops
-    /// accepting the credentials, [`BrokerError::Protocol`] for a refused command (`what`
-    /// names it).
+    /// accepting the credentials, [`BrokerError::Gone`] when a job's key the command needed
+    /// was deleted, [`BrokerError::Protocol`] for any other refused command (`what` names it).
     pub(crate) fn run<T>(
         &mut self,
         what: &str,
@@ -217,6 +217,14 @@ impl Conn {
                     Err(e) if transient(&e) => {
                         self.con = None;
                         e.to_string()
+                    }
+                    // The job's stream or consumer group was deleted: the job ended.
+                    Err(e) if e.code() == Some("NOGROUP") => {
+                        return Err(BrokerError::Gone {
+                            url: self.url.shown.clone(),
+                            what: what.to_string(),
+                            cause: e.to_string(),
+                        });
                     }
                     Err(e) => {
                         return Err(BrokerError::Protocol {
@@ -249,6 +257,13 @@ impl Conn {
             delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
+}
+
+/// The broker's clock, in milliseconds since the Unix epoch (`TIME`): every machine's
+/// heartbeat and every liveness check use the one clock, whatever the machines' own say.
+pub(crate) fn broker_time_ms(c: &mut redis::Connection) -> RedisResult<u64> {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
+    Ok(secs * 1000 + micros / 1000)
 }
 
 #[cfg(test)]

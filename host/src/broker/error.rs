@@ -64,6 +64,18 @@ pub enum BrokerError {
         /// How long reconnecting was tried.
         waited: Duration,
     },
+    /// A key a command needed is gone (`NOGROUP`): the job it belongs to ended and its keys
+    /// were deleted while the command ran. Callers take it as the job's end; it is never a
+    /// reason to stop.
+    #[error("the broker at {url} no longer has what `{what}` needed: {cause} (did the job end?)")]
+    Gone {
+        /// The URL, password hidden.
+        url: String,
+        /// The command.
+        what: String,
+        /// The broker's answer.
+        cause: String,
+    },
     /// The broker answered something unexpected (an old Redis, another program's keys).
     #[error(
         "the broker at {url} failed `{what}`: {cause} (mpwasm needs Redis 6.2 or newer, and \

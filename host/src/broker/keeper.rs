@@ -60,7 +60,7 @@ pub(crate) fn keep(
             result = renew_due(&mut con, name, registry, &mut next_renew, now);
         }
         match result {
-            Ok(()) | Err(BrokerError::Protocol { .. }) => {}
+            Ok(()) | Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => {}
             Err(e) => {
                 *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 return;
@@ -133,7 +133,7 @@ fn renew_due(
         });
         match renewed {
             // The job ended meanwhile (its stream is gone).
-            Ok(_) | Err(BrokerError::Protocol { .. }) => {}
+            Ok(_) | Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => {}
             Err(e) => return Err(e),
         }
     }

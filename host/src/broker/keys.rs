@@ -13,6 +13,12 @@ pub const WORKERS: &str = "mpwasm:workers";
 pub const EVENTS: &str = "mpwasm:events";
 /// The consumer group every worker reads input streams in.
 pub const GROUP: &str = "workers";
+/// The field of an input stream entry holding the input's index in the submitter's job.
+pub const INDEX_FIELD: &str = "i";
+/// The field of an input stream entry holding the input, JSON text.
+pub const INPUT_FIELD: &str = "v";
+/// The field of a result stream entry holding an encoded outcome ([`super::outcome`]).
+pub const RESULT_FIELD: &str = "r";
 
 /// How long a job's keys outlive their submitter's last heartbeat (it renews them every second).
 pub const JOB_TTL: Duration = Duration::from_secs(30);

@@ -18,6 +18,11 @@
 //!
 //! Every job key has a TTL the submitter renews while it runs, so an abandoned job goes away.
 //!
+//! # Who does what
+//! The submitter's side ([`submit`]) serves a job's [`crate::pool::request::Request`]s, as the
+//! local dispatcher would, with a feeder and a collector thread. The worker's side ([`serve`])
+//! is a main loop with a keeper thread and a relay thread per job.
+//!
 //! # Guarantees
 //! An input is executed at least once and has exactly one result: a worker acknowledges an
 //! input and announces its result in one Lua script ([`scripts`]) that does both only if the

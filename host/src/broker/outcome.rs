@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::pool::TaskOutcome;
-use crate::wire::message::{CapturedOutput, WireFailure};
+use crate::vocab::{CapturedOutput, WireFailure};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RemoteOutcome {

@@ -1,20 +1,21 @@
-//! The job record (what a submitter asks of every worker: the module's hash, the pool settings,
-//! the lease) and [`WorkerCaps`] (what a worker's operator allows any job).
+//! The job record (what a submitter asks of every worker: the module's hash, the job's
+//! [`JobSpec`], the lease) and [`WorkerCaps`] (what a worker's operator allows any job).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::PoolBuilder;
 use crate::limits::{default_memory_limit, format_duration, format_size};
+use crate::vocab::JobSpec;
 
 /// The most guest output per task a worker keeps for a job (its host memory is the worker
 /// machine's): 16 MiB.
 pub const MAX_OUTPUT: u64 = 16 << 20;
 
-/// The record's format; a worker refuses records of another version.
-pub const RECORD_VERSION: u32 = 1;
+/// The record's format; a worker refuses records of another version. (2: the settings became
+/// an explicit [`JobSpec`] with a version of its own.)
+pub const RECORD_VERSION: u32 = 2;
 
 /// A job as stored in `mpwasm:job:<id>` (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,8 +26,10 @@ pub struct JobRecord {
     pub module: String,
     /// The module's file name (a program's `argv[0]`).
     pub module_name: String,
-    /// The pool settings every sandbox runs with (before a worker's caps).
-    pub settings: PoolBuilder,
+    /// [`JobSpec::VERSION`] of `settings`.
+    pub spec_version: u32,
+    /// What every sandbox runs with (before a worker's caps).
+    pub settings: JobSpec,
     /// How long an input may sit with a worker that does not renew it before another worker
     /// takes it over, in milliseconds.
     pub lease_ms: u64,
@@ -72,15 +75,16 @@ impl WorkerCaps {
     ///
     /// # Errors
     /// The reason, naming the grant and the flag that would allow it.
-    pub fn apply(
-        &self,
-        settings: &mut PoolBuilder,
-        processes: usize,
-    ) -> Result<Vec<String>, String> {
+    pub fn apply(&self, settings: &mut JobSpec, processes: usize) -> Result<Vec<String>, String> {
         let mut notes = Vec::new();
-        let asked = settings.caps_mut();
-        let (memory, timeout, grants) = (asked.memory, asked.timeout, asked.grants);
-        if let Some(output) = asked.output.as_mut()
+        let JobSpec {
+            memory,
+            timeout,
+            output,
+            grants,
+            ..
+        } = settings;
+        if let Some(output) = output.as_mut()
             && *output > MAX_OUTPUT
         {
             notes.push(format!(
@@ -168,7 +172,14 @@ impl WorkerCaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::grants::{DirGrant, HttpGrant};
+    use crate::PoolBuilder;
+    use crate::limits::Limits;
+    use crate::vocab::{DirGrant, HttpGrant};
+
+    /// The limits a worker's pool would run `spec` with.
+    fn limits(spec: &JobSpec) -> Limits {
+        PoolBuilder::from_spec(spec.clone()).limits()
+    }
 
     #[test]
     fn caps_lower_limits_and_refuse_grants() {
@@ -178,23 +189,27 @@ mod tests {
             allow_dirs: vec![std::env::temp_dir()],
             allow_http: false,
         };
-        let mut asked = PoolBuilder::new()
-            .memory_limit(1 << 30)
-            .timeout(Duration::from_secs(60));
+        let spec = |builder: PoolBuilder| builder.spec().clone();
+        let mut asked = spec(
+            PoolBuilder::new()
+                .memory_limit(1 << 30)
+                .timeout(Duration::from_secs(60)),
+        );
         let notes = caps.apply(&mut asked, 2).expect("accepted");
-        assert_eq!(asked.limits().memory, 64 << 20);
-        assert_eq!(asked.limits().timeout, Some(Duration::from_secs(1)));
+        assert_eq!(limits(&asked).memory, 64 << 20);
+        assert_eq!(limits(&asked).timeout, Some(Duration::from_secs(1)));
         assert_eq!(notes.len(), 2, "{notes:?}");
 
-        let mut loud = PoolBuilder::new().output_limit(1 << 40);
+        let mut loud = spec(PoolBuilder::new().output_limit(1 << 40));
         caps.apply(&mut loud, 2).expect("accepted");
-        assert_eq!(loud.limits().output, MAX_OUTPUT);
+        assert_eq!(limits(&loud).output, MAX_OUTPUT);
 
-        let mut small = PoolBuilder::new().memory_limit(1 << 20);
+        let mut small = spec(PoolBuilder::new().memory_limit(1 << 20));
         assert!(caps.apply(&mut small, 2).expect("accepted").len() == 1);
-        assert_eq!(small.limits().memory, 1 << 20);
+        assert_eq!(limits(&small).memory, 1 << 20);
 
-        let granted = |dir: &str| PoolBuilder::new().dir(DirGrant::parse(dir).expect("parses"));
+        let granted =
+            |dir: &str| spec(PoolBuilder::new().dir(DirGrant::parse(dir).expect("parses")));
         let tmp = std::env::temp_dir();
         assert!(
             caps.apply(&mut granted(&tmp.display().to_string()), 2)
@@ -202,7 +217,8 @@ mod tests {
         );
         let refused = caps.apply(&mut granted("/"), 2).expect_err("refused");
         assert!(refused.contains("--allow-dir"), "{refused}");
-        let mut http = PoolBuilder::new().allow_http(HttpGrant::parse("example.com").expect("ok"));
+        let mut http =
+            spec(PoolBuilder::new().allow_http(HttpGrant::parse("example.com").expect("ok")));
         assert!(
             caps.apply(&mut http, 2)
                 .expect_err("refused")
@@ -210,19 +226,44 @@ mod tests {
         );
     }
 
-    #[test]
-    fn module_names_stay_file_names() {
-        let record = |name: &str| JobRecord {
+    fn record(name: &str) -> JobRecord {
+        JobRecord {
             version: RECORD_VERSION,
             module: String::new(),
             module_name: name.into(),
-            settings: PoolBuilder::new(),
+            spec_version: JobSpec::VERSION,
+            settings: JobSpec::default(),
             lease_ms: 1,
             submitter: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn module_names_stay_file_names() {
         assert_eq!(record("../../etc/passwd").safe_module_name(), "passwd");
         assert_eq!(record("..").safe_module_name(), "task.wasm");
         assert_eq!(record("").safe_module_name(), "task.wasm");
         assert_eq!(record("square.wasm").safe_module_name(), "square.wasm");
+    }
+
+    /// The record is a format between machines (its settings are pinned in `vocab::job`): if
+    /// this fails, bump [`RECORD_VERSION`] with the text.
+    #[test]
+    fn the_record_encoding_is_pinned() {
+        let mut job = record("square.wasm");
+        job.module = "ab".repeat(32);
+        job.lease_ms = 10_000;
+        job.submitter = "host-1".into();
+        let json = serde_json::to_string(&job).expect("encodes");
+        let settings = serde_json::to_string(&JobSpec::default()).expect("encodes");
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"version":2,"module":"{}","module_name":"square.wasm","spec_version":1,"settings":{settings},"lease_ms":10000,"submitter":"host-1"}}"#,
+                "ab".repeat(32)
+            )
+        );
+        let back: JobRecord = serde_json::from_str(&json).expect("decodes");
+        assert_eq!(back.settings, job.settings);
     }
 }

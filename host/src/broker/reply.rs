@@ -21,6 +21,11 @@ impl Entry {
             .find(|(k, _)| k == name.as_bytes())
             .map(|(_, v)| v.as_slice())
     }
+
+    /// The value of field `name` as a decimal `u64`, if it is one.
+    pub fn u64_field(&self, name: &str) -> Option<u64> {
+        std::str::from_utf8(self.field(name)?).ok()?.parse().ok()
+    }
 }
 
 /// The bytes of a string-like value.

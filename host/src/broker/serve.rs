@@ -28,7 +28,8 @@ use super::record::{JobRecord, RECORD_VERSION, WorkerCaps};
 use super::reply::{self, Entry};
 use super::scripts::STORE_RESULTS;
 use crate::error::ErrorKind;
-use crate::pool::{Pool, Submitter};
+use crate::pool::{Pool, PoolBuilder, Submitter};
+use crate::vocab::JobSpec;
 
 /// How often the set of running jobs is read.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -255,7 +256,7 @@ impl Server {
             let reply = match read {
                 Ok(reply) => reply,
                 // A job ended between the refresh and the read (its stream is gone).
-                Err(BrokerError::Protocol { .. }) => {
+                Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => {
                     self.next_refresh = Instant::now();
                     continue;
                 }
@@ -397,6 +398,14 @@ impl Server {
                 record.version
             ));
         }
+        if record.spec_version != JobSpec::VERSION {
+            return Err(format!(
+                "its settings have version {}, this worker reads version {} (run the same mpwasm \
+                 version on both sides)",
+                record.spec_version,
+                JobSpec::VERSION
+            ));
+        }
         if !keys::valid_sha256(&record.module) {
             return Err("its record names no module hash".into());
         }
@@ -406,7 +415,7 @@ impl Server {
             .options
             .caps
             .apply(&mut settings, self.options.processes)?;
-        let mut builder = settings.processes(self.options.processes);
+        let mut builder = PoolBuilder::from_spec(settings).processes(self.options.processes);
         if let Some(program) = &self.options.worker_program {
             builder = builder.worker_program(program);
         }
@@ -612,7 +621,7 @@ impl Server {
         });
         match idle {
             Ok(reply) => self.claiming = !reply::items(&reply).is_empty(),
-            Err(BrokerError::Protocol { .. }) => {}
+            Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => {}
             Err(e) => return Err(e),
         }
         Ok(())
@@ -666,7 +675,7 @@ impl Server {
             });
             let (entry, deliveries) = match claimed {
                 Ok(Some(claimed)) => claimed,
-                Ok(None) | Err(BrokerError::Protocol { .. }) => continue,
+                Ok(None) | Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => continue,
                 Err(e) => return Err(e),
             };
             let index = entry
@@ -764,7 +773,7 @@ fn writer(
                 call.invoke::<i64>(c)
             });
             match stored {
-                Ok(_) | Err(BrokerError::Protocol { .. }) => {}
+                Ok(_) | Err(BrokerError::Protocol { .. } | BrokerError::Gone { .. }) => {}
                 Err(e) => {
                     *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 }

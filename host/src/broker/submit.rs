@@ -1,9 +1,10 @@
 //! The submitter's side of a broker job: [`submit`] checks the module here (the same errors as
 //! a local run), stores it once by its hash, writes the job record, and returns the same
 //! [`Submitter`]/[`Outcomes`] pair a local [`crate::Pool::job`] gives. Behind them, two threads
-//! stand in for the pool's dispatcher: one appends inputs to the job's input stream (never
-//! more than the job's window ahead of what the consumer took), the other reads the result
-//! stream, drops duplicates, renews the job's TTL and relays what workers say of the job.
+//! serve the job's [`Request`]s as the pool's dispatcher would: one appends inputs to the job's
+//! input stream (never more than the job's window ahead of what the consumer took), the other
+//! reads the result stream, drops duplicates, renews the job's TTL and relays what workers say
+//! of the job.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -13,19 +14,22 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use redis::Value;
 
-use super::connection::{BrokerUrl, Conn};
+use super::connection::{BrokerUrl, Conn, broker_time_ms};
 use super::error::BrokerError;
-use super::keys::{self, EVENTS, GROUP, JOB_TTL, JOBS, JobKeys, LIVE, WORKERS};
+use super::keys::{
+    self, EVENTS, GROUP, INDEX_FIELD, INPUT_FIELD, JOB_TTL, JOBS, JobKeys, LIVE, RESULT_FIELD,
+    WORKERS,
+};
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION};
 use super::reply;
 use crate::PoolBuilder;
 use crate::error::{Error, ErrorKind};
 use crate::ids::TaskIndex;
-use crate::pool::events::{Event, JobMsg, TaskOutcome};
+use crate::pool::outcome::{Cancelled, TaskOutcome};
+use crate::pool::request::{JobMsg, Request};
 use crate::pool::{Outcomes, Submitter, Terminator, job};
-use crate::task::Task;
-use crate::wire::message::WireTask;
+use crate::vocab::{JobSpec, WireTask};
 
 /// How long a stored module outlives the last job that used it.
 const MODULE_TTL_SECS: u64 = 24 * 60 * 60;
@@ -62,7 +66,7 @@ impl Default for SubmitOptions {
 pub struct BrokerJob {
     id: String,
     program: bool,
-    events: Sender<Event>,
+    requests: Sender<Request>,
     notes: Receiver<String>,
     /// The thread that deletes the job's keys when it ends; joined on drop.
     feeder: Option<std::thread::JoinHandle<()>>,
@@ -88,7 +92,7 @@ impl BrokerJob {
     /// A handle that cancels the job from another thread: inputs not yet answered end as
     /// `cancelled`, and workers stop running them.
     pub fn terminator(&self) -> Terminator {
-        Terminator::new(self.events.clone())
+        Terminator::new(self.requests.clone())
     }
 }
 
@@ -96,7 +100,7 @@ impl Drop for BrokerJob {
     /// Ends the job (if its outcomes were not all taken, the rest end as `cancelled`) and
     /// waits until its keys are deleted from the broker.
     fn drop(&mut self) {
-        let _ = self.events.send(Event::Shutdown);
+        let _ = self.requests.send(Request::Shutdown);
         if let Some(feeder) = self.feeder.take() {
             let _ = feeder.join();
         }
@@ -119,11 +123,7 @@ pub fn submit(
         path: module.to_path_buf(),
         cause,
     })?;
-    let task = if settings.uses_cache() {
-        Task::load(module, settings.engine_settings())?
-    } else {
-        Task::load_uncached(module, settings.engine_settings())?
-    };
+    let task = settings.load(module)?;
     let program = settings.check(&task)?;
     let mut feed = Conn::open(Arc::clone(url))?;
     let collect = Conn::open(Arc::clone(url))?;
@@ -154,7 +154,8 @@ pub fn submit(
         module_name: module
             .file_name()
             .map_or_else(|| "task.wasm".into(), |n| n.to_string_lossy().into_owned()),
-        settings,
+        spec_version: JobSpec::VERSION,
+        settings: settings.spec().clone(),
         lease_ms: options.lease.as_millis().clamp(100, u128::from(u32::MAX)) as u64,
         submitter: super::process_name(),
     };
@@ -196,8 +197,8 @@ pub fn submit(
             .query::<()>(c)
     })?;
 
-    let (events_tx, events_rx) = unbounded();
-    let (submitter, outcomes) = job::open(&events_tx, 0, options.window, options.ordered);
+    let (requests_tx, requests_rx) = unbounded();
+    let (submitter, outcomes) = job::open(&requests_tx, 0, options.window, options.ordered);
     let (notes_tx, notes_rx) = unbounded();
     let shared = Arc::new(Shared {
         keys,
@@ -210,13 +211,13 @@ pub fn submit(
     };
     let feeder = {
         let shared = Arc::clone(&shared);
-        std::thread::spawn(move || feeder(feed, &shared, &events_rx, collector))
+        std::thread::spawn(move || feeder(feed, &shared, &requests_rx, collector))
     };
     Ok((
         BrokerJob {
             id,
             program,
-            events: events_tx,
+            requests: requests_tx,
             notes: notes_rx,
             feeder: Some(feeder),
         },
@@ -258,7 +259,7 @@ struct State {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Ends every outstanding input with `kind`, and every later one too when `fatal`.
@@ -284,14 +285,14 @@ impl Shared {
 fn feeder(
     mut con: Conn,
     shared: &Shared,
-    events: &Receiver<Event>,
+    requests: &Receiver<Request>,
     collector: std::thread::JoinHandle<()>,
 ) {
     let keys = &shared.keys;
     loop {
-        match events.recv() {
-            Ok(Event::OpenJob { results, .. }) => shared.lock().results = Some(results),
-            Ok(Event::Submit { tasks, .. }) => {
+        match requests.recv() {
+            Ok(Request::Open { results, .. }) => shared.lock().results = Some(results),
+            Ok(Request::Submit { tasks, .. }) => {
                 let fatal = {
                     let mut state = shared.lock();
                     match state.fatal.clone() {
@@ -316,8 +317,7 @@ fn feeder(
                     shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
                 }
             }
-            Ok(Event::Worker { .. }) => {}
-            Ok(Event::CloseJob { .. } | Event::Shutdown) | Err(_) => break,
+            Ok(Request::Close { .. } | Request::Shutdown) | Err(_) => break,
         }
     }
     shared.lock().ended = true;
@@ -336,11 +336,7 @@ fn feeder(
             .ignore()
             .query::<()>(c)
     });
-    shared.fail_all(
-        ErrorKind::Cancelled,
-        "the job was cancelled before this task finished",
-        false,
-    );
+    shared.fail_all(ErrorKind::Cancelled, Cancelled::Job.message(), false);
     let _ = collector.join();
     // The job is over: one try, no waiting for a lost broker (the keys' TTL cleans up then).
     con.set_patience(Duration::ZERO);
@@ -363,9 +359,9 @@ fn append(c: &mut redis::Connection, stream: &str, tasks: &[WireTask]) -> redis:
         pipe.cmd("XADD")
             .arg(stream)
             .arg("*")
-            .arg("i")
+            .arg(INDEX_FIELD)
             .arg(task.index.0)
-            .arg("v")
+            .arg(INPUT_FIELD)
             .arg(task.input.as_str())
             .ignore();
     }
@@ -431,7 +427,7 @@ fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
         let mut batch = Vec::with_capacity(entries.len());
         for entry in &entries {
             // Anything unreadable was not written by a worker: skip it.
-            let Some(Ok(outcome)) = entry.field("r").map(outcome::decode) else {
+            let Some(Ok(outcome)) = entry.field(RESULT_FIELD).map(outcome::decode) else {
                 continue;
             };
             if state.outstanding.remove(&outcome.index.0) {
@@ -553,9 +549,7 @@ fn heartbeat(
 
 /// The names of the workers whose heartbeat is recent, by the broker's clock.
 fn live_workers(c: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
-    let now_ms = secs * 1000 + micros / 1000;
-    let since = now_ms.saturating_sub(LIVE.as_millis() as u64);
+    let since = broker_time_ms(c)?.saturating_sub(LIVE.as_millis() as u64);
     redis::cmd("ZRANGEBYSCORE")
         .arg(WORKERS)
         .arg(since)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use mpwasm::PoolBuilder;
 use mpwasm::limits::{parse_duration, parse_size};
-use mpwasm::sandbox::grants::{DirGrant, HttpGrant};
+use mpwasm::{DirGrant, HttpGrant};
 
 use super::args::CommonArgs;
 

@@ -15,11 +15,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::builder::PoolBuilder;
-use super::events::{Event, TaskOutcome};
 use super::job::{self, Outcomes, Submitter, TryPush};
+use super::outcome::{Cancelled, TaskOutcome};
+use super::request::Request;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
+use crate::sync;
 use crate::task::{ExportedFunction, Task, TaskSource};
 
 /// What every task of a pool calls.
@@ -50,7 +52,7 @@ pub(crate) struct Callee {
 ///
 /// Dropping the pool stops its workers at once; tasks still running end as `cancelled`.
 pub struct Pool {
-    events: Sender<Event>,
+    requests: Sender<Request>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     task: Task,
     function: ExportedFunction,
@@ -71,7 +73,7 @@ impl Pool {
     }
 
     pub(crate) fn new(
-        events: Sender<Event>,
+        requests: Sender<Request>,
         dispatcher: JoinHandle<()>,
         task: Task,
         Callee {
@@ -84,7 +86,7 @@ impl Pool {
         window: usize,
     ) -> Pool {
         Pool {
-            events,
+            requests,
             dispatcher: Mutex::new(Some(dispatcher)),
             task,
             function,
@@ -129,7 +131,7 @@ impl Pool {
     /// chooses input order or completion order. This is what the CLI uses.
     pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
-        job::open(&self.events, id, self.window, ordered)
+        job::open(&self.requests, id, self.window, ordered)
     }
 
     /// Applies the function to every input and returns the results in input order, one per
@@ -263,39 +265,35 @@ impl Pool {
 impl Pool {
     /// Stops the workers now; tasks not finished end as `cancelled` (Python's `terminate`).
     pub fn terminate(&self) {
-        let _ = self.events.send(Event::Shutdown);
+        let _ = self.requests.send(Request::Shutdown);
     }
 
     /// A handle that terminates this pool from another thread (a signal handler, a watchdog).
     pub fn terminator(&self) -> Terminator {
-        Terminator(self.events.clone())
+        Terminator(self.requests.clone())
     }
 }
 
 /// Terminates a [`Pool`] from another thread; see [`Pool::terminator`].
 #[derive(Clone)]
-pub struct Terminator(Sender<Event>);
+pub struct Terminator(Sender<Request>);
 
 impl Terminator {
-    /// A terminator that sends [`Event::Shutdown`] on `events`.
-    pub(crate) fn new(events: Sender<Event>) -> Terminator {
-        Terminator(events)
+    /// A terminator that sends [`Request::Shutdown`] on `requests`.
+    pub(crate) fn new(requests: Sender<Request>) -> Terminator {
+        Terminator(requests)
     }
 
     /// Stops the pool's workers now, as [`Pool::terminate`].
     pub fn terminate(&self) {
-        let _ = self.0.send(Event::Shutdown);
+        let _ = self.0.send(Request::Shutdown);
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let _ = self.events.send(Event::Shutdown);
-        let handle = self
-            .dispatcher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let _ = self.requests.send(Request::Shutdown);
+        let handle = sync::lock(&self.dispatcher).take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
@@ -324,11 +322,7 @@ fn typed<R: DeserializeOwned>(result: Result<Value, TaskError>) -> Result<R, Tas
 }
 
 fn lost(index: TaskIndex) -> TaskError {
-    TaskError::new(
-        index,
-        ErrorKind::Cancelled,
-        "the pool stopped before answering",
-    )
+    TaskError::new(index, ErrorKind::Cancelled, Cancelled::NoAnswer.message())
 }
 
 /// Feeds an input iterator into a job from the consuming thread, never past the window.
@@ -451,13 +445,9 @@ impl AsyncResult {
         if let Some(outcome) = self.result.take() {
             return outcome;
         }
-        self.outcomes.next_blocking().unwrap_or_else(|| {
-            TaskOutcome::failed(
-                TaskIndex(0),
-                ErrorKind::Cancelled,
-                "the pool stopped before answering",
-            )
-        })
+        self.outcomes
+            .next_blocking()
+            .unwrap_or_else(|| TaskOutcome::cancelled(TaskIndex(0), Cancelled::NoAnswer))
     }
 
     /// The result if it is ready, without waiting; `None` while the task runs.

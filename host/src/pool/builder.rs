@@ -1,11 +1,10 @@
 //! [`PoolBuilder`]: configures and starts a [`Pool`], rayon-style. Defaults come from the
 //! machine: one worker per available core (or `$MPWASM_PROCESSES`), a memory limit of half the
-//! RAM shared between the workers (at most 4 GiB each), no timeout.
+//! RAM shared between the workers (at most 4 GiB each), no timeout. What the builder asks of
+//! every sandbox is a [`JobSpec`]; the rest belongs to this machine.
 
 use std::path::PathBuf;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use super::api::{Callee, Pool};
 use super::dispatcher::{self, DispatcherConfig};
@@ -13,56 +12,41 @@ use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
-use crate::sandbox::grants::{DirGrant, Grants, HttpGrant};
-use crate::task::CommandSpec;
 use crate::task::{Task, TaskSource};
-use crate::wire::message::{Entry, Setup};
-
-/// The settings of a [`PoolBuilder`] a broker's worker may lower or refuse.
-pub(crate) struct Restrictable<'a> {
-    pub(crate) memory: &'a mut Option<u64>,
-    pub(crate) timeout: &'a mut Option<Duration>,
-    pub(crate) output: &'a mut Option<u64>,
-    pub(crate) grants: &'a mut Grants,
-}
-
-/// How often a task is retried when its worker process dies, by default.
-const DEFAULT_RETRIES: u32 = 1;
+use crate::vocab::{CommandSpec, Entry, JobSpec, Setup};
+use crate::vocab::{DirGrant, HttpGrant};
 
 /// Configures a [`Pool`]. Every setting has a default; see each method.
 ///
-/// It serializes (as JSON) to what a job asks of its sandboxes, for a broker's job record
-/// ([`crate::broker`]); the settings that belong to one machine (processes, worker program,
-/// cache, window) stay behind.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// What it asks of every sandbox is its [`JobSpec`] ([`spec`](Self::spec)), which is what a
+/// broker's job record carries; the settings that belong to one machine (processes, worker
+/// program, cache, window) stay behind.
+#[derive(Debug, Clone, Default)]
 pub struct PoolBuilder {
-    #[serde(skip)]
+    spec: JobSpec,
     processes: Option<usize>,
-    memory: Option<u64>,
-    timeout: Option<Duration>,
-    fuel: Option<u64>,
-    output: Option<u64>,
-    function: Option<String>,
-    init: Option<String>,
-    fresh: bool,
-    #[serde(skip)]
     no_cache: bool,
-    chunksize: Option<usize>,
-    retries: Option<u32>,
-    #[serde(skip)]
     window: Option<usize>,
-    #[serde(skip)]
     worker_program: Option<PathBuf>,
-    grants: Grants,
-    max_tasks_per_worker: Option<u64>,
-    program: Option<CommandSpec>,
-    timed: bool,
 }
 
 impl PoolBuilder {
     /// A builder with every setting at its default.
     pub fn new() -> PoolBuilder {
         PoolBuilder::default()
+    }
+
+    /// A builder asking `spec` of every sandbox, with this machine's defaults for the rest.
+    pub fn from_spec(spec: JobSpec) -> PoolBuilder {
+        PoolBuilder {
+            spec,
+            ..PoolBuilder::default()
+        }
+    }
+
+    /// What the builder asks of every sandbox.
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
     }
 
     /// How many worker processes (default: `$MPWASM_PROCESSES`, else the available cores).
@@ -74,46 +58,46 @@ impl PoolBuilder {
     /// The most linear memory plus tables one sandbox may grow to, in bytes (default: half the
     /// RAM divided by the number of workers, at most 4 GiB).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
+        self.spec.memory = Some(bytes);
         self
     }
 
     /// Wall-clock limit per task (default: none).
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Some(limit);
+        self.spec.timeout = Some(limit);
         self
     }
 
     /// Instruction budget per task (default: unmetered).
     pub fn fuel(mut self, fuel: u64) -> Self {
-        self.fuel = Some(fuel);
+        self.spec.fuel = Some(fuel);
         self
     }
 
     /// The most guest output kept per task, in bytes (default 1 MiB).
     pub fn output_limit(mut self, bytes: u64) -> Self {
-        self.output = Some(bytes);
+        self.spec.output = Some(bytes);
         self
     }
 
     /// The export to call: `name` or `interface#name` (default: the only exported function,
     /// `init` aside).
     pub fn function(mut self, name: impl Into<String>) -> Self {
-        self.function = Some(name.into());
+        self.spec.function = Some(name.into());
         self
     }
 
     /// The export run once in every new instance before its first task (default: an export
     /// named `init` taking no arguments, if there is one).
     pub fn init(mut self, name: impl Into<String>) -> Self {
-        self.init = Some(name.into());
+        self.spec.init = Some(name.into());
         self
     }
 
     /// A new instance for every task (default: an instance is kept between tasks, and
     /// replaced after a failure).
     pub fn fresh(mut self, fresh: bool) -> Self {
-        self.fresh = fresh;
+        self.spec.fresh = fresh;
         self
     }
 
@@ -126,13 +110,13 @@ impl PoolBuilder {
 
     /// A fixed number of tasks per batch (default: adaptive, aiming at ~2 ms of work).
     pub fn chunksize(mut self, n: usize) -> Self {
-        self.chunksize = Some(n);
+        self.spec.chunksize = Some(n);
         self
     }
 
     /// How often a task is retried when its worker process dies (default 1).
     pub fn retries(mut self, n: u32) -> Self {
-        self.retries = Some(n);
+        self.spec.retries = Some(n);
         self
     }
 
@@ -147,38 +131,38 @@ impl PoolBuilder {
 
     /// Grants every sandbox a directory (default: none).
     pub fn dir(mut self, grant: DirGrant) -> Self {
-        self.grants.dirs.push(grant);
+        self.spec.grants.dirs.push(grant);
         self
     }
 
     /// Grants every sandbox an environment variable (default: none).
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.grants.env.push((name.into(), value.into()));
+        self.spec.grants.env.push((name.into(), value.into()));
         self
     }
 
     /// Lets every sandbox send HTTP requests (wasi:http) to this host (default: none; every
     /// request is refused).
     pub fn allow_http(mut self, grant: HttpGrant) -> Self {
-        self.grants.http.push(grant);
+        self.spec.grants.http.push(grant);
         self
     }
 
     /// Replaces a worker process after it ran `n` tasks, for tasks that leak (Python's
     /// `maxtasksperchild`; default: never).
     pub fn max_tasks_per_worker(mut self, n: u64) -> Self {
-        self.max_tasks_per_worker = Some(n);
+        self.spec.max_tasks_per_worker = Some(n);
         self
     }
 
     /// How a WASI program (a module exporting `wasi:cli/run` or `_start`) is run for each
     /// input: the argument template and whether the input is fed on stdin (see
-    /// [`crate::task::command`]). Without it a program gets each input as its last argument.
+    /// [`crate::vocab::command`]). Without it a program gets each input as its last argument.
     /// A program runs in a new instance for every task, and only when no
     /// [`function`](Self::function) is named. Building fails with [`Error::NotAProgram`] if
     /// this is set and the module is not a program.
     pub fn program_args(mut self, args: Vec<String>, stdin: bool) -> Self {
-        self.program = Some(CommandSpec {
+        self.spec.program = Some(CommandSpec {
             program: String::new(),
             args,
             stdin,
@@ -192,7 +176,7 @@ impl PoolBuilder {
     ///
     /// [`TaskOutcome::duration`]: crate::TaskOutcome::duration
     pub fn time_tasks(mut self, timed: bool) -> Self {
-        self.timed = timed;
+        self.spec.timed = timed;
         self
     }
 
@@ -208,11 +192,12 @@ impl PoolBuilder {
         let processes = self.resolved_processes();
         let mut limits = Limits::for_processes(processes);
         limits.memory = self
+            .spec
             .memory
             .unwrap_or_else(|| default_memory_limit(processes));
-        limits.timeout = self.timeout;
-        limits.fuel = self.fuel;
-        if let Some(output) = self.output {
+        limits.timeout = self.spec.timeout;
+        limits.fuel = self.spec.fuel;
+        if let Some(output) = self.spec.output {
             limits.output = output;
         }
         limits
@@ -236,16 +221,25 @@ impl PoolBuilder {
     /// Any [`Error`] from loading the module or choosing the function, or
     /// [`Error::Spawn`] when no worker process can be started.
     pub fn build(self, source: impl Into<TaskSource>) -> Result<Pool, Error> {
-        let limits = self.limits();
-        let settings = EngineSettings::for_pool(&limits, self.fresh);
         // The workers start while the module loads; they wait for their setup.
         let transport = ProcessTransport::new(self.program()).prespawn(self.resolved_processes());
-        let task = if self.no_cache {
-            Task::load_uncached(source, settings)?
-        } else {
-            Task::load(source, settings)?
-        };
+        let task = self.load(source)?;
         self.start(&task, transport)
+    }
+
+    /// Loads the task module as [`build`](Self::build) would (with the engine settings these
+    /// settings need, through the compile cache unless [`cache`](Self::cache) is off), without
+    /// starting anything; [`build_task`](Self::build_task) starts a pool for it.
+    ///
+    /// # Errors
+    /// As [`Task::load`].
+    pub fn load(&self, source: impl Into<TaskSource>) -> Result<Task, Error> {
+        let settings = self.engine_settings();
+        if self.no_cache {
+            Task::load_uncached(source, settings)
+        } else {
+            Task::load(source, settings)
+        }
     }
 
     /// Starts the workers for an already loaded task module (compiled with settings matching
@@ -273,14 +267,14 @@ impl PoolBuilder {
     /// and the errors of [`Task::function`] and [`Task::init_function`].
     pub(crate) fn entry(&self, task: &Task) -> Result<(Entry, Callee), Error> {
         Ok(match task.program_export() {
-            Some(run) if self.function.is_none() => {
-                let mut spec = self.program.clone().unwrap_or_default();
-                spec.program = task
+            Some(run) if self.spec.function.is_none() => {
+                let mut command = self.spec.program.clone().unwrap_or_default();
+                command.program = task
                     .source()
                     .file_name()
                     .map_or_else(|| "program".into(), |n| n.to_string_lossy().into_owned());
                 (
-                    Entry::Program(spec),
+                    Entry::Program(command),
                     Callee {
                         function: run.clone(),
                         arity: 1,
@@ -289,13 +283,13 @@ impl PoolBuilder {
                 )
             }
             _ => {
-                if self.program.is_some() {
+                if self.spec.program.is_some() {
                     return Err(Error::NotAProgram {
                         path: task.source().to_path_buf(),
                     });
                 }
-                let function = task.function(self.function.as_deref())?.clone();
-                let init = task.init_function(self.init.as_deref())?.cloned();
+                let function = task.function(self.spec.function.as_deref())?.clone();
+                let init = task.init_function(self.spec.init.as_deref())?.cloned();
                 let entry = Entry::Function {
                     function: function.path.clone(),
                     init: init.map(|f| f.path),
@@ -321,35 +315,14 @@ impl PoolBuilder {
         Ok(self.entry(task)?.1.program)
     }
 
-    /// The parts of these settings a worker's operator may restrict, mutable (the broker's
-    /// worker caps them, [`crate::broker::WorkerCaps`]).
-    pub(crate) fn caps_mut(&mut self) -> Restrictable<'_> {
-        Restrictable {
-            memory: &mut self.memory,
-            timeout: &mut self.timeout,
-            output: &mut self.output,
-            grants: &mut self.grants,
-        }
-    }
-
-    /// How often a task is retried when its worker dies, as set or by default.
-    pub(crate) fn retries_or_default(&self) -> u32 {
-        self.retries.unwrap_or(DEFAULT_RETRIES)
-    }
-
     /// The engine settings a module must be compiled with for these settings.
     pub(crate) fn engine_settings(&self) -> EngineSettings {
-        EngineSettings::for_pool(&self.limits(), self.fresh)
-    }
-
-    /// Whether [`build`](Self::build) uses the compile cache.
-    pub(crate) fn uses_cache(&self) -> bool {
-        !self.no_cache
+        EngineSettings::for_pool(&self.limits(), self.spec.fresh)
     }
 
     fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
         let limits = self.limits();
-        if task.settings() != EngineSettings::for_pool(&limits, self.fresh) {
+        if task.settings() != EngineSettings::for_pool(&limits, self.spec.fresh) {
             return Err(Error::Config(
                 "the task was loaded with other engine settings than this pool needs (fuel \
                  metering, or memory initialisation for fresh instances); load it with \
@@ -357,18 +330,18 @@ impl PoolBuilder {
                     .into(),
             ));
         }
-        if self.chunksize == Some(0) {
+        if self.spec.chunksize == Some(0) {
             return Err(Error::Config("chunksize must be at least 1".into()));
         }
         if limits.memory == 0 {
             return Err(Error::Config("the memory limit must be above 0".into()));
         }
-        if self.max_tasks_per_worker == Some(0) {
+        if self.spec.max_tasks_per_worker == Some(0) {
             return Err(Error::Config(
                 "max tasks per worker must be at least 1".into(),
             ));
         }
-        let mut grants = self.grants.clone();
+        let mut grants = self.spec.grants.clone();
         for dir in &mut grants.dirs {
             // Workers may start elsewhere: hand them absolute paths.
             dir.host = std::path::absolute(&dir.host).unwrap_or_else(|_| dir.host.clone());
@@ -386,23 +359,23 @@ impl PoolBuilder {
             kind: task.kind(),
             entry,
             limits: limits.clone(),
-            fresh: self.fresh,
-            timed: self.timed,
+            fresh: self.spec.fresh,
+            timed: self.spec.timed,
             grants,
         };
         let transport: Box<dyn Transport> = Box::new(transport);
-        let (events, handle) = dispatcher::start(
+        let (requests, handle) = dispatcher::start(
             DispatcherConfig {
                 processes,
                 setup,
-                chunksize: self.chunksize,
-                retries: self.retries_or_default(),
-                max_tasks_per_worker: self.max_tasks_per_worker,
+                chunksize: self.spec.chunksize,
+                retries: self.spec.retries_or_default(),
+                max_tasks_per_worker: self.spec.max_tasks_per_worker,
             },
             transport,
         )?;
         Ok(Pool::new(
-            events,
+            requests,
             handle,
             task.clone(),
             callee,

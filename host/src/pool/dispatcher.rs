@@ -1,12 +1,14 @@
 //! The dispatcher: the single owner of scheduling state and the only one that talks to
-//! workers. It runs on its own thread, reacting to [`Event`]s: jobs submit tasks into one FIFO
-//! queue, batches go to workers with room (see [`ChunkPolicy`]), outcomes go back to their
-//! jobs. When a worker dies, the tasks it held are retried on a fresh worker (up to `retries`
+//! workers. It runs on its own thread and waits on its two inboxes: jobs' [`Request`]s (tasks
+//! go into one FIFO queue) and worker links' [`WorkerReport`]s. Batches go to workers with
+//! room (see [`ChunkPolicy`]), outcomes go back to their jobs. When a worker dies, the tasks it held are retried on a fresh worker (up to `retries`
 //! times) or reported `worker-lost`; a worker that cannot even start three times in a row
 //! marks the pool broken, and every task then fails with the reason instead of hanging.
 //!
-//! Adding a case: add an [`Event`] variant, handle it in [`Dispatcher::handle`], and keep the
-//! invariant that every task submitted gets exactly one outcome.
+//! Adding a case: a job-facing one is a [`Request`] variant handled in `on_request` (the
+//! broker's submitter serves requests too); a worker-facing one is a [`WorkerEvent`] (or a
+//! [`FromWorker`] message) handled in `on_worker`. Keep the invariant that every task submitted
+//! gets exactly one outcome.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -14,15 +16,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::chunking::ChunkPolicy;
-use super::events::{Event, JobId, JobMsg, TaskOutcome, WorkerEvent};
+use super::events::{WorkerEvent, WorkerReport};
+use super::outcome::{Cancelled, TaskOutcome};
+use super::request::{JobId, JobMsg, Request};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
 use crate::limits::format_duration;
+use crate::vocab::{Setup, WireOutcome, WireTask};
 use crate::wire::frame::encode_frame;
-use crate::wire::message::{
-    BatchDone, BatchRef, FromWorker, Setup, ToWorkerRef, WireOutcome, WireTask, WireTaskRef,
-};
+use crate::wire::message::{BatchDone, BatchRef, FromWorker, ToWorkerRef, WireTaskRef};
 
 /// How many failed starts in a row (with no successful start between) break the pool.
 const MAX_START_FAILURES: u32 = 3;
@@ -69,8 +72,10 @@ struct Slot {
 
 /// The dispatcher's state (see the module docs).
 pub struct Dispatcher {
-    events: Receiver<Event>,
-    events_tx: Sender<Event>,
+    requests: Receiver<Request>,
+    reports: Receiver<WorkerReport>,
+    /// Handed to every worker link the dispatcher starts.
+    reports_tx: Sender<WorkerReport>,
     transport: Box<dyn Transport>,
     setup: Setup,
     retries: u32,
@@ -85,18 +90,20 @@ pub struct Dispatcher {
     warned_confinement: bool,
 }
 
-/// Starts the workers and the dispatcher thread; returns the channel to send it events.
+/// Starts the workers and the dispatcher thread; returns the channel for jobs' requests.
 ///
 /// # Errors
 /// [`Error::Spawn`] when the first workers cannot be started at all.
 pub fn start(
     config: DispatcherConfig,
     transport: Box<dyn Transport>,
-) -> Result<(Sender<Event>, std::thread::JoinHandle<()>), Error> {
-    let (events_tx, events) = unbounded();
+) -> Result<(Sender<Request>, std::thread::JoinHandle<()>), Error> {
+    let (requests_tx, requests) = unbounded();
+    let (reports_tx, reports) = unbounded();
     let mut dispatcher = Dispatcher {
-        events,
-        events_tx: events_tx.clone(),
+        requests,
+        reports,
+        reports_tx,
         transport,
         setup: config.setup,
         retries: config.retries,
@@ -112,9 +119,10 @@ pub fn start(
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
-        let link = dispatcher
-            .transport
-            .start(id, 0, &dispatcher.setup, events_tx.clone());
+        let link =
+            dispatcher
+                .transport
+                .start(id, 0, &dispatcher.setup, dispatcher.reports_tx.clone());
         let link = match link {
             Ok(link) => link,
             Err(e) => {
@@ -145,32 +153,53 @@ pub fn start(
             program: "dispatcher thread".into(),
             cause,
         })?;
-    Ok((events_tx, handle))
+    Ok((requests_tx, handle))
+}
+
+/// What the dispatcher woke up for.
+enum Inbox {
+    /// A job's request; `None` when every job-side sender is gone (the pool was dropped).
+    Request(Option<Request>),
+    /// A worker link's report.
+    Report(WorkerReport),
+    /// The earliest deadline passed.
+    Deadline,
 }
 
 impl Dispatcher {
     fn run(mut self) {
         loop {
-            let event = match self.next_deadline() {
-                Some(deadline) => match self.events.recv_deadline(deadline) {
-                    Ok(event) => event,
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                        self.stop_silent_workers();
-                        continue;
-                    }
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-                },
-                None => match self.events.recv() {
-                    Ok(event) => event,
-                    Err(_) => return,
-                },
-            };
-            if let Event::Shutdown = event {
-                self.shutdown();
-                return;
+            match self.wait(self.next_deadline()) {
+                Inbox::Request(None | Some(Request::Shutdown)) => {
+                    self.shutdown();
+                    return;
+                }
+                Inbox::Request(Some(request)) => self.on_request(request),
+                Inbox::Report(WorkerReport {
+                    slot,
+                    generation,
+                    event,
+                }) => self.on_worker(slot, generation, event),
+                Inbox::Deadline => self.stop_silent_workers(),
             }
-            self.handle(event);
             self.schedule();
+        }
+    }
+
+    /// Waits for the next request or report, or until `deadline`.
+    fn wait(&self, deadline: Option<Instant>) -> Inbox {
+        // The dispatcher holds a report sender itself, so `reports` never disconnects.
+        let report = |r: Result<WorkerReport, _>| r.map_or(Inbox::Deadline, Inbox::Report);
+        match deadline {
+            Some(deadline) => crossbeam_channel::select! {
+                recv(self.requests) -> r => Inbox::Request(r.ok()),
+                recv(self.reports) -> r => report(r),
+                default(deadline.saturating_duration_since(Instant::now())) => Inbox::Deadline,
+            },
+            None => crossbeam_channel::select! {
+                recv(self.requests) -> r => Inbox::Request(r.ok()),
+                recv(self.reports) -> r => report(r),
+            },
         }
     }
 
@@ -221,12 +250,12 @@ impl Dispatcher {
         }
     }
 
-    fn handle(&mut self, event: Event) {
-        match event {
-            Event::OpenJob { job, results } => {
+    fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Open { job, results } => {
                 self.jobs.insert(job, results);
             }
-            Event::Submit { job, tasks } => {
+            Request::Submit { job, tasks } => {
                 if !self.jobs.contains_key(&job) {
                     return;
                 }
@@ -244,16 +273,11 @@ impl Dispatcher {
                     attempts: 0,
                 }));
             }
-            Event::CloseJob { job } => {
+            Request::Close { job } => {
                 self.jobs.remove(&job);
                 self.queue.retain(|q| q.job != job);
             }
-            Event::Worker {
-                slot,
-                generation,
-                event,
-            } => self.on_worker(slot, generation, event),
-            Event::Shutdown => {}
+            Request::Shutdown => {}
         }
     }
 
@@ -474,7 +498,7 @@ impl Dispatcher {
         s.head_since = None;
         match self
             .transport
-            .start(slot, s.generation, &self.setup, self.events_tx.clone())
+            .start(slot, s.generation, &self.setup, self.reports_tx.clone())
         {
             Ok(link) => s.link = Some(link),
             Err(e) => {
@@ -606,35 +630,37 @@ impl Dispatcher {
             .collect();
         left.extend(self.queue.drain(..));
         for q in left {
-            self.deliver(
-                q.job,
-                vec![TaskOutcome::failed(
-                    q.task.index,
-                    ErrorKind::Cancelled,
-                    "the pool was shut down before the task finished",
-                )],
-            );
+            let outcome = TaskOutcome::cancelled(q.task.index, Cancelled::BeforeFinish);
+            self.deliver(q.job, vec![outcome]);
         }
         // Wait (briefly) until every killed worker is reaped, so none outlives the pool; answer
         // what still arrives meanwhile.
         let deadline = Instant::now() + Duration::from_secs(2);
+        let mut jobs_gone = false;
         while running > 0 {
-            let Ok(event) = self.events.recv_deadline(deadline) else {
-                break;
+            let inbox = if jobs_gone {
+                self.reports
+                    .recv_deadline(deadline)
+                    .map_or(Inbox::Deadline, Inbox::Report)
+            } else {
+                self.wait(Some(deadline))
             };
-            match event {
-                Event::Worker {
+            match inbox {
+                Inbox::Deadline => break,
+                Inbox::Report(WorkerReport {
                     slot,
                     generation,
                     event: WorkerEvent::Exited { .. },
-                } if self.slots[slot.0 as usize].generation == generation => running -= 1,
-                Event::Submit { job, tasks } => {
+                }) if self.slots[slot.0 as usize].generation == generation => running -= 1,
+                Inbox::Request(Some(Request::Submit { job, tasks })) => {
                     self.deliver(job, TaskOutcome::never_started(tasks));
                 }
-                Event::OpenJob { job, results } => {
+                Inbox::Request(Some(Request::Open { job, results })) => {
                     self.jobs.insert(job, results);
                 }
-                _ => {}
+                // Every job is gone: only the reaping is left to wait for.
+                Inbox::Request(None) => jobs_gone = true,
+                Inbox::Report(_) | Inbox::Request(Some(_)) => {}
             }
         }
     }

@@ -1,5 +1,6 @@
-//! A job: one stream of inputs and its outcomes. The [`Submitter`] side hands tasks to the
-//! dispatcher, never more than the job's window ahead of what the consumer has taken, so an
+//! A job: one stream of inputs and its outcomes. The [`Submitter`] side hands tasks to
+//! whatever serves the job ([`Request`]s to the local dispatcher, or to a broker's feeder),
+//! never more than the job's window ahead of what the consumer has taken, so an
 //! endless input never fills memory; the [`Outcomes`] side yields outcomes in input order or
 //! as they complete. The two sides may live on different threads.
 //!
@@ -13,9 +14,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use compact_str::CompactString;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
-use super::events::{Event, JobId, JobMsg, TaskOutcome};
+use super::outcome::TaskOutcome;
+use super::request::{JobId, JobMsg, Request};
 use crate::ids::TaskIndex;
-use crate::wire::message::WireTask;
+use crate::sync;
+use crate::vocab::WireTask;
 
 /// How many tasks a submitter sends in one message at most.
 const SUBMIT_BATCH: usize = 256;
@@ -47,7 +50,7 @@ struct WindowState {
 
 impl Window {
     fn lock(&self) -> MutexGuard<'_, WindowState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.state)
     }
 
     fn is_closed(&self) -> bool {
@@ -78,7 +81,7 @@ impl Window {
                 return n;
             }
             state.waiting = true;
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = sync::wait(&self.changed, state);
             state.waiting = false;
         }
     }
@@ -109,7 +112,7 @@ impl Window {
     }
 
     fn heavy(&self) -> MutexGuard<'_, HashMap<u64, usize>> {
-        self.heavy.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.heavy)
     }
 
     /// Notes that task `index` cost `cost` credits.
@@ -148,9 +151,9 @@ pub(crate) enum TryPush {
 /// Credits moved at a time.
 const CREDIT_BATCH: usize = 64;
 
-/// Opens a job on the dispatcher: returns its two sides.
+/// Opens job `job` on the server behind `requests`: returns its two sides.
 pub(crate) fn open(
-    events: &Sender<Event>,
+    requests: &Sender<Request>,
     job: JobId,
     window: usize,
     ordered: bool,
@@ -168,26 +171,26 @@ pub(crate) fn open(
         heavy: Mutex::new(HashMap::new()),
         heavy_count: AtomicUsize::new(0),
     });
-    let dispatcher_alive = events
-        .send(Event::OpenJob {
+    let server_alive = requests
+        .send(Request::Open {
             job,
             results: results_tx.clone(),
         })
         .is_ok();
     let submitter = Submitter {
         job,
-        events: events.clone(),
+        requests: requests.clone(),
         results: results_tx,
         window: Arc::clone(&window),
         next: 0,
         pending: Vec::new(),
-        dispatcher_alive,
+        server_alive,
         finished: false,
         credits: 0,
     };
     let outcomes = Outcomes {
         job,
-        events: events.clone(),
+        requests: requests.clone(),
         rx: results_rx,
         window,
         ordered,
@@ -205,12 +208,12 @@ pub(crate) fn open(
 /// The input side of a job. Dropping it ends the job's input, like [`Submitter::finish`].
 pub struct Submitter {
     job: JobId,
-    events: Sender<Event>,
+    requests: Sender<Request>,
     results: Sender<JobMsg>,
     window: Arc<Window>,
     next: u64,
     pending: Vec<WireTask>,
-    dispatcher_alive: bool,
+    server_alive: bool,
     finished: bool,
     /// Credits taken from the window and not yet used.
     credits: usize,
@@ -283,23 +286,23 @@ impl Submitter {
         self.next
     }
 
-    /// Sends what is pending to the dispatcher (call before the input source may block).
+    /// Sends what is pending to the job's server (call before the input source may block).
     pub fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         let tasks = std::mem::take(&mut self.pending);
-        if self.dispatcher_alive {
-            match self.events.send(Event::Submit {
+        if self.server_alive {
+            match self.requests.send(Request::Submit {
                 job: self.job,
                 tasks,
             }) {
                 Ok(()) => {}
-                Err(crossbeam_channel::SendError(Event::Submit { tasks, .. })) => {
-                    self.dispatcher_alive = false;
+                Err(crossbeam_channel::SendError(Request::Submit { tasks, .. })) => {
+                    self.server_alive = false;
                     self.cancel(tasks);
                 }
-                Err(_) => self.dispatcher_alive = false,
+                Err(_) => self.server_alive = false,
             }
         } else {
             self.cancel(tasks);
@@ -339,7 +342,7 @@ impl Drop for Submitter {
 /// as completed. Dropping it early cancels the job's queued tasks.
 pub struct Outcomes {
     job: JobId,
-    events: Sender<Event>,
+    requests: Sender<Request>,
     rx: Receiver<JobMsg>,
     window: Arc<Window>,
     ordered: bool,
@@ -539,6 +542,6 @@ impl Iterator for Outcomes {
 impl Drop for Outcomes {
     fn drop(&mut self) {
         self.window.close();
-        let _ = self.events.send(Event::CloseJob { job: self.job });
+        let _ = self.requests.send(Request::Close { job: self.job });
     }
 }

@@ -1,6 +1,6 @@
 //! The one seam between scheduling and workers. The dispatcher asks a [`Transport`] for a
 //! worker and talks to it through a [`WorkerLink`]; what comes back arrives as
-//! [`Event::Worker`]s. [`ProcessTransport`] runs workers as local OS processes (the `mpwasm`
+//! [`WorkerReport`]s. [`ProcessTransport`] runs workers as local OS processes (the `mpwasm`
 //! binary re-executed as `mpwasm __worker`, talking framed postcard over its stdin/stdout);
 //! another transport (e.g. a message broker) can replace it without touching scheduling.
 
@@ -8,15 +8,17 @@ use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Sender, unbounded};
 
-use super::events::{Event, WorkerEvent};
+use super::events::{WorkerEvent, WorkerReport};
 use crate::error::Error;
 use crate::ids::WorkerId;
+use crate::sync::lock;
+use crate::vocab::Setup;
 use crate::wire::frame::{encode_frame, read_frame};
-use crate::wire::message::{FromWorker, Setup, ToWorkerRef};
+use crate::wire::message::{FromWorker, ToWorkerRef};
 use crate::worker::WORKER_SUBCOMMAND;
 
 /// Starts workers.
@@ -31,7 +33,7 @@ pub trait Transport: Send {
         slot: WorkerId,
         generation: u64,
         setup: &Setup,
-        events: Sender<Event>,
+        events: Sender<WorkerReport>,
     ) -> Result<Box<dyn WorkerLink>, Error>;
 }
 
@@ -122,7 +124,7 @@ impl Transport for ProcessTransport {
         slot: WorkerId,
         generation: u64,
         setup: &Setup,
-        events: Sender<Event>,
+        events: Sender<WorkerReport>,
     ) -> Result<Box<dyn WorkerLink>, Error> {
         let mut child = match self.warm.pop() {
             Some(child) => child,
@@ -168,7 +170,7 @@ impl Transport for ProcessTransport {
             let mut input = BufReader::new(stdout);
             let mut buf = Vec::new();
             let send = |event| {
-                let _ = events.send(Event::Worker {
+                let _ = events.send(WorkerReport {
                     slot,
                     generation,
                     event,
@@ -229,12 +231,6 @@ impl WorkerLink for ProcessLink {
     fn kill(&mut self) {
         let _ = lock(&self.child).kill();
     }
-}
-
-fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
-    child
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Keeps the last 4 KiB a worker wrote to stderr, for the message when it dies.

@@ -7,7 +7,7 @@ use wasmtime::Trap;
 
 use crate::error::ErrorKind;
 use crate::limits::{Limits, format_duration, format_size};
-use crate::wire::message::WireFailure;
+use crate::vocab::WireFailure;
 
 /// Classifies `error`, raised while running a task (or instantiating for it).
 ///

@@ -7,7 +7,7 @@ use std::future::Future;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::grants::HttpGrant;
+use crate::vocab::HttpGrant;
 
 /// The policy hooks for one sandbox.
 pub struct HttpPolicy {

@@ -1,14 +1,17 @@
-//! The sandbox: wasmtime wiring inside a worker process. One [`Sandbox`] runs one task module
-//! under the pool's [`Limits`](crate::limits::Limits): a fresh or kept instance per task, a
-//! memory limiter, epoch deadlines for time, fuel when asked, WASI with no capabilities, and
-//! guest output captured per task.
+//! The sandbox: wasmtime wiring. The engine configuration host and workers share
+//! ([`engine`]), what a sandbox links ([`linker`]), a compiled module mapped into an engine
+//! ([`module`]) and its exports ([`exports`]); then, inside a worker process, one [`Sandbox`]
+//! running one task module under the pool's [`Limits`](crate::limits::Limits): a fresh or
+//! kept instance per task, a memory limiter, epoch deadlines for time, fuel when asked, WASI
+//! with no capabilities, and guest output captured per task.
 
 pub mod classify;
 pub mod engine;
-pub mod grants;
+pub mod exports;
 pub mod http;
 pub mod limiter;
 pub mod linker;
+pub(crate) mod module;
 pub mod output;
 pub mod program;
 pub mod runner;

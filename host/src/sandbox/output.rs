@@ -12,7 +12,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::wire::message::CapturedOutput;
+use crate::vocab::CapturedOutput;
 
 #[derive(Debug, Default)]
 struct Buffer {
@@ -37,9 +37,7 @@ impl OutputCapture {
 
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         // A poisoned lock only means a writer panicked mid-append; the bytes are still usable.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     fn append(&self, data: &[u8]) {

@@ -1,5 +1,5 @@
 //! [`Program`]: runs a task module as a WASI program, once per task, each run in a new
-//! instance with its own arguments and standard input (see [`crate::task::command`]). Its
+//! instance with its own arguments and standard input (see [`crate::vocab::command`]). Its
 //! stdout and stderr are captured apart and returned as the task's value
 //! `{"exit":C,"stdout":..,"stderr":..}`. A non-zero exit status is a failure of kind `exit`
 //! that still carries that value; a run stopped before its end (timeout, memory limit, trap)
@@ -11,15 +11,15 @@ use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use super::classify::classify;
-use super::grants::Grants;
 use super::linker;
+use super::module::Loaded;
 use super::output::OutputCapture;
 use super::state::SandboxState;
 use crate::error::ErrorKind;
 use crate::limits::Limits;
-use crate::task::loaded::Loaded;
-use crate::task::{CommandSpec, ProgramRun};
-use crate::wire::message::{CapturedOutput, WireFailure, WireOutcome, WireTask};
+use crate::vocab::{
+    CapturedOutput, CommandSpec, Grants, ProgramRun, WireFailure, WireOutcome, WireTask,
+};
 
 /// The core module's entry point.
 const START: &str = "_start";
@@ -55,7 +55,7 @@ impl Program {
     ///
     /// # Errors
     /// When the module is not a WASI program (no `wasi:cli/run` export, no `_start`).
-    pub fn new(
+    pub(crate) fn new(
         engine: &Engine,
         loaded: &Loaded,
         spec: CommandSpec,

@@ -14,19 +14,19 @@ use wasmtime::{Engine, Store};
 
 use super::classify::classify;
 use super::engine::{self, EngineSettings};
-use super::grants::Grants;
+use super::exports::{self, ExportedFunction};
 use super::linker;
+use super::module::{self, Loaded};
 use super::output::OutputCapture;
 use super::program::{Program, RunContext};
 use super::state::SandboxState;
 use super::typed::IntFunc;
 use crate::error::ErrorKind;
 use crate::limits::Limits;
-use crate::task::exports::{self, ExportedFunction};
-use crate::task::loaded::{Loaded, load_artifact};
-use crate::task::{FunctionPath, ModuleKind};
 use crate::values::{params_from_json, results_to_json, single_integer};
-use crate::wire::message::{Entry, Setup, WireFailure, WireOutcome, WireTask};
+use crate::vocab::{
+    Entry, FunctionPath, Grants, ModuleKind, Setup, WireFailure, WireOutcome, WireTask,
+};
 
 /// How long one epoch tick lasts for a given timeout: fine enough to stop a task within ~5%
 /// of its limit, coarse enough to cost nothing.
@@ -82,19 +82,26 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Loads the artifact named in `setup` and resolves the function.
+    /// Loads the artifact named in `setup` and resolves the function. Only a worker process
+    /// calls it, with the setup its host sent.
     ///
     /// # Errors
     /// A message saying what could not be loaded or found.
-    pub fn new(setup: &Setup) -> Result<Sandbox, String> {
+    pub(crate) fn new(setup: &Setup) -> Result<Sandbox, String> {
         let engine = engine::build_for_worker(EngineSettings::for_pool(&setup.limits, setup.fresh))
             .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
-        let loaded = load_artifact(&engine, setup.kind, &setup.artifact).map_err(|e| {
-            format!(
-                "cannot load the precompiled module {}: {e:#}",
-                setup.artifact.display()
-            )
-        })?;
+        // SAFETY: the setup arrives on this worker's stdin from the host that started it
+        // (`ProcessTransport` pipes it; nothing else can write there), and the host names only
+        // artifacts it produced itself with `task::artifact::prepare`, which `module::load`
+        // requires. A broker's worker receives modules as `.wasm` bytes and compiles them
+        // itself before a local pool names the artifact, so no artifact crosses machines.
+        let loaded =
+            unsafe { module::load(&engine, setup.kind, &setup.artifact) }.map_err(|e| {
+                format!(
+                    "cannot load the precompiled module {}: {e:#}",
+                    setup.artifact.display()
+                )
+            })?;
         let (prepared, params, result_count) = match &setup.entry {
             Entry::Function { function, init } => {
                 let (prepared, target) =

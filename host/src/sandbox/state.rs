@@ -7,11 +7,10 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::grants::Grants;
 use super::http::HttpPolicy;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
-use crate::task::command::Invocation;
+use crate::vocab::{Grants, Invocation};
 
 /// The host state of one store.
 pub struct SandboxState {

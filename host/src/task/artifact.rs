@@ -8,14 +8,14 @@
 
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
-use super::ModuleKind;
 use crate::error::Error;
+use crate::files;
+use crate::vocab::ModuleKind;
 
 /// A precompiled artifact on disk. A temporary one is deleted on drop.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ pub fn prepare(
             ));
         }
         let compiled = compile(engine, source, bytes, kind)?;
-        if write_atomically(&dir, &path, &compiled).is_ok() {
+        if files::write_atomically(&dir, &path, &compiled).is_ok() {
             return Ok((
                 Artifact {
                     path,
@@ -127,27 +127,6 @@ fn compile(
         path: source.to_path_buf(),
         message: format!("{e:#}"),
     })
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("artifact"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn write_temporary(name: &str, bytes: &[u8]) -> Result<Artifact, Error> {

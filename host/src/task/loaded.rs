@@ -1,47 +1,18 @@
-//! [`Task`]: a task module read, checked and compiled on the host, ready to hand to workers;
-//! and [`load_artifact`], which maps a precompiled artifact (host and workers alike).
+//! [`Task`]: a task module read, checked and compiled on the host, ready to hand to workers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::Engine;
 
-use super::ModuleKind;
 use super::artifact::{self, Artifact};
-use super::exports::{self, ExportedFunction};
+use super::choose;
 use crate::error::Error;
 use crate::sandbox::engine::{self, EngineSettings};
+use crate::sandbox::exports::{self, ExportedFunction};
 use crate::sandbox::linker;
-
-/// A compiled module in memory.
-pub enum Loaded {
-    /// A component.
-    Component(wasmtime::component::Component),
-    /// A core module.
-    Core(wasmtime::Module),
-}
-
-/// Maps a precompiled artifact.
-///
-/// # Errors
-/// wasmtime's error if the file is not an artifact of this engine's configuration.
-pub fn load_artifact(engine: &Engine, kind: ModuleKind, path: &Path) -> wasmtime::Result<Loaded> {
-    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own compiled output, as
-    // executable code is mapped from it. Every path reaching here was produced by
-    // `artifact::prepare` in this program: either a file it just wrote with
-    // `Engine::precompile_*`, or one of those it wrote earlier into the user's private cache
-    // directory under a name derived from the SHA-256 of the source module and the engine's
-    // compatibility hash (wasmtime additionally checks the header, version and configuration).
-    // Anyone able to replace files in that directory can already run code as this user.
-    unsafe {
-        Ok(match kind {
-            ModuleKind::Component => Loaded::Component(
-                wasmtime::component::Component::deserialize_file(engine, path)?,
-            ),
-            ModuleKind::Core => Loaded::Core(wasmtime::Module::deserialize_file(engine, path)?),
-        })
-    }
-}
+use crate::sandbox::module::{self, Loaded};
+use crate::vocab::ModuleKind;
 
 /// Where a task module comes from.
 #[derive(Debug, Clone)]
@@ -155,7 +126,11 @@ impl Task {
             message: format!("cannot configure wasmtime: {e:#}"),
         })?;
         let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind, cache)?;
-        let loaded = match load_artifact(&engine, kind, artifact.path()) {
+        // SAFETY: `artifact::prepare` returns a file this program wrote with
+        // `Engine::precompile_*`: just now, or earlier into the user's private cache directory
+        // under a name derived from the SHA-256 of the module and the engine's compatibility
+        // hash. Anyone able to replace files there can already run code as this user.
+        let loaded = match unsafe { module::load(&engine, kind, artifact.path()) } {
             Ok(loaded) => loaded,
             Err(_) if cached => {
                 // A stale or damaged cache entry: compile afresh.
@@ -252,7 +227,7 @@ impl Task {
     /// [`Error::NoSuchFunction`], [`Error::AmbiguousFunction`], [`Error::NoFunctions`] or
     /// [`Error::UnsupportedSignature`].
     pub fn function(&self, name: Option<&str>) -> Result<&ExportedFunction, Error> {
-        exports::choose(&self.inner.functions, name, &self.inner.source)
+        choose::function(&self.inner.functions, name, &self.inner.source)
     }
 
     /// The init function: the named one (which must exist and take no arguments), else an
@@ -261,7 +236,7 @@ impl Task {
     /// # Errors
     /// [`Error::NoSuchFunction`] or [`Error::UnsupportedSignature`] for a named init.
     pub fn init_function(&self, name: Option<&str>) -> Result<Option<&ExportedFunction>, Error> {
-        exports::init(&self.inner.functions, name, &self.inner.source)
+        choose::init(&self.inner.functions, name, &self.inner.source)
     }
 }
 

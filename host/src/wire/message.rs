@@ -1,16 +1,10 @@
 //! The messages host and worker exchange. Tasks travel in batches (chunks), never one message
 //! per item; inputs and results travel as JSON text so the host never re-parses them.
 
-use std::path::PathBuf;
-
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
-use crate::limits::Limits;
-use crate::sandbox::grants::Grants;
-use crate::task::{CommandSpec, FunctionPath, ModuleKind};
+use crate::vocab::{Setup, WireOutcome, WireTask};
 
 /// Host → worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,40 +15,6 @@ pub enum ToWorker {
     Run(Batch),
 }
 
-/// Everything a worker needs to become a sandbox host for one task module.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Setup {
-    /// The precompiled artifact the host wrote (the worker never compiles).
-    pub artifact: PathBuf,
-    /// Component or core module.
-    pub kind: ModuleKind,
-    /// What each task runs: a function, or the whole program.
-    pub entry: Entry,
-    /// Per-task limits.
-    pub limits: Limits,
-    /// A new instance for every task.
-    pub fresh: bool,
-    /// Measure every task's run time (programs are always timed).
-    pub timed: bool,
-    /// Directories and environment variables granted to every sandbox.
-    pub grants: Grants,
-}
-
-/// What a task runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Entry {
-    /// Calls an exported function with the input as its arguments.
-    Function {
-        /// The export each task calls.
-        function: FunctionPath,
-        /// The export run once in every new instance before its first task.
-        init: Option<FunctionPath>,
-    },
-    /// Runs the module as a WASI program (`wasi:cli/run`, or `_start`), in a new instance
-    /// for every task, with arguments and stdin made from the input.
-    Program(CommandSpec),
-}
-
 /// A chunk of tasks for one worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Batch {
@@ -62,16 +22,6 @@ pub struct Batch {
     pub id: BatchId,
     /// The tasks, run in this order.
     pub tasks: Vec<WireTask>,
-}
-
-/// One task: its index in its job and its input as JSON text.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireTask {
-    /// The task's index within its job.
-    pub index: TaskIndex,
-    /// The input, JSON text (a value, or an array of arguments). Short inputs (numbers,
-    /// words) are stored inline, without an allocation per task.
-    pub input: CompactString,
 }
 
 /// Borrowed twins of [`ToWorker`], [`Batch`] and [`WireTask`] that encode to the very same
@@ -143,53 +93,6 @@ pub struct BatchDone {
     pub outcomes: Vec<WireOutcome>,
     /// Wall time the worker spent on the batch, in nanoseconds (feeds chunk sizing).
     pub busy_nanos: u64,
-}
-
-/// The outcome of one task, as the worker reports it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WireOutcome {
-    /// The task's index within its job.
-    pub index: TaskIndex,
-    /// The result as JSON text (inline when short), or why it failed (boxed: failures are
-    /// rare and should not make every outcome bigger; the encoding is the same).
-    pub result: Result<CompactString, Box<WireFailure>>,
-    /// What the guest wrote to stdout and stderr during the task.
-    pub output: CapturedOutput,
-    /// How long the task ran in the worker, in nanoseconds (instantiation included), for
-    /// programs; 0 (one byte on the wire) for function calls, which are not timed.
-    pub nanos: u64,
-}
-
-/// A failed task, as the worker reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireFailure {
-    /// The failure's kind.
-    pub kind: ErrorKind,
-    /// A message naming the cause and the limit.
-    pub message: String,
-    /// What the task produced despite failing, as JSON text (a program's exit status and
-    /// output when it exited with a non-zero status).
-    pub value: Option<CompactString>,
-}
-
-impl WireFailure {
-    /// A failure with no value.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> WireFailure {
-        WireFailure {
-            kind,
-            message: message.into(),
-            value: None,
-        }
-    }
-}
-
-/// Guest output captured during one task, capped at the output limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CapturedOutput {
-    /// The bytes kept, stdout and stderr interleaved as written.
-    pub bytes: Vec<u8>,
-    /// How many bytes were dropped past the cap.
-    pub dropped: u64,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! directories, make TCP connections or signal other processes. `no_new_privs` is set too.
 //! Where the kernel lacks Landlock the worker runs unconfined and says so.
 
-use crate::sandbox::grants::Grants;
+use crate::vocab::Grants;
 
 /// What the worker could enforce, for the host to report.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! The worker process: the `mpwasm` binary re-executed with the hidden `__worker` subcommand.
-//! It reads a [`Setup`](crate::wire::message::Setup) and then batches from stdin, runs each
+//! It reads a [`Setup`](crate::vocab::Setup) and then batches from stdin, runs each
 //! task in its [`Sandbox`], and answers on stdout. A reader thread watches stdin: when the host
 //! closes it (or dies), the worker exits at once, even in the middle of a task, so no worker
 //! outlives its pool.
@@ -10,7 +10,7 @@
 //! ([`FromWorker::Stuck`]) with the batch's finished outcomes, and the host kills it.
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
@@ -21,8 +21,10 @@ mod output;
 use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::runner::epoch_tick;
+use crate::sync::lock;
+use crate::vocab::WireOutcome;
 use crate::wire::frame::read_frame;
-use crate::wire::message::{BatchDone, FromWorker, ToWorker, WireOutcome};
+use crate::wire::message::{BatchDone, FromWorker, ToWorker};
 use output::Output;
 
 /// The hidden subcommand that makes the `mpwasm` binary a worker.
@@ -31,10 +33,6 @@ pub const WORKER_SUBCOMMAND: &str = "__worker";
 /// How long past its timeout a task may still run before the worker reports it stuck.
 pub fn stuck_grace(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(250))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The batch in progress, shared with the watchdog.

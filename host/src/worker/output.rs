@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, Stdout, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::sync;
 use crate::wire::frame::write_frame;
 use crate::wire::message::FromWorker;
 
@@ -68,10 +69,7 @@ impl Output {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.0.state)
     }
 
     /// The flusher: sleeps until something is written unflushed, then flushes it once it is
@@ -81,11 +79,7 @@ impl Output {
         loop {
             match state.dirty_since {
                 None => {
-                    state = self
-                        .0
-                        .dirty
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    state = sync::wait(&self.0.dirty, state);
                 }
                 Some(since) => {
                     let due = since + FLUSH_DELAY;
@@ -96,12 +90,7 @@ impl Output {
                             return; // the host is gone; the main loop finds out itself
                         }
                     } else {
-                        state = self
-                            .0
-                            .dirty
-                            .wait_timeout(state, due - now)
-                            .map(|(guard, _)| guard)
-                            .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                        state = sync::wait_timeout(&self.0.dirty, state, due - now).0;
                     }
                 }
             }

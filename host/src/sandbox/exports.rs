@@ -1,16 +1,14 @@
-//! A module's exported functions with their signatures, and the choice of the function to
-//! call (`--func`) and of the init function (`--init`).
-
-use std::path::Path;
+//! A compiled module's exported functions with their WIT signatures, read from wasmtime's
+//! types: the host lists them to choose the function and to explain choices; a worker finds
+//! the one it calls and its parameter types.
 
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::{Engine, ExternType, ValType};
 
-use super::FunctionPath;
-use super::loaded::Loaded;
-use crate::error::Error;
+use super::module::Loaded;
 use crate::values::signature;
 use crate::values::wit_type::unsupported_reason;
+use crate::vocab::FunctionPath;
 
 /// An exported function: where it is and its WIT signature (core modules' `i32`/`i64`/`f32`/
 /// `f64` appear as `s32`/`s64`/`f32`/`f64`).
@@ -34,7 +32,7 @@ impl ExportedFunction {
 }
 
 /// Lists every exported function, top level and inside exported interfaces.
-pub fn list(engine: &Engine, loaded: &Loaded) -> Vec<ExportedFunction> {
+pub(crate) fn list(engine: &Engine, loaded: &Loaded) -> Vec<ExportedFunction> {
     let mut out = Vec::new();
     match loaded {
         Loaded::Component(component) => {
@@ -121,102 +119,5 @@ fn component_func(
         params,
         results,
         unsupported,
-    }
-}
-
-/// The listing used in messages: one indented signature per line.
-pub fn listing(functions: &[ExportedFunction]) -> String {
-    functions
-        .iter()
-        .map(|f| format!("  {}", f.signature()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn is_default_init(f: &ExportedFunction) -> bool {
-    f.path.interface.is_none() && f.path.name == "init" && f.params.is_empty()
-}
-
-/// Chooses the function to call (see [`crate::task::Task::function`]).
-///
-/// # Errors
-/// When the name is unknown, no name was given and several functions qualify, or the function
-/// cannot be called with JSON values.
-pub fn choose<'a>(
-    functions: &'a [ExportedFunction],
-    requested: Option<&str>,
-    source: &Path,
-) -> Result<&'a ExportedFunction, Error> {
-    let chosen = match requested {
-        Some(name) => {
-            let path = FunctionPath::parse(name);
-            functions
-                .iter()
-                .find(|f| f.path == path)
-                // A bare name also matches a function inside the only interface that has it.
-                .or_else(|| {
-                    let mut inside = functions
-                        .iter()
-                        .filter(|f| path.interface.is_none() && f.path.name == path.name);
-                    match (inside.next(), inside.next()) {
-                        (Some(one), None) => Some(one),
-                        _ => None,
-                    }
-                })
-                .ok_or_else(|| Error::NoSuchFunction {
-                    path: source.to_path_buf(),
-                    name: name.to_string(),
-                    available: listing(functions),
-                })?
-        }
-        None => {
-            let candidates: Vec<&ExportedFunction> =
-                functions.iter().filter(|f| !is_default_init(f)).collect();
-            match candidates.as_slice() {
-                [] => {
-                    return Err(Error::NoFunctions {
-                        path: source.to_path_buf(),
-                    });
-                }
-                [one] => *one,
-                _ => {
-                    return Err(Error::AmbiguousFunction {
-                        path: source.to_path_buf(),
-                        available: listing(functions),
-                    });
-                }
-            }
-        }
-    };
-    if let Some(reason) = &chosen.unsupported {
-        return Err(Error::UnsupportedSignature {
-            function: chosen.signature(),
-            reason: reason.clone(),
-        });
-    }
-    Ok(chosen)
-}
-
-/// Chooses the init function (see [`crate::task::Task::init_function`]).
-///
-/// # Errors
-/// When a named init does not exist or takes arguments.
-pub fn init<'a>(
-    functions: &'a [ExportedFunction],
-    requested: Option<&str>,
-    source: &Path,
-) -> Result<Option<&'a ExportedFunction>, Error> {
-    match requested {
-        None => Ok(functions.iter().find(|f| is_default_init(f))),
-        Some(name) => {
-            let f = choose(functions, Some(name), source)?;
-            if !f.params.is_empty() {
-                return Err(Error::UnsupportedSignature {
-                    function: f.signature(),
-                    reason: "an init function must take no arguments".to_string(),
-                });
-            }
-            Ok(Some(f))
-        }
     }
 }

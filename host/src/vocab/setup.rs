@@ -1,0 +1,46 @@
+//! What a worker is told before its first task: the compiled module to load, what each task
+//! runs (a function or the whole program), the limits and the grants. The host builds it once
+//! per pool and sends it as a worker's first message.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::command::CommandSpec;
+use super::grants::Grants;
+use super::module::{FunctionPath, ModuleKind};
+use crate::limits::Limits;
+
+/// Everything a worker needs to become a sandbox host for one task module.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    /// The precompiled artifact the host wrote (the worker never compiles).
+    pub artifact: PathBuf,
+    /// Component or core module.
+    pub kind: ModuleKind,
+    /// What each task runs: a function, or the whole program.
+    pub entry: Entry,
+    /// Per-task limits.
+    pub limits: Limits,
+    /// A new instance for every task.
+    pub fresh: bool,
+    /// Measure every task's run time (programs are always timed).
+    pub timed: bool,
+    /// Directories and environment variables granted to every sandbox.
+    pub grants: Grants,
+}
+
+/// What a task runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Entry {
+    /// Calls an exported function with the input as its arguments.
+    Function {
+        /// The export each task calls.
+        function: FunctionPath,
+        /// The export run once in every new instance before its first task.
+        init: Option<FunctionPath>,
+    },
+    /// Runs the module as a WASI program (`wasi:cli/run`, or `_start`), in a new instance
+    /// for every task, with arguments and stdin made from the input.
+    Program(CommandSpec),
+}

@@ -1,0 +1,66 @@
+//! One task and its outcome as they travel between the host and a worker: the input and the
+//! result as JSON text (the host never re-parses them), a failure's kind and message, and the
+//! guest's captured output.
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::ids::TaskIndex;
+
+/// One task: its index in its job and its input as JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireTask {
+    /// The task's index within its job.
+    pub index: TaskIndex,
+    /// The input, JSON text (a value, or an array of arguments). Short inputs (numbers,
+    /// words) are stored inline, without an allocation per task.
+    pub input: CompactString,
+}
+
+/// The outcome of one task, as the worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireOutcome {
+    /// The task's index within its job.
+    pub index: TaskIndex,
+    /// The result as JSON text (inline when short), or why it failed (boxed: failures are
+    /// rare and should not make every outcome bigger; the encoding is the same).
+    pub result: Result<CompactString, Box<WireFailure>>,
+    /// What the guest wrote to stdout and stderr during the task.
+    pub output: CapturedOutput,
+    /// How long the task ran in the worker, in nanoseconds (instantiation included), for
+    /// programs; 0 (one byte on the wire) for function calls, which are not timed.
+    pub nanos: u64,
+}
+
+/// A failed task, as the worker reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireFailure {
+    /// The failure's kind.
+    pub kind: ErrorKind,
+    /// A message naming the cause and the limit.
+    pub message: String,
+    /// What the task produced despite failing, as JSON text (a program's exit status and
+    /// output when it exited with a non-zero status).
+    pub value: Option<CompactString>,
+}
+
+impl WireFailure {
+    /// A failure with no value.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> WireFailure {
+        WireFailure {
+            kind,
+            message: message.into(),
+            value: None,
+        }
+    }
+}
+
+/// Guest output captured during one task, capped at the output limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedOutput {
+    /// The bytes kept, stdout and stderr interleaved as written.
+    pub bytes: Vec<u8>,
+    /// How many bytes were dropped past the cap.
+    pub dropped: u64,
+}
