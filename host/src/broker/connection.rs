@@ -218,8 +218,9 @@ impl Conn {
                         self.con = None;
                         e.to_string()
                     }
-                    // The job's stream or consumer group was deleted: the job ended.
-                    Err(e) if e.code() == Some("NOGROUP") => {
+                    // The job's stream or consumer group was deleted (a blocked read of it is
+                    // `UNBLOCKED`): the job ended.
+                    Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
                         return Err(BrokerError::Gone {
                             url: self.url.shown.clone(),
                             what: what.to_string(),

@@ -64,7 +64,8 @@ pub enum BrokerError {
         /// How long reconnecting was tried.
         waited: Duration,
     },
-    /// A key a command needed is gone (`NOGROUP`): the job it belongs to ended and its keys
+    /// A key a command needed is gone (`NOGROUP`, or `UNBLOCKED` for a blocked read of a
+    /// stream that was deleted): the job it belongs to ended and its keys
     /// were deleted while the command ran. Callers take it as the job's end; it is never a
     /// reason to stop.
     #[error("the broker at {url} no longer has what `{what}` needed: {cause} (did the job end?)")]

@@ -21,7 +21,7 @@
 //! # Who does what
 //! The submitter's side ([`submit`]) serves a job's [`crate::pool::request::Request`]s, as the
 //! local dispatcher would, with a feeder and a collector thread. The worker's side ([`serve`])
-//! is a main loop with a keeper thread and a relay thread per job.
+//! is one owner loop fed by threads that only do I/O (see its design note).
 //!
 //! # Guarantees
 //! An input is executed at least once and has exactly one result: a worker acknowledges an
@@ -33,7 +33,6 @@
 
 pub mod connection;
 pub mod error;
-mod keeper;
 pub mod keys;
 pub mod outcome;
 pub mod record;
@@ -45,7 +44,7 @@ pub mod submit;
 pub use connection::BrokerUrl;
 pub use error::BrokerError;
 pub use record::WorkerCaps;
-pub use serve::{ServeOptions, serve};
+pub use serve::{ServeOptions, Server, Stopper};
 pub use submit::{BrokerJob, SubmitOptions, submit};
 
 /// This process's name on the broker: `HOST-PID`.

@@ -2,10 +2,9 @@
 //! SIGTERM, saying on stderr what it does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use mpwasm::broker::{BrokerError, BrokerUrl, ServeOptions, WorkerCaps, serve};
+use mpwasm::broker::{BrokerError, BrokerUrl, ServeOptions, Server, WorkerCaps};
 use mpwasm::limits::{default_processes, parse_duration, parse_size};
 use mpwasm::task::artifact::cache_dir;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -73,20 +72,20 @@ pub fn run(args: WorkerArgs) -> Result<i32> {
             }
         }),
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let server = Server::connect(&url, options)?;
+    let stopper = server.stopper();
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if stop.swap(true, Ordering::SeqCst) {
-                    eprintln!("mpwasm worker: second signal: exiting now");
-                    std::process::exit(128 + sig);
-                }
+    std::thread::spawn(move || {
+        let mut stopped = false;
+        for sig in signals.forever() {
+            if std::mem::replace(&mut stopped, true) {
+                eprintln!("mpwasm worker: second signal: exiting now");
+                std::process::exit(128 + sig);
             }
-        });
-    }
-    match serve(&url, options, &stop) {
+            stopper.stop();
+        }
+    });
+    match server.run() {
         Ok(()) => {
             if !quiet {
                 eprintln!("mpwasm worker: stopped");
