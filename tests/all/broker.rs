@@ -3,8 +3,6 @@
 //! worker is killed, a poison input ending as `worker-lost`, two jobs at once, Ctrl-C of the
 //! submitter, the worker's caps, and clear errors for a wrong password or no broker.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -12,10 +10,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{children, mpwasm, mpwasm_bin, temp_dir};
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{self, children, mpwasm, mpwasm_bin, temp_dir};
 #[path = "../../xtask/src/redis_server.rs"]
 mod redis_server;
-use mpwasm_tests::guests;
 use redis_server::RedisServer;
 
 /// A redis-server of our own, and `redis-cli` to look inside it.

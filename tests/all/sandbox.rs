@@ -1,10 +1,9 @@
 //! Capabilities are granted explicitly and tested both ways: a task sees no host file, no
 //! environment variable and no network unless a flag grants it.
 
-mod common;
+use mpwasm_test_artifacts::guests;
 
-use common::mpwasm;
-use mpwasm_tests::guests;
+use crate::common::{self, mpwasm};
 
 fn call(func: &str, arg: &str, grants: &[&str]) -> String {
     let mut args = vec!["call", guests::MISBEHAVE, "--func", func, arg];
