@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: the `mpwasm` binary cargo built for this package,
-//! running it, its worker processes, scratch directories, and a process of a test's own.
+//! running it, its worker processes, scratch directories, and the broker tests' harness.
+
+pub mod broker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
