@@ -47,13 +47,8 @@ pub fn run(root: &Path) -> Result<()> {
         command::run(&format!("clippy ({target} guests)"), &mut clippy)?;
     }
 
-    // The CLI and library tests run the real `mpwasm` binary (workers are that binary too);
-    // `cargo test` builds it only for the mpwasm package's own tests, so build it first.
-    command::run(
-        "build the mpwasm binary",
-        &mut cargo_command(root, ["build", "--release", "-p", "mpwasm", "--bins"]),
-    )?;
-
+    // The integration tests are mpwasm's own `all` test and find the binary through
+    // `CARGO_BIN_EXE_mpwasm`: `cargo test` builds the current one for them.
     let counts = command::run_tests(
         "cargo test",
         &mut cargo_command(root, ["test", "--release"]),

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
 
 /// First four bytes of every WebAssembly binary.
 const MAGIC: &[u8; 4] = b"\0asm";
@@ -41,7 +41,7 @@ macro_rules! built {
     };
 }
 
-mpwasm_tests::foreach_guest!(built);
+mpwasm_test_artifacts::foreach_guest!(built);
 
 #[test]
 fn every_guest_directory_is_listed() {

@@ -1,29 +1,16 @@
-//! Helpers shared by the integration tests: finding the built `mpwasm` binary and running it.
+//! Helpers shared by the integration tests: the `mpwasm` binary cargo built for this package,
+//! running it, its worker processes, scratch directories, and the broker tests' harness.
 
-#![allow(dead_code)]
+pub mod broker;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The `mpwasm` binary cargo built next to this test (target/<profile>/mpwasm). `cargo test`
-/// does not build it for this crate: `cargo xtask test` builds it first; by hand, run
-/// `cargo build --release -p mpwasm` before `cargo test --release` (or the tests use a stale one).
-pub fn mpwasm_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let name = format!("mpwasm{}", std::env::consts::EXE_SUFFIX);
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the mpwasm binary is not built next to {}; build it first with `cargo build \
-                 --release -p mpwasm` (`cargo xtask test` does both)",
-                exe.display()
-            )
-        })
+/// The `mpwasm` binary of this very build: cargo builds it before this test binary and names it
+/// in `CARGO_BIN_EXE_mpwasm`, so a test never runs a stale one.
+pub fn mpwasm_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_mpwasm"))
 }
 
 /// The result of one `mpwasm` run.
@@ -132,4 +119,34 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// Runs `body` in a process of its own: this test binary started again with only the test
+/// `name` (its full path, `module::test`) selected, so that `body` sees no other test's worker
+/// processes among its children. Fails unless that run passed its one test.
+pub fn alone(name: &str, body: impl FnOnce()) {
+    const ALONE: &str = "MPWASM_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some_and(|selected| selected == name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let out = Command::new(exe)
+        .args([name, "--exact"])
+        .env(ALONE, name)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let passed = out.status.success() && stdout.contains("test result: ok. 1 passed");
+    // Each line quoted behind `| `, so that the nested run's `test result:` line is not
+    // counted as one of this run's by whatever reads its output (`cargo xtask test`).
+    let quote = |text: &str| -> String { text.lines().map(|l| format!("\n| {l}")).collect() };
+    assert!(
+        passed,
+        "{name} alone: {}{}{}",
+        out.status,
+        quote(&stdout),
+        quote(&String::from_utf8_lossy(&out.stderr))
+    );
 }

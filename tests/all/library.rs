@@ -1,14 +1,14 @@
 //! The library API (`mpwasm::Pool`) against real guests: map, imap, imap_unordered, starmap,
 //! apply, apply_async, typed helpers and `Process`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mpwasm::{ErrorKind, Pool, PoolBuilder, Process};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
 use serde_json::{Value, json};
+
+use crate::common;
 
 fn builder() -> PoolBuilder {
     Pool::builder().worker_program(common::mpwasm_bin())

@@ -3,10 +3,9 @@
 //! to stderr, sleeps on `sleep=MS` and exits non-zero on `exit=N`): `{}` substitution,
 //! `--stdin`, ordering, jsonl values, failing exit codes, timeouts, and `mpwasm call`.
 
-mod common;
+use mpwasm_test_artifacts::guests;
 
-use common::{mpwasm, mpwasm_with_stdin, temp_dir};
-use mpwasm_tests::guests;
+use crate::common::{mpwasm, mpwasm_with_stdin, temp_dir};
 
 #[test]
 fn placeholders_are_replaced_and_runs_print_in_input_order() {

@@ -2,10 +2,6 @@
 //! in bounded memory. CI runs scaled-down sizes; `MPWASM_FULL_TESTS=1` runs the full
 //! sizes (100 000 items under kills is the same; 10 M endless items instead of 3 M).
 
-mod common;
-
-use common::children;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};
@@ -13,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{self, children};
 
 fn full() -> bool {
     std::env::var_os("MPWASM_FULL_TESTS").is_some_and(|v| v == "1")

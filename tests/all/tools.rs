@@ -1,12 +1,11 @@
 //! The tools around running: `mpwasm inspect` (text and JSON), `mpwasm new` (the generated
 //! crate builds for wasm32-wasip2 and runs at once) and `mpwasm completions`.
 
-mod common;
-
 use std::process::Command;
 
-use common::{mpwasm, mpwasm_bin, temp_dir};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{mpwasm, mpwasm_bin, temp_dir};
 
 #[test]
 fn inspect_shows_kind_signatures_imports_and_sizes() {

@@ -1,12 +1,11 @@
 //! The `mpwasm` CLI against real guests built from `guest-tasks/`: ordering, streaming,
 //! worker processes, limits, error kinds, exit codes and captured output.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 
-use common::{mpwasm, mpwasm_with_stdin, run_jsonl};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{self, mpwasm, mpwasm_with_stdin, run_jsonl};
 
 #[test]
 fn square_map_is_in_order() {

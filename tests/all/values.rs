@@ -1,11 +1,11 @@
 //! Table-driven round trip of every WIT type family through the `kitchen` guest's echo
 //! functions: JSON in, the same JSON out; and values that do not fit are `bad-input`.
 
-mod common;
-
 use mpwasm::{ErrorKind, Pool};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
 use serde_json::{Value, json};
+
+use crate::common;
 
 /// (function in `mpwasm:tasks/types`, input, expected output or None for "same as input").
 fn round_trips() -> Vec<(&'static str, Value, Option<Value>)> {

@@ -1,15 +1,13 @@
 //! The host process under signals and a closed stdout: Ctrl-C/SIGTERM print what finished and
 //! exit 130/143, a SIGKILLed host leaves no worker behind, `| head` ends quietly.
 
-mod common;
-
-use common::children;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{self, children};
 
 /// Whether `pid` is still a live process (a zombie waiting for a reaper counts as gone).
 fn alive(pid: u32) -> bool {

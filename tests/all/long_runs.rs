@@ -2,14 +2,13 @@
 //! (util-linux `script`), the summary line, `--quiet`, colour and `NO_COLOR`, the joblog and a
 //! `--resume` after the run was SIGKILLed, and CSV inputs.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{mpwasm, mpwasm_bin, mpwasm_with_stdin, temp_dir};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{mpwasm, mpwasm_bin, mpwasm_with_stdin, temp_dir};
 
 /// Runs `mpwasm ARGS` under a pseudo-terminal made by `script`, stdout redirected to a file;
 /// returns what the terminal showed and the file.

@@ -1,10 +1,9 @@
 //! Capabilities are granted explicitly and tested both ways: a task sees no host file, no
 //! environment variable and no network unless a flag grants it.
 
-mod common;
+use mpwasm_test_artifacts::guests;
 
-use common::mpwasm;
-use mpwasm_tests::guests;
+use crate::common::{self, mpwasm, temp_dir};
 
 fn call(func: &str, arg: &str, grants: &[&str]) -> String {
     let mut args = vec!["call", guests::MISBEHAVE, "--func", func, arg];
@@ -12,12 +11,6 @@ fn call(func: &str, arg: &str, grants: &[&str]) -> String {
     let run = mpwasm(&args);
     assert_eq!(run.code, 0, "{run:?}");
     run.stdout.trim().to_string()
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mpwasm-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 #[test]

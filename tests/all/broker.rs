@@ -3,120 +3,15 @@
 //! worker is killed, a poison input ending as `worker-lost`, two jobs at once, Ctrl-C of the
 //! submitter, the worker's caps, and clear errors for a wrong password or no broker.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{children, mpwasm, mpwasm_bin, temp_dir};
-#[path = "../../xtask/src/redis_server.rs"]
-mod redis_server;
-use mpwasm_tests::guests;
-use redis_server::RedisServer;
+use mpwasm_test_artifacts::guests;
 
-/// A redis-server of our own, and `redis-cli` to look inside it.
-struct Redis {
-    server: RedisServer,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-impl Redis {
-    fn start(extra: &[&str]) -> Redis {
-        let server = RedisServer::start(extra)
-            .expect("redis-server runs (install it: apt-get install redis-server; .ci/run does)");
-        Redis {
-            port: server.port,
-            server,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// `redis-cli COMMAND...`, its raw output's lines.
-    fn cli(&self, args: &[&str]) -> Vec<String> {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .stderr(Stdio::null())
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-/// An `mpwasm worker` process; its stderr goes to a file, read with [`Worker::log`].
-struct Worker {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Worker {
-    fn start(url: &str, extra: &[&str]) -> Worker {
-        Worker::start_with_env(url, extra, &[])
-    }
-
-    fn start_with_env(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Worker {
-        let dir = std::env::temp_dir().join(format!("mpwasm-broker-logs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("log dir");
-        let log = dir.join(format!("worker-{}.log", rand_suffix()));
-        let child = Command::new(mpwasm_bin())
-            .args(["worker", "--broker", url, "-j", "1"])
-            .args(extra)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("mpwasm worker starts");
-        Worker { child, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn rand_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    format!("{:x}", h.finish())
-}
-
-fn three_workers(redis: &Redis, extra: &[&str]) -> Vec<Worker> {
-    (0..3).map(|_| Worker::start(&redis.url(), extra)).collect()
-}
+use crate::common::broker::{Redis, Worker, free_port, three_workers};
+use crate::common::{self, children, mpwasm, mpwasm_bin, temp_dir};
 
 /// Starts `mpwasm ARGS` with `env`, no stdin, stdout and stderr piped.
 fn start(args: &[&str], env: &[(&str, &str)]) -> Child {

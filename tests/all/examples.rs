@@ -2,12 +2,11 @@
 //! `worker(num)` and sleeping `square`, per-row aggregates of a CSV table, and grayscale
 //! thumbnails of a folder of generated PNGs made with the `image` crate inside the sandbox.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{mpwasm, mpwasm_with_stdin, temp_dir};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{mpwasm, mpwasm_with_stdin, temp_dir};
 
 #[test]
 fn the_seed_worker_prints_from_four_processes() {

@@ -3,12 +3,11 @@
 //! `Err` returned, hang, memory hog, host file probe, should_panic, ignored), the summary, the
 //! exit codes, JUnit XML, libtest's filters and `--list`, retries, and cargo's runner.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Run, mpwasm, mpwasm_bin, temp_dir};
-use mpwasm_tests::guests;
+use mpwasm_test_artifacts::guests;
+
+use crate::common::{Run, mpwasm, mpwasm_bin, temp_dir};
 
 /// Runs the whole suite once with tight limits.
 fn full_run(extra: &[&str]) -> Run {

@@ -1,0 +1,21 @@
+//! The integration tests, all in one binary (wasmtime's `tests/all/` pattern): one module per
+//! area, `common` for the helpers and the broker harness. Every test drives the `mpwasm`
+//! binary of this build (`CARGO_BIN_EXE_mpwasm`); run one area with
+//! `cargo test --release --test all -- cli::`.
+
+mod common;
+
+mod broker;
+mod cli;
+mod examples;
+mod guests_built;
+mod library;
+mod long_runs;
+mod programs;
+mod reliability;
+mod sandbox;
+mod signals;
+mod startup;
+mod test_command;
+mod tools;
+mod values;
