@@ -10,7 +10,7 @@ use mpwasm::{Task, TaskOutcome};
 use serde_json::Value;
 
 use super::args::{CallArgs, Format};
-use super::report::{Display, Reporter};
+use super::run::report::{Display, Reporter};
 use super::settings::pool_builder;
 
 /// Runs the command; returns the exit status.

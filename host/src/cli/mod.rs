@@ -4,12 +4,8 @@
 
 mod args;
 mod call;
-mod inputs;
 mod inspect;
-mod joblog;
 mod new;
-mod progress;
-mod report;
 mod run;
 mod settings;
 mod style;

@@ -13,11 +13,11 @@ use std::time::Instant;
 use mpwasm::{ErrorKind, TaskIndex, TaskOutcome};
 use serde_json::json;
 
-use super::args::Format;
 use super::inputs::LineMap;
 use super::joblog::{JobLog, Resume};
 use super::progress::{BarMode, Progress};
-use super::style::{ColorChoice, Stream, Style};
+use crate::cli::args::Format;
+use crate::cli::style::{ColorChoice, Stream, Style};
 
 /// Results are written to stdout in chunks of about this size.
 const OUT_CHUNK: usize = 64 * 1024;

@@ -19,7 +19,7 @@ use mpwasm::pool::Submitter;
 use serde_json::Value as Json;
 
 use super::joblog::Resume;
-use super::settings::{InputSpec, IntRange};
+use crate::cli::settings::{InputSpec, IntRange};
 
 /// A monotone index map made of runs: `record(at, total)` says that from index `at` on, `total`
 /// has to be added. It maps input indices to file lines (skipped blank lines) and a resumed

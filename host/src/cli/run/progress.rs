@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mpwasm::ErrorKind;
 
-use super::style::Style;
+use crate::cli::style::Style;
 
 /// Whether to show the bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,12 +17,17 @@ use mpwasm::{ErrorKind, Pool, TaskOutcome};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::args::RunArgs;
-use super::inputs::{Source, count_inputs};
-use super::joblog::{JobLog, Resume, done_indices};
-use super::progress::BarMode;
-use super::report::{Display, Reporter};
-use super::settings::{InputSpec, parse_range, pool_builder};
+pub mod inputs;
+pub mod joblog;
+pub mod progress;
+pub mod report;
+
+use crate::cli::args::RunArgs;
+use crate::cli::settings::{InputSpec, parse_range, pool_builder};
+use inputs::{Source, count_inputs};
+use joblog::{JobLog, Resume, done_indices};
+use progress::BarMode;
+use report::{Display, Reporter};
 
 /// How long after a signal finished results are still collected.
 const DRAIN: Duration = Duration::from_millis(500);
