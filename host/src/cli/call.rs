@@ -5,39 +5,36 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{Context, Result};
-use mpwasm::sandbox::engine::EngineSettings;
 use mpwasm::{Task, TaskOutcome};
 use serde_json::Value;
 
-use super::args::{CallArgs, Format};
+use super::args::Format;
 use super::run::report::{Display, Reporter};
-use super::settings::pool_builder;
+use super::settings::CallSettings;
 
-/// Runs the command; returns the exit status.
-pub fn run(args: CallArgs) -> Result<i32> {
-    let builder = pool_builder(&args.common)?.processes(1);
-    let settings = EngineSettings::for_pool(&builder.limits(), args.common.fresh);
-    let task = if args.common.no_cache {
-        Task::load_uncached(args.task.as_path(), settings)?
+/// Runs the command.
+///
+/// # Errors
+/// When the module cannot be loaded or started, or stdin cannot be read for a program.
+pub fn run(settings: CallSettings) -> Result<i32> {
+    let task = if settings.cache {
+        Task::load(settings.task.as_path(), settings.engine)?
     } else {
-        Task::load(args.task.as_path(), settings)?
+        Task::load_uncached(settings.task.as_path(), settings.engine)?
     };
-    if task.program_export().is_some() && args.common.func.is_none() {
-        let pool = builder
-            .program_args(args.args.clone(), true)
+    if task.program_export().is_some() && !settings.function_named {
+        let pool = settings
+            .pool
+            .program_args(settings.words, true)
             .build_task(&task)?;
         let stdin = read_stdin()?;
         let outcome = pool.apply_async(vec![Value::String(stdin)]).wait_outcome();
         return Ok(pass_through(&outcome));
     }
-    let pool = builder.build_task(&task)?;
-    let values: Vec<Value> = args
-        .args
-        .iter()
-        .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.clone())))
-        .collect();
-    let outcome = pool.apply_async(values).wait_outcome();
+    let pool = settings.pool.build_task(&task)?;
+    let outcome = pool.apply_async(settings.values).wait_outcome();
     let mut reporter = Reporter::new(Format::Values, None, Display::default());
+    // One result: a closed stdout leaves nothing more to stop, and there is no joblog.
     let _ = reporter.report(&outcome);
     let _ = reporter.flush();
     Ok(if reporter.failed() > 0 { 1 } else { 0 })

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use mpwasm::broker::{BrokerJob, BrokerUrl, SubmitOptions, submit};
-use mpwasm::limits::parse_duration;
+use anyhow::{Context, Result};
+use mpwasm::broker::{BrokerJob, SubmitOptions, submit};
 use mpwasm::pool::{Next, Outcomes, Terminator, Waker};
 use mpwasm::{ErrorKind, Pool, TaskOutcome};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -22,72 +21,45 @@ pub mod joblog;
 pub mod progress;
 pub mod report;
 
-use crate::cli::args::RunArgs;
-use crate::cli::settings::{InputSpec, parse_range, pool_builder};
-use inputs::{Source, count_inputs};
+use crate::cli::settings::{JobLogSettings, RunSettings, Target};
+use inputs::Source;
 use joblog::{JobLog, Resume, done_indices};
-use progress::BarMode;
 use report::{Display, Reporter};
 
 /// How long after a signal finished results are still collected.
 const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the command; returns the exit status.
-pub fn run(args: RunArgs) -> Result<i32> {
+pub fn run(settings: RunSettings) -> Result<i32> {
     let started = Instant::now();
-    let spec = match (&args.map, &args.input, &args.lines, &args.csv) {
-        (Some(range), None, None, None) => InputSpec::Range(parse_range(range)?),
-        (None, Some(path), None, None) => InputSpec::JsonLines(Some(path.clone())),
-        (None, None, Some(path), None) => InputSpec::TextLines(Some(path.clone())),
-        (None, None, None, Some(path)) => InputSpec::Csv {
-            path: Some(path.clone()),
-            header: !args.no_header,
-        },
-        (None, None, None, None) => bail!(
-            "no inputs: give --map RANGE (e.g. --map 0..10), --input PATH (JSON Lines), \
-             --lines PATH (one string per line), --csv PATH, or `-` as the PATH to read stdin"
-        ),
-        _ => bail!("give one of --map, --input, --lines and --csv"),
-    };
-    if args.chunksize == Some(0) {
-        bail!("invalid --chunksize 0: a batch holds at least one task");
-    }
-    let source = Source::open(&spec)?;
-    let resume = match (&args.joblog, args.resume) {
-        (Some(path), true) => Some(Arc::new(Resume::new(done_indices(path)?))),
+    let RunSettings {
+        task,
+        inputs,
+        target,
+        pool,
+        ordered,
+        output,
+    } = settings;
+    let source = Source::open(&inputs)?;
+    let resume = match &output.joblog {
+        Some(JobLogSettings { path, resume: true }) => {
+            Some(Arc::new(Resume::new(done_indices(path)?)))
+        }
         _ => None,
     };
-    let joblog = args.joblog.as_deref().map(JobLog::open).transpose()?;
-    let mut builder = pool_builder(&args.common)?.time_tasks(joblog.is_some());
-    if let Some(n) = args.chunksize {
-        builder = builder.chunksize(n);
-    }
-    if args.stdin || !args.program_args.is_empty() {
-        builder = builder.program_args(args.program_args.clone(), args.stdin);
-    }
-    let ordered = !args.unordered;
-    let (runner, submitter, mut outcomes) = match &args.broker {
-        Some(url) => {
-            if args.common.processes.is_some() {
-                bail!(
-                    "-j/--processes sets the size of a local pool; with --broker each worker \
-                     chooses its own (mpwasm worker -j N)"
-                );
-            }
-            let lease = parse_duration(&args.lease).map_err(|e| anyhow::anyhow!("--lease: {e}"))?;
-            if lease < Duration::from_millis(100) {
-                bail!(
-                    "invalid --lease `{}`: it must be at least 100ms",
-                    args.lease
-                );
-            }
-            let url = Arc::new(BrokerUrl::parse(url)?);
+    let joblog = output
+        .joblog
+        .as_ref()
+        .map(|settings| JobLog::open(&settings.path))
+        .transpose()?;
+    let (runner, submitter, mut outcomes) = match &target {
+        Target::Broker { url, lease } => {
             let options = SubmitOptions {
                 ordered,
-                lease,
+                lease: *lease,
                 ..SubmitOptions::default()
             };
-            let (job, submitter, outcomes) = submit(&url, &args.task, builder, options)?;
+            let (job, submitter, outcomes) = submit(url, &task, pool, options)?;
             let notes = job.notes();
             let printer = std::thread::spawn(move || {
                 for note in notes {
@@ -96,40 +68,25 @@ pub fn run(args: RunArgs) -> Result<i32> {
             });
             (Runner::Broker(job, printer), submitter, outcomes)
         }
-        None => {
-            let pool = builder.build(args.task.as_path())?;
+        Target::Local => {
+            let pool = pool.build(task.as_path())?;
             let (submitter, outcomes) = pool.job(ordered);
             (Runner::Local(pool), submitter, outcomes)
         }
     };
+    let done = resume.as_ref().map_or(0, |r| r.done.len() as u64);
     let display = Display {
-        bar: if args.quiet {
-            BarMode::Off
-        } else if args.progress {
-            BarMode::Forced
-        } else {
-            BarMode::Auto
-        },
-        total: source
-            .len()
-            .map(|n| n.saturating_sub(resume.as_ref().map_or(0, |r| r.done.len() as u64))),
-        color: args.color,
+        bar: output.bar,
+        total: source.len().map(|n| n.saturating_sub(done)),
+        color: output.color,
         started,
     };
-    let mut reporter = Reporter::new(args.format, source.line_map(), display)
+    let mut reporter = Reporter::new(output.format, source.line_map(), display)
         .for_program(runner.is_program())
         .with_joblog(joblog)
         .with_resume(resume.clone());
     if let Some(setter) = reporter.progress.length_setter() {
-        // A file's inputs are counted on the side, so the bar gets its total and an ETA
-        // without holding up the run.
-        let done = resume.as_ref().map_or(0, |r| r.done.len() as u64);
-        let spec = spec.clone();
-        std::thread::spawn(move || {
-            if let Some(n) = count_inputs(&spec) {
-                setter.set(n.saturating_sub(done));
-            }
-        });
+        inputs::count_in_background(&inputs, done, move |n| setter.set(n));
     }
     let signal = Arc::new(AtomicI32::new(0));
     watch_signals(Arc::clone(&signal), runner.terminator(), outcomes.waker())?;
@@ -166,12 +123,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let sig = signal.load(Ordering::SeqCst);
     if sig != 0 {
         return Ok(interrupted(
-            sig, pending, outcomes, reporter, runner, args.quiet,
+            sig,
+            pending,
+            outcomes,
+            reporter,
+            runner,
+            output.quiet,
         ));
     }
     drop(outcomes);
     runner.finish();
-    reporter.finish(args.quiet);
+    reporter.finish(output.quiet);
     let read_error = feeder.join().unwrap_or(None);
     if let Some(message) = read_error {
         eprintln!("mpwasm: {message}");

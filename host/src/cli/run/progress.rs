@@ -13,18 +13,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mpwasm::ErrorKind;
 
+use crate::cli::settings::BarMode;
 use crate::cli::style::Style;
-
-/// Whether to show the bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BarMode {
-    /// When stderr is a terminal.
-    Auto,
-    /// Always (`--progress`).
-    Forced,
-    /// Never (`--quiet`).
-    Off,
-}
 
 /// The counts of a run so far.
 #[derive(Debug, Clone, Default)]

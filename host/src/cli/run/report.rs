@@ -15,8 +15,9 @@ use serde_json::json;
 
 use super::inputs::LineMap;
 use super::joblog::{JobLog, Resume};
-use super::progress::{BarMode, Progress};
+use super::progress::Progress;
 use crate::cli::args::Format;
+use crate::cli::settings::BarMode;
 use crate::cli::style::{ColorChoice, Stream, Style};
 
 /// Results are written to stdout in chunks of about this size.

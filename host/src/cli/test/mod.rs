@@ -6,88 +6,66 @@
 //! optionally JUnit XML ([`junit`]).
 
 mod junit;
-mod libtest;
+pub mod libtest;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mpwasm::limits::{default_memory_limit, default_processes};
 use mpwasm::pool::Next;
-use mpwasm::{Pool, TaskIndex};
+use mpwasm::{Pool, PoolBuilder, TaskIndex};
 
-use super::args::{CommonArgs, TestArgs};
-use super::settings::pool_builder;
+use super::settings::TestSettings;
 use super::style::{Stream, Style};
 use junit::{Case, Suite};
 use libtest::{Selection, Status, TestCase, Verdict};
 
-/// The default memory limit per test, unless the machine's share is smaller.
-const DEFAULT_TEST_MEMORY: u64 = 1024 * 1024 * 1024;
-
 /// Runs the command; returns the exit status.
-pub fn run(args: TestArgs) -> Result<i32> {
-    let (binaries, filters): (Vec<String>, Vec<String>) = args
-        .items
-        .iter()
-        .cloned()
-        .partition(|item| item.ends_with(".wasm"));
-    if binaries.is_empty() {
-        bail!(
-            "no test binary given (a path ending in .wasm); build them with `cargo test \
-             --target wasm32-wasip2 --no-run` and pass target/wasm32-wasip2/debug/deps/NAME-HASH.wasm"
-        );
-    }
-    for binary in &binaries {
-        if !Path::new(binary).is_file() {
-            bail!("test binary {binary} does not exist");
-        }
-    }
-    let selection = Selection {
-        filters,
-        skip: args.skip.clone(),
-        exact: args.exact,
-        ignored_only: args.ignored,
-        include_ignored: args.include_ignored,
-    };
+pub fn run(settings: TestSettings) -> Result<i32> {
     let started = Instant::now();
     let mut suites = Vec::new();
-    let mut printer = Printer::new(args.nocapture, Style::new(args.color, Stream::Stdout));
-    for binary in &binaries {
-        let path = PathBuf::from(binary);
-        let name = libtest::crate_name(
-            &path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        );
-        let pool = start_pool(&args, &path)?;
-        let tests = list_tests(&pool, &path)?;
-        let selected: Vec<&TestCase> = tests.iter().filter(|t| selection.selects(t)).collect();
-        if args.list {
+    let mut printer = Printer::new(
+        settings.nocapture,
+        Style::new(settings.color, Stream::Stdout),
+    );
+    for binary in &settings.binaries {
+        let pool = start_pool(&settings.pool, &binary.path)?;
+        let tests = list_tests(&pool, &binary.path)?;
+        let selected: Vec<&TestCase> = tests
+            .iter()
+            .filter(|t| settings.selection.selects(t))
+            .collect();
+        if settings.list {
             // As libtest: every selected test, or with --ignored only the ignored ones.
-            for test in selected.iter().filter(|t| !args.ignored || t.ignored) {
+            for test in selected
+                .iter()
+                .filter(|t| !settings.selection.ignored_only || t.ignored)
+            {
                 println!("{}: test", test.name);
             }
             continue;
         }
         let cases = run_suite(
             &pool,
-            &name,
+            &binary.name,
             &selected,
-            &selection,
-            args.retries,
+            &settings.selection,
+            settings.retries,
             &mut printer,
         );
-        suites.push(Suite { name, cases });
+        suites.push(Suite {
+            name: binary.name.clone(),
+            cases,
+        });
     }
-    if args.list {
+    if settings.list {
         return Ok(0);
     }
     let elapsed = started.elapsed();
     let totals = printer.summary(&suites, elapsed);
-    if let Some(path) = &args.junit {
+    if let Some(path) = &settings.junit {
         std::fs::write(path, junit::render(&suites, elapsed))
             .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
     }
@@ -95,47 +73,15 @@ pub fn run(args: TestArgs) -> Result<i32> {
 }
 
 /// A pool for one test binary, in program mode.
-fn start_pool(args: &TestArgs, path: &Path) -> Result<Pool> {
-    let processes = args.processes.unwrap_or_else(default_processes).max(1);
-    let memory = args.memory.clone().unwrap_or_else(|| {
-        format!(
-            "{}",
-            DEFAULT_TEST_MEMORY.min(default_memory_limit(processes))
-        )
-    });
-    let common = CommonArgs {
-        func: None,
-        init: None,
-        processes: args.processes,
-        memory: Some(memory),
-        timeout: Some(args.timeout.clone()),
-        fuel: None,
-        output_limit: args.output_limit.clone(),
-        fresh: false,
-        no_cache: args.no_cache,
-        retries: None,
-        max_tasks_per_worker: None,
-        dir: args.dir.clone(),
-        allow_http: Vec::new(),
-        env: args.env.clone(),
-    };
-    let pool = pool_builder(&common)?
-        .program_args(Vec::new(), false)
-        // One test per batch: a batch's tests would otherwise wait behind a slow one.
-        .chunksize(1)
-        // Every test (and retry) is submitted at once by the thread that also collects the
-        // verdicts, so the window must never make it wait.
-        .window(1 << 24)
-        .build(path)
-        .map_err(|e| match e {
-            mpwasm::Error::NotAProgram { path } => anyhow::anyhow!(
-                "{} is not a test binary (it is not a WASI program); build tests with `cargo \
-                 test --target wasm32-wasip2 --no-run`",
-                path.display()
-            ),
-            other => other.into(),
-        })?;
-    Ok(pool)
+fn start_pool(settings: &PoolBuilder, path: &Path) -> Result<Pool> {
+    settings.clone().build(path).map_err(|e| match e {
+        mpwasm::Error::NotAProgram { path } => anyhow::anyhow!(
+            "{} is not a test binary (it is not a WASI program); build tests with `cargo \
+             test --target wasm32-wasip2 --no-run`",
+            path.display()
+        ),
+        other => other.into(),
+    })
 }
 
 /// The binary's tests, from `--list` and `--list --ignored` run in sandboxes.
