@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use mpwasm::{Task, TaskOutcome};
 use serde_json::Value;
 
+use super::ExitCode;
 use super::args::Format;
 use super::run::report::{Display, Reporter};
 use super::settings::CallSettings;
@@ -16,7 +17,7 @@ use super::settings::CallSettings;
 ///
 /// # Errors
 /// When the module cannot be loaded or started, or stdin cannot be read for a program.
-pub fn run(settings: CallSettings) -> Result<i32> {
+pub fn run(settings: CallSettings) -> Result<ExitCode> {
     let task = if settings.cache {
         Task::load(settings.task.as_path(), settings.engine)?
     } else {
@@ -37,7 +38,11 @@ pub fn run(settings: CallSettings) -> Result<i32> {
     // One result: a closed stdout leaves nothing more to stop, and there is no joblog.
     let _ = reporter.report(&outcome);
     let _ = reporter.flush();
-    Ok(if reporter.failed() > 0 { 1 } else { 0 })
+    Ok(if reporter.failed() > 0 {
+        ExitCode::Failed
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// This process's stdin, read to its end, unless it is a terminal (then the program gets an
@@ -55,14 +60,14 @@ fn read_stdin() -> Result<String> {
 }
 
 /// Prints a program run's stdout and stderr as they are and returns its exit status; a run
-/// stopped before its end (timeout, memory limit, trap) prints why and returns 1.
-fn pass_through(outcome: &TaskOutcome) -> i32 {
+/// stopped before its end (timeout, memory limit, trap) prints why and fails.
+fn pass_through(outcome: &TaskOutcome) -> ExitCode {
     if let Some(run) = outcome.program_run() {
         let _ = std::io::stdout().write_all(run.stdout.as_bytes());
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(run.stderr.as_bytes());
         if let Some(code) = run.exit {
-            return code.clamp(0, 255);
+            return ExitCode::Program(u8::try_from(code.clamp(0, 255)).unwrap_or(u8::MAX));
         }
     }
     if let Err(error) = outcome.json() {
@@ -72,5 +77,5 @@ fn pass_through(outcome: &TaskOutcome) -> i32 {
             error.message()
         );
     }
-    1
+    ExitCode::Failed
 }

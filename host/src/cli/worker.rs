@@ -4,16 +4,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mpwasm::broker::{BrokerError, ServeOptions, serve};
 use mpwasm::task::artifact::cache_dir;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
+use super::ExitCode;
 use super::settings::WorkerSettings;
+use super::signals::Watcher;
 
-/// Runs the command; returns the exit status.
-pub fn run(settings: WorkerSettings) -> Result<i32> {
+/// Runs the command: 0 when a signal stopped it, 1 when the broker was lost.
+///
+/// # Errors
+/// When it cannot start: the broker is unreachable or refuses the password.
+pub fn run(settings: WorkerSettings) -> Result<ExitCode> {
     let module_dir = cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("broker-modules");
@@ -31,28 +34,19 @@ pub fn run(settings: WorkerSettings) -> Result<i32> {
         }),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if stop.swap(true, Ordering::SeqCst) {
-                    eprintln!("mpwasm worker: second signal: exiting now");
-                    std::process::exit(128 + sig);
-                }
-            }
-        });
-    }
+    let watcher = Watcher::new("mpwasm worker");
+    let stopping = Arc::clone(&stop);
+    watcher.on_first(move || stopping.store(true, Ordering::SeqCst))?;
     match serve(&settings.url, options, &stop) {
         Ok(()) => {
             if !quiet {
                 eprintln!("mpwasm worker: stopped");
             }
-            Ok(0)
+            Ok(ExitCode::Success)
         }
         Err(e @ BrokerError::Lost { .. }) => {
             eprintln!("mpwasm worker: error: {e}");
-            Ok(1)
+            Ok(ExitCode::Failed)
         }
         Err(e) => Err(e.into()),
     }

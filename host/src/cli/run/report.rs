@@ -4,7 +4,9 @@
 //! and its stderr as the block. Counts outcomes for the exit status and the summary, keeps the
 //! progress bar out of the way of everything printed, writes the joblog after the results it
 //! describes, and maps a resumed job's indices back to the input's. A closed stdout
-//! (`| head`) ends the run quietly.
+//! (`| head`) ends the run quietly ([`Stop::StdoutClosed`]); a joblog that cannot be written
+//! ends it with an error ([`Stop::Failed`]), since going on would print results a resumed run
+//! could not know about.
 
 use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::Arc;
@@ -44,6 +46,15 @@ impl Default for Display {
             started: Instant::now(),
         }
     }
+}
+
+/// Why the reporter cannot go on.
+#[derive(Debug)]
+pub enum Stop {
+    /// Stdout is closed: end the run quietly, with status 0.
+    StdoutClosed,
+    /// The joblog cannot be written: end the run with this error.
+    Failed(anyhow::Error),
 }
 
 /// Writes outcomes as they come.
@@ -129,16 +140,19 @@ impl Reporter {
         }
     }
 
-    /// Prints one outcome. An error means stdout is closed: stop the run.
-    pub fn report(&mut self, outcome: &TaskOutcome) -> io::Result<()> {
+    /// Prints one outcome.
+    ///
+    /// # Errors
+    /// [`Stop`]: stdout is closed, or the joblog cannot be written.
+    pub fn report(&mut self, outcome: &TaskOutcome) -> Result<(), Stop> {
         let index = self.input_index(outcome.index());
-        self.write_output_block(outcome, index);
+        self.write_output_block(outcome, index)?;
         if self.program
             && self.format == Format::Values
             && let Some(run) = outcome.program_run()
         {
             self.out.extend_from_slice(run.stdout.as_bytes());
-            self.write_block(run.stderr.as_bytes());
+            self.write_block(run.stderr.as_bytes())?;
         }
         let failure = outcome.json().err().map(|e| e.kind());
         match outcome.json() {
@@ -169,14 +183,14 @@ impl Reporter {
                 }
                 let format = self.format;
                 match format {
-                    Format::Values if self.repeats(error.kind(), &message) => {}
+                    Format::Values if self.repeats(error.kind(), &message)? => {}
                     Format::Values => {
                         let line = format!(
                             "{} {}: {message}\n",
                             self.style.bold(&format!("task {index}:")),
                             self.style.red(error.kind().as_str()),
                         );
-                        self.write_block(line.as_bytes());
+                        self.write_block(line.as_bytes())?;
                     }
                     Format::Jsonl => {
                         let mut line = json!({
@@ -214,15 +228,15 @@ impl Reporter {
 
     /// Whether this failure repeats the broker-wide one printed last (then it is only
     /// counted); otherwise remembers it, if it is one, after printing the count of the last.
-    fn repeats(&mut self, kind: ErrorKind, message: &str) -> bool {
+    fn repeats(&mut self, kind: ErrorKind, message: &str) -> Result<bool, Stop> {
         if let Some(last) = &mut self.repeated
             && last.kind == kind
             && last.message == message
         {
             last.more += 1;
-            return true;
+            return Ok(true);
         }
-        self.print_repeats();
+        self.print_repeats()?;
         if matches!(kind, ErrorKind::Refused | ErrorKind::BrokerLost) {
             self.repeated = Some(Repeated {
                 kind,
@@ -230,11 +244,11 @@ impl Reporter {
                 more: 0,
             });
         }
-        false
+        Ok(false)
     }
 
     /// Prints how many more tasks ended with the broker-wide failure printed last.
-    fn print_repeats(&mut self) {
+    fn print_repeats(&mut self) -> Result<(), Stop> {
         if let Some(last) = self.repeated.take()
             && last.more > 0
         {
@@ -244,15 +258,16 @@ impl Reporter {
                 if last.more == 1 { "" } else { "s" },
                 self.style.red(last.kind.as_str())
             );
-            self.write_block(line.as_bytes());
+            self.write_block(line.as_bytes())?;
         }
+        Ok(())
     }
 
-    fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) {
+    fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) -> Result<(), Stop> {
         let output = outcome.output();
         let dropped = outcome.output_dropped();
         if output.is_empty() && dropped == 0 {
-            return;
+            return Ok(());
         }
         let mut block = Vec::with_capacity(output.len() + 100);
         block.extend_from_slice(output);
@@ -267,16 +282,18 @@ impl Reporter {
                 .as_bytes(),
             );
         }
-        self.write_block(&block);
+        self.write_block(&block)
     }
 
-    /// Writes a block to stderr in one call, after the results printed so far.
-    fn write_block(&mut self, block: &[u8]) {
+    /// Writes a block to stderr in one call, after the results printed so far (so stdout and
+    /// stderr read in order on a terminal). A closed stdout does not stop the block.
+    fn write_block(&mut self, block: &[u8]) -> Result<(), Stop> {
         if block.is_empty() {
-            return;
+            return Ok(());
         }
-        // Results printed so far go first, so stdout and stderr read in order on a terminal.
-        let _ = self.flush();
+        if let Err(Stop::Failed(error)) = self.flush() {
+            return Err(Stop::Failed(error));
+        }
         let mut owned;
         let block = if block.ends_with(b"\n") {
             block
@@ -291,35 +308,42 @@ impl Reporter {
             let _ = err.write_all(block);
             let _ = err.flush();
         });
+        Ok(())
     }
 
     /// Writes the results so far to stdout, then their joblog lines (before waiting for more
     /// outcomes, and when the buffer is full).
-    pub fn flush(&mut self) -> io::Result<()> {
+    ///
+    /// # Errors
+    /// [`Stop`]: stdout is closed, or the joblog cannot be written.
+    pub fn flush(&mut self) -> Result<(), Stop> {
         if !self.out.is_empty() {
             let out = &self.out;
             let stdout = &self.stdout;
-            self.progress.suspend(|| {
-                let mut lock = stdout.lock();
-                lock.write_all(out)?;
-                lock.flush()
-            })?;
+            self.progress
+                .suspend(|| {
+                    let mut lock = stdout.lock();
+                    lock.write_all(out)?;
+                    lock.flush()
+                })
+                .map_err(|_| Stop::StdoutClosed)?;
             self.out.clear();
         }
-        if let Some(joblog) = &mut self.joblog
-            && let Err(e) = joblog.flush()
-        {
-            // Going on would print results a resumed run could not know about.
-            eprintln!("mpwasm: error: {e:#}");
-            std::process::exit(2);
+        if let Some(joblog) = &mut self.joblog {
+            joblog.flush().map_err(Stop::Failed)?;
         }
         Ok(())
     }
 
     /// Takes the bar down and prints the summary line (unless `quiet`).
-    pub fn finish(&mut self, quiet: bool) {
-        self.print_repeats();
-        let _ = self.flush();
+    ///
+    /// # Errors
+    /// When the joblog cannot be written (a closed stdout is no error here).
+    pub fn finish(&mut self, quiet: bool) -> anyhow::Result<()> {
+        let flushed = self.print_repeats().and_then(|()| self.flush());
+        if let Err(Stop::Failed(error)) = flushed {
+            return Err(error);
+        }
         self.progress.finish();
         if !quiet {
             let line = self
@@ -328,5 +352,6 @@ impl Reporter {
                 .summary(self.progress.elapsed(), self.style);
             eprintln!("{line}");
         }
+        Ok(())
     }
 }

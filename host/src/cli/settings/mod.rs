@@ -15,6 +15,6 @@ mod worker;
 
 pub use call::CallSettings;
 pub use range::IntRange;
-pub use run::{BarMode, InputSpec, JobLogSettings, RunSettings, Target};
+pub use run::{BarMode, InputSpec, JobLogSettings, OutputSettings, RunSettings, Target};
 pub use test::TestSettings;
 pub use worker::WorkerSettings;

@@ -17,13 +17,14 @@ use anyhow::{Context, Result, bail};
 use mpwasm::pool::Next;
 use mpwasm::{Pool, PoolBuilder, TaskIndex};
 
+use super::ExitCode;
 use super::settings::TestSettings;
 use super::style::{Stream, Style};
 use junit::{Case, Suite};
 use libtest::{Selection, Status, TestCase, Verdict};
 
 /// Runs the command; returns the exit status.
-pub fn run(settings: TestSettings) -> Result<i32> {
+pub fn run(settings: TestSettings) -> Result<ExitCode> {
     let started = Instant::now();
     let mut suites = Vec::new();
     let mut printer = Printer::new(
@@ -61,7 +62,7 @@ pub fn run(settings: TestSettings) -> Result<i32> {
         });
     }
     if settings.list {
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     let elapsed = started.elapsed();
     let totals = printer.summary(&suites, elapsed);
@@ -69,7 +70,11 @@ pub fn run(settings: TestSettings) -> Result<i32> {
         std::fs::write(path, junit::render(&suites, elapsed))
             .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
     }
-    Ok(if totals.failed > 0 { 1 } else { 0 })
+    Ok(if totals.failed > 0 {
+        ExitCode::Failed
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// A pool for one test binary, in program mode.
