@@ -1,14 +1,15 @@
 //! The command line, in two stages: [`args`] (raw flags, as clap parses them) and [`settings`]
 //! (one checked settings value per subcommand), then one module per subcommand over the
 //! library ([`run`], [`call`], [`test`], [`inspect`], [`new`], [`worker`]). Shared by the
-//! subcommands: [`signals`] (Ctrl-C and SIGTERM), [`style`] (colour), and [`ExitCode`], the
-//! one place exit statuses are numbered.
+//! subcommands: [`output`] (stdout, guest output blocks, summaries), [`signals`] (Ctrl-C and
+//! SIGTERM), [`style`] (colour), and [`ExitCode`], the one place exit statuses are numbered.
 //! An error that stops a command prints one line and exits 2.
 
 mod args;
 mod call;
 mod inspect;
 mod new;
+mod output;
 mod run;
 mod settings;
 mod signals;

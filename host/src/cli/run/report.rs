@@ -8,7 +8,7 @@
 //! ends it with an error ([`Stop::Failed`]), since going on would print results a resumed run
 //! could not know about.
 
-use std::io::{self, IsTerminal, Stdout, Write};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +19,8 @@ use super::inputs::LineMap;
 use super::joblog::{JobLog, Resume};
 use super::progress::Progress;
 use crate::cli::args::Format;
+use crate::cli::output::block;
+use crate::cli::output::stdout::{Stdout, StdoutClosed};
 use crate::cli::settings::BarMode;
 use crate::cli::style::{ColorChoice, Stream, Style};
 
@@ -57,12 +59,17 @@ pub enum Stop {
     Failed(anyhow::Error),
 }
 
+impl From<StdoutClosed> for Stop {
+    fn from(_: StdoutClosed) -> Stop {
+        Stop::StdoutClosed
+    }
+}
+
 /// Writes outcomes as they come.
 pub struct Reporter {
     format: Format,
-    /// Results not yet written to stdout.
-    out: Vec<u8>,
-    stdout: Stdout,
+    /// Stdout, holding the results not yet written.
+    out: Stdout,
     /// Write every result at once: the bar is up and stdout is the same terminal.
     eager: bool,
     lines: Option<Arc<LineMap>>,
@@ -91,8 +98,7 @@ impl Reporter {
         let eager = progress.visible() && io::stdout().is_terminal();
         Reporter {
             format,
-            out: Vec::with_capacity(OUT_CHUNK + 1024),
-            stdout: io::stdout(),
+            out: Stdout::with_capacity(OUT_CHUNK + 1024),
             eager,
             lines,
             program: false,
@@ -146,12 +152,15 @@ impl Reporter {
     /// [`Stop`]: stdout is closed, or the joblog cannot be written.
     pub fn report(&mut self, outcome: &TaskOutcome) -> Result<(), Stop> {
         let index = self.input_index(outcome.index());
-        self.write_output_block(outcome, index)?;
+        if let Some(output) = block::guest_output(index, outcome.output(), outcome.output_dropped())
+        {
+            self.write_block(&output)?;
+        }
         if self.program
             && self.format == Format::Values
             && let Some(run) = outcome.program_run()
         {
-            self.out.extend_from_slice(run.stdout.as_bytes());
+            self.out.pending().extend_from_slice(run.stdout.as_bytes());
             self.write_block(run.stderr.as_bytes())?;
         }
         let failure = outcome.json().err().map(|e| e.kind());
@@ -159,8 +168,9 @@ impl Reporter {
             Ok(_) if self.program && self.format == Format::Values => {}
             Ok(value) => match self.format {
                 Format::Values => {
-                    self.out.extend_from_slice(value.as_bytes());
-                    self.out.push(b'\n');
+                    let out = self.out.pending();
+                    out.extend_from_slice(value.as_bytes());
+                    out.push(b'\n');
                 }
                 Format::Jsonl => {
                     let line = match outcome.worker_pid() {
@@ -169,7 +179,7 @@ impl Reporter {
                         }
                         None => format!("{{\"index\":{index},\"value\":{value}}}\n"),
                     };
-                    self.out.extend_from_slice(line.as_bytes());
+                    self.out.pending().extend_from_slice(line.as_bytes());
                 }
             },
             Err(error) => {
@@ -206,7 +216,9 @@ impl Reporter {
                         if let Some(pid) = outcome.worker_pid() {
                             line["worker"] = json!(pid);
                         }
-                        self.out.extend_from_slice(format!("{line}\n").as_bytes());
+                        self.out
+                            .pending()
+                            .extend_from_slice(format!("{line}\n").as_bytes());
                     }
                 }
             }
@@ -220,7 +232,7 @@ impl Reporter {
             );
         }
         self.progress.done(failure);
-        if self.eager || self.out.len() >= OUT_CHUNK {
+        if self.eager || self.out.pending_len() >= OUT_CHUNK {
             self.flush()?;
         }
         Ok(())
@@ -263,28 +275,6 @@ impl Reporter {
         Ok(())
     }
 
-    fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) -> Result<(), Stop> {
-        let output = outcome.output();
-        let dropped = outcome.output_dropped();
-        if output.is_empty() && dropped == 0 {
-            return Ok(());
-        }
-        let mut block = Vec::with_capacity(output.len() + 100);
-        block.extend_from_slice(output);
-        if !block.is_empty() && !block.ends_with(b"\n") {
-            block.push(b'\n');
-        }
-        if dropped > 0 {
-            block.extend_from_slice(
-                format!(
-                    "[mpwasm: task {index}: output cut, {dropped} more bytes dropped (--output-limit)]\n",
-                )
-                .as_bytes(),
-            );
-        }
-        self.write_block(&block)
-    }
-
     /// Writes a block to stderr in one call, after the results printed so far (so stdout and
     /// stderr read in order on a terminal). A closed stdout does not stop the block.
     fn write_block(&mut self, block: &[u8]) -> Result<(), Stop> {
@@ -294,20 +284,7 @@ impl Reporter {
         if let Err(Stop::Failed(error)) = self.flush() {
             return Err(Stop::Failed(error));
         }
-        let mut owned;
-        let block = if block.ends_with(b"\n") {
-            block
-        } else {
-            owned = block.to_vec();
-            owned.push(b'\n');
-            &owned
-        };
-        // One write call per block: blocks never interleave.
-        self.progress.suspend(|| {
-            let mut err = io::stderr().lock();
-            let _ = err.write_all(block);
-            let _ = err.flush();
-        });
+        self.progress.suspend(|| block::write_stderr(block));
         Ok(())
     }
 
@@ -317,17 +294,9 @@ impl Reporter {
     /// # Errors
     /// [`Stop`]: stdout is closed, or the joblog cannot be written.
     pub fn flush(&mut self) -> Result<(), Stop> {
-        if !self.out.is_empty() {
-            let out = &self.out;
-            let stdout = &self.stdout;
-            self.progress
-                .suspend(|| {
-                    let mut lock = stdout.lock();
-                    lock.write_all(out)?;
-                    lock.flush()
-                })
-                .map_err(|_| Stop::StdoutClosed)?;
-            self.out.clear();
+        if self.out.pending_len() > 0 {
+            let out = &mut self.out;
+            self.progress.suspend(|| out.write_pending())?;
         }
         if let Some(joblog) = &mut self.joblog {
             joblog.flush().map_err(Stop::Failed)?;

@@ -16,5 +16,5 @@ mod worker;
 pub use call::CallSettings;
 pub use range::IntRange;
 pub use run::{BarMode, InputSpec, JobLogSettings, OutputSettings, RunSettings, Target};
-pub use test::TestSettings;
+pub use test::{TestBinary, TestSettings};
 pub use worker::WorkerSettings;

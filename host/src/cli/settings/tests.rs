@@ -12,7 +12,6 @@ use mpwasm::sandbox::grants::DirGrant;
 use serde_json::json;
 
 use super::range::parse_range;
-use super::test::TestBinary;
 use super::*;
 use crate::cli::args::{Cli, Command, Format};
 use crate::cli::style::ColorChoice;
