@@ -4,6 +4,10 @@
 //! would ([`libtest`]), run each as one task of a pool in program mode, print a line per test
 //! as it finishes ([`printer`]), retry failures when asked; then the summary and optionally
 //! JUnit XML ([`junit`]).
+//!
+//! A closed stdout stops the run quietly (exit 0). Ctrl-C or SIGTERM stops the pool (running
+//! tests are killed), prints what finished and the summary, says how many tests did not run,
+//! and exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
 
 pub mod junit;
 pub mod libtest;
@@ -15,9 +19,39 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::cli::ExitCode;
+use crate::cli::output::summary::count;
 use crate::cli::settings::TestSettings;
+use crate::cli::signals::{Signal, Watcher};
 use crate::cli::style::{Stream, Style};
 use printer::{Printer, Totals};
+use suite::Ended;
+
+/// Why the binaries' loop stopped early.
+struct Interrupted {
+    signal: Signal,
+    /// Tests of the binary running then that did not reach a verdict.
+    not_run: usize,
+    /// Binaries whose tests were not even listed.
+    binaries_left: usize,
+}
+
+impl Interrupted {
+    /// `mpwasm: interrupted by SIGINT: 3 tests did not run; 1 test binary not started`.
+    fn note(&self) -> String {
+        let mut note = format!(
+            "mpwasm: interrupted by {}: {} did not run",
+            self.signal.name(),
+            count(self.not_run as u64, "test", "tests")
+        );
+        if self.binaries_left > 0 {
+            note.push_str(&format!(
+                "; {} not started",
+                count(self.binaries_left as u64, "test binary", "test binaries")
+            ));
+        }
+        note
+    }
+}
 
 /// Runs the command.
 ///
@@ -30,18 +64,43 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
         Style::new(settings.color, Stream::Stdout),
     );
     if settings.list {
-        return list(&settings);
+        return list(&settings, &mut printer);
     }
+    let watcher = Watcher::new("mpwasm");
     let mut suites = Vec::new();
-    for binary in &settings.binaries {
-        suites.push(suite::run_binary(&settings, binary, &mut printer)?);
+    let mut interrupted = None;
+    for (i, binary) in settings.binaries.iter().enumerate() {
+        match suite::run_binary(&settings, binary, &mut printer, &watcher)? {
+            Ended::Ran(suite) => suites.push(suite),
+            Ended::Interrupted {
+                suite,
+                signal,
+                not_run,
+            } => {
+                let listed = usize::from(suite.is_some());
+                suites.extend(suite);
+                interrupted = Some(Interrupted {
+                    signal,
+                    not_run,
+                    binaries_left: settings.binaries.len() - i - listed,
+                });
+                break;
+            }
+            Ended::StdoutClosed => return Ok(ExitCode::Success),
+        }
     }
     let elapsed = started.elapsed();
     let totals = Totals::count(&suites);
-    let _ = printer.summary(&suites, &totals, elapsed);
+    if printer.summary(&suites, &totals, elapsed).is_err() {
+        return Ok(ExitCode::Success);
+    }
     if let Some(path) = &settings.junit {
         std::fs::write(path, junit::render(&suites, elapsed))
             .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    if let Some(stop) = interrupted {
+        eprintln!("{}", stop.note());
+        return Ok(ExitCode::Interrupted(stop.signal));
     }
     Ok(if totals.failed > 0 {
         ExitCode::Failed
@@ -51,8 +110,8 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
 }
 
 /// `--list`: every selected test of every binary, as libtest prints them (with `--ignored`
-/// only the ignored ones).
-fn list(settings: &TestSettings) -> Result<ExitCode> {
+/// only the ignored ones). A closed stdout ends the listing quietly.
+fn list(settings: &TestSettings, printer: &mut Printer) -> Result<ExitCode> {
     for binary in &settings.binaries {
         let pool = suite::start_pool(&settings.pool, &binary.path)?;
         let tests = suite::list_tests(&pool, &binary.path)?;
@@ -60,8 +119,47 @@ fn list(settings: &TestSettings) -> Result<ExitCode> {
             if settings.selection.ignored_only && !test.ignored {
                 continue;
             }
-            println!("{}: test", test.name);
+            if printer.listed(&test.name).is_err() {
+                return Ok(ExitCode::Success);
+            }
         }
     }
     Ok(ExitCode::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_run_says_what_did_not_run() {
+        let cases = [
+            (
+                Signal::Int,
+                1,
+                0,
+                "mpwasm: interrupted by SIGINT: 1 test did not run",
+            ),
+            (
+                Signal::Term,
+                3,
+                2,
+                "mpwasm: interrupted by SIGTERM: 3 tests did not run; 2 test binaries not started",
+            ),
+            (
+                Signal::Int,
+                0,
+                1,
+                "mpwasm: interrupted by SIGINT: 0 tests did not run; 1 test binary not started",
+            ),
+        ];
+        for (signal, not_run, binaries_left, want) in cases {
+            let stop = Interrupted {
+                signal,
+                not_run,
+                binaries_left,
+            };
+            assert_eq!(stop.note(), want);
+        }
+    }
 }

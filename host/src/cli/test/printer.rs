@@ -103,6 +103,11 @@ impl Printer {
         )
     }
 
+    /// `NAME: test`, as libtest's `--list` prints it.
+    pub fn listed(&mut self, name: &str) -> Result<(), StdoutClosed> {
+        self.out.write_now(format!("{name}: test\n").as_bytes())
+    }
+
     /// One test reached its final verdict.
     pub fn finished(
         &mut self,

@@ -1,21 +1,46 @@
 //! One test binary's run ([`run_binary`]): its pool, its tests (its own `--list`, sandboxed),
 //! and the selected tests run as one job, each printed as it finishes, failures retried when
-//! asked.
+//! asked. After a signal (the watcher stops the pool), what still finished is printed and the
+//! rest is counted as not run.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use mpwasm::pool::{Next, Outcomes, Submitter};
-use mpwasm::{Pool, PoolBuilder, TaskIndex};
+use mpwasm::{ErrorKind, Pool, PoolBuilder, TaskIndex, TaskOutcome};
 
 use super::junit::{Case, Suite};
 use super::libtest::{self, Selection, Status, TestCase, Verdict};
 use super::printer::Printer;
+use crate::cli::output::stdout::StdoutClosed;
 use crate::cli::settings::{TestBinary, TestSettings};
+use crate::cli::signals::{Signal, Watcher};
 
-/// Runs one binary's selected tests: starts its pool, lists its tests, runs them.
+/// How long after a signal finished tests are still collected.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// How one binary's run ended.
+pub enum Ended {
+    /// Every selected test reached a verdict.
+    Ran(Suite),
+    /// A signal came: the tests that finished (none when it came while they were being
+    /// listed), and how many of the selected ones did not.
+    Interrupted {
+        /// The tests that finished, when they had been listed.
+        suite: Option<Suite>,
+        /// The signal.
+        signal: Signal,
+        /// Selected tests without a verdict.
+        not_run: usize,
+    },
+    /// Stdout is gone: stop, quietly.
+    StdoutClosed,
+}
+
+/// Runs one binary's selected tests: starts its pool, lists its tests, runs them. The first
+/// signal stops the pool from then on (the handlers are installed with the first pool).
 ///
 /// # Errors
 /// When the binary cannot be loaded or listed.
@@ -23,23 +48,51 @@ pub fn run_binary(
     settings: &TestSettings,
     binary: &TestBinary,
     printer: &mut Printer,
-) -> Result<Suite> {
+    watcher: &Watcher,
+) -> Result<Ended> {
     let pool = start_pool(&settings.pool, &binary.path)?;
-    let tests = list_tests(&pool, &binary.path)?;
+    let terminator = pool.terminator();
+    watcher.on_first(move || terminator.terminate())?;
+    let tests = list_tests(&pool, &binary.path);
+    if let Some(signal) = watcher.received() {
+        return Ok(Ended::Interrupted {
+            suite: None,
+            signal,
+            not_run: 0,
+        });
+    }
+    let tests = tests?;
     let selected: Vec<&TestCase> = tests
         .iter()
         .filter(|t| settings.selection.selects(t))
         .collect();
+    let (submitter, mut outcomes) = pool.job(false);
+    let (terminator, waker) = (pool.terminator(), outcomes.waker());
+    watcher.on_first(move || {
+        terminator.terminate();
+        waker.wake();
+    })?;
     let plan = Plan {
         suite: &binary.name,
         selected: &selected,
         selection: &settings.selection,
         retries: settings.retries,
     };
-    let cases = run_suite(&plan, pool.job(false), printer);
-    Ok(Suite {
+    let Ok(SuiteRun { cases, not_run }) = run_suite(&plan, (submitter, outcomes), printer, watcher)
+    else {
+        return Ok(Ended::StdoutClosed);
+    };
+    let suite = Suite {
         name: binary.name.clone(),
         cases,
+    };
+    Ok(match watcher.received() {
+        Some(signal) => Ended::Interrupted {
+            suite: Some(suite),
+            signal,
+            not_run,
+        },
+        None => Ended::Ran(suite),
     })
 }
 
@@ -108,6 +161,14 @@ struct Plan<'a> {
     pub retries: u32,
 }
 
+/// One binary's tests as they ended.
+struct SuiteRun {
+    /// One case per selected test that reached a verdict, by name.
+    cases: Vec<Case>,
+    /// Selected tests that did not reach one: a signal stopped them, or they never started.
+    not_run: usize,
+}
+
 /// What the suite's loop tracks.
 struct Tracker<'a> {
     plan: &'a Plan<'a>,
@@ -115,31 +176,48 @@ struct Tracker<'a> {
     running: HashMap<TaskIndex, (usize, u32)>,
     /// Failed runs so far, per test.
     failed_attempts: HashMap<usize, u32>,
+    /// Tests stopped by a signal.
+    stopped: usize,
     cases: Vec<Case>,
 }
 
 impl Tracker<'_> {
     /// Records `verdict` as test `i`'s final one and prints it.
-    fn finish(&mut self, i: usize, verdict: Verdict, printer: &mut Printer) {
+    fn finish(
+        &mut self,
+        i: usize,
+        verdict: Verdict,
+        printer: &mut Printer,
+    ) -> Result<(), StdoutClosed> {
         let test = self.plan.selected[i];
         let failed_before = self.failed_attempts.get(&i).copied().unwrap_or(0);
-        let _ = printer.finished(self.plan.suite, &test.name, &verdict, failed_before);
+        printer.finished(self.plan.suite, &test.name, &verdict, failed_before)?;
         self.cases.push(Case {
             name: test.name.clone(),
             verdict,
             failed_attempts: failed_before,
         });
+        Ok(())
     }
 }
 
 /// Runs the plan's tests on `job`, a job of the binary's pool, retrying a failed test up to
-/// `plan.retries` times; returns one case per selected test, by name.
-fn run_suite(plan: &Plan<'_>, job: (Submitter, Outcomes), printer: &mut Printer) -> Vec<Case> {
+/// `plan.retries` times, until all have a verdict or `watcher` records a signal.
+///
+/// # Errors
+/// [`StdoutClosed`]: stdout is gone, so the run stops.
+fn run_suite(
+    plan: &Plan<'_>,
+    job: (Submitter, Outcomes),
+    printer: &mut Printer,
+    watcher: &Watcher,
+) -> Result<SuiteRun, StdoutClosed> {
     let (mut submitter, mut outcomes) = job;
     let mut tracker = Tracker {
         plan,
         running: HashMap::new(),
         failed_attempts: HashMap::new(),
+        stopped: 0,
         cases: Vec::new(),
     };
     for (i, test) in plan.selected.iter().enumerate() {
@@ -156,15 +234,20 @@ fn run_suite(plan: &Plan<'_>, job: (Submitter, Outcomes), printer: &mut Printer)
                 duration: Duration::ZERO,
                 worker: None,
             };
-            tracker.finish(i, verdict, printer);
+            tracker.finish(i, verdict, printer)?;
         }
     }
     submitter.flush();
+    let mut pending = None;
     while !tracker.running.is_empty() {
         let outcome = match outcomes.wait_next() {
             Next::Outcome(outcome) => outcome,
             Next::Done | Next::Woken => break,
         };
+        if watcher.received().is_some() {
+            pending = Some(outcome);
+            break;
+        }
         let Some((i, attempt)) = tracker.running.remove(&outcome.index()) else {
             continue;
         };
@@ -175,7 +258,7 @@ fn run_suite(plan: &Plan<'_>, job: (Submitter, Outcomes), printer: &mut Printer)
             Status::Fail | Status::Timeout | Status::Memory
         );
         if failed && attempt < plan.retries {
-            let _ = printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, plan.retries);
+            printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, plan.retries)?;
             *tracker.failed_attempts.entry(i).or_default() += 1;
             if let Some(index) = submitter.push(libtest::run_input(test)) {
                 submitter.flush();
@@ -183,10 +266,44 @@ fn run_suite(plan: &Plan<'_>, job: (Submitter, Outcomes), printer: &mut Printer)
                 continue;
             }
         }
-        tracker.finish(i, verdict, printer);
+        tracker.finish(i, verdict, printer)?;
+    }
+    if watcher.received().is_some() {
+        drain(pending, &mut outcomes, &mut tracker, printer)?;
     }
     submitter.finish();
+    let not_run = tracker.stopped + tracker.running.len();
     let mut cases = tracker.cases;
     cases.sort_by(|a, b| a.name.cmp(&b.name));
-    cases
+    Ok(SuiteRun { cases, not_run })
+}
+
+/// After a signal: prints the tests that still finished within the drain; the pool is
+/// stopped, so the others end as `cancelled`, counted as stopped.
+fn drain(
+    mut pending: Option<TaskOutcome>,
+    outcomes: &mut Outcomes,
+    tracker: &mut Tracker<'_>,
+    printer: &mut Printer,
+) -> Result<(), StdoutClosed> {
+    let deadline = Instant::now() + DRAIN;
+    while !tracker.running.is_empty() {
+        let outcome = match pending.take() {
+            Some(o) => o,
+            None => match outcomes.next_until(deadline) {
+                Some(o) => o,
+                None => break,
+            },
+        };
+        let Some((i, _)) = tracker.running.remove(&outcome.index()) else {
+            continue;
+        };
+        if matches!(outcome.json(), Err(e) if e.kind() == ErrorKind::Cancelled) {
+            tracker.stopped += 1;
+            continue;
+        }
+        let verdict = libtest::judge(tracker.plan.selected[i], &outcome);
+        tracker.finish(i, verdict, printer)?;
+    }
+    Ok(())
 }
