@@ -805,3 +805,43 @@ fn a_later_job_is_not_queued_behind_an_earlier_one() {
     );
     assert_eq!(long.wait().expect("long job").code(), Some(0));
 }
+
+#[test]
+fn a_worker_stops_on_ctrl_c_or_sigterm_with_status_0() {
+    let redis = Redis::start(&[]);
+    for name in ["INT", "TERM"] {
+        let mut worker = Worker::start(&redis.url(), &[]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !worker.log().contains("serving") {
+            assert!(
+                Instant::now() < deadline,
+                "the worker does not serve: {}",
+                worker.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &worker.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = worker.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SIG{name}: the worker does not stop: {}",
+                worker.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "SIG{name}: {}", worker.log());
+        assert!(
+            worker.log().contains("mpwasm worker: stopped"),
+            "SIG{name}: {}",
+            worker.log()
+        );
+    }
+}

@@ -149,3 +149,90 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert_eq!(err, "", "no panic, no message");
     assert_eq!(wait_gone(&workers), Vec::<u32>::new());
 }
+
+/// Starts `mpwasm test` on the untrusted suite with these extra arguments, over two workers.
+fn test_run(extra: &[&str]) -> Child {
+    let mut args = vec![
+        "test",
+        guests::UNTRUSTED_TESTS,
+        "-j",
+        "2",
+        "--memory",
+        "64MiB",
+    ];
+    args.extend_from_slice(extra);
+    common::spawn(&args)
+}
+
+#[test]
+fn ctrl_c_stops_a_test_run_printing_what_finished_and_the_summary() {
+    for (name, code) in [("INT", 130), ("TERM", 143)] {
+        // One test that hangs until its (long) timeout and one quick one, each on a worker of
+        // its own (a batch per worker per round).
+        let mut child = test_run(&[
+            "--timeout",
+            "60s",
+            "--exact",
+            "tests::hangs",
+            "tests::passes",
+        ]);
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("a test line");
+        assert!(
+            line.trim_start().starts_with("PASS") && line.contains("tests::passes"),
+            "{line:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut workers = children(child.id());
+        while workers.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            workers = children(child.id());
+        }
+        assert_eq!(workers.len(), 2, "two workers run");
+        signal(child.id(), name);
+        let (status, rest, err, took) = finish(child, out);
+        assert_eq!(status, code, "SIG{name}: {rest}\n{err}");
+        assert!(
+            took < Duration::from_secs(20),
+            "the hanging test was not stopped: {took:?}"
+        );
+        assert!(!rest.contains("TIMEOUT"), "{rest}");
+        assert!(
+            rest.contains("1 test run: 1 passed, 0 failed, 0 skipped"),
+            "{rest}"
+        );
+        assert!(
+            err.contains(&format!("interrupted by SIG{name}: 1 test did not run")),
+            "{err}"
+        );
+        assert_eq!(
+            wait_gone(&workers),
+            Vec::<u32>::new(),
+            "workers left behind"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_a_test_run_quietly() {
+    // `hangs` prints its TIMEOUT line seconds after the first lines: by then stdout is closed.
+    let mut child = test_run(&["--timeout", "3s"]);
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("a test line");
+    assert!(!line.is_empty(), "no test line");
+    let workers = children(child.id());
+    drop(out); // as `| head -1` does
+    let started = Instant::now();
+    let err = common::read_stderr(&mut child);
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "", "no panic, no message");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(wait_gone(&workers), Vec::<u32>::new());
+}

@@ -1,5 +1,5 @@
 //! The guest task crates under `guest-tasks/`: each one's package name and the target it is built
-//! for. Shared by the xtask and by `tests/build.rs` (which includes this file with `#[path]`), so
+//! for. Shared by the xtask and by `tests/artifacts/build.rs` (which includes this file with `#[path]`), so
 //! the list of guests is the directory listing and is written down nowhere else.
 
 use std::fs;

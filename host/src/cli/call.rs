@@ -5,42 +5,40 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{Context, Result};
-use mpwasm::sandbox::engine::EngineSettings;
-use mpwasm::{Task, TaskOutcome};
+use mpwasm::TaskOutcome;
 use serde_json::Value;
 
-use super::args::{CallArgs, Format};
-use super::report::{Display, Reporter};
-use super::settings::pool_builder;
+use super::ExitCode;
+use super::args::Format;
+use super::run::report::{Display, Reporter};
+use super::settings::CallSettings;
 
-/// Runs the command; returns the exit status.
-pub fn run(args: CallArgs) -> Result<i32> {
-    let builder = pool_builder(&args.common)?.processes(1);
-    let settings = EngineSettings::for_pool(&builder.limits(), args.common.fresh);
-    let task = if args.common.no_cache {
-        Task::load_uncached(args.task.as_path(), settings)?
-    } else {
-        Task::load(args.task.as_path(), settings)?
-    };
-    if task.program_export().is_some() && args.common.func.is_none() {
-        let pool = builder
-            .program_args(args.args.clone(), true)
+/// Runs the command.
+///
+/// # Errors
+/// When the module cannot be loaded or started, or stdin cannot be read for a program.
+pub fn run(settings: CallSettings) -> Result<ExitCode> {
+    let task = settings.pool.load(settings.task.as_path())?;
+    if task.program_export().is_some() && !settings.function_named {
+        let pool = settings
+            .pool
+            .program_args(settings.words, true)
             .build_task(&task)?;
         let stdin = read_stdin()?;
         let outcome = pool.apply_async(vec![Value::String(stdin)]).wait_outcome();
         return Ok(pass_through(&outcome));
     }
-    let pool = builder.build_task(&task)?;
-    let values: Vec<Value> = args
-        .args
-        .iter()
-        .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.clone())))
-        .collect();
-    let outcome = pool.apply_async(values).wait_outcome();
+    let pool = settings.pool.build_task(&task)?;
+    let outcome = pool.apply_async(settings.values).wait_outcome();
     let mut reporter = Reporter::new(Format::Values, None, Display::default());
+    // One result: a closed stdout leaves nothing more to stop, and there is no joblog.
     let _ = reporter.report(&outcome);
     let _ = reporter.flush();
-    Ok(if reporter.failed() > 0 { 1 } else { 0 })
+    Ok(if reporter.failed() > 0 {
+        ExitCode::Failed
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// This process's stdin, read to its end, unless it is a terminal (then the program gets an
@@ -58,14 +56,14 @@ fn read_stdin() -> Result<String> {
 }
 
 /// Prints a program run's stdout and stderr as they are and returns its exit status; a run
-/// stopped before its end (timeout, memory limit, trap) prints why and returns 1.
-fn pass_through(outcome: &TaskOutcome) -> i32 {
+/// stopped before its end (timeout, memory limit, trap) prints why and fails.
+fn pass_through(outcome: &TaskOutcome) -> ExitCode {
     if let Some(run) = outcome.program_run() {
         let _ = std::io::stdout().write_all(run.stdout.as_bytes());
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(run.stderr.as_bytes());
         if let Some(code) = run.exit {
-            return code.clamp(0, 255);
+            return ExitCode::Program(u8::try_from(code.clamp(0, 255)).unwrap_or(u8::MAX));
         }
     }
     if let Err(error) = outcome.json() {
@@ -75,5 +73,5 @@ fn pass_through(outcome: &TaskOutcome) -> i32 {
             error.message()
         );
     }
-    1
+    ExitCode::Failed
 }

@@ -9,6 +9,7 @@ use mpwasm::limits::{Limits, format_size};
 use mpwasm::sandbox::engine::EngineSettings;
 use serde_json::json;
 
+use super::ExitCode;
 use super::args::InspectArgs;
 
 /// What mpwasm gives a module for an import, in a few words.
@@ -49,8 +50,11 @@ fn core_grant(name: &str) -> &'static str {
     }
 }
 
-/// Runs the command; returns the exit status.
-pub fn run(args: InspectArgs) -> Result<i32> {
+/// Runs the command.
+///
+/// # Errors
+/// When the module cannot be loaded.
+pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let source_size = std::fs::metadata(&args.task).map(|m| m.len()).ok();
     let task = Task::load(
         args.task.as_path(),
@@ -95,7 +99,7 @@ pub fn run(args: InspectArgs) -> Result<i32> {
             "imports": imports,
         });
         println!("{value:#}");
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     let size = |s: Option<u64>| s.map_or_else(|| "?".to_string(), format_size);
     println!("{}: {kind}", args.task.display());
@@ -124,7 +128,7 @@ pub fn run(args: InspectArgs) -> Result<i32> {
     for import in task.imports() {
         println!("  {import:<44} {}", grant(import));
     }
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
 #[cfg(test)]

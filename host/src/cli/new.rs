@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::ExitCode;
 use super::args::NewArgs;
 
 /// The wit-bindgen the generated crate uses (the one the example tasks use).
@@ -100,8 +101,11 @@ target/wasm32-wasip2/release/{lib}.wasm` shows what the module exports.
     ]
 }
 
-/// Runs the command; returns the exit status.
-pub fn run(args: NewArgs) -> Result<i32> {
+/// Runs the command.
+///
+/// # Errors
+/// When the name is not a crate name, or the directory cannot be written.
+pub fn run(args: NewArgs) -> Result<ExitCode> {
     if !valid(&args.name) {
         bail!(
             "invalid task name `{}`: use lowercase letters, digits, `-` and `_`, starting with a \
@@ -136,7 +140,7 @@ pub fn run(args: NewArgs) -> Result<i32> {
         name = args.name,
         dir = dir.display(),
     );
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::libtest::{Status, Verdict};
+use crate::cli::output::duration::seconds;
 
 /// One finished test for the report.
 pub struct Case {
@@ -42,10 +43,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
 }
 
 /// The document for these suites.

@@ -4,20 +4,25 @@
 //! and its stderr as the block. Counts outcomes for the exit status and the summary, keeps the
 //! progress bar out of the way of everything printed, writes the joblog after the results it
 //! describes, and maps a resumed job's indices back to the input's. A closed stdout
-//! (`| head`) ends the run quietly.
+//! (`| head`) ends the run quietly ([`Stop::StdoutClosed`]); a joblog that cannot be written
+//! ends it with an error ([`Stop::Failed`]), since going on would print results a resumed run
+//! could not know about.
 
-use std::io::{self, IsTerminal, Stdout, Write};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::time::Instant;
 
 use mpwasm::{ErrorKind, TaskIndex, TaskOutcome};
 use serde_json::json;
 
-use super::args::Format;
 use super::inputs::LineMap;
 use super::joblog::{JobLog, Resume};
-use super::progress::{BarMode, Progress};
-use super::style::{ColorChoice, Stream, Style};
+use super::progress::Progress;
+use crate::cli::args::Format;
+use crate::cli::output::block;
+use crate::cli::output::stdout::{Stdout, StdoutClosed};
+use crate::cli::settings::BarMode;
+use crate::cli::style::{ColorChoice, Stream, Style};
 
 /// Results are written to stdout in chunks of about this size.
 const OUT_CHUNK: usize = 64 * 1024;
@@ -45,12 +50,26 @@ impl Default for Display {
     }
 }
 
+/// Why the reporter cannot go on.
+#[derive(Debug)]
+pub enum Stop {
+    /// Stdout is closed: end the run quietly, with status 0.
+    StdoutClosed,
+    /// The joblog cannot be written: end the run with this error.
+    Failed(anyhow::Error),
+}
+
+impl From<StdoutClosed> for Stop {
+    fn from(_: StdoutClosed) -> Stop {
+        Stop::StdoutClosed
+    }
+}
+
 /// Writes outcomes as they come.
 pub struct Reporter {
     format: Format,
-    /// Results not yet written to stdout.
-    out: Vec<u8>,
-    stdout: Stdout,
+    /// Stdout, holding the results not yet written.
+    out: Stdout,
     /// Write every result at once: the bar is up and stdout is the same terminal.
     eager: bool,
     lines: Option<Arc<LineMap>>,
@@ -79,8 +98,7 @@ impl Reporter {
         let eager = progress.visible() && io::stdout().is_terminal();
         Reporter {
             format,
-            out: Vec::with_capacity(OUT_CHUNK + 1024),
-            stdout: io::stdout(),
+            out: Stdout::with_capacity(OUT_CHUNK + 1024),
             eager,
             lines,
             program: false,
@@ -128,24 +146,31 @@ impl Reporter {
         }
     }
 
-    /// Prints one outcome. An error means stdout is closed: stop the run.
-    pub fn report(&mut self, outcome: &TaskOutcome) -> io::Result<()> {
+    /// Prints one outcome.
+    ///
+    /// # Errors
+    /// [`Stop`]: stdout is closed, or the joblog cannot be written.
+    pub fn report(&mut self, outcome: &TaskOutcome) -> Result<(), Stop> {
         let index = self.input_index(outcome.index());
-        self.write_output_block(outcome, index);
+        if let Some(output) = block::guest_output(index, outcome.output(), outcome.output_dropped())
+        {
+            self.write_block(&output)?;
+        }
         if self.program
             && self.format == Format::Values
             && let Some(run) = outcome.program_run()
         {
-            self.out.extend_from_slice(run.stdout.as_bytes());
-            self.write_block(run.stderr.as_bytes());
+            self.out.pending().extend_from_slice(run.stdout.as_bytes());
+            self.write_block(run.stderr.as_bytes())?;
         }
         let failure = outcome.json().err().map(|e| e.kind());
         match outcome.json() {
             Ok(_) if self.program && self.format == Format::Values => {}
             Ok(value) => match self.format {
                 Format::Values => {
-                    self.out.extend_from_slice(value.as_bytes());
-                    self.out.push(b'\n');
+                    let out = self.out.pending();
+                    out.extend_from_slice(value.as_bytes());
+                    out.push(b'\n');
                 }
                 Format::Jsonl => {
                     let line = match outcome.worker_pid() {
@@ -154,7 +179,7 @@ impl Reporter {
                         }
                         None => format!("{{\"index\":{index},\"value\":{value}}}\n"),
                     };
-                    self.out.extend_from_slice(line.as_bytes());
+                    self.out.pending().extend_from_slice(line.as_bytes());
                 }
             },
             Err(error) => {
@@ -168,14 +193,14 @@ impl Reporter {
                 }
                 let format = self.format;
                 match format {
-                    Format::Values if self.repeats(error.kind(), &message) => {}
+                    Format::Values if self.repeats(error.kind(), &message)? => {}
                     Format::Values => {
                         let line = format!(
                             "{} {}: {message}\n",
                             self.style.bold(&format!("task {index}:")),
                             self.style.red(error.kind().as_str()),
                         );
-                        self.write_block(line.as_bytes());
+                        self.write_block(line.as_bytes())?;
                     }
                     Format::Jsonl => {
                         let mut line = json!({
@@ -191,7 +216,9 @@ impl Reporter {
                         if let Some(pid) = outcome.worker_pid() {
                             line["worker"] = json!(pid);
                         }
-                        self.out.extend_from_slice(format!("{line}\n").as_bytes());
+                        self.out
+                            .pending()
+                            .extend_from_slice(format!("{line}\n").as_bytes());
                     }
                 }
             }
@@ -205,7 +232,7 @@ impl Reporter {
             );
         }
         self.progress.done(failure);
-        if self.eager || self.out.len() >= OUT_CHUNK {
+        if self.eager || self.out.pending_len() >= OUT_CHUNK {
             self.flush()?;
         }
         Ok(())
@@ -213,15 +240,15 @@ impl Reporter {
 
     /// Whether this failure repeats the broker-wide one printed last (then it is only
     /// counted); otherwise remembers it, if it is one, after printing the count of the last.
-    fn repeats(&mut self, kind: ErrorKind, message: &str) -> bool {
+    fn repeats(&mut self, kind: ErrorKind, message: &str) -> Result<bool, Stop> {
         if let Some(last) = &mut self.repeated
             && last.kind == kind
             && last.message == message
         {
             last.more += 1;
-            return true;
+            return Ok(true);
         }
-        self.print_repeats();
+        self.print_repeats()?;
         if matches!(kind, ErrorKind::Refused | ErrorKind::BrokerLost) {
             self.repeated = Some(Repeated {
                 kind,
@@ -229,11 +256,11 @@ impl Reporter {
                 more: 0,
             });
         }
-        false
+        Ok(false)
     }
 
     /// Prints how many more tasks ended with the broker-wide failure printed last.
-    fn print_repeats(&mut self) {
+    fn print_repeats(&mut self) -> Result<(), Stop> {
         if let Some(last) = self.repeated.take()
             && last.more > 0
         {
@@ -243,82 +270,49 @@ impl Reporter {
                 if last.more == 1 { "" } else { "s" },
                 self.style.red(last.kind.as_str())
             );
-            self.write_block(line.as_bytes());
+            self.write_block(line.as_bytes())?;
         }
+        Ok(())
     }
 
-    fn write_output_block(&mut self, outcome: &TaskOutcome, index: TaskIndex) {
-        let output = outcome.output();
-        let dropped = outcome.output_dropped();
-        if output.is_empty() && dropped == 0 {
-            return;
-        }
-        let mut block = Vec::with_capacity(output.len() + 100);
-        block.extend_from_slice(output);
-        if !block.is_empty() && !block.ends_with(b"\n") {
-            block.push(b'\n');
-        }
-        if dropped > 0 {
-            block.extend_from_slice(
-                format!(
-                    "[mpwasm: task {index}: output cut, {dropped} more bytes dropped (--output-limit)]\n",
-                )
-                .as_bytes(),
-            );
-        }
-        self.write_block(&block);
-    }
-
-    /// Writes a block to stderr in one call, after the results printed so far.
-    fn write_block(&mut self, block: &[u8]) {
+    /// Writes a block to stderr in one call, after the results printed so far (so stdout and
+    /// stderr read in order on a terminal). A closed stdout does not stop the block.
+    fn write_block(&mut self, block: &[u8]) -> Result<(), Stop> {
         if block.is_empty() {
-            return;
+            return Ok(());
         }
-        // Results printed so far go first, so stdout and stderr read in order on a terminal.
-        let _ = self.flush();
-        let mut owned;
-        let block = if block.ends_with(b"\n") {
-            block
-        } else {
-            owned = block.to_vec();
-            owned.push(b'\n');
-            &owned
-        };
-        // One write call per block: blocks never interleave.
-        self.progress.suspend(|| {
-            let mut err = io::stderr().lock();
-            let _ = err.write_all(block);
-            let _ = err.flush();
-        });
+        if let Err(Stop::Failed(error)) = self.flush() {
+            return Err(Stop::Failed(error));
+        }
+        self.progress.suspend(|| block::write_stderr(block));
+        Ok(())
     }
 
     /// Writes the results so far to stdout, then their joblog lines (before waiting for more
     /// outcomes, and when the buffer is full).
-    pub fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let out = &self.out;
-            let stdout = &self.stdout;
-            self.progress.suspend(|| {
-                let mut lock = stdout.lock();
-                lock.write_all(out)?;
-                lock.flush()
-            })?;
-            self.out.clear();
+    ///
+    /// # Errors
+    /// [`Stop`]: stdout is closed, or the joblog cannot be written.
+    pub fn flush(&mut self) -> Result<(), Stop> {
+        if self.out.pending_len() > 0 {
+            let out = &mut self.out;
+            self.progress.suspend(|| out.write_pending())?;
         }
-        if let Some(joblog) = &mut self.joblog
-            && let Err(e) = joblog.flush()
-        {
-            // Going on would print results a resumed run could not know about.
-            eprintln!("mpwasm: error: {e:#}");
-            std::process::exit(2);
+        if let Some(joblog) = &mut self.joblog {
+            joblog.flush().map_err(Stop::Failed)?;
         }
         Ok(())
     }
 
     /// Takes the bar down and prints the summary line (unless `quiet`).
-    pub fn finish(&mut self, quiet: bool) {
-        self.print_repeats();
-        let _ = self.flush();
+    ///
+    /// # Errors
+    /// When the joblog cannot be written (a closed stdout is no error here).
+    pub fn finish(&mut self, quiet: bool) -> anyhow::Result<()> {
+        let flushed = self.print_repeats().and_then(|()| self.flush());
+        if let Err(Stop::Failed(error)) = flushed {
+            return Err(error);
+        }
         self.progress.finish();
         if !quiet {
             let line = self
@@ -327,5 +321,6 @@ impl Reporter {
                 .summary(self.progress.elapsed(), self.style);
             eprintln!("{line}");
         }
+        Ok(())
     }
 }

@@ -13,18 +13,10 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mpwasm::ErrorKind;
 
-use super::style::Style;
-
-/// Whether to show the bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BarMode {
-    /// When stderr is a terminal.
-    Auto,
-    /// Always (`--progress`).
-    Forced,
-    /// Never (`--quiet`).
-    Off,
-}
+use crate::cli::output::duration;
+use crate::cli::output::summary::{SummaryLine, count};
+use crate::cli::settings::BarMode;
+use crate::cli::style::Style;
 
 /// The counts of a run so far.
 #[derive(Debug, Clone, Default)]
@@ -52,37 +44,18 @@ impl Tally {
     /// `1000 tasks: 998 ok, 2 failed (1 timeout, 1 memory-limit) in 3.2 s`.
     pub fn summary(&self, elapsed: Duration, style: Style) -> String {
         let failed = self.failures();
-        let total = self.ok + failed;
-        let tasks = if total == 1 { "task" } else { "tasks" };
         let ok = format!("{} ok", self.ok);
         let ok = if failed == 0 { style.green(&ok) } else { ok };
-        let mut line = format!("{total} {tasks}: {ok}");
+        let mut line = SummaryLine::new(count(self.ok + failed, "task", "tasks")).part(&ok, &[]);
         if failed > 0 {
             let kinds: Vec<String> = self
                 .failed
                 .iter()
                 .map(|(k, n)| format!("{n} {k}"))
                 .collect();
-            line.push_str(&format!(
-                ", {} ({})",
-                style.red(&format!("{failed} failed")),
-                kinds.join(", ")
-            ));
+            line = line.part(&style.red(&format!("{failed} failed")), &kinds);
         }
-        line.push_str(&format!(" in {}", seconds(elapsed)));
-        line
-    }
-}
-
-/// `0.012 s`, `3.2 s`, `1 m 05 s`.
-fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 1.0 {
-        format!("{s:.3} s")
-    } else if s < 60.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{} m {:02} s", d.as_secs() / 60, d.as_secs() % 60)
+        line.end(&format!(" in {}", duration::human(elapsed)))
     }
 }
 

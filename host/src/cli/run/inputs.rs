@@ -19,7 +19,7 @@ use mpwasm::pool::Submitter;
 use serde_json::Value as Json;
 
 use super::joblog::Resume;
-use super::settings::{InputSpec, IntRange};
+use crate::cli::settings::{InputSpec, IntRange};
 
 /// A monotone index map made of runs: `record(at, total)` says that from index `at` on, `total`
 /// has to be added. It maps input indices to file lines (skipped blank lines) and a resumed
@@ -256,6 +256,18 @@ pub fn count_inputs(spec: &InputSpec) -> Option<u64> {
         count += 1;
     }
     Some(count.saturating_sub(u64::from(header)))
+}
+
+/// Counts a file source's inputs on a thread of its own and hands `set` the count less the
+/// `done` ones a resumed run skips, so the progress bar gets its total and an ETA without
+/// holding up the run. Nothing happens for stdin or a read error.
+pub fn count_in_background(spec: &InputSpec, done: u64, set: impl FnOnce(u64) + Send + 'static) {
+    let spec = spec.clone();
+    std::thread::spawn(move || {
+        if let Some(n) = count_inputs(&spec) {
+            set(n.saturating_sub(done));
+        }
+    });
 }
 
 /// Opens a file, or stdin for `-` or no path.

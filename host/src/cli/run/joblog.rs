@@ -13,9 +13,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 
 use super::inputs::IndexShift;
+use crate::cli::settings::JobLogSettings;
 
 /// The first line of a joblog.
 pub const HEADER: &str = "index\tworker\tstart\tseconds\toutcome\tkind";
@@ -92,6 +95,22 @@ impl JobLog {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Opens `--joblog PATH` for appending and, with `--resume`, reads which inputs it records as
+/// done (first, before anything is appended).
+///
+/// # Errors
+/// When the joblog cannot be read, is not a joblog, or cannot be opened for writing.
+pub fn open(settings: Option<&JobLogSettings>) -> Result<(Option<JobLog>, Option<Arc<Resume>>)> {
+    let Some(settings) = settings else {
+        return Ok((None, None));
+    };
+    let resume = match settings.resume {
+        true => Some(Arc::new(Resume::new(done_indices(&settings.path)?))),
+        false => None,
+    };
+    Ok((Some(JobLog::open(&settings.path)?), resume))
 }
 
 /// The indices a joblog records as `ok`.

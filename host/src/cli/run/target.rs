@@ -1,0 +1,85 @@
+//! Where a `run` job runs: a local pool of worker processes, or a broker's workers. Both give a
+//! submitter for the inputs and the outcomes to print; this file starts either and ends it.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use anyhow::Result;
+use mpwasm::broker::{BrokerJob, SubmitOptions, submit};
+use mpwasm::pool::{Outcomes, Submitter, Terminator};
+use mpwasm::{Pool, PoolBuilder};
+
+use crate::cli::settings::Target;
+
+/// A started job's runner.
+pub enum Running {
+    /// A pool on this machine.
+    Local(Pool),
+    /// A job on a broker, and the thread printing what workers say of it.
+    Broker(BrokerJob, JoinHandle<()>),
+}
+
+impl Running {
+    /// Starts `task` on `target` with `pool`'s settings, results in input order when
+    /// `ordered`.
+    ///
+    /// # Errors
+    /// When the module cannot be loaded, has no such function, or the broker refuses the job.
+    pub fn start(
+        target: &Target,
+        task: &Path,
+        pool: PoolBuilder,
+        ordered: bool,
+    ) -> Result<(Running, Submitter, Outcomes)> {
+        Ok(match target {
+            Target::Local => {
+                let pool = pool.build(task)?;
+                let (submitter, outcomes) = pool.job(ordered);
+                (Running::Local(pool), submitter, outcomes)
+            }
+            Target::Broker { url, lease } => {
+                let options = SubmitOptions {
+                    ordered,
+                    lease: *lease,
+                    ..SubmitOptions::default()
+                };
+                let (job, submitter, outcomes) = submit(url, task, pool, options)?;
+                let notes = job.notes();
+                let printer = std::thread::spawn(move || {
+                    for note in notes {
+                        eprintln!("mpwasm: {note}");
+                    }
+                });
+                (Running::Broker(job, printer), submitter, outcomes)
+            }
+        })
+    }
+
+    /// Whether every task runs the module as a WASI program.
+    pub fn is_program(&self) -> bool {
+        match self {
+            Running::Local(pool) => pool.is_program(),
+            Running::Broker(job, _) => job.is_program(),
+        }
+    }
+
+    /// A handle that stops the job from another thread.
+    pub fn terminator(&self) -> Terminator {
+        match self {
+            Running::Local(pool) => pool.terminator(),
+            Running::Broker(job, _) => job.terminator(),
+        }
+    }
+
+    /// Ends the job: a local pool's workers stop; a broker job's keys are deleted and the
+    /// workers' last notes printed.
+    pub fn finish(self) {
+        match self {
+            Running::Local(pool) => drop(pool),
+            Running::Broker(job, printer) => {
+                drop(job);
+                let _ = printer.join();
+            }
+        }
+    }
+}

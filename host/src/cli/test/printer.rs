@@ -1,0 +1,222 @@
+//! What `mpwasm test` prints on stdout, cargo-nextest style: a line per test as it finishes
+//! (`        PASS [   0.001s] crate tests::name`), the output of every failure after its
+//! line, `RETRY` lines, and the summary with the list of failures. Every write goes through
+//! the shared stdout, so a closed stdout stops the run quietly.
+
+use std::time::Duration;
+
+use super::junit::Suite;
+use super::libtest::{Status, Verdict};
+use crate::cli::output::block::lacks_final_newline;
+use crate::cli::output::duration;
+use crate::cli::output::stdout::{Stdout, StdoutClosed};
+use crate::cli::output::summary::{SummaryLine, count};
+use crate::cli::style::Style;
+
+/// The counts of the summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Passed, flaky ones included.
+    pub passed: usize,
+    /// Passed after failing first.
+    pub flaky: usize,
+    /// Failed, timed out or over the memory limit.
+    pub failed: usize,
+    /// Of the failed: timed out.
+    pub timed_out: usize,
+    /// Of the failed: over the memory limit.
+    pub memory: usize,
+    /// Skipped (ignored, should_panic).
+    pub skipped: usize,
+}
+
+impl Totals {
+    /// The counts over every suite's final verdicts.
+    pub fn count(suites: &[Suite]) -> Totals {
+        let mut totals = Totals::default();
+        for case in suites.iter().flat_map(|s| &s.cases) {
+            match &case.verdict.status {
+                Status::Pass => {
+                    totals.passed += 1;
+                    if case.failed_attempts > 0 {
+                        totals.flaky += 1;
+                    }
+                }
+                Status::Skip(_) => totals.skipped += 1,
+                status => {
+                    match status {
+                        Status::Timeout => totals.timed_out += 1,
+                        Status::Memory => totals.memory += 1,
+                        _ => {}
+                    }
+                    totals.failed += 1;
+                }
+            }
+        }
+        totals
+    }
+}
+
+/// Prints the per-test lines and the summary.
+pub struct Printer {
+    nocapture: bool,
+    style: Style,
+    out: Stdout,
+}
+
+impl Printer {
+    /// A printer showing passing tests' output too when `nocapture`.
+    pub fn new(nocapture: bool, style: Style) -> Printer {
+        Printer {
+            nocapture,
+            style,
+            out: Stdout::with_capacity(0),
+        }
+    }
+
+    /// `label` right-aligned and coloured by what it says.
+    fn paint(&self, label: &str) -> String {
+        let padded = format!("{label:>12}");
+        match label.split(' ').next().unwrap_or("") {
+            "PASS" => self.style.green(&padded),
+            "FAIL" | "TIMEOUT" | "MEMORY" => self.style.red(&padded),
+            _ => self.style.yellow(&padded),
+        }
+    }
+
+    fn label(verdict: &Verdict, failed_before: u32) -> &'static str {
+        match &verdict.status {
+            Status::Pass if failed_before > 0 => "FLAKY",
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Timeout => "TIMEOUT",
+            Status::Memory => "MEMORY",
+            Status::Skip(_) => "SKIP",
+        }
+    }
+
+    fn line(&self, label: &str, took: Duration, suite: &str, name: &str) -> String {
+        format!(
+            "{} [{}] {suite} {name}",
+            self.paint(label),
+            duration::column(took)
+        )
+    }
+
+    /// `NAME: test`, as libtest's `--list` prints it.
+    pub fn listed(&mut self, name: &str) -> Result<(), StdoutClosed> {
+        self.out.write_now(format!("{name}: test\n").as_bytes())
+    }
+
+    /// One test reached its final verdict.
+    pub fn finished(
+        &mut self,
+        suite: &str,
+        name: &str,
+        verdict: &Verdict,
+        failed_before: u32,
+    ) -> Result<(), StdoutClosed> {
+        let label = Printer::label(verdict, failed_before);
+        let mut text = self.line(label, verdict.duration, suite, name);
+        if let Status::Skip(reason) = &verdict.status {
+            text.push_str(&format!(" ({reason})"));
+        }
+        text.push('\n');
+        let failed = matches!(
+            verdict.status,
+            Status::Fail | Status::Timeout | Status::Memory
+        );
+        if failed || (self.nocapture && verdict.status == Status::Pass) {
+            text.push_str(&output_block(suite, name, verdict));
+        }
+        self.out.write_now(text.as_bytes())
+    }
+
+    /// A test failed and runs again.
+    pub fn retrying(
+        &mut self,
+        suite: &str,
+        name: &str,
+        verdict: &Verdict,
+        attempt: u32,
+        of: u32,
+    ) -> Result<(), StdoutClosed> {
+        let label = format!("{} {attempt}/{of}", "RETRY");
+        let mut text = self.line(&label, verdict.duration, suite, name);
+        text.push_str(&format!(" ({})\n", verdict.reason));
+        self.out.write_now(text.as_bytes())
+    }
+
+    /// The summary line for `totals`, then a line per failure.
+    pub fn summary(
+        &mut self,
+        suites: &[Suite],
+        totals: &Totals,
+        elapsed: Duration,
+    ) -> Result<(), StdoutClosed> {
+        let mut failures = Vec::new();
+        for suite in suites {
+            for case in &suite.cases {
+                if matches!(
+                    case.verdict.status,
+                    Status::Fail | Status::Timeout | Status::Memory
+                ) {
+                    failures.push(self.line(
+                        Printer::label(&case.verdict, 0),
+                        case.verdict.duration,
+                        &suite.name,
+                        &case.name,
+                    ));
+                }
+            }
+        }
+        let run = totals.passed + totals.failed;
+        let head = format!(
+            "{} [{}] {} run",
+            self.style.bold(&format!("{:>12}", "Summary")),
+            duration::column(elapsed),
+            count(run as u64, "test", "tests"),
+        );
+        let mut flaky = Vec::new();
+        if totals.flaky > 0 {
+            flaky.push(format!("{} flaky", totals.flaky));
+        }
+        let mut why = Vec::new();
+        if totals.timed_out > 0 {
+            why.push(format!("{} timed out", totals.timed_out));
+        }
+        if totals.memory > 0 {
+            why.push(format!("{} over the memory limit", totals.memory));
+        }
+        let line = SummaryLine::new(head)
+            .part(&format!("{} passed", totals.passed), &flaky)
+            .part(&format!("{} failed", totals.failed), &why)
+            .part(&format!("{} skipped", totals.skipped), &[])
+            .end("");
+        let mut text = format!("────────────\n{line}\n");
+        for failure in failures {
+            text.push_str(&failure);
+            text.push('\n');
+        }
+        self.out.write_now(text.as_bytes())
+    }
+}
+
+/// A test's output after its line: why it failed, then its stdout and stderr.
+fn output_block(suite: &str, name: &str, verdict: &Verdict) -> String {
+    let mut block = String::new();
+    if !verdict.reason.is_empty() {
+        block.push_str(&format!("  reason: {}\n", verdict.reason));
+    }
+    for (what, text) in [("STDOUT", &verdict.stdout), ("STDERR", &verdict.stderr)] {
+        if text.trim().is_empty() {
+            continue;
+        }
+        block.push_str(&format!("\n--- {what}: {suite} {name} ---\n{text}"));
+        if lacks_final_newline(text.as_bytes()) {
+            block.push('\n');
+        }
+    }
+    block.push('\n');
+    block
+}
