@@ -1,6 +1,7 @@
 //! The public face of the pool, named after Python's `multiprocessing.Pool`: [`Pool::map`],
 //! [`Pool::imap`], [`Pool::imap_unordered`], [`Pool::starmap`], [`Pool::apply`],
-//! [`Pool::apply_async`], plus typed helpers through serde and a single-sandbox [`Process`].
+//! [`Pool::apply_async`], plus typed helpers through serde (a single-sandbox
+//! [`Process`](super::Process) is in [`super::process`]).
 //! Inputs follow one rule: a 1-parameter function takes the value, a k-parameter function an
 //! array of k values.
 
@@ -14,15 +15,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::builder::PoolBuilder;
 use super::job::{self, Outcomes, Submitter, TryPush};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::Request;
-use crate::error::{Error, ErrorKind, TaskError};
+use crate::error::{ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
 use crate::sync;
-use crate::task::{ExportedFunction, Task, TaskSource};
+use crate::task::{ExportedFunction, Task};
 
 /// What every task of a pool calls.
 pub(crate) struct Callee {
@@ -67,11 +67,6 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts configuring a pool.
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder::new()
-    }
-
     pub(crate) fn new(
         requests: Sender<Request>,
         dispatcher: JoinHandle<()>,
@@ -110,7 +105,7 @@ impl Pool {
     }
 
     /// Whether every task runs the module as a WASI program (see
-    /// [`PoolBuilder::program_args`]); a program's task takes one input, and its value is
+    /// [`PoolBuilder::program_args`](super::PoolBuilder::program_args)); a program's task takes one input, and its value is
     /// `{"exit":C,"stdout":..,"stderr":..}`.
     pub fn is_program(&self) -> bool {
         self.program
@@ -464,54 +459,5 @@ impl AsyncResult {
             self.result = self.outcomes.try_next();
         }
         self.result.is_some()
-    }
-}
-
-/// One sandboxed call in its own worker process (Python's `multiprocessing.Process`).
-///
-/// ```no_run
-/// use mpwasm::Process;
-/// use serde_json::json;
-///
-/// let p = Process::spawn("greeter.wasm", vec![json!(3)])?;
-/// let outcome = p.join();
-/// print!("{}", String::from_utf8_lossy(outcome.output()));
-/// # Ok::<(), mpwasm::Error>(())
-/// ```
-pub struct Process {
-    pending: AsyncResult,
-    _pool: Pool,
-}
-
-impl Process {
-    /// Starts the module's only function with `args` in a new worker process.
-    ///
-    /// # Errors
-    /// Any [`Error`] from loading the module or starting the worker.
-    pub fn spawn(source: impl Into<TaskSource>, args: Vec<Value>) -> Result<Process, Error> {
-        Process::spawn_with(Pool::builder(), source, args)
-    }
-
-    /// Like [`spawn`](Self::spawn) with a configured builder (function, limits...); the
-    /// builder's process count is ignored.
-    ///
-    /// # Errors
-    /// As [`spawn`](Self::spawn).
-    pub fn spawn_with(
-        builder: PoolBuilder,
-        source: impl Into<TaskSource>,
-        args: Vec<Value>,
-    ) -> Result<Process, Error> {
-        let pool = builder.processes(1).build(source)?;
-        let pending = pool.apply_async(args);
-        Ok(Process {
-            pending,
-            _pool: pool,
-        })
-    }
-
-    /// Waits for the call to end; returns its outcome with the captured output.
-    pub fn join(mut self) -> TaskOutcome {
-        self.pending.wait_outcome()
     }
 }

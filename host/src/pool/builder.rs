@@ -30,6 +30,13 @@ pub struct PoolBuilder {
     worker_program: Option<PathBuf>,
 }
 
+impl Pool {
+    /// Starts configuring a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+}
+
 impl PoolBuilder {
     /// A builder with every setting at its default.
     pub fn new() -> PoolBuilder {

@@ -16,10 +16,12 @@ pub mod dispatcher;
 pub mod events;
 pub mod job;
 pub mod outcome;
+pub mod process;
 pub mod request;
 pub mod transport;
 
-pub use api::{AsyncResult, Imap, ImapUnordered, Pool, Process, Terminator};
+pub use api::{AsyncResult, Imap, ImapUnordered, Pool, Terminator};
 pub use builder::PoolBuilder;
 pub use job::{Next, Outcomes, Submitter, Waker};
 pub use outcome::TaskOutcome;
+pub use process::Process;

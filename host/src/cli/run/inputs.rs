@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use compact_str::ToCompactString;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
@@ -18,35 +18,9 @@ use mpwasm::TaskIndex;
 use mpwasm::pool::Submitter;
 use serde_json::Value as Json;
 
+use super::index_shift::IndexShift;
 use super::joblog::Resume;
 use crate::cli::settings::{InputSpec, IntRange};
-
-/// A monotone index map made of runs: `record(at, total)` says that from index `at` on, `total`
-/// has to be added. It maps input indices to file lines (skipped blank lines) and a resumed
-/// job's indices to input indices (skipped inputs), in memory proportional to the runs.
-#[derive(Debug, Default)]
-pub struct IndexShift {
-    /// `(first index of a run, shift from there on)`, by index.
-    runs: Mutex<Vec<(u64, u64)>>,
-}
-
-impl IndexShift {
-    /// From index `at` on, the shift is `total` (`at` never decreases between calls).
-    pub fn record(&self, at: u64, total: u64) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        match runs.last_mut() {
-            Some(last) if last.0 == at => last.1 = total,
-            _ => runs.push((at, total)),
-        }
-    }
-
-    /// `index` plus its shift.
-    pub fn apply(&self, index: u64) -> u64 {
-        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let at = runs.partition_point(|(i, _)| *i <= index);
-        index + if at == 0 { 0 } else { runs[at - 1].1 }
-    }
-}
 
 /// Maps input indices back to line numbers of a JSON Lines or CSV input.
 #[derive(Debug, Default)]

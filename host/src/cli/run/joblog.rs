@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use super::inputs::IndexShift;
+use super::index_shift::IndexShift;
 use crate::cli::settings::JobLogSettings;
 
 /// The first line of a joblog.

@@ -7,6 +7,7 @@
 //! results already finished are printed with a note of how many tasks did not run, and the exit
 //! status is 130 (SIGINT) or 143 (SIGTERM). A second signal exits at once.
 
+pub mod index_shift;
 pub mod inputs;
 pub mod joblog;
 pub mod print_loop;
