@@ -1,9 +1,15 @@
 //! The dispatcher: the single owner of scheduling state and the only one that talks to
 //! workers. It runs on its own thread and waits on its two inboxes: jobs' [`Request`]s (tasks
 //! go into one FIFO queue) and worker links' [`WorkerReport`]s. Batches go to workers with
-//! room (see [`ChunkPolicy`]), outcomes go back to their jobs. When a worker dies, the tasks it held are retried on a fresh worker (up to `retries`
-//! times) or reported `worker-lost`; a worker that cannot even start three times in a row
-//! marks the pool broken, and every task then fails with the reason instead of hanging.
+//! room (see [`ChunkPolicy`]), outcomes go back to their jobs. When a worker dies, the tasks
+//! it held are retried on a fresh worker (up to `retries` times) or reported `worker-lost`; a
+//! worker that cannot even start three times in a row marks the pool broken, and every task
+//! then fails with the reason instead of hanging.
+//!
+//! Each slot holds at most one worker process ([`Worker`]), whose life is a [`Phase`]:
+//! `Starting` → `Ready` → (`Retiring` | `Failing`) → its exit, which the phase explains (put
+//! the tasks back, charge them an attempt, or count a failed start); then a new process, with
+//! a new generation, takes the slot.
 //!
 //! Adding a case: a job-facing one is a [`Request`] variant handled in `on_request` (the
 //! broker's submitter serves requests too); a worker-facing one is a [`WorkerEvent`] (or a
@@ -55,19 +61,89 @@ struct InFlight {
     tasks: Vec<Queued>,
 }
 
+/// One slot of the pool: the worker process in it, if any. Restarts bump the generation, so
+/// late reports of a replaced process are recognised.
 struct Slot {
     generation: u64,
-    link: Option<Box<dyn WorkerLink>>,
-    pid: Option<u32>,
-    ready: bool,
-    trouble: Option<String>,
+    /// `None`: the last process could not be started.
+    worker: Option<Worker>,
+}
+
+/// A worker process of a slot, from its start until its exit is reported.
+struct Worker {
+    link: Box<dyn WorkerLink>,
+    phase: Phase,
+    /// Batches sent and not answered, oldest first.
     in_flight: VecDeque<InFlight>,
-    /// Tasks sent to the current process.
+    /// Tasks sent to this process.
     sent: u64,
-    /// It is being replaced after its share of tasks; its exit is expected.
-    retiring: bool,
     /// Since when the batch at the head of `in_flight` has been the worker's to answer.
     head_since: Option<Instant>,
+}
+
+/// Where a worker process is in its life.
+enum Phase {
+    /// Started; its `Ready` has not come. What it holds has not run.
+    Starting,
+    /// It loaded the module: it runs batches.
+    Ready {
+        /// Its process id.
+        pid: u32,
+    },
+    /// It ran its share of tasks (`--max-tasks-per-worker`) and was stopped; its exit is
+    /// expected and costs its tasks nothing.
+    Retiring {
+        /// Its process id.
+        pid: u32,
+    },
+    /// It is going down for a reason (its setup failed, it wrote garbage, a task is stuck, it
+    /// fell silent, it answered out of order); the first reason explains its exit.
+    Failing {
+        /// Its process id, if it was ever ready (then its tasks may have run).
+        pid: Option<u32>,
+        /// Why, as it ends the message of every task it takes down.
+        trouble: String,
+    },
+}
+
+impl Worker {
+    fn new(link: Box<dyn WorkerLink>) -> Worker {
+        Worker {
+            link,
+            phase: Phase::Starting,
+            in_flight: VecDeque::new(),
+            sent: 0,
+            head_since: None,
+        }
+    }
+
+    /// Its process id, once it was ready.
+    fn pid(&self) -> Option<u32> {
+        match &self.phase {
+            Phase::Starting => None,
+            Phase::Ready { pid } | Phase::Retiring { pid } => Some(*pid),
+            Phase::Failing { pid, .. } => *pid,
+        }
+    }
+
+    /// Whether new batches may go to it (a starting worker queues them in its pipe).
+    fn takes_batches(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Ready { .. })
+    }
+
+    /// It goes down because of `trouble` (killed now when `kill`; otherwise it exits by
+    /// itself). A worker already going down keeps its first reason.
+    fn fail(&mut self, trouble: String, kill: bool) {
+        if matches!(self.phase, Phase::Starting | Phase::Ready { .. }) {
+            self.phase = Phase::Failing {
+                pid: self.pid(),
+                trouble,
+            };
+        }
+        if kill {
+            self.link.kill();
+        }
+    }
 }
 
 /// The dispatcher's state (see the module docs).
@@ -126,24 +202,19 @@ pub fn start(
         let link = match link {
             Ok(link) => link,
             Err(e) => {
-                for slot in &mut dispatcher.slots {
-                    if let Some(link) = slot.link.as_mut() {
-                        link.kill();
-                    }
+                for worker in dispatcher
+                    .slots
+                    .iter_mut()
+                    .filter_map(|s| s.worker.as_mut())
+                {
+                    worker.link.kill();
                 }
                 return Err(e);
             }
         };
         dispatcher.slots.push(Slot {
             generation: 0,
-            link: Some(link),
-            pid: None,
-            ready: false,
-            trouble: None,
-            in_flight: VecDeque::new(),
-            sent: 0,
-            retiring: false,
-            head_since: None,
+            worker: Some(Worker::new(link)),
         });
     }
     let handle = std::thread::Builder::new()
@@ -215,10 +286,10 @@ impl Dispatcher {
     fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
-            .filter(|s| s.link.is_some())
-            .filter_map(|s| {
-                let head = s.in_flight.front()?;
-                Some(s.head_since? + self.batch_budget(head.tasks.len())?)
+            .filter_map(|s| s.worker.as_ref())
+            .filter_map(|w| {
+                let head = w.in_flight.front()?;
+                Some(w.head_since? + self.batch_budget(head.tasks.len())?)
             })
             .min()
     }
@@ -229,23 +300,28 @@ impl Dispatcher {
     fn stop_silent_workers(&mut self) {
         let now = Instant::now();
         for i in 0..self.slots.len() {
-            let budget = self.slots[i]
+            let Some(worker) = &self.slots[i].worker else {
+                continue;
+            };
+            let budget = worker
                 .in_flight
                 .front()
                 .and_then(|head| self.batch_budget(head.tasks.len()));
-            let slot = &mut self.slots[i];
-            let (Some(budget), Some(since)) = (budget, slot.head_since) else {
+            let (Some(budget), Some(since)) = (budget, worker.head_since) else {
                 continue;
             };
-            if slot.link.is_some() && now >= since + budget {
-                slot.trouble = Some(format!(
-                    "it did not answer within {} (--timeout per task plus grace) and was killed",
-                    format_duration(budget)
-                ));
-                slot.head_since = None;
-                if let Some(link) = slot.link.as_mut() {
-                    link.kill();
-                }
+            if now >= since + budget
+                && let Some(worker) = self.slots[i].worker.as_mut()
+            {
+                worker.head_since = None;
+                worker.fail(
+                    format!(
+                        "it did not answer within {} (--timeout per task plus grace) and was \
+                         killed",
+                        format_duration(budget)
+                    ),
+                    true,
+                );
             }
         }
     }
@@ -285,67 +361,70 @@ impl Dispatcher {
         let Some(s) = self.slots.get_mut(slot.0 as usize) else {
             return;
         };
-        if s.generation != generation {
+        let Some(worker) = s.worker.as_mut().filter(|_| s.generation == generation) else {
             return; // a late event from a process already replaced
-        }
+        };
         match event {
             WorkerEvent::Message(FromWorker::Ready {
                 pid,
                 confined,
                 confinement,
             }) => {
-                s.pid = Some(pid);
-                s.ready = true;
+                match &mut worker.phase {
+                    Phase::Starting => worker.phase = Phase::Ready { pid },
+                    // Trouble came first: its tasks may run now, so its exit charges them.
+                    Phase::Failing { pid: known, .. } => *known = Some(pid),
+                    Phase::Ready { .. } | Phase::Retiring { .. } => {}
+                }
                 self.start_failures = 0;
                 if !confined && !self.warned_confinement {
                     self.warned_confinement = true;
                     eprintln!("mpwasm: warning: {confinement}");
                 }
             }
+            // It exits by itself after saying so.
             WorkerEvent::Message(FromWorker::SetupFailed { message }) => {
-                s.trouble = Some(message);
+                worker.fail(message, false)
             }
             WorkerEvent::Message(FromWorker::Done(done)) => self.on_done(slot, done),
             WorkerEvent::Message(FromWorker::Stuck { id, done, index }) => {
                 self.on_stuck(slot, id, done, index);
             }
             WorkerEvent::Garbled(message) => {
-                s.trouble = Some(format!("it wrote garbage on its pipe ({message})"));
-                if let Some(link) = s.link.as_mut() {
-                    link.kill();
-                }
+                worker.fail(format!("it wrote garbage on its pipe ({message})"), true);
             }
             WorkerEvent::Exited { status, stderr } => self.on_exit(slot, status, stderr),
         }
     }
 
     fn on_done(&mut self, slot: WorkerId, done: BatchDone) {
-        let s = &mut self.slots[slot.0 as usize];
-        let matches = s
+        let Some(worker) = self.slots[slot.0 as usize].worker.as_mut() else {
+            return;
+        };
+        let matches = worker
             .in_flight
             .front()
             .is_some_and(|b| b.id == done.id && b.tasks.len() == done.outcomes.len());
         if !matches {
-            s.trouble = Some(format!(
+            let trouble = format!(
                 "it answered batch {} out of order or incompletely",
                 done.id.0
-            ));
-            if let Some(link) = s.link.as_mut() {
-                link.kill();
-            }
+            );
+            worker.fail(trouble, true);
             return;
         }
-        let Some(batch) = s.in_flight.pop_front() else {
+        let Some(batch) = worker.in_flight.pop_front() else {
             return;
         };
-        s.head_since = (!s.in_flight.is_empty()).then(Instant::now);
-        let pid = s.pid;
-        if self.max_tasks.is_some_and(|max| s.sent >= max) && s.in_flight.is_empty() {
+        worker.head_since = (!worker.in_flight.is_empty()).then(Instant::now);
+        let pid = worker.pid();
+        if let Phase::Ready { pid } = worker.phase
+            && self.max_tasks.is_some_and(|max| worker.sent >= max)
+            && worker.in_flight.is_empty()
+        {
             // It ran its share (--max-tasks-per-worker): replace it.
-            s.retiring = true;
-            if let Some(link) = s.link.as_mut() {
-                link.kill();
-            }
+            worker.phase = Phase::Retiring { pid };
+            worker.link.kill();
         }
         self.policy
             .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
@@ -377,16 +456,18 @@ impl Dispatcher {
     /// finished, report the task as `timeout`, put the rest back (they did not run), and kill
     /// the worker; its exit starts a replacement.
     fn on_stuck(&mut self, slot: WorkerId, id: BatchId, done: Vec<WireOutcome>, index: TaskIndex) {
-        let s = &mut self.slots[slot.0 as usize];
-        if s.in_flight.front().is_none_or(|b| b.id != id) {
+        let Some(worker) = self.slots[slot.0 as usize].worker.as_mut() else {
+            return;
+        };
+        if worker.in_flight.front().is_none_or(|b| b.id != id) {
             return;
         }
-        let pid = s.pid;
-        s.trouble = Some(format!("it was stopped because task {index} was stuck"));
-        if let Some(link) = s.link.as_mut() {
-            link.kill();
-        }
-        let mut batches: Vec<InFlight> = s.in_flight.drain(..).collect();
+        let pid = worker.pid();
+        worker.fail(
+            format!("it was stopped because task {index} was stuck"),
+            true,
+        );
+        let mut batches: Vec<InFlight> = worker.in_flight.drain(..).collect();
         let first = batches.remove(0);
         let mut tasks = first.tasks.into_iter();
         let finished: Vec<Queued> = tasks.by_ref().take(done.len()).collect();
@@ -427,20 +508,22 @@ impl Dispatcher {
     }
 
     fn on_exit(&mut self, slot: WorkerId, status: String, stderr: String) {
-        let s = &mut self.slots[slot.0 as usize];
-        s.link = None;
-        let held: Vec<Queued> = s.in_flight.drain(..).flat_map(|b| b.tasks).collect();
-        let what = match (&s.trouble, stderr.is_empty()) {
-            (Some(trouble), _) => format!("{status}: {trouble}"),
-            (None, false) => format!("{status}; its stderr ends with: {stderr}"),
-            (None, true) => status,
+        let Some(mut worker) = self.slots[slot.0 as usize].worker.take() else {
+            return;
         };
-        let pid = s.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
-        if s.retiring {
+        let held: Vec<Queued> = worker.in_flight.drain(..).flat_map(|b| b.tasks).collect();
+        let what = match (&worker.phase, stderr.is_empty()) {
+            (Phase::Failing { trouble, .. }, _) => format!("{status}: {trouble}"),
+            (_, false) => format!("{status}; its stderr ends with: {stderr}"),
+            (_, true) => status,
+        };
+        let ran = worker.pid();
+        let pid = ran.map_or_else(String::new, |p| format!(" (pid {p})"));
+        if let Phase::Retiring { .. } = worker.phase {
             for q in held.into_iter().rev() {
                 self.queue.push_front(q);
             }
-        } else if !s.ready {
+        } else if ran.is_none() {
             // It never started: the tasks did not run, so put them back untouched.
             self.start_failures += 1;
             for q in held.into_iter().rev() {
@@ -490,17 +573,11 @@ impl Dispatcher {
     fn restart(&mut self, slot: WorkerId) {
         let s = &mut self.slots[slot.0 as usize];
         s.generation += 1;
-        s.pid = None;
-        s.ready = false;
-        s.trouble = None;
-        s.sent = 0;
-        s.retiring = false;
-        s.head_since = None;
         match self
             .transport
             .start(slot, s.generation, &self.setup, self.reports_tx.clone())
         {
-            Ok(link) => s.link = Some(link),
+            Ok(link) => s.worker = Some(Worker::new(link)),
             Err(e) => {
                 self.start_failures += 1;
                 if self.start_failures >= MAX_START_FAILURES {
@@ -538,7 +615,12 @@ impl Dispatcher {
         if self.queue.is_empty() {
             return;
         }
-        let live = self.slots.iter().filter(|s| s.link.is_some()).count();
+        let live = self
+            .slots
+            .iter()
+            .filter_map(|s| s.worker.as_ref())
+            .filter(|w| w.takes_batches())
+            .count();
         if live == 0 {
             return;
         }
@@ -551,21 +633,20 @@ impl Dispatcher {
                 }
                 let chunk = self.policy.chunk(self.queue.len(), live);
                 let depth = self.policy.depth(chunk);
-                let slot = &mut self.slots[i];
-                let Some(link) = slot.link.as_mut() else {
+                let Some(worker) = self.slots[i].worker.as_mut() else {
                     continue;
                 };
-                if slot.in_flight.len() >= depth || slot.retiring {
+                if worker.in_flight.len() >= depth || !worker.takes_batches() {
                     continue;
                 }
                 let share = self.max_tasks.map_or(usize::MAX, |max| {
-                    usize::try_from(max.saturating_sub(slot.sent)).unwrap_or(usize::MAX)
+                    usize::try_from(max.saturating_sub(worker.sent)).unwrap_or(usize::MAX)
                 });
                 if share == 0 {
                     continue;
                 }
                 let take = chunk.min(self.queue.len()).min(share);
-                slot.sent += take as u64;
+                worker.sent += take as u64;
                 let tasks: Vec<Queued> = self.queue.drain(..take).collect();
                 let id = BatchId(self.next_batch);
                 self.next_batch += 1;
@@ -580,7 +661,7 @@ impl Dispatcher {
                         .collect(),
                 }));
                 match frame {
-                    Ok(frame) => link.send(frame),
+                    Ok(frame) => worker.link.send(frame),
                     Err(e) => {
                         // Only an input over the frame limit gets here: fail those tasks.
                         let message = format!("the input cannot be sent to a worker: {e}");
@@ -601,10 +682,10 @@ impl Dispatcher {
                         continue;
                     }
                 }
-                if slot.in_flight.is_empty() {
-                    slot.head_since = Some(Instant::now());
+                if worker.in_flight.is_empty() {
+                    worker.head_since = Some(Instant::now());
                 }
-                slot.in_flight.push_back(InFlight { id, tasks });
+                worker.in_flight.push_back(InFlight { id, tasks });
                 sent_any = true;
             }
             if !sent_any {
@@ -615,19 +696,15 @@ impl Dispatcher {
 
     fn shutdown(&mut self) {
         let mut running = 0;
+        let mut left: Vec<Queued> = Vec::new();
         for slot in &mut self.slots {
-            if let Some(link) = slot.link.as_mut() {
-                link.kill();
+            // Dropping the worker closes its link too.
+            if let Some(mut worker) = slot.worker.take() {
+                worker.link.kill();
                 running += 1;
+                left.extend(worker.in_flight.into_iter().flat_map(|b| b.tasks));
             }
-            slot.link = None;
         }
-        let mut left: Vec<Queued> = self
-            .slots
-            .iter_mut()
-            .flat_map(|s| s.in_flight.drain(..))
-            .flat_map(|b| b.tasks)
-            .collect();
         left.extend(self.queue.drain(..));
         for q in left {
             let outcome = TaskOutcome::cancelled(q.task.index, Cancelled::BeforeFinish);
@@ -663,5 +740,224 @@ impl Dispatcher {
                 Inbox::Report(_) | Inbox::Request(Some(_)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::limits::Limits;
+    use crate::pool::fake_transport::{Act, FakeTransport, Record, Script};
+    use crate::pool::job;
+    use crate::sync::lock;
+    use crate::vocab::{Entry, FunctionPath, Grants, ModuleKind};
+
+    /// A pool over fake workers acting as `script`: `tasks` inputs `0..tasks` through one job;
+    /// returns every outcome by index (asserting each index comes exactly once) and what the
+    /// fakes did.
+    fn run(
+        script: Script,
+        tasks: u64,
+        chunksize: Option<usize>,
+        retries: u32,
+        max_tasks_per_worker: Option<u64>,
+    ) -> (BTreeMap<u64, Result<String, TaskError>>, Record) {
+        let (transport, record) = FakeTransport::new(script);
+        let config = DispatcherConfig {
+            processes: 2,
+            setup: Setup {
+                artifact: PathBuf::from("/nonexistent.cwasm"),
+                kind: ModuleKind::Component,
+                entry: Entry::Function {
+                    function: FunctionPath::parse("f"),
+                    init: None,
+                },
+                limits: Limits::for_processes(2),
+                fresh: false,
+                timed: false,
+                grants: Grants::default(),
+            },
+            chunksize,
+            retries,
+            max_tasks_per_worker,
+        };
+        let (requests, dispatcher) = start(config, Box::new(transport)).expect("starts");
+        let (mut submitter, outcomes) = job::open(&requests, 0, 1 << 16, false);
+        for i in 0..tasks {
+            submitter.push(i.to_string());
+        }
+        submitter.finish();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = done_tx.send(outcomes.collect::<Vec<TaskOutcome>>());
+        });
+        let outcomes = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("every task gets an outcome: the job does not hang");
+        let _ = requests.send(Request::Shutdown);
+        let _ = dispatcher.join();
+        let mut by_index = BTreeMap::new();
+        for outcome in outcomes {
+            let result = outcome.json().map(str::to_string).map_err(Clone::clone);
+            let again = by_index.insert(outcome.index().0, result);
+            assert!(again.is_none(), "task {} got two outcomes", outcome.index());
+        }
+        let want: Vec<u64> = (0..tasks).collect();
+        assert_eq!(by_index.keys().copied().collect::<Vec<_>>(), want);
+        let record = std::mem::take(&mut *lock(&record));
+        (by_index, record)
+    }
+
+    fn script(f: impl Fn(WorkerId, u64) -> Act + Send + Sync + 'static) -> Script {
+        Arc::new(f)
+    }
+
+    /// The first process of slot 0 acts as `act`; every other one normally.
+    fn first_worker(act: Act) -> Script {
+        script(move |slot, generation| {
+            if (slot.0, generation) == (0, 0) {
+                act
+            } else {
+                Act::Normal
+            }
+        })
+    }
+
+    fn failures(outcomes: &BTreeMap<u64, Result<String, TaskError>>) -> Vec<(u64, ErrorKind)> {
+        outcomes
+            .iter()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (*i, e.kind())))
+            .collect()
+    }
+
+    #[test]
+    fn normal_workers_answer_every_task_with_its_own_result() {
+        let (outcomes, record) = run(script(|_, _| Act::Normal), 500, None, 1, None);
+        for (i, result) in &outcomes {
+            assert_eq!(result.as_deref().ok(), Some(i.to_string().as_str()));
+        }
+        assert_eq!(record.started.len(), 2, "{record:?}");
+    }
+
+    #[test]
+    fn a_worker_dying_mid_batch_has_its_tasks_run_again() {
+        let (outcomes, record) = run(first_worker(Act::DieOnBatch(1)), 40, Some(4), 1, None);
+        assert_eq!(failures(&outcomes), [], "retried on a fresh worker");
+        assert!(record.started.contains(&(WorkerId(0), 1)), "{record:?}");
+
+        // Without retries, exactly the tasks it held end as worker-lost, saying why.
+        let (outcomes, record) = run(first_worker(Act::DieOnBatch(1)), 40, Some(4), 0, None);
+        let lost = failures(&outcomes);
+        let answered: usize = record.answered.values().sum();
+        assert!(!lost.is_empty(), "it held tasks when it died");
+        assert_eq!(lost.len() + answered, 40, "lost: {lost:?}, {record:?}");
+        assert!(lost.iter().all(|(_, kind)| *kind == ErrorKind::WorkerLost));
+        let (first, _) = lost[0];
+        let message = outcomes[&first].as_ref().expect_err("lost").message();
+        assert!(
+            message.contains("(pid 1000) running this task died") && message.contains("SIGSEGV"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_stuck_task_times_out_alone_and_the_rest_run() {
+        let (outcomes, record) = run(first_worker(Act::StuckOnFirstBatch), 20, Some(4), 1, None);
+        let failed = failures(&outcomes);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        let (stuck, kind) = failed[0];
+        assert_eq!(kind, ErrorKind::Timeout);
+        let message = outcomes[&stuck].as_ref().expect_err("stuck").message();
+        assert!(message.contains("blocked inside a host call"), "{message}");
+        // The task before it kept its result; the ones after ran elsewhere.
+        assert_eq!(
+            outcomes[&(stuck - 1)].as_deref().ok(),
+            Some((stuck - 1).to_string().as_str())
+        );
+        // Its process went on answering until it was killed; those answers came too late,
+        // their tasks ran again, and each result was still delivered once.
+        assert!(record.answered.values().sum::<usize>() >= 19, "{record:?}");
+    }
+
+    #[test]
+    fn garbage_on_the_pipe_stops_the_worker_and_its_tasks_run_again() {
+        let (outcomes, _) = run(first_worker(Act::GarbleOnFirstBatch), 30, Some(3), 1, None);
+        assert_eq!(failures(&outcomes), []);
+
+        let (outcomes, _) = run(first_worker(Act::GarbleOnFirstBatch), 30, Some(3), 0, None);
+        let lost = failures(&outcomes);
+        assert!(!lost.is_empty(), "its tasks had no retry");
+        for (i, kind) in lost {
+            assert_eq!(kind, ErrorKind::WorkerLost);
+            let message = outcomes[&i].as_ref().expect_err("lost").message();
+            assert!(
+                message.contains("it wrote garbage on its pipe"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn workers_retire_after_their_share_and_nothing_is_lost() {
+        let (outcomes, record) = run(script(|_, _| Act::Normal), 50, Some(1), 0, Some(3));
+        assert_eq!(
+            failures(&outcomes),
+            [],
+            "a retirement costs no task anything"
+        );
+        assert!(record.started.len() >= 50 / 3, "{record:?}");
+        assert!(
+            record.answered.values().all(|&n| n <= 3),
+            "no process ran more than its share: {:?}",
+            record.answered
+        );
+        assert_eq!(record.answered.values().sum::<usize>(), 50);
+    }
+
+    #[test]
+    fn workers_that_never_start_fail_every_task_with_the_reason() {
+        let started = Instant::now();
+        let (outcomes, record) = run(script(|_, _| Act::NeverStarts), 25, None, 1, None);
+        assert_eq!(failures(&outcomes).len(), 25);
+        for result in outcomes.values() {
+            let error = result.as_ref().expect_err("failed");
+            assert_eq!(error.kind(), ErrorKind::WorkerLost);
+            assert!(
+                error.message().starts_with("worker processes cannot start")
+                    && error.message().contains("it is not one"),
+                "{}",
+                error.message()
+            );
+        }
+        assert_eq!(
+            record.started.len(),
+            2 + MAX_START_FAILURES as usize - 1,
+            "{record:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_worker_that_recovers_before_the_limit_keeps_the_pool() {
+        // Two failed starts, then good workers: nothing fails.
+        let failed = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&failed);
+        let flaky = script(move |_, _| {
+            let mut n = lock(&count);
+            *n += 1;
+            if *n <= 2 {
+                Act::NeverStarts
+            } else {
+                Act::Normal
+            }
+        });
+        let (outcomes, _) = run(flaky, 30, None, 0, None);
+        assert_eq!(failures(&outcomes), []);
+        assert!(*lock(&failed) >= 4);
     }
 }

@@ -545,3 +545,66 @@ impl Drop for Outcomes {
         let _ = self.requests.send(Request::Close { job: self.job });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Plays the job's server: every task submitted so far, without answering any.
+    fn submitted(requests: &Receiver<Request>, results: &mut Option<Sender<JobMsg>>) -> Vec<u64> {
+        let mut got = Vec::new();
+        while let Ok(request) = requests.recv_timeout(Duration::from_millis(200)) {
+            match request {
+                Request::Open { results: tx, .. } => *results = Some(tx),
+                Request::Submit { tasks, .. } => got.extend(tasks.iter().map(|t| t.index.0)),
+                Request::Close { .. } | Request::Shutdown => {}
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn the_window_bounds_what_is_submitted_and_order_is_restored() {
+        let (requests_tx, requests) = unbounded();
+        let (mut submitter, mut outcomes) = open(&requests_tx, 7, 4, true);
+        let feeder = std::thread::spawn(move || {
+            for i in 0..10 {
+                submitter.push(i.to_string());
+            }
+        });
+        let mut results = None;
+        assert_eq!(
+            submitted(&requests, &mut results),
+            [0, 1, 2, 3],
+            "the window is 4"
+        );
+        let results = results.expect("the job opened");
+        let answer = |indices: &[u64]| {
+            let outcomes = indices
+                .iter()
+                .map(|&i| {
+                    let mut o = TaskOutcome::failed(TaskIndex(i), crate::ErrorKind::Trap, "");
+                    o.result = Ok(i.to_string().into());
+                    o
+                })
+                .collect();
+            results.send(JobMsg::Outcomes(outcomes)).expect("job alive");
+        };
+        // Answers out of order come out in order; taking them frees the window.
+        answer(&[2, 0, 3, 1]);
+        let taken: Vec<u64> = (0..4)
+            .map(|_| outcomes.next_blocking().expect("an outcome").index().0)
+            .collect();
+        assert_eq!(taken, [0, 1, 2, 3]);
+        outcomes.return_credits();
+        let more = submitted(&requests, &mut None);
+        assert!(
+            !more.is_empty() && more.len() <= 4 && more[0] == 4,
+            "{more:?}"
+        );
+        drop(outcomes);
+        let _ = feeder.join();
+    }
+}

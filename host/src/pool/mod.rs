@@ -14,6 +14,8 @@ pub mod builder;
 pub mod chunking;
 pub mod dispatcher;
 pub mod events;
+#[cfg(test)]
+mod fake_transport;
 pub mod job;
 pub mod outcome;
 pub mod process;
