@@ -115,8 +115,14 @@ impl Watcher {
     }
 
     /// The first signal, once one came.
+    #[inline]
     pub fn received(&self) -> Option<Signal> {
-        Signal::from_number(self.shared.first.load(Ordering::SeqCst))
+        // Read once per outcome: a relaxed load that is almost always 0 (the signal thread's
+        // store is seen soon enough; the callback has stopped the pool already).
+        match self.shared.first.load(Ordering::Relaxed) {
+            0 => None,
+            number => Signal::from_number(number),
+        }
     }
 
     /// Installs the handlers and starts the watching thread.
