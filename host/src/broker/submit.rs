@@ -26,6 +26,7 @@ use super::reply;
 use crate::PoolBuilder;
 use crate::error::{Error, ErrorKind};
 use crate::ids::TaskIndex;
+use crate::pool::inbox::Requests;
 use crate::pool::outcome::{Cancelled, TaskOutcome};
 use crate::pool::request::{JobMsg, Request};
 use crate::pool::{Outcomes, Submitter, Terminator, job};
@@ -66,7 +67,7 @@ impl Default for SubmitOptions {
 pub struct BrokerJob {
     id: String,
     program: bool,
-    requests: Sender<Request>,
+    requests: Requests,
     notes: Receiver<String>,
     /// The thread that deletes the job's keys when it ends; joined on drop.
     feeder: Option<std::thread::JoinHandle<()>>,
@@ -100,7 +101,7 @@ impl Drop for BrokerJob {
     /// Ends the job (if its outcomes were not all taken, the rest end as `cancelled`) and
     /// waits until its keys are deleted from the broker.
     fn drop(&mut self) {
-        let _ = self.requests.send(Request::Shutdown);
+        self.requests.send(Request::Shutdown);
         if let Some(feeder) = self.feeder.take() {
             let _ = feeder.join();
         }
@@ -197,7 +198,7 @@ pub fn submit(
             .query::<()>(c)
     })?;
 
-    let (requests_tx, requests_rx) = unbounded();
+    let (requests_tx, requests_rx) = Requests::channel();
     let (submitter, outcomes) = job::open(&requests_tx, 0, options.window, options.ordered);
     let (notes_tx, notes_rx) = unbounded();
     let shared = Arc::new(Shared {

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use compact_str::CompactString;
-use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::inbox::Requests;
 use super::job::{self, Outcomes, Submitter, TryPush};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::Request;
@@ -52,7 +52,7 @@ pub(crate) struct Callee {
 ///
 /// Dropping the pool stops its workers at once; tasks still running end as `cancelled`.
 pub struct Pool {
-    requests: Sender<Request>,
+    requests: Requests,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     task: Task,
     function: ExportedFunction,
@@ -68,7 +68,7 @@ pub struct Pool {
 
 impl Pool {
     pub(crate) fn new(
-        requests: Sender<Request>,
+        requests: Requests,
         dispatcher: JoinHandle<()>,
         task: Task,
         Callee {
@@ -271,11 +271,11 @@ impl Pool {
 
 /// Terminates a [`Pool`] from another thread; see [`Pool::terminator`].
 #[derive(Clone)]
-pub struct Terminator(Sender<Request>);
+pub struct Terminator(Requests);
 
 impl Terminator {
     /// A terminator that sends [`Request::Shutdown`] on `requests`.
-    pub(crate) fn new(requests: Sender<Request>) -> Terminator {
+    pub(crate) fn new(requests: Requests) -> Terminator {
         Terminator(requests)
     }
 

@@ -1,5 +1,5 @@
 //! The dispatcher: the single owner of scheduling state and the only one that talks to
-//! workers. It runs on its own thread and waits on its two inboxes: jobs' [`Request`]s (tasks
+//! workers. It runs on its own thread and waits on its one [`Inbox`]: jobs' [`Request`]s (tasks
 //! go into one FIFO queue) and worker links' [`WorkerReport`]s. Batches go to workers with
 //! room (see [`ChunkPolicy`]), outcomes go back to their jobs. When a worker dies, the tasks
 //! it held are retried on a fresh worker (up to `retries` times) or reported `worker-lost`; a
@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::chunking::ChunkPolicy;
 use super::events::{WorkerEvent, WorkerReport};
+use super::inbox::{Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::{JobId, JobMsg, Request};
 use super::transport::{Transport, WorkerLink};
@@ -148,10 +149,9 @@ impl Worker {
 
 /// The dispatcher's state (see the module docs).
 pub struct Dispatcher {
-    requests: Receiver<Request>,
-    reports: Receiver<WorkerReport>,
-    /// Handed to every worker link the dispatcher starts.
-    reports_tx: Sender<WorkerReport>,
+    inbox: Receiver<Inbox>,
+    /// Handed to every worker link the dispatcher starts (so the inbox never disconnects).
+    reports: Reports,
     transport: Box<dyn Transport>,
     setup: Setup,
     retries: u32,
@@ -166,20 +166,19 @@ pub struct Dispatcher {
     warned_confinement: bool,
 }
 
-/// Starts the workers and the dispatcher thread; returns the channel for jobs' requests.
+/// Starts the workers and the dispatcher thread; returns where jobs send their requests.
 ///
 /// # Errors
 /// [`Error::Spawn`] when the first workers cannot be started at all.
 pub fn start(
     config: DispatcherConfig,
     transport: Box<dyn Transport>,
-) -> Result<(Sender<Request>, std::thread::JoinHandle<()>), Error> {
-    let (requests_tx, requests) = unbounded();
-    let (reports_tx, reports) = unbounded();
+) -> Result<(Requests, std::thread::JoinHandle<()>), Error> {
+    let (inbox_tx, inbox) = unbounded();
+    let requests = Requests::to_dispatcher(inbox_tx.clone());
     let mut dispatcher = Dispatcher {
-        requests,
-        reports,
-        reports_tx,
+        inbox,
+        reports: Reports::to_dispatcher(inbox_tx),
         transport,
         setup: config.setup,
         retries: config.retries,
@@ -195,10 +194,9 @@ pub fn start(
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
-        let link =
-            dispatcher
-                .transport
-                .start(id, 0, &dispatcher.setup, dispatcher.reports_tx.clone());
+        let link = dispatcher
+            .transport
+            .start(id, 0, &dispatcher.setup, dispatcher.reports.clone());
         let link = match link {
             Ok(link) => link,
             Err(e) => {
@@ -224,53 +222,31 @@ pub fn start(
             program: "dispatcher thread".into(),
             cause,
         })?;
-    Ok((requests_tx, handle))
-}
-
-/// What the dispatcher woke up for.
-enum Inbox {
-    /// A job's request; `None` when every job-side sender is gone (the pool was dropped).
-    Request(Option<Request>),
-    /// A worker link's report.
-    Report(WorkerReport),
-    /// The earliest deadline passed.
-    Deadline,
+    Ok((requests, handle))
 }
 
 impl Dispatcher {
     fn run(mut self) {
         loop {
-            match self.wait(self.next_deadline()) {
-                Inbox::Request(None | Some(Request::Shutdown)) => {
+            // The dispatcher holds a sender of its inbox itself: it never disconnects.
+            let next = match self.next_deadline() {
+                Some(deadline) => self.inbox.recv_deadline(deadline).ok(),
+                None => self.inbox.recv().ok(),
+            };
+            match next {
+                Some(Inbox::Request(Request::Shutdown)) => {
                     self.shutdown();
                     return;
                 }
-                Inbox::Request(Some(request)) => self.on_request(request),
-                Inbox::Report(WorkerReport {
+                Some(Inbox::Request(request)) => self.on_request(request),
+                Some(Inbox::Report(WorkerReport {
                     slot,
                     generation,
                     event,
-                }) => self.on_worker(slot, generation, event),
-                Inbox::Deadline => self.stop_silent_workers(),
+                })) => self.on_worker(slot, generation, event),
+                None => self.stop_silent_workers(),
             }
             self.schedule();
-        }
-    }
-
-    /// Waits for the next request or report, or until `deadline`.
-    fn wait(&self, deadline: Option<Instant>) -> Inbox {
-        // The dispatcher holds a report sender itself, so `reports` never disconnects.
-        let report = |r: Result<WorkerReport, _>| r.map_or(Inbox::Deadline, Inbox::Report);
-        match deadline {
-            Some(deadline) => crossbeam_channel::select! {
-                recv(self.requests) -> r => Inbox::Request(r.ok()),
-                recv(self.reports) -> r => report(r),
-                default(deadline.saturating_duration_since(Instant::now())) => Inbox::Deadline,
-            },
-            None => crossbeam_channel::select! {
-                recv(self.requests) -> r => Inbox::Request(r.ok()),
-                recv(self.reports) -> r => report(r),
-            },
         }
     }
 
@@ -575,7 +551,7 @@ impl Dispatcher {
         s.generation += 1;
         match self
             .transport
-            .start(slot, s.generation, &self.setup, self.reports_tx.clone())
+            .start(slot, s.generation, &self.setup, self.reports.clone())
         {
             Ok(link) => s.worker = Some(Worker::new(link)),
             Err(e) => {
@@ -713,31 +689,23 @@ impl Dispatcher {
         // Wait (briefly) until every killed worker is reaped, so none outlives the pool; answer
         // what still arrives meanwhile.
         let deadline = Instant::now() + Duration::from_secs(2);
-        let mut jobs_gone = false;
         while running > 0 {
-            let inbox = if jobs_gone {
-                self.reports
-                    .recv_deadline(deadline)
-                    .map_or(Inbox::Deadline, Inbox::Report)
-            } else {
-                self.wait(Some(deadline))
+            let Ok(inbox) = self.inbox.recv_deadline(deadline) else {
+                break;
             };
             match inbox {
-                Inbox::Deadline => break,
                 Inbox::Report(WorkerReport {
                     slot,
                     generation,
                     event: WorkerEvent::Exited { .. },
                 }) if self.slots[slot.0 as usize].generation == generation => running -= 1,
-                Inbox::Request(Some(Request::Submit { job, tasks })) => {
+                Inbox::Request(Request::Submit { job, tasks }) => {
                     self.deliver(job, TaskOutcome::never_started(tasks));
                 }
-                Inbox::Request(Some(Request::Open { job, results })) => {
+                Inbox::Request(Request::Open { job, results }) => {
                     self.jobs.insert(job, results);
                 }
-                // Every job is gone: only the reaping is left to wait for.
-                Inbox::Request(None) => jobs_gone = true,
-                Inbox::Report(_) | Inbox::Request(Some(_)) => {}
+                Inbox::Report(_) | Inbox::Request(_) => {}
             }
         }
     }
@@ -799,7 +767,7 @@ mod tests {
         let outcomes = done_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("every task gets an outcome: the job does not hang");
-        let _ = requests.send(Request::Shutdown);
+        requests.send(Request::Shutdown);
         let _ = dispatcher.join();
         let mut by_index = BTreeMap::new();
         for outcome in outcomes {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::events::{WorkerEvent, WorkerReport};
+use super::inbox::Reports;
 use super::transport::{Transport, WorkerLink};
 use crate::error::Error;
 use crate::ids::WorkerId;
@@ -86,7 +87,7 @@ impl Transport for FakeTransport {
         slot: WorkerId,
         generation: u64,
         _setup: &Setup,
-        events: Sender<WorkerReport>,
+        events: Reports,
     ) -> Result<Box<dyn WorkerLink>, Error> {
         let act = (self.script)(slot, generation);
         lock(&self.record).started.push((slot, generation));
@@ -94,7 +95,7 @@ impl Transport for FakeTransport {
         let record = Arc::clone(&self.record);
         std::thread::spawn(move || {
             let report = |event| {
-                let _ = events.send(WorkerReport {
+                events.send(WorkerReport {
                     slot,
                     generation,
                     event,

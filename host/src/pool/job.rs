@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use compact_str::CompactString;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
+use super::inbox::Requests;
 use super::outcome::TaskOutcome;
 use super::request::{JobId, JobMsg, Request};
 use crate::ids::TaskIndex;
@@ -153,7 +154,7 @@ const CREDIT_BATCH: usize = 64;
 
 /// Opens job `job` on the server behind `requests`: returns its two sides.
 pub(crate) fn open(
-    requests: &Sender<Request>,
+    requests: &Requests,
     job: JobId,
     window: usize,
     ordered: bool,
@@ -171,12 +172,10 @@ pub(crate) fn open(
         heavy: Mutex::new(HashMap::new()),
         heavy_count: AtomicUsize::new(0),
     });
-    let server_alive = requests
-        .send(Request::Open {
-            job,
-            results: results_tx.clone(),
-        })
-        .is_ok();
+    let server_alive = requests.send(Request::Open {
+        job,
+        results: results_tx.clone(),
+    });
     let submitter = Submitter {
         job,
         requests: requests.clone(),
@@ -208,7 +207,7 @@ pub(crate) fn open(
 /// The input side of a job. Dropping it ends the job's input, like [`Submitter::finish`].
 pub struct Submitter {
     job: JobId,
-    requests: Sender<Request>,
+    requests: Requests,
     results: Sender<JobMsg>,
     window: Arc<Window>,
     next: u64,
@@ -293,16 +292,13 @@ impl Submitter {
         }
         let tasks = std::mem::take(&mut self.pending);
         if self.server_alive {
-            match self.requests.send(Request::Submit {
+            let submit = Request::Submit {
                 job: self.job,
                 tasks,
-            }) {
-                Ok(()) => {}
-                Err(crossbeam_channel::SendError(Request::Submit { tasks, .. })) => {
-                    self.server_alive = false;
-                    self.cancel(tasks);
-                }
-                Err(_) => self.server_alive = false,
+            };
+            if let Err(tasks) = self.requests.submit(submit) {
+                self.server_alive = false;
+                self.cancel(tasks);
             }
         } else {
             self.cancel(tasks);
@@ -342,7 +338,7 @@ impl Drop for Submitter {
 /// as completed. Dropping it early cancels the job's queued tasks.
 pub struct Outcomes {
     job: JobId,
-    requests: Sender<Request>,
+    requests: Requests,
     rx: Receiver<JobMsg>,
     window: Arc<Window>,
     ordered: bool,
@@ -567,7 +563,7 @@ mod tests {
 
     #[test]
     fn the_window_bounds_what_is_submitted_and_order_is_restored() {
-        let (requests_tx, requests) = unbounded();
+        let (requests_tx, requests) = Requests::channel();
         let (mut submitter, mut outcomes) = open(&requests_tx, 7, 4, true);
         let feeder = std::thread::spawn(move || {
             for i in 0..10 {

@@ -2,8 +2,8 @@
 //!
 //! The design follows nextest's runner. One *dispatcher* thread ([`dispatcher`]) owns all
 //! scheduling state (queue, chunk sizing, which worker holds which tasks, retries) and is the
-//! only one that talks to workers, through the narrow [`transport`] seam. It waits on two
-//! inboxes and nothing else: jobs' [`request::Request`]s and worker links'
+//! only one that talks to workers, through the narrow [`transport`] seam. It waits on one
+//! inbox ([`inbox`]) and nothing else: jobs' [`request::Request`]s and worker links'
 //! [`events::WorkerReport`]s, so it never blocks on a single worker. Jobs ([`job`]) submit
 //! inputs under a bounded window and receive [`outcome::TaskOutcome`]s on their own channel;
 //! a job speaks only `Request`s, so a broker's submitter can serve the same job type. The
@@ -16,6 +16,7 @@ pub mod dispatcher;
 pub mod events;
 #[cfg(test)]
 mod fake_transport;
+pub mod inbox;
 pub mod job;
 pub mod outcome;
 pub mod process;

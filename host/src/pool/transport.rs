@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Sender, unbounded};
 
 use super::events::{WorkerEvent, WorkerReport};
+use super::inbox::Reports;
 use crate::error::Error;
 use crate::ids::WorkerId;
 use crate::sync::lock;
@@ -33,7 +34,7 @@ pub trait Transport: Send {
         slot: WorkerId,
         generation: u64,
         setup: &Setup,
-        events: Sender<WorkerReport>,
+        events: Reports,
     ) -> Result<Box<dyn WorkerLink>, Error>;
 }
 
@@ -124,7 +125,7 @@ impl Transport for ProcessTransport {
         slot: WorkerId,
         generation: u64,
         setup: &Setup,
-        events: Sender<WorkerReport>,
+        events: Reports,
     ) -> Result<Box<dyn WorkerLink>, Error> {
         let mut child = match self.warm.pop() {
             Some(child) => child,
@@ -170,7 +171,7 @@ impl Transport for ProcessTransport {
             let mut input = BufReader::new(stdout);
             let mut buf = Vec::new();
             let send = |event| {
-                let _ = events.send(WorkerReport {
+                events.send(WorkerReport {
                     slot,
                     generation,
                     event,
