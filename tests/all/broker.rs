@@ -610,18 +610,7 @@ fn a_lost_broker_is_a_clear_error_not_a_hang() {
     );
     // Every worker gives up too, with the reason, and exit status 1.
     for worker in &mut workers {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = worker.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "a worker hangs: {}",
-                worker.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = worker.wait_exit("a worker hangs");
         assert_eq!(status.code(), Some(1), "{}", worker.log());
         assert!(worker.log().contains("lost the broker"), "{}", worker.log());
     }
@@ -825,18 +814,7 @@ fn a_worker_stops_on_ctrl_c_or_sigterm_with_status_0() {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = worker.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "SIG{name}: the worker does not stop: {}",
-                worker.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = worker.wait_exit(&format!("SIG{name}: the worker does not stop"));
         assert_eq!(status.code(), Some(0), "SIG{name}: {}", worker.log());
         assert!(
             worker.log().contains("mpwasm worker: stopped"),

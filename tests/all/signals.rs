@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mpwasm_test_artifacts::guests;
 
-use crate::common::{self, children};
+use crate::common::{self, children, wait_for_children};
 
 /// Whether `pid` is still a live process (a zombie waiting for a reaper counts as gone).
 fn alive(pid: u32) -> bool {
@@ -63,12 +63,7 @@ fn spinning_run(
         out.read_line(&mut line).expect("a result line");
         lines.push(line.trim().to_string());
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut workers = children(child.id());
-    while workers.len() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        workers = children(child.id());
-    }
+    let workers = wait_for_children(child.id(), 2);
     assert_eq!(workers.len(), 2, "two workers run");
     (child, out, lines, workers)
 }
@@ -183,12 +178,7 @@ fn ctrl_c_stops_a_test_run_printing_what_finished_and_the_summary() {
             line.trim_start().starts_with("PASS") && line.contains("tests::passes"),
             "{line:?}"
         );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut workers = children(child.id());
-        while workers.len() < 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            workers = children(child.id());
-        }
+        let workers = wait_for_children(child.id(), 2);
         assert_eq!(workers.len(), 2, "two workers run");
         signal(child.id(), name);
         let (status, rest, err, took) = finish(child, out);

@@ -103,6 +103,17 @@ pub fn children(pid: u32) -> Vec<u32> {
     found
 }
 
+/// Waits (up to 5 s) until process `pid` has `n` children, and returns them.
+pub fn wait_for_children(pid: u32, n: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut found = children(pid);
+    while found.len() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        found = children(pid);
+    }
+    found
+}
+
 /// stderr of a finished child, read to the end.
 pub fn read_stderr(child: &mut std::process::Child) -> String {
     use std::io::Read;
