@@ -3,7 +3,10 @@
 //! decides its result itself) until the writer reports its result stored, or until the owner
 //! gives it up (the pool cancelled it; it stays pending for another worker). So
 //! `held = dispatched − stored − given up`, kept in this one type, touched only by the owner.
-//! The prefetch window, the lone run of a taken-over input and the lease renewal all read it.
+//! An input is *running* while its local pool has it, and *storing* once the pool finished it
+//! (or the owner answered it itself) until the writer reports it stored. The prefetch window
+//! counts running inputs (and caps all of them), the lone run of a taken-over input and the
+//! lease renewal read the rest.
 
 use std::collections::HashMap;
 
@@ -34,6 +37,7 @@ struct JobHeld {
 pub(super) struct Held {
     jobs: HashMap<String, JobHeld>,
     count: usize,
+    running: usize,
     suspects: usize,
 }
 
@@ -41,6 +45,11 @@ impl Held {
     /// How many inputs are held, over all jobs.
     pub(super) fn count(&self) -> usize {
         self.count
+    }
+
+    /// How many held inputs are in a local pool (queued or running there).
+    pub(super) fn running(&self) -> usize {
+        self.running
     }
 
     /// Whether nothing is held.
@@ -63,6 +72,7 @@ impl Held {
         }
         if let Some(local) = local {
             held.running.insert(local, item.entry.clone());
+            self.running += 1;
         }
         self.count += 1;
         self.suspects += usize::from(item.suspect);
@@ -75,6 +85,7 @@ impl Held {
     pub(super) fn finished(&mut self, job: &str, local: TaskIndex) -> Option<&Item> {
         let held = self.jobs.get_mut(job)?;
         let entry = held.running.remove(&local)?;
+        self.running -= 1;
         held.items.get(&entry)
     }
 
@@ -83,6 +94,7 @@ impl Held {
     pub(super) fn give_up(&mut self, job: &str, local: TaskIndex) -> Option<Item> {
         let held = self.jobs.get_mut(job)?;
         let entry = held.running.remove(&local)?;
+        self.running -= 1;
         let item = held.items.remove(&entry)?;
         self.forget(&item);
         Some(item)
@@ -92,7 +104,9 @@ impl Held {
     pub(super) fn stored(&mut self, job: &str, entry: &str) -> Option<Item> {
         let held = self.jobs.get_mut(job)?;
         let item = held.items.remove(entry)?;
+        let before = held.running.len();
         held.running.retain(|_, e| e != entry);
+        self.running -= before - held.running.len();
         self.forget(&item);
         Some(item)
     }
@@ -105,6 +119,7 @@ impl Held {
         for item in held.items.values() {
             self.forget(item);
         }
+        self.running -= held.running.len();
         held.items.len()
     }
 
@@ -133,12 +148,12 @@ mod tests {
         assert!(held.hold("a", item("2-0", 1, true), Some(TaskIndex(1))));
         assert!(held.hold("b", item("1-0", 7, false), None));
         assert!(!held.hold("a", item("1-0", 0, false), None), "held twice");
-        assert_eq!((held.count(), held.suspects()), (3, 1));
+        assert_eq!((held.count(), held.running(), held.suspects()), (3, 2, 1));
 
-        // Finished is not stored: still held, and finished only once.
+        // Finished is not stored: still held (but no longer running), and finished only once.
         assert_eq!(held.finished("a", TaskIndex(0)).map(|i| i.index), Some(0));
         assert_eq!(held.finished("a", TaskIndex(0)), None);
-        assert_eq!(held.count(), 3);
+        assert_eq!((held.count(), held.running()), (3, 1));
         assert_eq!(held.stored("a", "1-0").map(|i| i.index), Some(0));
         assert_eq!(held.stored("a", "1-0"), None, "stored twice");
         assert_eq!(held.count(), 2);
@@ -165,7 +180,7 @@ mod tests {
         held.hold("b", item("3-0", 2, false), Some(TaskIndex(0)));
         assert_eq!(held.drop_job("a"), 2);
         assert_eq!(held.drop_job("a"), 0);
-        assert_eq!((held.count(), held.suspects()), (1, 0));
+        assert_eq!((held.count(), held.running(), held.suspects()), (1, 1, 0));
         // Late news of the job that was let go changes nothing.
         assert_eq!(held.finished("a", TaskIndex(0)), None);
         assert_eq!(held.stored("a", "2-0"), None);

@@ -3,9 +3,13 @@
 //! doing (a slow broker command, a long pause), no lease of a running input lapses, so other
 //! workers never take over inputs that are still running here.
 //!
-//! It keeps its own copy of what is held, from the owner's [`Lease`] messages, and waits on
-//! them with the next renewal or heartbeat as its deadline. It ends when the owner drops its
-//! sender; a lost broker is reported as [`ServeEvent::Failed`].
+//! It keeps its own copy of what is held, from the owner's [`Lease`] messages, on two
+//! channels: a job starting or ending here wakes it (its renewals start a third of its lease
+//! later); holds and releases, which come with every input, never do (a wake for each cost
+//! ~25 µs of CPU per input, measured) and are taken in whenever it wakes, at the latest at the
+//! next renewal or heartbeat. An input is so first renewed within a third of its lease. It
+//! ends when the owner drops its senders; a lost broker is reported as
+//! [`ServeEvent::Failed`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -21,7 +25,8 @@ use crate::broker::keys::{GROUP, LIVE, WORKERS};
 /// How often the heartbeat is written.
 const HEARTBEAT: Duration = Duration::from_millis(250);
 
-/// What the owner tells the keeper.
+/// What the owner tells the keeper: `Job` and `Forget` on the waking channel, `Hold` and
+/// `Release` on the other.
 pub(super) enum Lease {
     /// Inputs of the job with input stream `input` are renewed every third of `lease`.
     Job {
@@ -63,23 +68,21 @@ pub(super) fn keep(
     mut con: Conn,
     name: &str,
     leases: &Receiver<Lease>,
+    holdings: &Receiver<Lease>,
     events: &Sender<ServeEvent>,
 ) {
     let mut jobs: HashMap<String, Renewal> = HashMap::new();
     let mut next_beat = Instant::now();
     loop {
-        let next_renewal = jobs
-            .values()
-            .filter(|r| !r.entries.is_empty())
-            .map(|r| r.next)
-            .min();
-        let due = next_renewal.map_or(next_beat, |r| r.min(next_beat));
-        // Whatever woke it, what is due is done: a stream of messages never starves the
-        // heartbeat.
+        let due = jobs.values().map(|r| r.next).fold(next_beat, Instant::min);
         match leases.recv_deadline(due) {
             Ok(message) => apply(&mut jobs, message),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Jobs first: a hold always follows its job's start.
+        for message in leases.try_iter().chain(holdings.try_iter()) {
+            apply(&mut jobs, message);
         }
         let now = Instant::now();
         let mut result = Ok(());
@@ -88,11 +91,13 @@ pub(super) fn keep(
             result = heartbeat(&mut con, name);
         }
         for (input, renewal) in &mut jobs {
-            if result.is_err() || now < renewal.next || renewal.entries.is_empty() {
+            if result.is_err() || now < renewal.next {
                 continue;
             }
             renewal.next = now + renewal.lease / 3;
-            result = renew(&mut con, name, input, &renewal.entries);
+            if !renewal.entries.is_empty() {
+                result = renew(&mut con, name, input, &renewal.entries);
+            }
         }
         match result {
             // The job ended meanwhile (its stream is gone).

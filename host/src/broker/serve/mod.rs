@@ -24,7 +24,7 @@
 //!
 //! Adding a case: a [`ServeEvent`] variant, sent by the thread that learns of it and handled in
 //! `Owner::handle`; what is held changes only through [`held::Held`], and the keeper hears of
-//! each change (`Lease::Hold` / `Lease::Release`).
+//! each change (`Lease::Hold` / `Lease::Release`, on its non-waking channel).
 
 mod adopt;
 mod held;
@@ -154,7 +154,10 @@ struct Owner {
     reading: bool,
     adopts: Sender<String>,
     stores: Sender<Store>,
+    /// The keeper's waking channel: a job starts or ends here.
     leases: Sender<Lease>,
+    /// The keeper's other channel: an input is held, or no longer.
+    holdings: Sender<Lease>,
     /// Inputs of a lost worker wait to be taken over: read no new ones meanwhile.
     claiming: bool,
     next_refresh: Instant,
@@ -180,6 +183,7 @@ impl Server {
         let (reads, reads_rx) = unbounded();
         let (stores, stores_rx) = unbounded();
         let (leases, leases_rx) = unbounded();
+        let (holdings, holdings_rx) = unbounded();
         let (adopts, adopts_rx) = unbounded();
         {
             let (name, events) = (name.clone(), events_tx.clone());
@@ -191,7 +195,9 @@ impl Server {
         };
         {
             let (name, events) = (name.clone(), events_tx.clone());
-            std::thread::spawn(move || keeper::keep(keeper_con, &name, &leases_rx, &events));
+            std::thread::spawn(move || {
+                keeper::keep(keeper_con, &name, &leases_rx, &holdings_rx, &events);
+            });
         }
         let adopter = Adopter {
             name: name.clone(),
@@ -221,6 +227,7 @@ impl Server {
             adopts,
             stores,
             leases,
+            holdings,
             claiming: false,
             next_refresh: Instant::now(),
             refreshed_ms: 0,
@@ -447,7 +454,7 @@ impl Owner {
                     if let Some(local) = served.submitter.push(input)
                         && self.held.hold(id, item, Some(local))
                     {
-                        let _ = self.leases.send(Lease::Hold {
+                        let _ = self.holdings.send(Lease::Hold {
                             input: served.keys.input.clone(),
                             entry: entry.id,
                         });
@@ -499,7 +506,7 @@ impl Owner {
 
     /// Tells the keeper that `item` of `job` is no longer held.
     fn release(&self, job: &str, item: Item) {
-        let _ = self.leases.send(Lease::Release {
+        let _ = self.holdings.send(Lease::Release {
             input: JobKeys::new(job).input,
             entry: item.entry,
         });
@@ -530,13 +537,17 @@ impl Owner {
                 wait: self.next_refresh.saturating_duration_since(Instant::now()),
             }
         } else {
+            // Room is for inputs to run: one whose result is being written no longer takes a
+            // place, so the next input is read while the writer stores (off the critical
+            // path); a slow writer still stops the reading at twice the prefetch.
             let free = if self.claiming || self.held.suspects() > 0 {
                 0
             } else {
-                self.prefetch.saturating_sub(self.held.count())
+                let running = self.prefetch.saturating_sub(self.held.running());
+                running.min((2 * self.prefetch).saturating_sub(self.held.count()))
             };
             if free == 0 {
-                return; // a stored result makes room, and wakes the owner
+                return; // a finished or stored input makes room, and wakes the owner
             }
             Read::Inputs {
                 count: free.div_ceil(streams.len()),
