@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Refused,
     /// The broker was lost and could not be reached again in time.
     BrokerLost,
+    /// A function the application answers (a host function) failed, and the WIT function
+    /// has no `result` to hand the error to the guest.
+    HostError,
 }
 
 impl ErrorKind {
@@ -54,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Exit => "exit",
             ErrorKind::Refused => "refused",
             ErrorKind::BrokerLost => "broker-lost",
+            ErrorKind::HostError => "host-error",
         }
     }
 }
@@ -168,7 +172,8 @@ pub enum Error {
     /// The module imports something the host does not provide.
     #[error(
         "{} needs an import mpwasm does not provide: {message}\n  (a task may import only WASI \
-         0.2 interfaces, or WASI preview 1 for a core module)",
+         0.2 interfaces, or WASI preview 1 for a core module; an application embedding mpwasm \
+         answers a component's other imports with `PoolBuilder::host(NAME, handler)`)",
         path.display()
     )]
     UnsupportedImport {

@@ -13,7 +13,9 @@ pub struct TaskIndex(pub u64);
 pub struct WorkerId(pub u32);
 
 /// A batch of tasks sent to one worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct BatchId(pub u64);
 
 impl fmt::Display for TaskIndex {

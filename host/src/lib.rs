@@ -22,12 +22,14 @@
 //! Where to look: scheduling in [`pool`], running across machines in [`broker`], the worker
 //! process in [`worker`], the wire protocol in [`wire`], the sandbox in [`sandbox`], the JSON ↔
 //! WIT mapping in [`values`], loading modules in [`task`], and the plain data all of them
-//! exchange (setup, tasks, outcomes, grants) in [`vocab`].
+//! exchange (setup, tasks, outcomes, grants) in [`vocab`]; the application's answers to its
+//! plugins' imports in [`imports`].
 
 pub mod broker;
 pub mod error;
 mod files;
 pub mod ids;
+pub mod imports;
 pub mod limits;
 pub mod pool;
 pub mod sandbox;
@@ -40,7 +42,10 @@ pub mod worker;
 
 pub use error::{Error, ErrorKind, TaskError};
 pub use ids::TaskIndex;
+pub use imports::{HostCallInfo, HostError, HostHandler};
 pub use limits::Limits;
-pub use pool::{AsyncResult, Pool, PoolBuilder, Process, TaskOutcome};
+pub use pool::{
+    AsyncResult, CallOptions, Canceller, Export, Pool, PoolBuilder, Process, TaskOutcome,
+};
 pub use task::{ExportedFunction, Task};
 pub use vocab::{DirGrant, FunctionPath, HttpGrant, ModuleKind};

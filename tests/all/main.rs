@@ -6,9 +6,11 @@
 mod common;
 
 mod broker;
+mod calls;
 mod cli;
 mod examples;
 mod guests_built;
+mod host_functions;
 mod library;
 mod long_runs;
 mod programs;

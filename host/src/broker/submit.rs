@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ids::TaskIndex;
 use crate::pool::inbox::Requests;
 use crate::pool::outcome::{Cancelled, TaskOutcome};
-use crate::pool::request::{JobMsg, Request};
+use crate::pool::request::{JobCall, JobMsg, Request};
 use crate::pool::{Outcomes, Submitter, Terminator, job};
 use crate::vocab::{JobSpec, WireTask};
 
@@ -112,14 +112,26 @@ impl Drop for BrokerJob {
 /// them to its caps).
 ///
 /// # Errors
-/// The errors of a local [`PoolBuilder::build`] for the module and function, then
-/// [`BrokerError::Unreachable`], [`BrokerError::Auth`] or [`BrokerError::Protocol`].
+/// [`Error::Config`] for settings with host functions (their handlers live in this process,
+/// so such a pool runs only locally); the errors of a local [`PoolBuilder::build`] for the
+/// module and function, then [`BrokerError::Unreachable`], [`BrokerError::Auth`] or
+/// [`BrokerError::Protocol`].
 pub fn submit(
     url: &Arc<BrokerUrl>,
     module: &Path,
     settings: PoolBuilder,
     options: SubmitOptions,
 ) -> Result<(BrokerJob, Submitter, Outcomes), BrokerError> {
+    if !settings.host_imports().is_empty() {
+        let names: Vec<&str> = settings.host_imports().names().collect();
+        return Err(Error::Config(format!(
+            "the pool answers imports with host functions ({}), whose handlers run in this \
+             process: it runs only locally, not through a broker (drop the broker, or the \
+             handlers)",
+            names.join(", ")
+        ))
+        .into());
+    }
     let bytes = std::fs::read(module).map_err(|cause| Error::Read {
         path: module.to_path_buf(),
         cause,
@@ -199,7 +211,13 @@ pub fn submit(
     })?;
 
     let (requests_tx, requests_rx) = Requests::channel();
-    let (submitter, outcomes) = job::open(&requests_tx, 0, options.window, options.ordered);
+    let (submitter, outcomes) = job::open(
+        &requests_tx,
+        0,
+        options.window,
+        options.ordered,
+        JobCall::default(),
+    );
     let (notes_tx, notes_rx) = unbounded();
     let shared = Arc::new(Shared {
         keys,
@@ -318,6 +336,8 @@ fn feeder(
                     shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
                 }
             }
+            // A broker's input cannot be stopped once a worker took it; it finishes.
+            Ok(Request::Cancel { .. }) => {}
             Ok(Request::Close { .. } | Request::Shutdown) | Err(_) => break,
         }
     }

@@ -1,6 +1,7 @@
 //! `mpwasm inspect TASK.wasm`: what a module is (component or core module, task or program),
 //! each export with its full WIT signature (the same printing error messages use), what it
-//! imports and what the host grants for each, and its size before and after compiling. With
+//! imports and what the host grants for each (or that the application embedding mpwasm must
+//! answer it), and its size before and after compiling. With
 //! `--json`, the same as one JSON object.
 
 use anyhow::Result;
@@ -28,7 +29,7 @@ fn grant(import: &str) -> &'static str {
         n if n.starts_with("wasi:random/") => "random numbers: provided",
         n if n.starts_with("wasi:io/") => "streams: provided",
         n if n.starts_with("wasi_snapshot_preview1#") => core_grant(n),
-        _ => "not provided: the module cannot load",
+        _ => "the application's (PoolBuilder::host); `mpwasm run` cannot load it",
     }
 }
 
@@ -56,7 +57,9 @@ fn core_grant(name: &str) -> &'static str {
 /// When the module cannot be loaded.
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let source_size = std::fs::metadata(&args.task).map(|m| m.len()).ok();
-    let task = Task::load(
+    // Imports beyond WASI are shown (an application embedding mpwasm may answer them), not
+    // refused.
+    let task = Task::load_for_inspection(
         args.task.as_path(),
         EngineSettings::for_limits(&Limits::for_processes(1)),
     )?;

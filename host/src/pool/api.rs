@@ -5,9 +5,10 @@
 //! Inputs follow one rule: a 1-parameter function takes the value, a k-parameter function an
 //! array of k values.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use compact_str::CompactString;
 use serde::Serialize;
@@ -17,12 +18,13 @@ use serde_json::Value;
 use super::inbox::Requests;
 use super::job::{self, Outcomes, Submitter, TryPush};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::Request;
-use crate::error::{ErrorKind, TaskError};
+use super::request::{JobCall, JobId, Request};
+use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
 use crate::sync;
 use crate::task::{ExportedFunction, Task};
+use crate::vocab::CallLimits;
 
 /// What every task of a pool calls.
 pub(crate) struct Callee {
@@ -32,6 +34,9 @@ pub(crate) struct Callee {
     pub(crate) arity: usize,
     /// Whether tasks run the module as a program.
     pub(crate) program: bool,
+    /// Every export a task may call, in the setup's order (`function` first); empty for a
+    /// program.
+    pub(crate) exports: Vec<ExportedFunction>,
 }
 
 /// A pool of worker processes, each running the task module in a sandbox.
@@ -60,6 +65,8 @@ pub struct Pool {
     arity: usize,
     /// Whether tasks run the module as a program.
     program: bool,
+    /// Every export a task may call (see [`Callee::exports`]).
+    exports: Vec<ExportedFunction>,
     limits: Limits,
     processes: usize,
     window: usize,
@@ -75,6 +82,7 @@ impl Pool {
             function,
             arity,
             program,
+            exports,
         }: Callee,
         limits: Limits,
         processes: usize,
@@ -87,6 +95,7 @@ impl Pool {
             function,
             arity,
             program,
+            exports,
             limits,
             processes,
             window,
@@ -125,8 +134,243 @@ impl Pool {
     /// [`TaskOutcome`]s, with captured output and worker pid, from [`Outcomes`]. `ordered`
     /// chooses input order or completion order. This is what the CLI uses.
     pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
-        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
-        job::open(&self.requests, id, self.window, ordered)
+        self.main().job(ordered)
+    }
+
+    /// Applies the function to every input and returns the results in input order, one per
+    /// input (Python's `Pool.map`).
+    pub fn map<I>(&self, inputs: I) -> Vec<Result<Value, TaskError>>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        self.main().map(inputs)
+    }
+
+    /// Like [`map`](Self::map) but lazy: results stream in input order while later inputs are
+    /// still being read, and at most the pool's window of inputs is read ahead, so the input
+    /// may be endless (Python's `Pool.imap`).
+    pub fn imap<I>(&self, inputs: I) -> Imap<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        self.main().imap(inputs)
+    }
+
+    /// Like [`imap`](Self::imap), but results come as they complete, each with its input's
+    /// index (Python's `Pool.imap_unordered`).
+    pub fn imap_unordered<I>(&self, inputs: I) -> ImapUnordered<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        self.main().imap_unordered(inputs)
+    }
+
+    /// Applies the function to each list of arguments (Python's `Pool.starmap`).
+    pub fn starmap<I, A>(&self, args: I) -> Vec<Result<Value, TaskError>>
+    where
+        I: IntoIterator<Item = A>,
+        A: IntoIterator<Item = Value>,
+    {
+        self.main().starmap(args)
+    }
+
+    /// Calls the function once with these arguments and waits (Python's `Pool.apply`).
+    ///
+    /// # Errors
+    /// The task's [`TaskError`].
+    pub fn apply(&self, args: Vec<Value>) -> Result<Value, TaskError> {
+        self.main().apply(args)
+    }
+
+    /// Calls the function once with these arguments without waiting (Python's
+    /// `Pool.apply_async`).
+    pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
+        self.main().apply_async(args)
+    }
+
+    /// [`map`](Self::map) with serde types on both sides.
+    pub fn map_typed<T, R, I>(&self, inputs: I) -> Vec<Result<R, TaskError>>
+    where
+        T: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = T>,
+    {
+        self.main().map_typed(inputs)
+    }
+
+    /// [`apply`](Self::apply) with serde types on both sides; `args` is serialized to the
+    /// function's argument (a tuple or array for several parameters).
+    ///
+    /// # Errors
+    /// The task's [`TaskError`], or `bad-input` when `args` cannot be serialized.
+    pub fn apply_typed<T: Serialize, R: DeserializeOwned>(&self, args: T) -> Result<R, TaskError> {
+        self.main().apply_typed(args)
+    }
+
+    /// The pool's own function as an [`Export`] (what [`map`](Self::map) and the rest call).
+    pub fn main(&self) -> Export<'_> {
+        Export {
+            pool: self,
+            number: 0,
+            function: &self.function,
+            arity: self.arity,
+            call: JobCall::default(),
+        }
+    }
+
+    /// Another export of the module, served by the same workers: `name` or
+    /// `interface#name`, as [`PoolBuilder::function`](super::PoolBuilder::function) takes.
+    /// Every callable export is there; `init` still runs once per instance.
+    ///
+    /// ```no_run
+    /// use mpwasm::{CallOptions, Pool};
+    /// use serde_json::json;
+    ///
+    /// let pool = Pool::builder().build("plugin.wasm")?;
+    /// let hook = pool.export("on-save")?;
+    /// let result = hook.apply(vec![json!({"path": "a.txt"})]);
+    /// let limited = pool
+    ///     .export("transform")?
+    ///     .with(CallOptions::new().timeout(std::time::Duration::from_millis(50)))?;
+    /// let pending = limited.apply_async(vec![json!("text")]);
+    /// pending.canceller().cancel(); // it never runs, or is stopped where it is
+    /// # Ok::<(), mpwasm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NoSuchFunction`] (listing the exports), [`Error::AmbiguousFunction`], or
+    /// [`Error::Config`] for a pool that runs a program (it has no exports to call).
+    pub fn export(&self, name: &str) -> Result<Export<'_>, Error> {
+        if self.program {
+            return Err(Error::Config(format!(
+                "{} runs as a program: it has no exports to call by name",
+                self.task.source().display()
+            )));
+        }
+        let wanted = self.task.function(Some(name))?;
+        let number = self
+            .exports
+            .iter()
+            .position(|f| f.path == wanted.path)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "export `{}` cannot be called (it is the module's `init`, or its \
+                     signature is not supported)",
+                    wanted.path
+                ))
+            })?;
+        let function = &self.exports[number];
+        Ok(Export {
+            pool: self,
+            number: number as u32,
+            function,
+            arity: function.params.len(),
+            call: JobCall::default(),
+        })
+    }
+
+    /// Calls export `export` once with these arguments and waits: shorthand for
+    /// `pool.export(export)?.apply(args)`.
+    ///
+    /// # Errors
+    /// The task's [`TaskError`]; an export that cannot be called is a `bad-input` error that
+    /// says why.
+    pub fn call(&self, export: &str, args: Vec<Value>) -> Result<Value, TaskError> {
+        self.export(export)
+            .map_err(|e| TaskError::new(TaskIndex(0), ErrorKind::BadInput, e.to_string()))?
+            .apply(args)
+    }
+}
+
+/// Options one call sets for itself; each one not set is the pool's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallOptions {
+    timeout: Option<Duration>,
+    fuel: Option<u64>,
+    context: Option<Value>,
+}
+
+impl CallOptions {
+    /// No options: every limit is the pool's, and the context is `null`.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    /// The call's wall-clock limit, instead of the pool's
+    /// [`timeout`](super::PoolBuilder::timeout).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// The call's instruction budget, instead of the pool's. The pool must meter fuel (built
+    /// with [`fuel`](super::PoolBuilder::fuel)).
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// A value the call's host functions see ([`HostCallInfo::context`]) and the guest never
+    /// does: per-request data such as a user id.
+    ///
+    /// [`HostCallInfo::context`]: crate::HostCallInfo::context
+    pub fn context(mut self, context: Value) -> Self {
+        self.context = Some(context);
+        self
+    }
+}
+
+/// One export of a pool's module, with the options its calls carry: `map`, `imap`,
+/// `imap_unordered`, `starmap`, `apply`, `apply_async` and the typed helpers, as on the
+/// [`Pool`] (which is its own function's `Export`). Get one with [`Pool::export`] or
+/// [`Pool::main`]; cheap to clone.
+#[derive(Clone)]
+pub struct Export<'p> {
+    pool: &'p Pool,
+    number: u32,
+    function: &'p ExportedFunction,
+    arity: usize,
+    call: JobCall,
+}
+
+impl<'p> Export<'p> {
+    /// The function its calls call.
+    pub fn function(&self) -> &'p ExportedFunction {
+        self.function
+    }
+
+    /// The same export, every call made through it carrying `options`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a fuel budget in a pool that does not meter fuel, or a zero
+    /// timeout.
+    pub fn with(mut self, options: CallOptions) -> Result<Export<'p>, Error> {
+        if options.fuel.is_some() && self.pool.limits.fuel.is_none() {
+            return Err(Error::Config(
+                "a call's fuel budget needs a pool that meters fuel: build it with \
+                 `PoolBuilder::fuel` (its default budget)"
+                    .into(),
+            ));
+        }
+        if options.timeout == Some(Duration::ZERO) {
+            return Err(Error::Config("a call's timeout must be above 0".into()));
+        }
+        self.call.limits =
+            (options.timeout.is_some() || options.fuel.is_some()).then_some(CallLimits {
+                timeout: options.timeout,
+                fuel: options.fuel,
+            });
+        self.call.context = Arc::new(options.context.unwrap_or(Value::Null));
+        Ok(self)
+    }
+
+    /// Opens a raw job calling this export (see [`Pool::job`]).
+    pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
+        let pool = self.pool;
+        let id = pool.next_job.fetch_add(1, Ordering::Relaxed);
+        let mut call = self.call.clone();
+        call.export = self.number;
+        job::open(&pool.requests, id, pool.window, ordered, call)
     }
 
     /// Applies the function to every input and returns the results in input order, one per
@@ -141,7 +385,7 @@ impl Pool {
     /// Like [`map`](Self::map) but lazy: results stream in input order while later inputs are
     /// still being read, and at most the pool's window of inputs is read ahead, so the input
     /// may be endless (Python's `Pool.imap`).
-    pub fn imap<I>(&self, inputs: I) -> Imap<'_, I::IntoIter>
+    pub fn imap<I>(&self, inputs: I) -> Imap<'p, I::IntoIter>
     where
         I: IntoIterator<Item = Value>,
     {
@@ -149,13 +393,13 @@ impl Pool {
         Imap {
             feed: Feed::new(inputs.into_iter(), submitter),
             outcomes,
-            _pool: self,
+            _pool: self.pool,
         }
     }
 
     /// Like [`imap`](Self::imap), but results come as they complete, each with its input's
     /// index (Python's `Pool.imap_unordered`).
-    pub fn imap_unordered<I>(&self, inputs: I) -> ImapUnordered<'_, I::IntoIter>
+    pub fn imap_unordered<I>(&self, inputs: I) -> ImapUnordered<'p, I::IntoIter>
     where
         I: IntoIterator<Item = Value>,
     {
@@ -163,7 +407,7 @@ impl Pool {
         ImapUnordered {
             feed: Feed::new(inputs.into_iter(), submitter),
             outcomes,
-            _pool: self,
+            _pool: self.pool,
         }
     }
 
@@ -194,9 +438,14 @@ impl Pool {
         let (mut submitter, outcomes) = self.job(true);
         let input = pack(self.arity, args).to_string();
         // A fresh job's window always has room for its first task.
-        let _ = submitter.push(input);
+        let index = submitter.push(input).unwrap_or(TaskIndex(0));
         submitter.finish();
         AsyncResult {
+            canceller: Canceller {
+                requests: self.pool.requests.clone(),
+                job: outcomes.job_id(),
+                index,
+            },
             outcomes,
             result: None,
         }
@@ -422,11 +671,45 @@ impl<I: Iterator<Item = Value>> Iterator for ImapUnordered<'_, I> {
 
 /// A pending result from [`Pool::apply_async`] (Python's `AsyncResult`).
 pub struct AsyncResult {
+    canceller: Canceller,
     outcomes: Outcomes,
     result: Option<TaskOutcome>,
 }
 
+/// Cancels one submitted call, from any thread; see [`AsyncResult::canceller`].
+#[derive(Clone)]
+pub struct Canceller {
+    requests: Requests,
+    job: JobId,
+    index: TaskIndex,
+}
+
+impl Canceller {
+    /// Cancels the call: if it has not started it never runs; if it runs it is stopped at
+    /// its next epoch check (within a few milliseconds), or its wait for a host function ends,
+    /// and the worker and its other tasks live on; only a call blocked in a WASI call that
+    /// cannot be interrupted costs its worker process, half a second later. Its outcome is
+    /// then `cancelled`. A call that already finished keeps its result.
+    pub fn cancel(&self) {
+        let _ = self.requests.send(Request::Cancel {
+            job: self.job,
+            index: self.index,
+        });
+    }
+}
+
 impl AsyncResult {
+    /// Cancels the call (see [`Canceller::cancel`]); [`wait`](Self::wait) then returns its
+    /// outcome.
+    pub fn cancel(&self) {
+        self.canceller.cancel();
+    }
+
+    /// A handle that cancels the call from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
     /// Waits for the result.
     ///
     /// # Errors

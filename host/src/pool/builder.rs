@@ -10,6 +10,7 @@ use super::api::{Callee, Pool};
 use super::dispatcher::{self, DispatcherConfig};
 use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
+use crate::imports::{HostHandler, HostImports};
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
 use crate::task::{Task, TaskSource};
@@ -28,6 +29,7 @@ pub struct PoolBuilder {
     no_cache: bool,
     window: Option<usize>,
     worker_program: Option<PathBuf>,
+    host: HostImports,
 }
 
 impl Pool {
@@ -187,6 +189,37 @@ impl PoolBuilder {
         self
     }
 
+    /// Answers the module's import `import` with `handler`: an interface the component
+    /// imports (`example:app/store`, every function in it), or a function its world imports
+    /// directly (`log`). Each call from a guest reaches the handler on one of the pool's
+    /// handler threads, never the scheduler's; the guest waits for the answer only until its
+    /// task's timeout. A second handler for the same import replaces the first. Such a pool
+    /// runs only locally (its handlers live in this process).
+    ///
+    /// ```no_run
+    /// use mpwasm::{HostCallInfo, HostError, Pool};
+    /// use serde_json::{Value, json};
+    ///
+    /// let pool = Pool::builder()
+    ///     .host("example:app/store", |call: &HostCallInfo<'_>| -> Result<Value, HostError> {
+    ///         match call.function() {
+    ///             "get" => Ok(json!(format!("value of {}", call.arg::<String>(0)?))),
+    ///             other => Err(HostError::new(format!("no function {other}"))),
+    ///         }
+    ///     })
+    ///     .build("plugin.wasm")?;
+    /// # Ok::<(), mpwasm::Error>(())
+    /// ```
+    pub fn host(mut self, import: impl Into<String>, handler: impl HostHandler) -> Self {
+        self.host.insert(import, std::sync::Arc::new(handler));
+        self
+    }
+
+    /// The imports this builder's handlers answer.
+    pub fn host_imports(&self) -> &HostImports {
+        &self.host
+    }
+
     /// The program workers run as `PROGRAM __worker` (default: see
     /// [`ProcessTransport::default_program`]).
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
@@ -242,10 +275,15 @@ impl PoolBuilder {
     /// As [`Task::load`].
     pub fn load(&self, source: impl Into<TaskSource>) -> Result<Task, Error> {
         let settings = self.engine_settings();
-        if self.no_cache {
-            Task::load_uncached(source, settings)
+        let answered: Vec<String> = self.host.names().map(str::to_string).collect();
+        if answered.is_empty() {
+            if self.no_cache {
+                Task::load_uncached(source, settings)
+            } else {
+                Task::load(source, settings)
+            }
         } else {
-            Task::load(source, settings)
+            Task::load_answering(source, settings, !self.no_cache, &answered)
         }
     }
 
@@ -286,6 +324,7 @@ impl PoolBuilder {
                         function: run.clone(),
                         arity: 1,
                         program: true,
+                        exports: Vec::new(),
                     },
                 )
             }
@@ -297,14 +336,28 @@ impl PoolBuilder {
                 }
                 let function = task.function(self.spec.function.as_deref())?.clone();
                 let init = task.init_function(self.spec.init.as_deref())?.cloned();
-                let entry = Entry::Function {
-                    function: function.path.clone(),
+                // The pool's function first, then every other export a task can call, so one
+                // pool serves them all (`Pool::export`).
+                let mut exports = vec![function.clone()];
+                exports.extend(
+                    task.functions()
+                        .iter()
+                        .filter(|f| {
+                            f.unsupported.is_none()
+                                && f.path != function.path
+                                && init.as_ref().is_none_or(|i| i.path != f.path)
+                        })
+                        .cloned(),
+                );
+                let entry = Entry::Functions {
+                    functions: exports.iter().map(|f| f.path.clone()).collect(),
                     init: init.map(|f| f.path),
                 };
                 let callee = Callee {
                     arity: function.params.len(),
                     function,
                     program: false,
+                    exports,
                 };
                 (entry, callee)
             }
@@ -360,6 +413,20 @@ impl PoolBuilder {
             }
         }
         let (entry, callee) = self.entry(task)?;
+        let host_imports: Vec<String> = self
+            .host
+            .names()
+            .filter(|name| task.imports().iter().any(|i| i == name))
+            .map(str::to_string)
+            .collect();
+        if !host_imports.is_empty() && matches!(entry, Entry::Program(_)) {
+            return Err(Error::Config(format!(
+                "{} is run as a program, and host functions ({}) answer only function calls \
+                 for now: name the function to call with `function`",
+                task.source().display(),
+                host_imports.join(", ")
+            )));
+        }
         let processes = self.resolved_processes();
         let setup = Setup {
             artifact: task.artifact().to_path_buf(),
@@ -369,6 +436,7 @@ impl PoolBuilder {
             fresh: self.spec.fresh,
             timed: self.spec.timed,
             grants,
+            host_imports,
         };
         let transport: Box<dyn Transport> = Box::new(transport);
         let (requests, handle) = dispatcher::start(
@@ -378,6 +446,7 @@ impl PoolBuilder {
                 chunksize: self.spec.chunksize,
                 retries: self.spec.retries_or_default(),
                 max_tasks_per_worker: self.spec.max_tasks_per_worker,
+                host: self.host,
             },
             transport,
         )?;

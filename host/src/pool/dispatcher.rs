@@ -17,18 +17,22 @@
 //! gets exactly one outcome.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use serde_json::Value as Json;
 
 use super::chunking::ChunkPolicy;
 use super::events::{WorkerEvent, WorkerReport};
+use super::handlers::{CallRoute, Contexts, HandlerJob, HandlerThreads};
 use super::inbox::{Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::{JobId, JobMsg, Request};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
+use crate::imports::HostImports;
 use crate::limits::format_duration;
 use crate::vocab::{Setup, WireOutcome, WireTask};
 use crate::wire::frame::encode_frame;
@@ -49,17 +53,33 @@ pub struct DispatcherConfig {
     pub retries: u32,
     /// Replace a worker process after it ran this many tasks (Python's `maxtasksperchild`).
     pub max_tasks_per_worker: Option<u64>,
+    /// The application's answers to the module's imports, run on handler threads.
+    pub host: HostImports,
 }
 
 struct Queued {
     job: JobId,
     task: WireTask,
     attempts: u32,
+    /// Its job cancelled it while a worker held it.
+    cancelled: bool,
+    /// Its outcome was delivered already (cancelled before it started): whatever the worker
+    /// says of it later is dropped.
+    answered: bool,
 }
 
 struct InFlight {
     id: BatchId,
     tasks: Vec<Queued>,
+    /// How long the worker may take over it once it is at the head (see `batch_budget`).
+    budget: Option<Duration>,
+}
+
+/// A job the dispatcher serves.
+struct Job {
+    results: Sender<JobMsg>,
+    /// What its tasks' host calls see as their context.
+    context: Arc<Json>,
 }
 
 /// One slot of the pool: the worker process in it, if any. Restarts bump the generation, so
@@ -158,12 +178,21 @@ pub struct Dispatcher {
     max_tasks: Option<u64>,
     slots: Vec<Slot>,
     queue: VecDeque<Queued>,
-    jobs: HashMap<JobId, Sender<JobMsg>>,
+    jobs: HashMap<JobId, Job>,
     policy: ChunkPolicy,
     next_batch: u64,
     start_failures: u32,
     broken: Option<String>,
     warned_confinement: bool,
+    /// The handler threads, when the application answers imports (for a transport that
+    /// reports host calls instead of routing them itself).
+    handlers: Option<HandlerThreads>,
+    /// The contexts of tasks in flight whose job has one, for the handler threads.
+    contexts: Arc<Contexts>,
+    /// How many open jobs have a context (none: batches file nothing).
+    jobs_with_context: usize,
+    /// The context of a call that has none.
+    no_context: Arc<Json>,
 }
 
 /// Starts the workers and the dispatcher thread; returns where jobs send their requests.
@@ -176,9 +205,18 @@ pub fn start(
 ) -> Result<(Requests, std::thread::JoinHandle<()>), Error> {
     let (inbox_tx, inbox) = unbounded();
     let requests = Requests::to_dispatcher(inbox_tx.clone());
+    // Two handler threads per worker: every worker can wait on a call at once, and a handler
+    // still busy with a call whose task timed out does not hold up the next one. Worker links
+    // hand host calls to them directly.
+    let handlers = (!config.host.is_empty())
+        .then(|| HandlerThreads::start(config.host, 2 * config.processes.max(1)));
+    let contexts = Arc::new(Contexts::default());
+    let route = handlers
+        .clone()
+        .map(|h| CallRoute::new(h, Arc::clone(&contexts)));
     let mut dispatcher = Dispatcher {
         inbox,
-        reports: Reports::to_dispatcher(inbox_tx),
+        reports: Reports::to_dispatcher(inbox_tx, route),
         transport,
         setup: config.setup,
         retries: config.retries,
@@ -191,6 +229,10 @@ pub fn start(
         start_failures: 0,
         broken: None,
         warned_confinement: false,
+        handlers,
+        contexts,
+        jobs_with_context: 0,
+        no_context: Arc::new(Json::Null),
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
@@ -250,23 +292,28 @@ impl Dispatcher {
         }
     }
 
-    /// How long a worker may take over the batch at the head of its queue before the host
-    /// gives up on it: every task its full timeout plus the worker's own watchdog grace, and
-    /// two seconds of slack. Only with a timeout; without one a task may run forever.
-    fn batch_budget(&self, tasks: usize) -> Option<Duration> {
-        let timeout = self.setup.limits.timeout?;
-        let per_task = timeout + crate::worker::stuck_grace(timeout);
-        Some(per_task * tasks as u32 + Duration::from_secs(2))
+    /// How long a worker may take over a batch at the head of its queue before the host
+    /// gives up on it: every task its full timeout (its call's own, or the pool's) plus the
+    /// worker's own watchdog grace, and two seconds of slack. Only when every task has a
+    /// timeout; without one a task may run forever.
+    fn batch_budget(&self, tasks: &[Queued]) -> Option<Duration> {
+        let mut budget = Duration::from_secs(2);
+        for q in tasks {
+            let timeout = q
+                .task
+                .limits
+                .and_then(|l| l.timeout)
+                .or(self.setup.limits.timeout)?;
+            budget += timeout + crate::worker::stuck_grace(timeout);
+        }
+        Some(budget)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
             .filter_map(|s| s.worker.as_ref())
-            .filter_map(|w| {
-                let head = w.in_flight.front()?;
-                Some(w.head_since? + self.batch_budget(head.tasks.len())?)
-            })
+            .filter_map(|w| Some(w.head_since? + w.in_flight.front()?.budget?))
             .min()
     }
 
@@ -279,10 +326,7 @@ impl Dispatcher {
             let Some(worker) = &self.slots[i].worker else {
                 continue;
             };
-            let budget = worker
-                .in_flight
-                .front()
-                .and_then(|head| self.batch_budget(head.tasks.len()));
+            let budget = worker.in_flight.front().and_then(|head| head.budget);
             let (Some(budget), Some(since)) = (budget, worker.head_since) else {
                 continue;
             };
@@ -304,9 +348,15 @@ impl Dispatcher {
 
     fn on_request(&mut self, request: Request) {
         match request {
-            Request::Open { job, results } => {
-                self.jobs.insert(job, results);
+            Request::Open {
+                job,
+                results,
+                context,
+            } => {
+                self.jobs_with_context += usize::from(!context.is_null());
+                self.jobs.insert(job, Job { results, context });
             }
+            Request::Cancel { job, index } => self.cancel(job, index),
             Request::Submit { job, tasks } => {
                 if !self.jobs.contains_key(&job) {
                     return;
@@ -323,13 +373,55 @@ impl Dispatcher {
                     job,
                     task,
                     attempts: 0,
+                    cancelled: false,
+                    answered: false,
                 }));
             }
             Request::Close { job } => {
-                self.jobs.remove(&job);
+                if let Some(j) = self.jobs.remove(&job) {
+                    self.jobs_with_context -= usize::from(!j.context.is_null());
+                }
                 self.queue.retain(|q| q.job != job);
             }
             Request::Shutdown => {}
+        }
+    }
+
+    /// A job cancels its task `index`: a queued one never runs; one a worker holds is skipped
+    /// or stopped there (a worker that cannot stop it ends itself, and its exit answers the
+    /// call `cancelled`); a finished one is left.
+    fn cancel(&mut self, job: JobId, index: TaskIndex) {
+        if let Some(at) = self
+            .queue
+            .iter()
+            .position(|q| q.job == job && q.task.index == index)
+        {
+            let _ = self.queue.remove(at);
+            self.deliver(job, vec![cancelled_before_start(index)]);
+            return;
+        }
+        for worker in self.slots.iter_mut().filter_map(|s| s.worker.as_mut()) {
+            for batch in &mut worker.in_flight {
+                let Some(position) = batch
+                    .tasks
+                    .iter()
+                    .position(|q| q.job == job && q.task.index == index)
+                else {
+                    continue;
+                };
+                if batch.tasks[position].cancelled {
+                    return;
+                }
+                batch.tasks[position].cancelled = true;
+                let frame = encode_frame(&ToWorkerRef::Cancel {
+                    batch: batch.id,
+                    position: position as u32,
+                });
+                if let Ok(frame) = frame {
+                    worker.link.send(frame);
+                }
+                return;
+            }
         }
     }
 
@@ -366,6 +458,46 @@ impl Dispatcher {
             WorkerEvent::Message(FromWorker::Stuck { id, done, index }) => {
                 self.on_stuck(slot, id, done, index);
             }
+            WorkerEvent::Message(FromWorker::NotStarted { batch, position }) => {
+                let task = worker
+                    .in_flight
+                    .iter_mut()
+                    .find(|b| b.id == batch)
+                    .and_then(|b| b.tasks.get_mut(position as usize))
+                    .filter(|q| q.cancelled && !q.answered);
+                if let Some(q) = task {
+                    q.answered = true;
+                    let (job, index) = (q.job, q.task.index);
+                    self.deliver(job, vec![cancelled_before_start(index)]);
+                }
+            }
+            WorkerEvent::Message(FromWorker::HostCall(call)) => {
+                // The task is in a batch the worker holds; its job gives the context.
+                let context = worker
+                    .in_flight
+                    .iter()
+                    .find(|b| b.id == call.batch)
+                    .and_then(|b| b.tasks.get(call.position as usize))
+                    .and_then(|q| self.jobs.get(&q.job))
+                    .map_or_else(|| Arc::clone(&self.no_context), |j| Arc::clone(&j.context));
+                let job = HandlerJob {
+                    call,
+                    context,
+                    reply: worker.link.replier(),
+                };
+                match &self.handlers {
+                    Some(handlers) => handlers.submit(job),
+                    // The setup names only answered imports: a worker asking for another one
+                    // is broken.
+                    None => worker.fail(
+                        format!(
+                            "it called host function `{}`, which nothing answers",
+                            job.call.path()
+                        ),
+                        true,
+                    ),
+                }
+            }
             WorkerEvent::Garbled(message) => {
                 worker.fail(format!("it wrote garbage on its pipe ({message})"), true);
             }
@@ -392,7 +524,9 @@ impl Dispatcher {
         let Some(batch) = worker.in_flight.pop_front() else {
             return;
         };
+        self.contexts.forget(batch.id);
         worker.head_since = (!worker.in_flight.is_empty()).then(Instant::now);
+
         let pid = worker.pid();
         if let Phase::Ready { pid } = worker.phase
             && self.max_tasks.is_some_and(|max| worker.sent >= max)
@@ -407,6 +541,9 @@ impl Dispatcher {
         let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
         let mut run_job = None;
         for (queued, outcome) in batch.tasks.into_iter().zip(done.outcomes) {
+            if queued.answered {
+                continue;
+            }
             if run_job.is_some_and(|j| j != queued.job) {
                 let job = run_job.take().unwrap_or_default();
                 self.deliver(job, std::mem::take(&mut run));
@@ -444,16 +581,22 @@ impl Dispatcher {
             true,
         );
         let mut batches: Vec<InFlight> = worker.in_flight.drain(..).collect();
+        for b in &batches {
+            self.contexts.forget(b.id);
+        }
         let first = batches.remove(0);
         let mut tasks = first.tasks.into_iter();
         let finished: Vec<Queued> = tasks.by_ref().take(done.len()).collect();
         let stuck = tasks.next();
         let mut back: Vec<Queued> = tasks.collect();
         back.extend(batches.into_iter().flat_map(|b| b.tasks));
-        for q in back.into_iter().rev() {
+        for q in back.into_iter().rev().filter(|q| !q.answered) {
             self.queue.push_front(q);
         }
         for (q, outcome) in finished.into_iter().zip(done) {
+            if q.answered {
+                continue;
+            }
             let index = q.task.index;
             let result = outcome
                 .result
@@ -487,7 +630,15 @@ impl Dispatcher {
         let Some(mut worker) = self.slots[slot.0 as usize].worker.take() else {
             return;
         };
-        let held: Vec<Queued> = worker.in_flight.drain(..).flat_map(|b| b.tasks).collect();
+        for b in &worker.in_flight {
+            self.contexts.forget(b.id);
+        }
+        let held: Vec<Queued> = worker
+            .in_flight
+            .drain(..)
+            .flat_map(|b| b.tasks)
+            .filter(|q| !q.answered)
+            .collect();
         let what = match (&worker.phase, stderr.is_empty()) {
             (Phase::Failing { trouble, .. }, _) => format!("{status}: {trouble}"),
             (_, false) => format!("{status}; its stderr ends with: {stderr}"),
@@ -515,6 +666,19 @@ impl Dispatcher {
             let mut lost = Vec::new();
             let mut again = Vec::new();
             for mut q in held {
+                if q.cancelled {
+                    // Its cancel is what took the worker down, or it would be cancelled anyway.
+                    let outcome = TaskOutcome::failed(
+                        q.task.index,
+                        ErrorKind::Cancelled,
+                        format!(
+                            "the call was cancelled; its worker process{pid} could not stop it \
+                             (it was blocked in a WASI call) and ended"
+                        ),
+                    );
+                    self.deliver(q.job, vec![outcome]);
+                    continue;
+                }
                 q.attempts += 1;
                 if q.attempts <= self.retries {
                     again.push(q);
@@ -580,10 +744,11 @@ impl Dispatcher {
     }
 
     fn deliver(&mut self, job: JobId, outcomes: Vec<TaskOutcome>) {
-        if let Some(tx) = self.jobs.get(&job)
-            && tx.send(JobMsg::Outcomes(outcomes)).is_err()
+        if let Some(j) = self.jobs.get(&job)
+            && j.results.send(JobMsg::Outcomes(outcomes)).is_err()
+            && let Some(j) = self.jobs.remove(&job)
         {
-            self.jobs.remove(&job);
+            self.jobs_with_context -= usize::from(!j.context.is_null());
         }
     }
 
@@ -633,6 +798,8 @@ impl Dispatcher {
                         .map(|q| WireTaskRef {
                             index: q.task.index,
                             input: &q.task.input,
+                            export: q.task.export,
+                            limits: q.task.limits,
                         })
                         .collect(),
                 }));
@@ -661,7 +828,19 @@ impl Dispatcher {
                 if worker.in_flight.is_empty() {
                     worker.head_since = Some(Instant::now());
                 }
-                worker.in_flight.push_back(InFlight { id, tasks });
+                let budget = self.batch_budget(&tasks);
+                if self.jobs_with_context > 0 {
+                    for (position, q) in tasks.iter().enumerate() {
+                        if let Some(j) = self.jobs.get(&q.job).filter(|j| !j.context.is_null()) {
+                            self.contexts
+                                .file(id, position as u32, Arc::clone(&j.context));
+                        }
+                    }
+                }
+                let Some(worker) = self.slots[i].worker.as_mut() else {
+                    continue;
+                };
+                worker.in_flight.push_back(InFlight { id, tasks, budget });
                 sent_any = true;
             }
             if !sent_any {
@@ -678,7 +857,13 @@ impl Dispatcher {
             if let Some(mut worker) = slot.worker.take() {
                 worker.link.kill();
                 running += 1;
-                left.extend(worker.in_flight.into_iter().flat_map(|b| b.tasks));
+                left.extend(
+                    worker
+                        .in_flight
+                        .into_iter()
+                        .flat_map(|b| b.tasks)
+                        .filter(|q| !q.answered),
+                );
             }
         }
         left.extend(self.queue.drain(..));
@@ -702,13 +887,26 @@ impl Dispatcher {
                 Inbox::Request(Request::Submit { job, tasks }) => {
                     self.deliver(job, TaskOutcome::never_started(tasks));
                 }
-                Inbox::Request(Request::Open { job, results }) => {
-                    self.jobs.insert(job, results);
+                Inbox::Request(Request::Open {
+                    job,
+                    results,
+                    context,
+                }) => {
+                    self.jobs.insert(job, Job { results, context });
                 }
                 Inbox::Report(_) | Inbox::Request(_) => {}
             }
         }
     }
+}
+
+/// The outcome of a call cancelled before it started.
+fn cancelled_before_start(index: TaskIndex) -> TaskOutcome {
+    TaskOutcome::failed(
+        index,
+        ErrorKind::Cancelled,
+        "the call was cancelled before it started",
+    )
 }
 
 #[cfg(test)]
@@ -722,6 +920,7 @@ mod tests {
     use crate::limits::Limits;
     use crate::pool::fake_transport::{Act, FakeTransport, Record, Script};
     use crate::pool::job;
+    use crate::pool::request::JobCall;
     use crate::sync::lock;
     use crate::vocab::{Entry, FunctionPath, Grants, ModuleKind};
 
@@ -741,21 +940,23 @@ mod tests {
             setup: Setup {
                 artifact: PathBuf::from("/nonexistent.cwasm"),
                 kind: ModuleKind::Component,
-                entry: Entry::Function {
-                    function: FunctionPath::parse("f"),
+                entry: Entry::Functions {
+                    functions: vec![FunctionPath::parse("f")],
                     init: None,
                 },
                 limits: Limits::for_processes(2),
                 fresh: false,
                 timed: false,
                 grants: Grants::default(),
+                host_imports: Vec::new(),
             },
             chunksize,
             retries,
             max_tasks_per_worker,
+            host: HostImports::default(),
         };
         let (requests, dispatcher) = start(config, Box::new(transport)).expect("starts");
-        let (mut submitter, outcomes) = job::open(&requests, 0, 1 << 16, false);
+        let (mut submitter, outcomes) = job::open(&requests, 0, 1 << 16, false, JobCall::default());
         for i in 0..tasks {
             submitter.push(i.to_string());
         }

@@ -10,6 +10,7 @@
 use crossbeam_channel::{SendError, Sender, unbounded};
 
 use super::events::WorkerReport;
+use super::handlers::CallRoute;
 use super::request::Request;
 use crate::vocab::WireTask;
 
@@ -72,18 +73,27 @@ impl Requests {
     }
 }
 
-/// Where a worker link sends its reports: the dispatcher's inbox.
+/// Where a worker link sends its reports: the dispatcher's inbox; and, when the pool answers
+/// imports, where its worker's host calls go instead (straight to the handler threads).
 #[derive(Clone)]
-pub struct Reports(Sender<Inbox>);
+pub struct Reports {
+    inbox: Sender<Inbox>,
+    calls: Option<CallRoute>,
+}
 
 impl Reports {
-    /// Reports into the inbox of a dispatcher.
-    pub(crate) fn to_dispatcher(inbox: Sender<Inbox>) -> Reports {
-        Reports(inbox)
+    /// Reports into the inbox of a dispatcher; host calls along `calls`, if given.
+    pub(crate) fn to_dispatcher(inbox: Sender<Inbox>, calls: Option<CallRoute>) -> Reports {
+        Reports { inbox, calls }
     }
 
     /// Sends `report`; false when the dispatcher is gone.
     pub fn send(&self, report: WorkerReport) -> bool {
-        self.0.send(Inbox::Report(report)).is_ok()
+        self.inbox.send(Inbox::Report(report)).is_ok()
+    }
+
+    /// Where host calls go without passing the dispatcher, if the pool answers imports.
+    pub(crate) fn calls(&self) -> Option<&CallRoute> {
+        self.calls.as_ref()
     }
 }

@@ -16,10 +16,10 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::inbox::Requests;
 use super::outcome::TaskOutcome;
-use super::request::{JobId, JobMsg, Request};
+use super::request::{JobCall, JobId, JobMsg, Request};
 use crate::ids::TaskIndex;
 use crate::sync;
-use crate::vocab::WireTask;
+use crate::vocab::{CallLimits, WireTask};
 
 /// How many tasks a submitter sends in one message at most.
 const SUBMIT_BATCH: usize = 256;
@@ -152,12 +152,14 @@ pub(crate) enum TryPush {
 /// Credits moved at a time.
 const CREDIT_BATCH: usize = 64;
 
-/// Opens job `job` on the server behind `requests`: returns its two sides.
+/// Opens job `job` on the server behind `requests`, every task calling as `call` says:
+/// returns its two sides.
 pub(crate) fn open(
     requests: &Requests,
     job: JobId,
     window: usize,
     ordered: bool,
+    call: JobCall,
 ) -> (Submitter, Outcomes) {
     let (results_tx, results_rx) = unbounded();
     let window = Arc::new(Window {
@@ -175,9 +177,12 @@ pub(crate) fn open(
     let server_alive = requests.send(Request::Open {
         job,
         results: results_tx.clone(),
+        context: call.context,
     });
     let submitter = Submitter {
         job,
+        export: call.export,
+        limits: call.limits,
         requests: requests.clone(),
         results: results_tx,
         window: Arc::clone(&window),
@@ -207,6 +212,9 @@ pub(crate) fn open(
 /// The input side of a job. Dropping it ends the job's input, like [`Submitter::finish`].
 pub struct Submitter {
     job: JobId,
+    /// Stamped on every task: the export it calls and its own limits.
+    export: u32,
+    limits: Option<CallLimits>,
     requests: Requests,
     results: Sender<JobMsg>,
     window: Arc<Window>,
@@ -273,7 +281,12 @@ impl Submitter {
         let index = TaskIndex(self.next);
         self.next += 1;
         self.window.charge(index, cost);
-        self.pending.push(WireTask { index, input });
+        self.pending.push(WireTask {
+            index,
+            input,
+            export: self.export,
+            limits: self.limits,
+        });
         if self.pending.len() >= SUBMIT_BATCH {
             self.flush();
         }
@@ -374,6 +387,11 @@ pub enum Next {
 }
 
 impl Outcomes {
+    /// The job's id on its server.
+    pub(crate) fn job_id(&self) -> JobId {
+        self.job
+    }
+
     /// A handle that wakes this consumer from another thread.
     pub fn waker(&mut self) -> Waker {
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -555,7 +573,7 @@ mod tests {
             match request {
                 Request::Open { results: tx, .. } => *results = Some(tx),
                 Request::Submit { tasks, .. } => got.extend(tasks.iter().map(|t| t.index.0)),
-                Request::Close { .. } | Request::Shutdown => {}
+                Request::Cancel { .. } | Request::Close { .. } | Request::Shutdown => {}
             }
         }
         got
@@ -564,7 +582,7 @@ mod tests {
     #[test]
     fn the_window_bounds_what_is_submitted_and_order_is_restored() {
         let (requests_tx, requests) = Requests::channel();
-        let (mut submitter, mut outcomes) = open(&requests_tx, 7, 4, true);
+        let (mut submitter, mut outcomes) = open(&requests_tx, 7, 4, true, JobCall::default());
         let feeder = std::thread::spawn(move || {
             for i in 0..10 {
                 submitter.push(i.to_string());

@@ -7,7 +7,9 @@
 //! [`events::WorkerReport`]s, so it never blocks on a single worker. Jobs ([`job`]) submit
 //! inputs under a bounded window and receive [`outcome::TaskOutcome`]s on their own channel;
 //! a job speaks only `Request`s, so a broker's submitter can serve the same job type. The
-//! public API ([`api`], [`builder`]) wraps jobs as `map`, `imap`, `apply_async`, ...
+//! public API ([`api`], [`builder`]) wraps jobs as `map`, `imap`, `apply_async`, ... A worker's
+//! call into the application (a host function) goes from the dispatcher to the handler
+//! threads (`handlers`), which answer on the worker's pipe themselves.
 
 pub mod api;
 pub mod builder;
@@ -16,6 +18,7 @@ pub mod dispatcher;
 pub mod events;
 #[cfg(test)]
 mod fake_transport;
+pub(crate) mod handlers;
 pub mod inbox;
 pub mod job;
 pub mod outcome;
@@ -23,7 +26,7 @@ pub mod process;
 pub mod request;
 pub mod transport;
 
-pub use api::{AsyncResult, Imap, ImapUnordered, Pool, Terminator};
+pub use api::{AsyncResult, CallOptions, Canceller, Export, Imap, ImapUnordered, Pool, Terminator};
 pub use builder::PoolBuilder;
 pub use job::{Next, Outcomes, Submitter, Waker};
 pub use outcome::TaskOutcome;

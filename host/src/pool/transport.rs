@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Sender, unbounded};
@@ -45,6 +45,25 @@ pub trait WorkerLink: Send {
     fn send(&mut self, frame: Vec<u8>);
     /// Stops the worker now (its exit is still reported).
     fn kill(&mut self);
+    /// A handle that queues frames for this worker from another thread (the handler threads
+    /// answer host calls through it). Frames sent after the worker exited are dropped.
+    fn replier(&self) -> Replier;
+}
+
+/// Queues frames for one worker from any thread (see [`WorkerLink::replier`]).
+#[derive(Clone)]
+pub struct Replier(Arc<dyn Fn(Vec<u8>) + Send + Sync>);
+
+impl Replier {
+    /// A replier that hands each frame to `send`.
+    pub fn new(send: impl Fn(Vec<u8>) + Send + Sync + 'static) -> Replier {
+        Replier(Arc::new(send))
+    }
+
+    /// Queues one encoded frame; never blocks.
+    pub fn send(&self, frame: Vec<u8>) {
+        (self.0)(frame);
+    }
 }
 
 /// Workers as local OS processes.
@@ -151,19 +170,22 @@ impl Transport for ProcessTransport {
         tx.send(setup_frame)
             .map_err(|_| Error::WorkersFailed("worker writer closed".into()))?;
 
-        // Writer: frames to stdin, flushing whenever the queue runs dry.
+        // Writer: frames to stdin, flushing whenever the queue runs dry. Replies to host calls
+        // are written by the handler threads themselves, through the same locked writer.
+        let stdin = Arc::new(Mutex::new(Some(BufWriter::new(stdin))));
+        let writer = Arc::clone(&stdin);
         std::thread::spawn(move || {
-            let mut out = BufWriter::new(stdin);
             while let Ok(frame) = rx.recv() {
-                if out.write_all(&frame).is_err() {
-                    return;
-                }
-                if rx.is_empty() && out.flush().is_err() {
+                let mut out = lock(&writer);
+                let Some(w) = out.as_mut() else { return };
+                if w.write_all(&frame).is_err() || (rx.is_empty() && w.flush().is_err()) {
                     return;
                 }
             }
-            // Dropping `out` closes stdin: the worker exits.
+            // Closing stdin ends the worker (a reply in flight is dropped).
+            *lock(&writer) = None;
         });
+        let replier = direct_replier(&stdin);
 
         let stderr_tail = spawn_stderr_tail(stderr);
         let reaper = Arc::clone(&child);
@@ -179,6 +201,11 @@ impl Transport for ProcessTransport {
             };
             loop {
                 match read_frame::<_, FromWorker>(&mut input, &mut buf) {
+                    Ok(Some(FromWorker::HostCall(call))) if events.calls().is_some() => {
+                        if let Some(route) = events.calls() {
+                            route.call(call, replier.clone());
+                        }
+                    }
                     Ok(Some(msg)) => send(WorkerEvent::Message(msg)),
                     Ok(None) => break,
                     Err(e) => {
@@ -205,8 +232,18 @@ impl Transport for ProcessTransport {
                 stderr,
             });
         });
-        Ok(Box::new(ProcessLink { tx, child }))
+        Ok(Box::new(ProcessLink { tx, child, stdin }))
     }
+}
+
+/// A replier that writes each frame to the worker's stdin itself, and flushes it.
+fn direct_replier(stdin: &Arc<Mutex<Option<BufWriter<ChildStdin>>>>) -> Replier {
+    let stdin = Arc::clone(stdin);
+    Replier::new(move |frame| {
+        if let Some(w) = lock(&stdin).as_mut() {
+            let _ = w.write_all(&frame).and_then(|()| w.flush());
+        }
+    })
 }
 
 impl Drop for ProcessTransport {
@@ -222,6 +259,7 @@ impl Drop for ProcessTransport {
 struct ProcessLink {
     tx: Sender<Vec<u8>>,
     child: Arc<Mutex<Child>>,
+    stdin: Arc<Mutex<Option<BufWriter<ChildStdin>>>>,
 }
 
 impl WorkerLink for ProcessLink {
@@ -231,6 +269,10 @@ impl WorkerLink for ProcessLink {
 
     fn kill(&mut self) {
         let _ = lock(&self.child).kill();
+    }
+
+    fn replier(&self) -> Replier {
+        direct_replier(&self.stdin)
     }
 }
 

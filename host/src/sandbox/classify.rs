@@ -1,9 +1,13 @@
 //! Turns a wasmtime error from a task into an [`ErrorKind`] and a message that names the
 //! cause and the limit: memory-limit (from the limiter's record, not the message text),
 //! timeout (epoch interrupt), fuel, and traps (with a Rust guest's panic message when the
-//! guest printed one).
+//! guest printed one), and the ends of host calls (a deadline passed while waiting for the
+//! application is a timeout; a handler's error with nowhere to go is `host-error`).
 
 use wasmtime::Trap;
+
+use super::cancel::CallCancelled;
+use super::host_calls::HostCallError;
 
 use crate::error::ErrorKind;
 use crate::limits::{Limits, format_duration, format_size};
@@ -28,6 +32,16 @@ pub fn classify(
                 format_size(limits.memory)
             ),
         );
+    }
+    if error.downcast_ref::<CallCancelled>().is_some() {
+        return WireFailure::new(ErrorKind::Cancelled, CallCancelled.to_string());
+    }
+    if let Some(host) = error.downcast_ref::<HostCallError>() {
+        let kind = match host {
+            HostCallError::TimedOut { .. } => ErrorKind::Timeout,
+            _ => ErrorKind::HostError,
+        };
+        return WireFailure::new(kind, host.to_string());
     }
     let trap = error.downcast_ref::<Trap>().copied();
     let (kind, message) = match trap {

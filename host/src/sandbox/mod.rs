@@ -3,11 +3,14 @@
 //! ([`module`]) and its exports ([`exports`]); then, inside a worker process, one [`Sandbox`]
 //! running one task module under the pool's [`Limits`](crate::limits::Limits): a fresh or
 //! kept instance per task, a memory limiter, epoch deadlines for time, fuel when asked, WASI
-//! with no capabilities, and guest output captured per task.
+//! with no capabilities, and guest output captured per task. Imports the application answers
+//! are linked to calls over the worker's pipe ([`host_calls`]).
 
+pub mod cancel;
 pub mod classify;
 pub mod engine;
 pub mod exports;
+pub mod host_calls;
 pub mod http;
 pub mod limiter;
 pub mod linker;

@@ -5,16 +5,20 @@
 //! a new instance. A new instance runs the `init` export, if any, before its first task.
 //! A module run as a WASI program is handed to [`Program`], which makes a new instance per task.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
 use wasmtime::component::types::Type;
 use wasmtime::component::{self, ComponentExportIndex, Val};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
+use super::cancel::{CallCancelled, CancelKey, Cancels};
 use super::classify::classify;
 use super::engine::{self, EngineSettings};
 use super::exports::{self, ExportedFunction};
+use super::host_calls::{self, HostLine};
 use super::linker;
 use super::module::{self, Loaded};
 use super::output::OutputCapture;
@@ -34,16 +38,24 @@ pub fn epoch_tick(timeout: Duration) -> Duration {
     (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(100))
 }
 
-/// An instantiable module with its function resolved.
+/// The longest epoch tick of a worker: a call's own timeout and a cancel are noticed within it.
+const MAX_TICK: Duration = Duration::from_millis(10);
+
+/// The epoch tick of a worker whose pool has `timeout`.
+pub fn worker_tick(timeout: Option<Duration>) -> Duration {
+    timeout.map_or(MAX_TICK, epoch_tick).min(MAX_TICK)
+}
+
+/// An instantiable module with its functions resolved, in the setup's order.
 enum Prepared {
     Component {
         pre: component::InstancePre<SandboxState>,
-        func: ComponentExportIndex,
+        funcs: Vec<ComponentExportIndex>,
         init: Option<ComponentExportIndex>,
     },
     Core {
         pre: wasmtime::InstancePre<SandboxState>,
-        func: String,
+        funcs: Vec<String>,
         init: Option<String>,
     },
     /// The whole module as a program, in a new instance per task.
@@ -55,19 +67,24 @@ enum Callable {
     Core(wasmtime::Func),
 }
 
+/// One function a task may call: its signature, and in a live instance the function itself.
+struct Signature {
+    params: Vec<(String, Type)>,
+    result_count: usize,
+}
+
 struct Live {
     store: Store<SandboxState>,
-    func: Callable,
-    /// The same function typed, when its signature has a fast path.
-    typed: Option<IntFunc>,
+    funcs: Vec<Callable>,
+    /// The same functions typed, when a signature has a fast path.
+    typed: Vec<Option<IntFunc>>,
 }
 
 /// Runs tasks of one module under the limits (see the module docs).
 pub struct Sandbox {
     engine: Engine,
     prepared: Prepared,
-    params: Vec<(String, Type)>,
-    result_count: usize,
+    signatures: Vec<Signature>,
     /// Argument and result buffers, reused from task to task.
     args: Vec<Val>,
     results: Vec<Val>,
@@ -75,19 +92,27 @@ pub struct Sandbox {
     fresh: bool,
     /// Measure each task's run time (asked for, or a program).
     timed: bool,
-    deadline_ticks: u64,
+    /// The worker's epoch tick.
+    tick: Duration,
     output: OutputCapture,
     grants: Grants,
     live: Option<Live>,
+    /// The worker's cancels, for the epoch callback and host calls.
+    cancels: Arc<Cancels>,
 }
 
 impl Sandbox {
     /// Loads the artifact named in `setup` and resolves the function. Only a worker process
-    /// calls it, with the setup its host sent.
+    /// calls it, with the setup its host sent; the imports the setup says the application
+    /// answers are linked to calls over `line`.
     ///
     /// # Errors
     /// A message saying what could not be loaded or found.
-    pub(crate) fn new(setup: &Setup) -> Result<Sandbox, String> {
+    pub(crate) fn new(
+        setup: &Setup,
+        line: Option<Arc<HostLine>>,
+        cancels: Arc<Cancels>,
+    ) -> Result<Sandbox, String> {
         let engine = engine::build_for_worker(EngineSettings::for_pool(&setup.limits, setup.fresh))
             .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
         // SAFETY: the setup arrives on this worker's stdin from the host that started it
@@ -102,38 +127,45 @@ impl Sandbox {
                     setup.artifact.display()
                 )
             })?;
-        let (prepared, params, result_count) = match &setup.entry {
-            Entry::Function { function, init } => {
-                let (prepared, target) =
-                    prepare_function(&engine, &loaded, setup.kind, function, init.as_ref())?;
-                (prepared, target.params, target.results.len())
+        let (prepared, signatures) = match &setup.entry {
+            Entry::Functions { functions, init } => {
+                let host = line.map(|line| (setup.host_imports.as_slice(), line));
+                let (prepared, targets) = prepare_functions(
+                    &engine,
+                    &loaded,
+                    setup.kind,
+                    functions,
+                    init.as_ref(),
+                    host,
+                )?;
+                let signatures = targets
+                    .into_iter()
+                    .map(|t| Signature {
+                        result_count: t.results.len(),
+                        params: t.params,
+                    })
+                    .collect();
+                (prepared, signatures)
             }
             Entry::Program(spec) => {
                 let program = Program::new(&engine, &loaded, spec.clone(), setup.limits.output)?;
-                (Prepared::Program(program), Vec::new(), 0)
+                (Prepared::Program(program), Vec::new())
             }
-        };
-        let deadline_ticks = match setup.limits.timeout {
-            Some(t) => {
-                let tick = epoch_tick(t);
-                (t.as_nanos().div_ceil(tick.as_nanos()) as u64).max(1)
-            }
-            None => u64::MAX / 4,
         };
         Ok(Sandbox {
             engine,
             prepared,
-            params,
-            result_count,
+            signatures,
             args: Vec::new(),
             results: Vec::new(),
             limits: setup.limits.clone(),
             fresh: setup.fresh,
             timed: setup.timed || matches!(setup.entry, Entry::Program(_)),
-            deadline_ticks,
+            tick: worker_tick(setup.limits.timeout),
             output: OutputCapture::new(setup.limits.output),
             grants: setup.grants.clone(),
             live: None,
+            cancels,
         })
     }
 
@@ -142,29 +174,51 @@ impl Sandbox {
         &self.engine
     }
 
-    /// Runs one task and reports its outcome (never panics on guest behaviour).
-    pub fn run(&mut self, task: &WireTask) -> WireOutcome {
+    /// Runs one task, the one at `key` in the worker's batches, and reports its outcome
+    /// (never panics on guest behaviour).
+    pub fn run(&mut self, task: &WireTask, key: CancelKey) -> WireOutcome {
         if self.timed {
             let started = Instant::now();
-            let mut outcome = self.run_untimed(task);
+            let mut outcome = self.run_untimed(task, key);
             outcome.nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             return outcome;
         }
-        self.run_untimed(task)
+        self.run_untimed(task, key)
     }
 
-    fn run_untimed(&mut self, task: &WireTask) -> WireOutcome {
-        if let Prepared::Program(program) = &mut self.prepared {
+    /// The limits `task` runs under: the pool's, with what its call sets for itself.
+    fn limits_for(&self, task: &WireTask) -> Cow<'_, Limits> {
+        match task.limits {
+            None => Cow::Borrowed(&self.limits),
+            Some(own) => {
+                let mut limits = self.limits.clone();
+                limits.timeout = own.timeout.or(limits.timeout);
+                limits.fuel = own.fuel.or(limits.fuel);
+                Cow::Owned(limits)
+            }
+        }
+    }
+
+    fn run_untimed(&mut self, task: &WireTask, key: CancelKey) -> WireOutcome {
+        if matches!(self.prepared, Prepared::Program(_)) {
+            let limits = self.limits_for(task).into_owned();
+            let deadline_ticks = match limits.timeout {
+                Some(t) => (t.as_nanos().div_ceil(self.tick.as_nanos()) as u64).max(1),
+                None => u64::MAX / 4,
+            };
             let cx = RunContext {
                 engine: &self.engine,
-                limits: &self.limits,
+                limits: &limits,
                 grants: &self.grants,
-                deadline_ticks: self.deadline_ticks,
+                deadline_ticks,
                 stderr: &self.output,
+            };
+            let Prepared::Program(program) = &mut self.prepared else {
+                unreachable!("matched above")
             };
             return program.run(&cx, task);
         }
-        let result = self.run_inner(&task.input);
+        let result = self.run_inner(task, key);
         let instance_ran = !matches!(&result, Err(f) if f.kind == ErrorKind::BadInput);
         if self.fresh || (result.is_err() && instance_ran) {
             // A trapped instance is dead; a fresh run wants a new one anyway. A bad input never
@@ -179,15 +233,25 @@ impl Sandbox {
         }
     }
 
-    fn run_inner(&mut self, input: &str) -> Result<CompactString, WireFailure> {
+    fn run_inner(&mut self, task: &WireTask, key: CancelKey) -> Result<CompactString, WireFailure> {
+        let export = task.export as usize;
+        let Some(signature) = self.signatures.get(export) else {
+            return Err(WireFailure::new(
+                ErrorKind::BadInput,
+                format!("the pool has no export number {export}"),
+            ));
+        };
+        let input = task.input.as_str();
         self.args.clear();
-        match single_integer(input, &self.params) {
+        match single_integer(input, &signature.params) {
             Some(arg) => self.args.push(arg),
             None => {
-                self.args = params_from_json(input, &self.params)
+                self.args = params_from_json(input, &signature.params)
                     .map_err(|e| WireFailure::new(ErrorKind::BadInput, format!("{e}")))?;
             }
         }
+        let result_count = signature.result_count;
+        let limits = self.limits_for(task).into_owned();
         let live = match self.live.take() {
             Some(live) => self.live.insert(live),
             None => {
@@ -195,25 +259,37 @@ impl Sandbox {
                 self.live.insert(live)
             }
         };
-        live.store.set_epoch_deadline(self.deadline_ticks);
-        if let Some(fuel) = self.limits.fuel {
+        // The epoch callback runs every tick: it stops the call when its time is up or it is
+        // cancelled.
+        live.store.set_epoch_deadline(1);
+        let scope = &mut live.store.data_mut().call;
+        scope.task = task.index;
+        scope.key = key;
+        scope.timeout = limits.timeout;
+        scope.deadline = limits.timeout.map(|t| Instant::now() + t);
+        if let Some(fuel) = limits.fuel {
             live.store
                 .set_fuel(fuel)
                 .map_err(|e| failure(ErrorKind::Trap, &e))?;
         }
         let classify_error = |live: &Live, e: wasmtime::Error| {
             let refused = live.store.data().limiter.refused();
-            classify(&e, refused, &self.limits, &self.output.contents())
+            classify(&e, refused, &limits, &self.output.contents())
         };
-        if let (Some(typed), [arg]) = (&live.typed, self.args.as_slice())
+        if let (Some(Some(typed)), [arg]) = (live.typed.get(export), self.args.as_slice())
             && let Some(result) = typed.call(&mut live.store, arg)
         {
             return result.map_err(|e| classify_error(live, e));
         }
         self.results.clear();
-        self.results.resize(self.result_count, Val::Bool(false));
-        live.func
-            .call(&mut live.store, &self.args, &mut self.results)
+        self.results.resize(result_count, Val::Bool(false));
+        let Some(func) = live.funcs.get(export) else {
+            return Err(WireFailure::new(
+                ErrorKind::Trap,
+                format!("export number {export} is missing from the instance"),
+            ));
+        };
+        func.call(&mut live.store, &self.args, &mut self.results)
             .map(|()| results_to_json(&self.results))
             .map_err(|e| classify_error(live, e))
     }
@@ -228,7 +304,26 @@ impl Sandbox {
             })?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.deadline_ticks);
+        // Each tick: stop the call if it is cancelled or its time is up, else wait a tick more.
+        store.epoch_deadline_callback(|store| {
+            let scope = &store.data().call;
+            if scope.cancels.is_cancelled(scope.key) {
+                return Err(wasmtime::Error::new(CallCancelled));
+            }
+            match scope.deadline {
+                Some(deadline) if Instant::now() >= deadline => {
+                    Err(wasmtime::Error::new(Trap::Interrupt))
+                }
+                _ => Ok(UpdateDeadline::Continue(1)),
+            }
+        });
+        // `init` runs under the pool's limits, and is never anyone's call to cancel.
+        let scope = &mut store.data_mut().call;
+        scope.cancels = Arc::clone(&self.cancels);
+        scope.key = CancelKey::default();
+        scope.timeout = self.limits.timeout;
+        scope.deadline = self.limits.timeout.map(|t| Instant::now() + t);
+        store.set_epoch_deadline(1);
         if let Some(fuel) = self.limits.fuel {
             store
                 .set_fuel(fuel)
@@ -249,8 +344,8 @@ impl Sandbox {
                 format!("the {what} export is missing from the instance"),
             )
         };
-        let (init, func) = match &self.prepared {
-            Prepared::Component { pre, func, init } => {
+        let (init, funcs) = match &self.prepared {
+            Prepared::Component { pre, funcs, init } => {
                 let instance = pre.instantiate(&mut store).map_err(|e| {
                     fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
                 })?;
@@ -263,9 +358,13 @@ impl Sandbox {
                     Some(i) => Some(get(i).ok_or_else(|| vanished("init"))?),
                     None => None,
                 };
-                (init, get(func).ok_or_else(|| vanished("task"))?)
+                let funcs = funcs
+                    .iter()
+                    .map(|f| get(f).ok_or_else(|| vanished("task")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (init, funcs)
             }
-            Prepared::Core { pre, func, init } => {
+            Prepared::Core { pre, funcs, init } => {
                 let instance = pre.instantiate(&mut store).map_err(|e| {
                     fail(&store, e, "cannot instantiate the module", ErrorKind::Trap)
                 })?;
@@ -274,7 +373,11 @@ impl Sandbox {
                     Some(i) => Some(get(i).ok_or_else(|| vanished("init"))?),
                     None => None,
                 };
-                (init, get(func).ok_or_else(|| vanished("task"))?)
+                let funcs = funcs
+                    .iter()
+                    .map(|f| get(f).ok_or_else(|| vanished("task")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (init, funcs)
             }
             Prepared::Program(_) => {
                 return Err(WireFailure::new(
@@ -287,11 +390,19 @@ impl Sandbox {
             init.call(&mut store, &[], &mut [])
                 .map_err(|e| fail(&store, e, "init failed", ErrorKind::InitFailed))?;
         }
-        let typed = match &func {
-            Callable::Component(f) => IntFunc::new(&store, *f, &self.params),
-            Callable::Core(_) => None,
-        };
-        Ok(Live { store, func, typed })
+        let typed = funcs
+            .iter()
+            .zip(&self.signatures)
+            .map(|(func, signature)| match func {
+                Callable::Component(f) => IntFunc::new(&store, *f, &signature.params),
+                Callable::Core(_) => None,
+            })
+            .collect();
+        Ok(Live {
+            store,
+            funcs,
+            typed,
+        })
     }
 }
 
@@ -318,14 +429,15 @@ impl Callable {
     }
 }
 
-/// Resolves the function (and init) to call in a loaded module.
-fn prepare_function(
+/// Resolves the functions (and init) to call in a loaded module.
+fn prepare_functions(
     engine: &Engine,
     loaded: &Loaded,
     kind: ModuleKind,
-    function: &FunctionPath,
+    functions_wanted: &[FunctionPath],
     init: Option<&FunctionPath>,
-) -> Result<(Prepared, ExportedFunction), String> {
+    host: Option<(&[String], Arc<HostLine>)>,
+) -> Result<(Prepared, Vec<ExportedFunction>), String> {
     let functions = exports::list(engine, loaded);
     let find = |path: &FunctionPath| -> Result<ExportedFunction, String> {
         functions
@@ -334,13 +446,19 @@ fn prepare_function(
             .cloned()
             .ok_or_else(|| format!("the module exports no function `{path}`"))
     };
-    let target = find(function)?;
+    let targets = functions_wanted
+        .iter()
+        .map(&find)
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(init) = &init {
         find(init)?;
     }
     let prepared = match (loaded, kind) {
         (Loaded::Component(c), ModuleKind::Component) => {
-            let linker = linker::component(engine).map_err(|e| format!("{e:#}"))?;
+            let mut linker = linker::component(engine).map_err(|e| format!("{e:#}"))?;
+            if let Some((imports, line)) = &host {
+                host_calls::link(&mut linker, engine, c, imports, line)?;
+            }
             let pre = linker
                 .instantiate_pre(c)
                 .map_err(|e| format!("cannot link the module: {e:#}"))?;
@@ -357,7 +475,10 @@ fn prepare_function(
             };
             Prepared::Component {
                 pre,
-                func: index(function)?,
+                funcs: functions_wanted
+                    .iter()
+                    .map(index)
+                    .collect::<Result<Vec<_>, _>>()?,
                 init: init.map(index).transpose()?,
             }
         }
@@ -368,13 +489,13 @@ fn prepare_function(
                 .map_err(|e| format!("cannot link the module: {e:#}"))?;
             Prepared::Core {
                 pre,
-                func: function.name.clone(),
+                funcs: functions_wanted.iter().map(|f| f.name.clone()).collect(),
                 init: init.map(|p| p.name.clone()),
             }
         }
         _ => return Err("the artifact is not of the announced kind".to_string()),
     };
-    Ok((prepared, target))
+    Ok((prepared, targets))
 }
 
 fn failure(kind: ErrorKind, e: &wasmtime::Error) -> WireFailure {

@@ -7,6 +7,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::host_calls::CallScope;
 use super::http::HttpPolicy;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
@@ -22,6 +23,8 @@ pub struct SandboxState {
     pub http: WasiHttpCtx,
     /// The outgoing-HTTP allow-list.
     pub http_policy: HttpPolicy,
+    /// The task running, for host calls its guest makes.
+    pub call: CallScope,
 }
 
 impl SandboxState {
@@ -88,6 +91,7 @@ impl SandboxState {
             limiter: MemoryLimiter::new(memory_limit),
             http: WasiHttpCtx::new(),
             http_policy: HttpPolicy::new(grants.http.clone()),
+            call: CallScope::default(),
         })
     }
 }

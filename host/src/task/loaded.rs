@@ -10,6 +10,7 @@ use super::choose;
 use crate::error::Error;
 use crate::sandbox::engine::{self, EngineSettings};
 use crate::sandbox::exports::{self, ExportedFunction};
+use crate::sandbox::host_calls;
 use crate::sandbox::linker;
 use crate::sandbox::module::{self, Loaded};
 use crate::vocab::ModuleKind;
@@ -94,7 +95,23 @@ impl Task {
     /// [`Error::Read`], [`Error::NotWasm`], [`Error::Compile`], [`Error::UnsupportedImport`],
     /// [`Error::Artifact`].
     pub fn load(source: impl Into<TaskSource>, settings: EngineSettings) -> Result<Task, Error> {
-        Task::load_with(source.into(), settings, true)
+        Task::load_with(source.into(), settings, true, Answered::These(&[]))
+    }
+
+    /// Like [`load`](Self::load) (through the compile cache when `cache`), but the imports
+    /// named in `answered` (interfaces, or functions the world imports directly) are answered
+    /// by the application, so the module may import them too. Each must hold only functions.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); [`Error::UnsupportedImport`] names every import that is
+    /// neither WASI nor answered, and an answered interface that holds a resource.
+    pub fn load_answering(
+        source: impl Into<TaskSource>,
+        settings: EngineSettings,
+        cache: bool,
+        answered: &[String],
+    ) -> Result<Task, Error> {
+        Task::load_with(source.into(), settings, cache, Answered::These(answered))
     }
 
     /// Like [`load`](Self::load), but compiles afresh into a temporary artifact, never reading
@@ -106,10 +123,28 @@ impl Task {
         source: impl Into<TaskSource>,
         settings: EngineSettings,
     ) -> Result<Task, Error> {
-        Task::load_with(source.into(), settings, false)
+        Task::load_with(source.into(), settings, false, Answered::These(&[]))
     }
 
-    fn load_with(source: TaskSource, settings: EngineSettings, cache: bool) -> Result<Task, Error> {
+    /// Loads a module as a pool whose application answers every import that is not WASI
+    /// would: to look at what a module exports and imports (`mpwasm inspect`), not to run it.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), but imports beyond WASI are refused only when no handler could
+    /// answer them (resources in an interface).
+    pub fn load_for_inspection(
+        source: impl Into<TaskSource>,
+        settings: EngineSettings,
+    ) -> Result<Task, Error> {
+        Task::load_with(source.into(), settings, true, Answered::AllButWasi)
+    }
+
+    fn load_with(
+        source: TaskSource,
+        settings: EngineSettings,
+        cache: bool,
+        answered: Answered<'_>,
+    ) -> Result<Task, Error> {
         let (path, bytes) = match source {
             TaskSource::Path(path) => {
                 let bytes = std::fs::read(&path).map_err(|cause| Error::Read {
@@ -143,6 +178,7 @@ impl Task {
                     },
                     settings,
                     cache,
+                    answered,
                 );
             }
             Err(e) => {
@@ -152,7 +188,7 @@ impl Task {
                 });
             }
         };
-        check_imports(&engine, &path, &loaded)?;
+        check_imports(&engine, &path, &loaded, answered)?;
         let functions = exports::list(&engine, &loaded);
         let imports = match &loaded {
             Loaded::Component(c) => c
@@ -240,15 +276,76 @@ impl Task {
     }
 }
 
-fn check_imports(engine: &Engine, path: &Path, loaded: &Loaded) -> Result<(), Error> {
+/// Which imports of a component the application answers.
+#[derive(Clone, Copy)]
+enum Answered<'a> {
+    /// These (the names its handlers were registered under).
+    These(&'a [String]),
+    /// Every import that is not WASI (to look at a module, not to run it).
+    AllButWasi,
+}
+
+/// Checks that WASI and the `answered` imports satisfy every import of the module.
+fn check_imports(
+    engine: &Engine,
+    path: &Path,
+    loaded: &Loaded,
+    answered: Answered<'_>,
+) -> Result<(), Error> {
     let unsupported = |e: wasmtime::Error| Error::UnsupportedImport {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     };
     match loaded {
         Loaded::Component(c) => {
-            let linker = linker::component(engine).map_err(unsupported)?;
-            linker.instantiate_pre(c).map_err(unsupported)?;
+            let mut linker = linker::component(engine).map_err(unsupported)?;
+            let imported: Vec<String> = c
+                .component_type()
+                .imports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect();
+            let answered: Vec<String> = match answered {
+                Answered::These(names) => names
+                    .iter()
+                    .filter(|a| imported.contains(a))
+                    .cloned()
+                    .collect(),
+                Answered::AllButWasi => imported
+                    .iter()
+                    .filter(|name| !name.starts_with("wasi:"))
+                    .cloned()
+                    .collect(),
+            };
+            // Answered imports are linked as the worker links them, to a line that is never
+            // used here, so the check sees them satisfied and their shapes checked.
+            let line = Arc::new(host_calls::HostLine::new(
+                |_| false,
+                crossbeam_channel::never(),
+            ));
+            host_calls::link(&mut linker, engine, c, &answered, &line).map_err(|message| {
+                Error::UnsupportedImport {
+                    path: path.to_path_buf(),
+                    message,
+                }
+            })?;
+            if let Err(e) = linker.instantiate_pre(c) {
+                let missing: Vec<String> = imported
+                    .iter()
+                    .filter(|name| !name.starts_with("wasi:") && !answered.contains(name))
+                    .map(|name| format!("`{name}`"))
+                    .collect();
+                if missing.is_empty() {
+                    return Err(unsupported(e));
+                }
+                return Err(Error::UnsupportedImport {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "{} (not WASI, and no host handler answers {})",
+                        missing.join(", "),
+                        if missing.len() == 1 { "it" } else { "them" }
+                    ),
+                });
+            }
         }
         Loaded::Core(m) => {
             let linker = linker::core(engine).map_err(unsupported)?;

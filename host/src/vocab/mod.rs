@@ -12,11 +12,14 @@
 //!   ([`ProgramRun`]).
 //! - [`module`]: what a module is and where its functions are ([`ModuleKind`],
 //!   [`FunctionPath`]).
+//! - [`host_call`]: a guest's call into the application and its answer ([`HostCall`],
+//!   [`HostReply`], [`HostFault`]).
 //! - [`job`]: what a job asks of every sandbox, wherever it runs ([`JobSpec`]), with a pinned,
 //!   versioned encoding (a broker's job record carries it between machines).
 
 pub mod command;
 pub mod grants;
+pub mod host_call;
 pub mod job;
 pub mod module;
 pub mod setup;
@@ -25,7 +28,8 @@ pub mod task;
 pub use crate::limits::Limits;
 pub use command::{CommandSpec, Invocation, ProgramRun};
 pub use grants::{DirGrant, Grants, HttpGrant};
+pub use host_call::{HostCall, HostFault, HostReply};
 pub use job::JobSpec;
 pub use module::{FunctionPath, ModuleKind};
 pub use setup::{Entry, Setup};
-pub use task::{CapturedOutput, WireFailure, WireOutcome, WireTask};
+pub use task::{CallLimits, CapturedOutput, WireFailure, WireOutcome, WireTask};

@@ -28,15 +28,19 @@ pub struct Setup {
     pub timed: bool,
     /// Directories and environment variables granted to every sandbox.
     pub grants: Grants,
+    /// Imports the application answers (interfaces, or functions the world imports
+    /// directly): the worker links each to a call over its pipe.
+    pub host_imports: Vec<String>,
 }
 
 /// What a task runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Entry {
     /// Calls an exported function with the input as its arguments.
-    Function {
-        /// The export each task calls.
-        function: FunctionPath,
+    Functions {
+        /// The exports tasks may call, by [`WireTask::export`](super::WireTask::export): the
+        /// pool's own function first, then every other callable export.
+        functions: Vec<FunctionPath>,
         /// The export run once in every new instance before its first task.
         init: Option<FunctionPath>,
     },

@@ -2,13 +2,16 @@
 //! result as JSON text (the host never re-parses them), a failure's kind and message, and the
 //! guest's captured output.
 
+use std::time::Duration;
+
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
 use crate::ids::TaskIndex;
 
-/// One task: its index in its job and its input as JSON text.
+/// One task: its index in its job, its input as JSON text, the export it calls and the
+/// limits its call sets for itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireTask {
     /// The task's index within its job.
@@ -16,6 +19,20 @@ pub struct WireTask {
     /// The input, JSON text (a value, or an array of arguments). Short inputs (numbers,
     /// words) are stored inline, without an allocation per task.
     pub input: CompactString,
+    /// The function called: an index into the setup's table
+    /// ([`Entry::Functions`](super::Entry::Functions)); 0 is the pool's own function.
+    pub export: u32,
+    /// Limits this call sets instead of the pool's (one byte on the wire when none).
+    pub limits: Option<CallLimits>,
+}
+
+/// The limits one call sets for itself, each instead of the pool's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLimits {
+    /// Its wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// Its instruction budget (the pool must meter fuel).
+    pub fuel: Option<u64>,
 }
 
 /// The outcome of one task, as the worker reports it.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BatchId, TaskIndex};
-use crate::vocab::{Setup, WireOutcome, WireTask};
+use crate::vocab::{CallLimits, HostCall, HostReply, Setup, WireOutcome, WireTask};
 
 /// Host → worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -13,6 +13,17 @@ pub enum ToWorker {
     Setup(Box<Setup>),
     /// Run these tasks in order and answer with one [`FromWorker::Done`].
     Run(Batch),
+    /// The application's answer to a [`FromWorker::HostCall`].
+    HostReply(HostReply),
+    /// Cancel one task of a batch sent earlier: if it has not started it never runs, if it
+    /// runs it is stopped at its next epoch check (or its host call gives up); either way its
+    /// outcome is `cancelled`. A task already finished is left alone.
+    Cancel {
+        /// The batch.
+        batch: BatchId,
+        /// The task's position in it.
+        position: u32,
+    },
 }
 
 /// A chunk of tasks for one worker.
@@ -32,6 +43,15 @@ pub enum ToWorkerRef<'a> {
     Setup(&'a Setup),
     /// As [`ToWorker::Run`].
     Run(BatchRef<'a>),
+    /// As [`ToWorker::HostReply`].
+    HostReply(&'a HostReply),
+    /// As [`ToWorker::Cancel`].
+    Cancel {
+        /// As in [`ToWorker::Cancel`].
+        batch: BatchId,
+        /// As in [`ToWorker::Cancel`].
+        position: u32,
+    },
 }
 
 /// Borrowed [`Batch`].
@@ -50,6 +70,10 @@ pub struct WireTaskRef<'a> {
     pub index: TaskIndex,
     /// As [`WireTask::input`].
     pub input: &'a str,
+    /// As [`WireTask::export`].
+    pub export: u32,
+    /// As [`WireTask::limits`].
+    pub limits: Option<CallLimits>,
 }
 
 /// Worker → host.
@@ -82,6 +106,17 @@ pub enum FromWorker {
         /// The stuck task.
         index: TaskIndex,
     },
+    /// The running task's guest called an import the application answers; the worker waits
+    /// for the [`ToWorker::HostReply`] (until the task's deadline).
+    HostCall(HostCall),
+    /// A task the host cancelled had not started, and will be skipped: the host may answer
+    /// it at once (its outcome in the batch's answer is then dropped).
+    NotStarted {
+        /// The batch.
+        batch: BatchId,
+        /// The task's position in it.
+        position: u32,
+    },
 }
 
 /// The answer to a [`Batch`].
@@ -107,10 +142,17 @@ mod tests {
                 WireTask {
                     index: TaskIndex(3),
                     input: "[1, 2]".into(),
+                    export: 0,
+                    limits: None,
                 },
                 WireTask {
                     index: TaskIndex(300),
                     input: "\"λ\"".into(),
+                    export: 2,
+                    limits: Some(CallLimits {
+                        timeout: Some(std::time::Duration::from_millis(1500)),
+                        fuel: None,
+                    }),
                 },
             ],
         });
@@ -125,6 +167,8 @@ mod tests {
                 .map(|t| WireTaskRef {
                     index: t.index,
                     input: &t.input,
+                    export: t.export,
+                    limits: t.limits,
                 })
                 .collect(),
         });

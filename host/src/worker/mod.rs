@@ -6,25 +6,29 @@
 //!
 //! With a timeout, a clock thread advances wasmtime's epoch (which stops running wasm) and
 //! watches the task in progress: a task still running a grace period past its limit is blocked
-//! in a host call that epochs cannot interrupt, so the worker reports it
+//! in a host call that epochs cannot interrupt (WASI; the application's own host functions
+//! give up at the deadline by themselves), so the worker reports it
 //! ([`FromWorker::Stuck`]) with the batch's finished outcomes, and the host kills it.
 
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 mod confine;
 mod output;
 
+use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
+use crate::sandbox::cancel::{CancelKey, Cancels, STOP_GRACE};
+use crate::sandbox::host_calls::{HostLine, LineEvent};
 use crate::sandbox::runner::epoch_tick;
 use crate::sync::lock;
-use crate::vocab::WireOutcome;
+use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
 use crate::wire::frame::read_frame;
-use crate::wire::message::{BatchDone, FromWorker, ToWorker};
+use crate::wire::message::{Batch, BatchDone, FromWorker, ToWorker};
 use output::Output;
 
 /// The hidden subcommand that makes the `mpwasm` binary a worker.
@@ -35,12 +39,16 @@ pub fn stuck_grace(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(250))
 }
 
+/// The longest epoch tick: per-call timeouts and cancels are noticed within it.
+const MAX_TICK: Duration = Duration::from_millis(10);
+
 /// The batch in progress, shared with the watchdog.
 #[derive(Default)]
 struct Progress {
     batch: Option<BatchId>,
     done: Vec<WireOutcome>,
-    current: Option<(TaskIndex, Instant)>,
+    /// The running task, since when, and how long it may run before it counts as stuck.
+    current: Option<(TaskIndex, Instant, Duration)>,
     reported: bool,
 }
 
@@ -61,7 +69,18 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    let mut sandbox = match Sandbox::new(&setup) {
+    // Host calls: the guest's calls go out on stdout, their replies come back through the
+    // reader thread on a channel of their own (the batch queue is not read mid-task).
+    let (replies_tx, replies) = unbounded();
+    let cancels = Arc::new(Cancels::default());
+    let line = (!setup.host_imports.is_empty()).then(|| {
+        let out = out.clone();
+        Arc::new(HostLine::new(
+            move |call| out.send(&FromWorker::HostCall(call)),
+            replies,
+        ))
+    });
+    let mut sandbox = match Sandbox::new(&setup, line, Arc::clone(&cancels)) {
         Ok(sandbox) => sandbox,
         Err(message) => {
             out.send(&FromWorker::SetupFailed { message });
@@ -80,40 +99,71 @@ pub fn main() -> i32 {
     }) {
         return 0;
     }
-    let progress = setup.limits.timeout.map(|timeout| {
-        let progress = Arc::new(Mutex::new(Progress::default()));
-        spawn_clock(
-            sandbox.engine().clone(),
-            timeout,
-            Arc::clone(&progress),
-            out.clone(),
-        );
-        progress
-    });
+    // The clock always runs: a call may bring its own timeout, and a running call is
+    // cancelled at the next epoch check.
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    let tick = setup
+        .limits
+        .timeout
+        .map_or(MAX_TICK, epoch_tick)
+        .min(MAX_TICK);
+    spawn_clock(
+        sandbox.engine().clone(),
+        tick,
+        Arc::clone(&progress),
+        out.clone(),
+        Arc::clone(&cancels),
+    );
     drop(stdin);
-    let requests = spawn_reader(buf);
-    for request in requests.iter() {
-        let ToWorker::Run(batch) = request else {
-            eprintln!("mpwasm worker: unexpected second setup message");
-            return 2;
-        };
+    let requests = spawn_reader(
+        buf,
+        replies_tx,
+        Arc::clone(&cancels),
+        sandbox.engine().clone(),
+        out.clone(),
+    );
+    for batch in requests.iter() {
         let started = Instant::now();
-        let outcomes = match &progress {
-            None => batch.tasks.iter().map(|task| sandbox.run(task)).collect(),
-            Some(progress) => {
-                lock(progress).batch = Some(batch.id);
-                for task in &batch.tasks {
-                    lock(progress).current = Some((task.index, Instant::now()));
-                    let outcome = sandbox.run(task);
-                    let mut p = lock(progress);
-                    p.current = None;
-                    p.done.push(outcome);
-                }
-                let mut p = lock(progress);
-                p.batch = None;
-                std::mem::take(&mut p.done)
-            }
+        // Watched when a task of it may time out (the pool's timeout, or its own).
+        let watched = setup.limits.timeout.is_some()
+            || batch
+                .tasks
+                .iter()
+                .any(|t| t.limits.is_some_and(|l| l.timeout.is_some()));
+        let run = |sandbox: &mut Sandbox, position: usize, task: &WireTask| {
+            let key = CancelKey::new(batch.id, position);
+            cancels.started(key);
+            let outcome = if cancels.take_queued(key) {
+                cancelled_before_start(task)
+            } else {
+                sandbox.run(task, key)
+            };
+            cancels.finished();
+            outcome
         };
+        let outcomes = if !watched {
+            batch
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(position, task)| run(&mut sandbox, position, task))
+                .collect()
+        } else {
+            lock(&progress).batch = Some(batch.id);
+            for (position, task) in batch.tasks.iter().enumerate() {
+                let timeout = task.limits.and_then(|l| l.timeout).or(setup.limits.timeout);
+                let limit = timeout.map_or(Duration::MAX, |t| t + stuck_grace(t));
+                lock(&progress).current = Some((task.index, Instant::now(), limit));
+                let outcome = run(&mut sandbox, position, task);
+                let mut p = lock(&progress);
+                p.current = None;
+                p.done.push(outcome);
+            }
+            let mut p = lock(&progress);
+            p.batch = None;
+            std::mem::take(&mut p.done)
+        };
+        cancels.batch_done(batch.id);
         let done = FromWorker::Done(BatchDone {
             id: batch.id,
             outcomes,
@@ -136,19 +186,30 @@ pub fn main() -> i32 {
 /// epoch) and reports a task stuck past its timeout plus grace.
 fn spawn_clock(
     engine: wasmtime::Engine,
-    timeout: Duration,
+    tick: Duration,
     progress: Arc<Mutex<Progress>>,
     out: Output,
+    cancels: Arc<Cancels>,
 ) {
-    let tick = epoch_tick(timeout);
-    let limit = timeout + stuck_grace(timeout);
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(tick);
             engine.increment_epoch();
+            if cancels.overdue() {
+                // Blocked where nothing can interrupt it: end the process; the host answers
+                // the call `cancelled` and runs the other tasks elsewhere.
+                eprintln!(
+                    "mpwasm worker: a cancelled call did not stop within {} (blocked in a \
+                     WASI call); the worker exits",
+                    crate::limits::format_duration(STOP_GRACE)
+                );
+                std::process::exit(4);
+            }
             let mut p = lock(&progress);
             let stuck = match (p.batch, p.current) {
-                (Some(id), Some((index, since))) if !p.reported && since.elapsed() > limit => {
+                (Some(id), Some((index, since, limit)))
+                    if !p.reported && since.elapsed() > limit =>
+                {
                     Some((id, index))
                 }
                 _ => None,
@@ -163,22 +224,60 @@ fn spawn_clock(
     });
 }
 
-/// Reads requests on a thread of their own. On end of input the process exits at once: the
-/// host closed the pipe (shutdown) or died, and a running task must not outlive it.
+/// The outcome of a task cancelled before it started.
+fn cancelled_before_start(task: &WireTask) -> WireOutcome {
+    WireOutcome {
+        index: task.index,
+        result: Err(Box::new(WireFailure::new(
+            ErrorKind::Cancelled,
+            "the call was cancelled before it started",
+        ))),
+        output: CapturedOutput::default(),
+        nanos: 0,
+    }
+}
+
+/// Reads requests on a thread of their own: batches to the returned queue, replies to host
+/// calls to `replies`. On end of input the process exits at once: the host closed the pipe
+/// (shutdown) or died, and a running task must not outlive it.
 ///
 /// The queue is roomy: the host already bounds how many batches a worker holds, and a
 /// reader that blocks after every few tiny batches costs more than the tasks (measured:
 /// chunksize 1 went from 160 000 to 350 000 tasks/s with room for 512 instead of 4).
-fn spawn_reader(mut buf: Vec<u8>) -> Receiver<ToWorker> {
+fn spawn_reader(
+    mut buf: Vec<u8>,
+    replies: Sender<LineEvent>,
+    cancels: Arc<Cancels>,
+    engine: wasmtime::Engine,
+    out: Output,
+) -> Receiver<Batch> {
     let (tx, rx) = bounded(512);
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         loop {
             match read_frame::<_, ToWorker>(&mut stdin, &mut buf) {
-                Ok(Some(request)) => {
-                    if tx.send(request).is_err() {
+                Ok(Some(ToWorker::Run(batch))) => {
+                    if tx.send(batch).is_err() {
                         return;
                     }
+                }
+                Ok(Some(ToWorker::HostReply(reply))) => {
+                    // Nobody waits any more only if the worker is ending.
+                    let _ = replies.send(LineEvent::Reply(reply));
+                }
+                Ok(Some(ToWorker::Cancel { batch, position })) => {
+                    let key = CancelKey::new(batch, position as usize);
+                    if cancels.cancel(key) {
+                        // It will be skipped: the host may answer it now.
+                        out.send(&FromWorker::NotStarted { batch, position });
+                    }
+                    // A running guest checks at its next epoch, a waiting host call at once.
+                    engine.increment_epoch();
+                    let _ = replies.send(LineEvent::Cancel(key));
+                }
+                Ok(Some(ToWorker::Setup(_))) => {
+                    eprintln!("mpwasm worker: unexpected second setup message");
+                    std::process::exit(2);
                 }
                 Ok(None) => std::process::exit(0),
                 Err(e) => {
