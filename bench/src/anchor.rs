@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::{metric, time_rounds};
 
-/// Spawns `mpwasm-bench echo` and times `rounds` round trips after a warm-up.
-pub fn pipe_roundtrip(rounds: u32) -> Result<()> {
+/// Spawns `mpwasm-bench echo` and times `rounds` round trips after a warm-up; prints `check`
+/// as its check line (the one of the workload it anchors).
+pub fn pipe_roundtrip(rounds: u32, check: &str) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this program")?;
     let mut child = Command::new(exe)
         .arg("echo")
@@ -34,7 +35,7 @@ pub fn pipe_roundtrip(rounds: u32) -> Result<()> {
     })?;
     child.kill().ok();
     child.wait().ok();
-    println!("check {rounds} calls returned 9");
+    println!("check {rounds} {check}");
     metric("roundtrip", per_round, "us");
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! The mpwasm library as a contender, for workloads that are an API call: `apply` on a warm pool
-//! (W3), `imap_unordered` with chunksize 1 (W5), and the memory of idle workers (W9).
+//! (W3), `imap_unordered` with chunksize 1 (W5), the memory of idle workers (W9), and a guest's
+//! call into the application (W13).
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mpwasm::Pool;
+use mpwasm::{HostCallInfo, HostError, Pool};
 use serde_json::{Value, json};
 
 use crate::{metric, time_rounds};
@@ -33,6 +34,40 @@ pub fn apply(task: &Path, worker: &Path, rounds: u32) -> Result<()> {
     })?;
     println!("check {rounds} calls returned 9");
     metric("roundtrip", per_call, "us");
+    Ok(())
+}
+
+/// Times a host call's round trip: one task of the `host-calls` plugin calls the
+/// application's `echo` `rounds` times (`chatter`); the task's own cost is amortised away.
+pub fn host_call(task: &Path, worker: &Path, rounds: u32) -> Result<()> {
+    let echo = |call: &HostCallInfo<'_>| -> Result<Value, HostError> {
+        match call.args() {
+            [text] => Ok(text.clone()),
+            _ => Err(HostError::new("echo takes one argument")),
+        }
+    };
+    let pool = Pool::builder()
+        .worker_program(worker)
+        .processes(1)
+        .host("mpwasm:tasks/store", echo)
+        .host("log", |_: &HostCallInfo<'_>| Ok(Value::Null))
+        .function("chatter")
+        .build(task)
+        .with_context(|| format!("cannot start a pool for {}", task.display()))?;
+    // Warm up: the instance, the handler thread, the pipes.
+    pool.apply(vec![json!(rounds.min(1000))])?;
+    let start = Instant::now();
+    let matched = pool.apply(vec![json!(rounds)])?;
+    let elapsed = start.elapsed();
+    if matched != json!(rounds) {
+        bail!("chatter({rounds}) matched {matched} echoes");
+    }
+    println!("check {rounds} echoes matched");
+    metric(
+        "roundtrip",
+        elapsed.as_secs_f64() * 1e6 / f64::from(rounds.max(1)),
+        "us",
+    );
     Ok(())
 }
 

@@ -7,7 +7,10 @@
 //! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered)
 //!   or that look inside a running pool (the workers' memory).
 //! - `broker-*`: a local run and the same run through a Redis broker, timed alike.
-//! - `pipe-roundtrip` (and its child, `echo`): the physical anchor for an apply round trip.
+//! - `pipe-roundtrip` (and its child, `echo`): the physical anchor for an apply round trip;
+//!   `pipe-echo` the same for W13.
+//! - `shm-roundtrip` (and its child, `shm-child`): a round trip through shared memory, what a
+//!   shared-memory channel between worker and host would cost (W13's report).
 
 mod anchor;
 mod broker;
@@ -15,6 +18,7 @@ mod library;
 mod native;
 #[path = "../../xtask/src/redis_server.rs"]
 mod redis_server;
+mod shm;
 
 use std::process::ExitCode;
 
@@ -29,10 +33,16 @@ usage: mpwasm-bench <workload> [args]
   lib-apply TASK WORKER ROUNDS     time Pool::apply of square(3) on a warm pool
   lib-imap-unordered TASK WORKER N time imap_unordered with chunksize 1 over 0..N
   lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
+  lib-hostcall TASK WORKER ROUNDS  time a guest's call to an application function (TASK is
+                                   the host-calls guest: its `chatter` calls `echo` ROUNDS times)
   broker-local MPWASM TASK A..B J          time `mpwasm run TASK --map A..B -j J`
   broker-remote MPWASM TASK A..B N P       the same through a Redis broker with N workers of
                                            one process holding P inputs each (redis-server)
   pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes
+  pipe-echo ROUNDS             the same, as W13's anchor
+  shm-roundtrip ROUNDS         a round trip through shared memory to a spinning child (W13's
+                               report of what a shared-memory channel would give)
+  shm-child PATH               (the child of shm-roundtrip)
   echo                         (the child of pipe-roundtrip) echo 16-byte messages
 
 TASK is the square guest (.wasm), WORKER the mpwasm binary the pool runs as its workers.
@@ -62,6 +72,9 @@ fn run(args: &[String]) -> Result<()> {
             library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?)
         }
         ["lib-idle-pss", task, worker] => library::idle_pss(task.as_ref(), worker.as_ref()),
+        ["lib-hostcall", task, worker, rounds] => {
+            library::host_call(task.as_ref(), worker.as_ref(), number(rounds)?)
+        }
         ["broker-local", mpwasm, task, range, j] => {
             broker::local(mpwasm.as_ref(), task.as_ref(), range, number(j)?)
         }
@@ -72,7 +85,10 @@ fn run(args: &[String]) -> Result<()> {
             number(n)?,
             number(prefetch)?,
         ),
-        ["pipe-roundtrip", rounds] => anchor::pipe_roundtrip(number(rounds)?),
+        ["pipe-roundtrip", rounds] => anchor::pipe_roundtrip(number(rounds)?, "calls returned 9"),
+        ["pipe-echo", rounds] => anchor::pipe_roundtrip(number(rounds)?, "echoes matched"),
+        ["shm-roundtrip", rounds] => shm::roundtrip(number(rounds)?, "echoes matched"),
+        ["shm-child", path] => shm::echo(path.as_ref()),
         ["echo"] => anchor::echo(),
         _ => {
             eprint!("{USAGE}");

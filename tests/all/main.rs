@@ -13,6 +13,7 @@ mod guests_built;
 mod host_functions;
 mod library;
 mod long_runs;
+mod plugin_app;
 mod programs;
 mod reliability;
 mod sandbox;

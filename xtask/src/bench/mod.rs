@@ -95,7 +95,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .filter(|w| options.only.is_empty() || options.only.iter().any(|id| id == w.id))
         .collect();
     if chosen.is_empty() {
-        bail!("--only {:?} matches no workload (W1 … W12)", options.only);
+        bail!("--only {:?} matches no workload (W1 … W13)", options.only);
     }
 
     let mut outcomes = Vec::new();
@@ -258,6 +258,8 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
                 "primes",
                 "-p",
                 "hash",
+                "-p",
+                "host-calls",
             ],
         ),
     )?;
@@ -295,6 +297,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         square: wasm.join("square.wasm"),
         primes: wasm.join("primes.wasm"),
         hash: wasm.join("hash.wasm"),
+        host_calls: wasm.join("host_calls.wasm"),
         tiny_tests,
         nextest: has_nextest(root),
         w2_inputs,

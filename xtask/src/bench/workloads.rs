@@ -1,4 +1,5 @@
-//! The workloads W1–W10 of the performance issue and W11–W12 of the broker issue: for each, its contenders (the exact commands),
+//! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue and W13 of the
+//! plugin-host issue: for each, its contenders (the exact commands),
 //! how a run is measured, and the goal it is judged against. Sizes come from [`Sizes`]: the full
 //! ones for `cargo xtask bench`, tiny ones for the smoke run in CI.
 
@@ -86,7 +87,7 @@ pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
 
 /// One workload.
 pub struct Workload {
-    /// `W1` … `W12`.
+    /// `W1` … `W13`.
     pub id: &'static str,
     /// What it does.
     pub title: String,
@@ -125,6 +126,8 @@ pub struct Sizes {
     pub w11_items: u64,
     /// W12: primes(100000) through the broker.
     pub w12_items: u64,
+    /// W13: host calls made by one task.
+    pub w13_calls: u32,
 }
 
 impl Sizes {
@@ -140,6 +143,7 @@ impl Sizes {
         w8_line_bytes: 10 * 1024,
         w11_items: 5_000,
         w12_items: 1_000,
+        w13_calls: 20_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -154,6 +158,7 @@ impl Sizes {
         w8_line_bytes: 1024,
         w11_items: 100,
         w12_items: 20,
+        w13_calls: 200,
     };
 }
 
@@ -175,6 +180,8 @@ pub struct Paths {
     pub primes: PathBuf,
     /// See `square`.
     pub hash: PathBuf,
+    /// See `square` (the plugin calling the application, for W13).
+    pub host_calls: PathBuf,
     /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
     pub tiny_tests: PathBuf,
     /// Whether `cargo nextest` is installed.
@@ -686,6 +693,37 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
                 ),
             ))
         }),
+        skipped: None,
+    });
+
+    let w13_calls = sizes.w13_calls.to_string();
+    let host_calls = p(&paths.host_calls);
+    workloads.push(Workload {
+        id: "W13",
+        title: "host call round trip: a guest calls the application's `echo` (library)".to_owned(),
+        unit: "µs",
+        goal: "≤ 1.2x a raw pipe round trip to a child process",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[&bench, "lib-hostcall", &host_calls, &mpwasm, &w13_calls],
+                Measure::Metric("roundtrip"),
+            ),
+            Contender::new(
+                "pipe (anchor)",
+                root,
+                &[&bench, "pipe-echo", &w13_calls],
+                Measure::Metric("roundtrip"),
+            ),
+            Contender::new(
+                "shared memory, spinning",
+                root,
+                &[&bench, "shm-roundtrip", &w13_calls],
+                Measure::Metric("roundtrip"),
+            ),
+        ],
+        verdict: ratio_at_most("pipe (anchor)", 1.2),
         skipped: None,
     });
 
