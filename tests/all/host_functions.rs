@@ -286,3 +286,23 @@ fn imports_nobody_answers_are_refused_at_load_naming_each_one() {
         inspect.stdout
     );
 }
+
+#[test]
+fn a_pool_with_host_functions_is_refused_by_the_broker_before_anything_is_sent() {
+    // Nothing listens on port 1: the refusal must come first, naming the handlers.
+    let url = std::sync::Arc::new(
+        mpwasm::broker::connection::BrokerUrl::parse("redis://127.0.0.1:1").expect("a URL"),
+    );
+    let settings = plugin().host(STORE, |_: &HostCallInfo<'_>| Ok(Value::Null));
+    let Err(err) = mpwasm::broker::submit::submit(
+        &url,
+        std::path::Path::new(guests::HOST_CALLS),
+        settings,
+        mpwasm::broker::submit::SubmitOptions::default(),
+    ) else {
+        panic!("a pool with host functions was put on a broker");
+    };
+    let text = err.to_string();
+    assert!(text.contains("runs only locally"), "{text}");
+    assert!(text.contains("mpwasm:tasks/store"), "{text}");
+}

@@ -4,9 +4,9 @@
 //! it as a [`HostCallInfo`] with JSON arguments, the task's index and the call's context, and
 //! its value or [`HostError`] goes back to the guest.
 //!
-//! Handlers run on the pool's handler threads (`pool/handlers.rs`), never on the
-//! dispatcher's, so a slow handler never stalls scheduling; inside the worker the call waits
-//! only until its task's deadline ([`crate::sandbox::host_calls`]).
+//! Handlers run on threads that serve each worker's call socket (`pool/handlers.rs`), never on
+//! the dispatcher's, so a slow handler never stalls scheduling; inside the worker the call
+//! waits only until its deadline ([`crate::sandbox::host_calls`]).
 
 use std::fmt;
 use std::sync::Arc;

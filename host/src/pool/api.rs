@@ -366,10 +366,20 @@ impl<'p> Export<'p> {
 
     /// Opens a raw job calling this export (see [`Pool::job`]).
     pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
+        self.open(ordered, false)
+    }
+
+    /// A job of one call that may be cancelled (`apply_async`).
+    fn cancellable_job(&self) -> (Submitter, Outcomes) {
+        self.open(true, true)
+    }
+
+    fn open(&self, ordered: bool, cancellable: bool) -> (Submitter, Outcomes) {
         let pool = self.pool;
         let id = pool.next_job.fetch_add(1, Ordering::Relaxed);
         let mut call = self.call.clone();
         call.export = self.number;
+        call.cancellable = cancellable;
         job::open(&pool.requests, id, pool.window, ordered, call)
     }
 
@@ -435,7 +445,7 @@ impl<'p> Export<'p> {
     /// Calls the function once with these arguments without waiting (Python's
     /// `Pool.apply_async`).
     pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
-        let (mut submitter, outcomes) = self.job(true);
+        let (mut submitter, outcomes) = self.cancellable_job();
         let input = pack(self.arity, args).to_string();
         // A fresh job's window always has room for its first task.
         let index = submitter.push(input).unwrap_or(TaskIndex(0));

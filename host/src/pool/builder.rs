@@ -191,9 +191,9 @@ impl PoolBuilder {
 
     /// Answers the module's import `import` with `handler`: an interface the component
     /// imports (`example:app/store`, every function in it), or a function its world imports
-    /// directly (`log`). Each call from a guest reaches the handler on one of the pool's
-    /// handler threads, never the scheduler's; the guest waits for the answer only until its
-    /// task's timeout. A second handler for the same import replaces the first. Such a pool
+    /// directly (`log`). Each call from a guest reaches the handler on a thread serving its
+    /// worker's call socket, never the scheduler's; the guest waits for the answer only until
+    /// its call's timeout. A second handler for the same import replaces the first. Such a pool
     /// runs only locally (its handlers live in this process).
     ///
     /// ```no_run
@@ -437,6 +437,7 @@ impl PoolBuilder {
             timed: self.spec.timed,
             grants,
             host_imports,
+            host_socket: None,
         };
         let transport: Box<dyn Transport> = Box::new(transport);
         let (requests, handle) = dispatcher::start(

@@ -25,7 +25,7 @@ use serde_json::Value as Json;
 
 use super::chunking::ChunkPolicy;
 use super::events::{WorkerEvent, WorkerReport};
-use super::handlers::{CallRoute, Contexts, HandlerJob, HandlerThreads};
+use super::handlers::{CallRoute, Contexts};
 use super::inbox::{Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::{JobId, JobMsg, Request};
@@ -53,7 +53,7 @@ pub struct DispatcherConfig {
     pub retries: u32,
     /// Replace a worker process after it ran this many tasks (Python's `maxtasksperchild`).
     pub max_tasks_per_worker: Option<u64>,
-    /// The application's answers to the module's imports, run on handler threads.
+    /// The application's answers to the module's imports, answered on threads serving each worker's call socket.
     pub host: HostImports,
 }
 
@@ -80,6 +80,8 @@ struct Job {
     results: Sender<JobMsg>,
     /// What its tasks' host calls see as their context.
     context: Arc<Json>,
+    /// Whether it may cancel its tasks.
+    cancellable: bool,
 }
 
 /// One slot of the pool: the worker process in it, if any. Restarts bump the generation, so
@@ -184,15 +186,12 @@ pub struct Dispatcher {
     start_failures: u32,
     broken: Option<String>,
     warned_confinement: bool,
-    /// The handler threads, when the application answers imports (for a transport that
-    /// reports host calls instead of routing them itself).
-    handlers: Option<HandlerThreads>,
-    /// The contexts of tasks in flight whose job has one, for the handler threads.
+    /// The contexts of tasks in flight whose job has one, for the threads serving host calls.
     contexts: Arc<Contexts>,
     /// How many open jobs have a context (none: batches file nothing).
     jobs_with_context: usize,
-    /// The context of a call that has none.
-    no_context: Arc<Json>,
+    /// How many open jobs may cancel (none: no batch is marked cancellable).
+    cancellable_jobs: usize,
 }
 
 /// Starts the workers and the dispatcher thread; returns where jobs send their requests.
@@ -205,15 +204,11 @@ pub fn start(
 ) -> Result<(Requests, std::thread::JoinHandle<()>), Error> {
     let (inbox_tx, inbox) = unbounded();
     let requests = Requests::to_dispatcher(inbox_tx.clone());
-    // Two handler threads per worker: every worker can wait on a call at once, and a handler
-    // still busy with a call whose task timed out does not hold up the next one. Worker links
-    // hand host calls to them directly.
-    let handlers = (!config.host.is_empty())
-        .then(|| HandlerThreads::start(config.host, 2 * config.processes.max(1)));
+    // Host calls go from each worker's call socket to threads the transport starts for it;
+    // the dispatcher only files the contexts they need.
     let contexts = Arc::new(Contexts::default());
-    let route = handlers
-        .clone()
-        .map(|h| CallRoute::new(h, Arc::clone(&contexts)));
+    let route =
+        (!config.host.is_empty()).then(|| CallRoute::new(config.host, Arc::clone(&contexts)));
     let mut dispatcher = Dispatcher {
         inbox,
         reports: Reports::to_dispatcher(inbox_tx, route),
@@ -229,10 +224,9 @@ pub fn start(
         start_failures: 0,
         broken: None,
         warned_confinement: false,
-        handlers,
         contexts,
         jobs_with_context: 0,
-        no_context: Arc::new(Json::Null),
+        cancellable_jobs: 0,
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
@@ -301,7 +295,7 @@ impl Dispatcher {
         for q in tasks {
             let timeout = q
                 .task
-                .limits
+                .limits()
                 .and_then(|l| l.timeout)
                 .or(self.setup.limits.timeout)?;
             budget += timeout + crate::worker::stuck_grace(timeout);
@@ -352,9 +346,18 @@ impl Dispatcher {
                 job,
                 results,
                 context,
+                cancellable,
             } => {
                 self.jobs_with_context += usize::from(!context.is_null());
-                self.jobs.insert(job, Job { results, context });
+                self.cancellable_jobs += usize::from(cancellable);
+                self.jobs.insert(
+                    job,
+                    Job {
+                        results,
+                        context,
+                        cancellable,
+                    },
+                );
             }
             Request::Cancel { job, index } => self.cancel(job, index),
             Request::Submit { job, tasks } => {
@@ -379,7 +382,7 @@ impl Dispatcher {
             }
             Request::Close { job } => {
                 if let Some(j) = self.jobs.remove(&job) {
-                    self.jobs_with_context -= usize::from(!j.context.is_null());
+                    self.forgot(&j);
                 }
                 self.queue.retain(|q| q.job != job);
             }
@@ -469,33 +472,6 @@ impl Dispatcher {
                     q.answered = true;
                     let (job, index) = (q.job, q.task.index);
                     self.deliver(job, vec![cancelled_before_start(index)]);
-                }
-            }
-            WorkerEvent::Message(FromWorker::HostCall(call)) => {
-                // The task is in a batch the worker holds; its job gives the context.
-                let context = worker
-                    .in_flight
-                    .iter()
-                    .find(|b| b.id == call.batch)
-                    .and_then(|b| b.tasks.get(call.position as usize))
-                    .and_then(|q| self.jobs.get(&q.job))
-                    .map_or_else(|| Arc::clone(&self.no_context), |j| Arc::clone(&j.context));
-                let job = HandlerJob {
-                    call,
-                    context,
-                    reply: worker.link.replier(),
-                };
-                match &self.handlers {
-                    Some(handlers) => handlers.submit(job),
-                    // The setup names only answered imports: a worker asking for another one
-                    // is broken.
-                    None => worker.fail(
-                        format!(
-                            "it called host function `{}`, which nothing answers",
-                            job.call.path()
-                        ),
-                        true,
-                    ),
                 }
             }
             WorkerEvent::Garbled(message) => {
@@ -748,8 +724,14 @@ impl Dispatcher {
             && j.results.send(JobMsg::Outcomes(outcomes)).is_err()
             && let Some(j) = self.jobs.remove(&job)
         {
-            self.jobs_with_context -= usize::from(!j.context.is_null());
+            self.forgot(&j);
         }
+    }
+
+    /// Job `j` was removed: it no longer counts.
+    fn forgot(&mut self, j: &Job) {
+        self.jobs_with_context -= usize::from(!j.context.is_null());
+        self.cancellable_jobs -= usize::from(j.cancellable);
     }
 
     fn schedule(&mut self) {
@@ -791,15 +773,19 @@ impl Dispatcher {
                 let tasks: Vec<Queued> = self.queue.drain(..take).collect();
                 let id = BatchId(self.next_batch);
                 self.next_batch += 1;
+                let cancellable = self.cancellable_jobs > 0
+                    && tasks
+                        .iter()
+                        .any(|q| self.jobs.get(&q.job).is_some_and(|j| j.cancellable));
                 let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
                     id,
+                    cancellable,
                     tasks: tasks
                         .iter()
                         .map(|q| WireTaskRef {
                             index: q.task.index,
                             input: &q.task.input,
-                            export: q.task.export,
-                            limits: q.task.limits,
+                            call: q.task.call.as_deref(),
                         })
                         .collect(),
                 }));
@@ -891,8 +877,16 @@ impl Dispatcher {
                     job,
                     results,
                     context,
+                    cancellable,
                 }) => {
-                    self.jobs.insert(job, Job { results, context });
+                    self.jobs.insert(
+                        job,
+                        Job {
+                            results,
+                            context,
+                            cancellable,
+                        },
+                    );
                 }
                 Inbox::Report(_) | Inbox::Request(_) => {}
             }
@@ -949,6 +943,7 @@ mod tests {
                 timed: false,
                 grants: Grants::default(),
                 host_imports: Vec::new(),
+                host_socket: None,
             },
             chunksize,
             retries,

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::events::{WorkerEvent, WorkerReport};
 use super::inbox::Reports;
-use super::transport::{Replier, Transport, WorkerLink};
+use super::transport::{Transport, WorkerLink};
 use crate::error::Error;
 use crate::ids::WorkerId;
 use crate::sync::lock;
@@ -78,13 +78,6 @@ impl WorkerLink for FakeLink {
 
     fn kill(&mut self) {
         let _ = self.0.send(ToFake::Kill);
-    }
-
-    fn replier(&self) -> Replier {
-        let tx = self.0.clone();
-        Replier::new(move |frame| {
-            let _ = tx.send(ToFake::Frame(frame));
-        })
     }
 }
 
@@ -159,8 +152,8 @@ fn run(
             Ok(Some(ToWorker::Run(batch))) => batch,
             // A fake's tasks finish at once: nothing is left to cancel.
             Ok(Some(ToWorker::Cancel { .. })) => continue,
-            // The transport sends the setup, never the dispatcher; a fake makes no host calls.
-            Ok(Some(ToWorker::Setup(_) | ToWorker::HostReply(_)) | None) | Err(_) => {
+            // The transport sends the setup, never the dispatcher.
+            Ok(Some(ToWorker::Setup(_)) | None) | Err(_) => {
                 report(exited("exit status 2"));
                 return;
             }

@@ -1,46 +1,33 @@
-//! The handler threads: they take the host calls a worker link's reader hands over (the call
-//! never passes through the dispatcher), run the application's handler (a panic is caught and
-//! fails only that call), and write the reply straight to the calling worker's stdin, so
-//! neither a slow handler nor a reply ever waits on scheduling. [`CallRoute`] is that path,
-//! with the contexts of the calls whose job has one (the dispatcher files them per batch).
+//! The host's side of host calls: each worker process of a pool that answers imports has a
+//! call socket, and two threads per worker serve it ([`serve`]): one waits for the next call
+//! while the other may be running a handler, so a slow handler never holds up the worker's
+//! next call, nor scheduling (the dispatcher never sees a call). The thread that read a call
+//! runs the application's handler (a panic is caught and fails only that call) and writes
+//! the reply itself. [`CallRoute`] is what the transport needs for this: the handlers, and
+//! the contexts of the calls whose job has one (the dispatcher files them per batch).
 
 use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde_json::Value as Json;
 
-use super::transport::Replier;
 use crate::ids::BatchId;
 use crate::imports::{HostCallInfo, HostError, HostImports};
 use crate::sync;
 use crate::vocab::{HostCall, HostFault, HostReply};
-use crate::wire::frame::encode_frame;
-use crate::wire::message::ToWorkerRef;
+use crate::wire::frame::{encode_frame, read_frame};
 
-/// One call to answer.
-pub(crate) struct HandlerJob {
-    /// The call as the worker sent it.
-    pub(crate) call: HostCall,
-    /// The context of the job the task belongs to.
-    pub(crate) context: Arc<Json>,
-    /// Where the reply goes: the calling worker's pipe.
-    pub(crate) reply: Replier,
-}
+/// Threads serving one worker's call socket.
+const THREADS_PER_WORKER: usize = 2;
 
-/// The handler threads of one pool; they end when every copy is dropped.
-#[derive(Clone)]
-pub(crate) struct HandlerThreads {
-    jobs: Sender<HandlerJob>,
-}
-
-/// Where a worker link sends its worker's host calls: the handler threads, with the contexts
-/// to give them. Cheap to clone.
+/// What a transport needs to serve its workers' host calls. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct CallRoute {
-    handlers: HandlerThreads,
+    imports: Arc<HostImports>,
     contexts: Arc<Contexts>,
 }
 
@@ -78,64 +65,64 @@ impl Contexts {
 }
 
 impl CallRoute {
-    /// A route to `handlers`, with the `contexts` the dispatcher files.
-    pub(crate) fn new(handlers: HandlerThreads, contexts: Arc<Contexts>) -> CallRoute {
-        CallRoute { handlers, contexts }
+    /// A route answering with `imports`, with the `contexts` the dispatcher files.
+    pub(crate) fn new(imports: HostImports, contexts: Arc<Contexts>) -> CallRoute {
+        CallRoute {
+            imports: Arc::new(imports),
+            contexts,
+        }
     }
 
-    /// Hands `call` to a handler thread; its reply goes to `reply`.
-    pub(crate) fn call(&self, call: HostCall, reply: Replier) {
-        let context = self
-            .contexts
-            .get(call.batch, call.position)
-            .unwrap_or_else(|| Arc::clone(&NULL));
-        self.handlers.submit(HandlerJob {
-            call,
-            context,
-            reply,
-        });
+    /// Serves the calls a worker sends on `stream` until it closes, on threads of their own.
+    pub(crate) fn serve(&self, stream: UnixStream) {
+        let Ok(writer) = stream.try_clone() else {
+            return;
+        };
+        let reader = Arc::new(Mutex::new((BufReader::new(stream), Vec::new())));
+        let writer = Arc::new(Mutex::new(writer));
+        for i in 0..THREADS_PER_WORKER {
+            let (route, reader, writer) = (self.clone(), Arc::clone(&reader), Arc::clone(&writer));
+            let spawned = std::thread::Builder::new()
+                .name(format!("mpwasm-host-{i}"))
+                .spawn(move || route.serve_calls(&reader, &writer));
+            if spawned.is_err() {
+                break; // fewer threads, still served (the first always exists or none do)
+            }
+        }
+    }
+
+    /// One serving thread: read a call (the other thread waits for the next meanwhile),
+    /// answer it, write the reply.
+    fn serve_calls(
+        &self,
+        reader: &Mutex<(BufReader<UnixStream>, Vec<u8>)>,
+        writer: &Mutex<UnixStream>,
+    ) {
+        loop {
+            let call: HostCall = {
+                let mut guard = sync::lock(reader);
+                let (stream, buf) = &mut *guard;
+                match read_frame(stream, buf) {
+                    Ok(Some(call)) => call,
+                    // The worker is gone (or wrote garbage; its pipe reports that).
+                    Ok(None) | Err(_) => return,
+                }
+            };
+            let context = self
+                .contexts
+                .get(call.batch, call.position)
+                .unwrap_or_else(|| Arc::clone(&NULL));
+            let result = answer(&self.imports, &call, &context);
+            let frame = reply_frame(call.call, result);
+            if sync::lock(writer).write_all(&frame).is_err() {
+                return;
+            }
+        }
     }
 }
 
 /// The context of a call whose job has none.
 static NULL: std::sync::LazyLock<Arc<Json>> = std::sync::LazyLock::new(|| Arc::new(Json::Null));
-
-impl HandlerThreads {
-    /// Starts `threads` handler threads (at least one) answering with `imports`.
-    pub(crate) fn start(imports: HostImports, threads: usize) -> HandlerThreads {
-        let (jobs, rx) = unbounded::<HandlerJob>();
-        let imports = Arc::new(imports);
-        for i in 0..threads.max(1) {
-            let (rx, imports) = (rx.clone(), Arc::clone(&imports));
-            let spawned = std::thread::Builder::new()
-                .name(format!("mpwasm-host-{i}"))
-                .spawn(move || serve(&rx, &imports));
-            if spawned.is_err() && i > 0 {
-                break; // fewer threads, still served
-            }
-        }
-        HandlerThreads { jobs }
-    }
-
-    /// Hands a call to the next free thread.
-    pub(crate) fn submit(&self, job: HandlerJob) {
-        if let Err(crossbeam_channel::SendError(job)) = self.jobs.send(job) {
-            // No thread could be started: answer here rather than leave the guest waiting.
-            let fault = HostFault {
-                message: "no handler thread is running".into(),
-                value: None,
-            };
-            send_reply(&job.reply, job.call.call, Err(fault));
-        }
-    }
-}
-
-fn serve(jobs: &Receiver<HandlerJob>, imports: &HostImports) {
-    for job in jobs.iter() {
-        let result = answer(imports, &job.call, &job.context);
-        send_reply(&job.reply, job.call.call, result);
-    }
-}
 
 /// Runs the handler for `call`; every way it can fail becomes a [`HostFault`].
 pub(crate) fn answer(
@@ -178,12 +165,12 @@ pub(crate) fn answer(
     }
 }
 
-fn send_reply(reply: &Replier, call: u64, result: Result<compact_str::CompactString, HostFault>) {
-    let message = HostReply { call, result };
-    match encode_frame(&ToWorkerRef::HostReply(&message)) {
-        Ok(frame) => reply.send(frame),
+/// The reply frame for call `call`; a value too large for a frame becomes an error the
+/// guest gets instead.
+fn reply_frame(call: u64, result: Result<compact_str::CompactString, HostFault>) -> Vec<u8> {
+    match encode_frame(&HostReply { call, result }) {
+        Ok(frame) => frame,
         Err(e) => {
-            // Too large for a frame: the guest gets the error instead.
             let message = HostReply {
                 call,
                 result: Err(HostFault {
@@ -191,9 +178,7 @@ fn send_reply(reply: &Replier, call: u64, result: Result<compact_str::CompactStr
                     value: None,
                 }),
             };
-            if let Ok(frame) = encode_frame(&ToWorkerRef::HostReply(&message)) {
-                reply.send(frame);
-            }
+            encode_frame(&message).unwrap_or_default()
         }
     }
 }

@@ -74,7 +74,7 @@ impl Requests {
 }
 
 /// Where a worker link sends its reports: the dispatcher's inbox; and, when the pool answers
-/// imports, where its worker's host calls go instead (straight to the handler threads).
+/// imports, how its worker's host calls are served (never through the dispatcher).
 #[derive(Clone)]
 pub struct Reports {
     inbox: Sender<Inbox>,

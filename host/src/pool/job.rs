@@ -19,7 +19,7 @@ use super::outcome::TaskOutcome;
 use super::request::{JobCall, JobId, JobMsg, Request};
 use crate::ids::TaskIndex;
 use crate::sync;
-use crate::vocab::{CallLimits, WireTask};
+use crate::vocab::{TaskCall, WireTask};
 
 /// How many tasks a submitter sends in one message at most.
 const SUBMIT_BATCH: usize = 256;
@@ -178,11 +178,16 @@ pub(crate) fn open(
         job,
         results: results_tx.clone(),
         context: call.context,
+        cancellable: call.cancellable,
     });
     let submitter = Submitter {
         job,
-        export: call.export,
-        limits: call.limits,
+        call: (call.export != 0 || call.limits.is_some()).then(|| {
+            Box::new(TaskCall {
+                export: call.export,
+                limits: call.limits,
+            })
+        }),
         requests: requests.clone(),
         results: results_tx,
         window: Arc::clone(&window),
@@ -213,8 +218,7 @@ pub(crate) fn open(
 pub struct Submitter {
     job: JobId,
     /// Stamped on every task: the export it calls and its own limits.
-    export: u32,
-    limits: Option<CallLimits>,
+    call: Option<Box<TaskCall>>,
     requests: Requests,
     results: Sender<JobMsg>,
     window: Arc<Window>,
@@ -284,8 +288,7 @@ impl Submitter {
         self.pending.push(WireTask {
             index,
             input,
-            export: self.export,
-            limits: self.limits,
+            call: self.call.clone(),
         });
         if self.pending.len() >= SUBMIT_BATCH {
             self.flush();

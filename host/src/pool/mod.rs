@@ -8,8 +8,8 @@
 //! inputs under a bounded window and receive [`outcome::TaskOutcome`]s on their own channel;
 //! a job speaks only `Request`s, so a broker's submitter can serve the same job type. The
 //! public API ([`api`], [`builder`]) wraps jobs as `map`, `imap`, `apply_async`, ... A worker's
-//! call into the application (a host function) goes from the dispatcher to the handler
-//! threads (`handlers`), which answer on the worker's pipe themselves.
+//! call into the application (a host function) goes over the worker's call socket to threads
+//! that serve it (`handlers`), never through the dispatcher.
 
 pub mod api;
 pub mod builder;

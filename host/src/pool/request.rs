@@ -25,6 +25,8 @@ pub enum Request {
         results: Sender<JobMsg>,
         /// The context its tasks' host calls see (`null` when none was given).
         context: Arc<Value>,
+        /// Whether it may cancel its tasks (`Cancel`); the workers track only such tasks.
+        cancellable: bool,
     },
     /// Tasks for a job, in index order.
     Submit {
@@ -62,6 +64,8 @@ pub struct JobCall {
     pub limits: Option<CallLimits>,
     /// The context (shared by every task of the job).
     pub context: Arc<Value>,
+    /// Whether the job may cancel its tasks.
+    pub cancellable: bool,
 }
 
 /// What a job receives.

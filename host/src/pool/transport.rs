@@ -6,9 +6,13 @@
 
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, unbounded};
 
@@ -45,25 +49,6 @@ pub trait WorkerLink: Send {
     fn send(&mut self, frame: Vec<u8>);
     /// Stops the worker now (its exit is still reported).
     fn kill(&mut self);
-    /// A handle that queues frames for this worker from another thread (the handler threads
-    /// answer host calls through it). Frames sent after the worker exited are dropped.
-    fn replier(&self) -> Replier;
-}
-
-/// Queues frames for one worker from any thread (see [`WorkerLink::replier`]).
-#[derive(Clone)]
-pub struct Replier(Arc<dyn Fn(Vec<u8>) + Send + Sync>);
-
-impl Replier {
-    /// A replier that hands each frame to `send`.
-    pub fn new(send: impl Fn(Vec<u8>) + Send + Sync + 'static) -> Replier {
-        Replier(Arc::new(send))
-    }
-
-    /// Queues one encoded frame; never blocks.
-    pub fn send(&self, frame: Vec<u8>) {
-        (self.0)(frame);
-    }
 }
 
 /// Workers as local OS processes.
@@ -165,27 +150,44 @@ impl Transport for ProcessTransport {
         };
         let child = Arc::new(Mutex::new(child));
         let (tx, rx) = unbounded::<Vec<u8>>();
-        let setup_frame = encode_frame(&ToWorkerRef::Setup(setup))
-            .map_err(|e| Error::WorkersFailed(format!("cannot encode the setup: {e}")))?;
+        // A pool answering imports: this worker gets a call socket of its own.
+        let calls = match events.calls().filter(|_| !setup.host_imports.is_empty()) {
+            Some(route) => Some((CallSocket::bind()?, route.clone())),
+            None => None,
+        };
+        let setup_frame = match &calls {
+            None => encode_frame(&ToWorkerRef::Setup(setup)),
+            Some((socket, _)) => {
+                let mut setup = setup.clone();
+                setup.host_socket = Some(socket.path.clone());
+                encode_frame(&ToWorkerRef::Setup(&setup))
+            }
+        }
+        .map_err(|e| Error::WorkersFailed(format!("cannot encode the setup: {e}")))?;
         tx.send(setup_frame)
             .map_err(|_| Error::WorkersFailed("worker writer closed".into()))?;
+        if let Some((socket, route)) = calls {
+            let child = Arc::clone(&child);
+            std::thread::spawn(move || {
+                if let Some(stream) = socket.accept(&child) {
+                    route.serve(stream);
+                }
+            });
+        }
 
-        // Writer: frames to stdin, flushing whenever the queue runs dry. Replies to host calls
-        // are written by the handler threads themselves, through the same locked writer.
-        let stdin = Arc::new(Mutex::new(Some(BufWriter::new(stdin))));
-        let writer = Arc::clone(&stdin);
+        // Writer: frames to stdin, flushing whenever the queue runs dry.
         std::thread::spawn(move || {
+            let mut out = BufWriter::new(stdin);
             while let Ok(frame) = rx.recv() {
-                let mut out = lock(&writer);
-                let Some(w) = out.as_mut() else { return };
-                if w.write_all(&frame).is_err() || (rx.is_empty() && w.flush().is_err()) {
+                if out.write_all(&frame).is_err() {
+                    return;
+                }
+                if rx.is_empty() && out.flush().is_err() {
                     return;
                 }
             }
-            // Closing stdin ends the worker (a reply in flight is dropped).
-            *lock(&writer) = None;
+            // Dropping `out` closes stdin: the worker exits.
         });
-        let replier = direct_replier(&stdin);
 
         let stderr_tail = spawn_stderr_tail(stderr);
         let reaper = Arc::clone(&child);
@@ -201,11 +203,6 @@ impl Transport for ProcessTransport {
             };
             loop {
                 match read_frame::<_, FromWorker>(&mut input, &mut buf) {
-                    Ok(Some(FromWorker::HostCall(call))) if events.calls().is_some() => {
-                        if let Some(route) = events.calls() {
-                            route.call(call, replier.clone());
-                        }
-                    }
                     Ok(Some(msg)) => send(WorkerEvent::Message(msg)),
                     Ok(None) => break,
                     Err(e) => {
@@ -232,18 +229,66 @@ impl Transport for ProcessTransport {
                 stderr,
             });
         });
-        Ok(Box::new(ProcessLink { tx, child, stdin }))
+        Ok(Box::new(ProcessLink { tx, child }))
     }
 }
 
-/// A replier that writes each frame to the worker's stdin itself, and flushes it.
-fn direct_replier(stdin: &Arc<Mutex<Option<BufWriter<ChildStdin>>>>) -> Replier {
-    let stdin = Arc::clone(stdin);
-    Replier::new(move |frame| {
-        if let Some(w) = lock(&stdin).as_mut() {
-            let _ = w.write_all(&frame).and_then(|()| w.flush());
+/// A Unix socket one worker connects to for its host calls, in a directory only this user
+/// can enter.
+struct CallSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+/// How long a worker may take to connect to its call socket.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+
+impl CallSocket {
+    /// A fresh socket under the temporary directory.
+    fn bind() -> Result<CallSocket, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let failed = |what: &str, e: std::io::Error| {
+            Error::WorkersFailed(format!(
+                "cannot make a call socket for a worker ({what}): {e}"
+            ))
+        };
+        let dir = std::env::temp_dir().join(format!("mpwasm-calls-{}", std::process::id()));
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        builder.create(&dir).map_err(|e| failed("directory", e))?;
+        let path = dir.join(format!("{}.sock", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let listener = UnixListener::bind(&path).map_err(|e| failed("bind", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| failed("nonblocking", e))?;
+        Ok(CallSocket { listener, path })
+    }
+
+    /// Waits for the worker `child` to connect (until it exits, or for [`CONNECT_PATIENCE`]),
+    /// then removes the socket's name.
+    fn accept(self, child: &Mutex<Child>) -> Option<UnixStream> {
+        let started = Instant::now();
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break Some(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let exited = lock(child).try_wait().map_or(true, |s| s.is_some());
+                    if exited || started.elapsed() > CONNECT_PATIENCE {
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => break None,
+            }
+        };
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir(dir); // the last socket's removes it
         }
-    })
+        let stream = stream?;
+        stream.set_nonblocking(false).ok()?;
+        Some(stream)
+    }
 }
 
 impl Drop for ProcessTransport {
@@ -259,7 +304,6 @@ impl Drop for ProcessTransport {
 struct ProcessLink {
     tx: Sender<Vec<u8>>,
     child: Arc<Mutex<Child>>,
-    stdin: Arc<Mutex<Option<BufWriter<ChildStdin>>>>,
 }
 
 impl WorkerLink for ProcessLink {
@@ -269,10 +313,6 @@ impl WorkerLink for ProcessLink {
 
     fn kill(&mut self) {
         let _ = lock(&self.child).kill();
-    }
-
-    fn replier(&self) -> Replier {
-        direct_replier(&self.stdin)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crate::ids::BatchId;
@@ -61,27 +61,32 @@ impl Cancels {
     pub fn cancel(&self, key: CancelKey) -> bool {
         let mut keys = lock(&self.keys);
         keys.insert(key);
-        self.pending.store(keys.len(), Ordering::SeqCst);
+        self.pending.store(keys.len(), Ordering::Release);
         drop(keys);
+        // Pairs with the fence in `started`: either the main loop sees this cancel before it
+        // starts the task, or this sees that it started.
+        fence(Ordering::SeqCst);
         // Batches run in order, and keys order as they do.
-        if key.packed() > self.last.load(Ordering::SeqCst) {
+        if key.packed() > self.last.load(Ordering::Acquire) {
             return true;
         }
-        if self.running.load(Ordering::SeqCst) == key.packed() {
+        if self.running.load(Ordering::Acquire) == key.packed() {
             *lock(&self.stop_by) = Some((key, Instant::now() + STOP_GRACE));
         }
         false
     }
 
-    /// The task at `key` starts running.
+    /// The task at `key` starts running (call [`take_queued`](Self::take_queued) next).
     pub fn started(&self, key: CancelKey) {
-        self.last.store(key.packed(), Ordering::SeqCst);
-        self.running.store(key.packed(), Ordering::SeqCst);
+        self.last.store(key.packed(), Ordering::Release);
+        self.running.store(key.packed(), Ordering::Release);
+        // One fence per task, not a locked store each: see `cancel`.
+        fence(Ordering::SeqCst);
     }
 
     /// The running task finished.
     pub fn finished(&self) {
-        self.running.store(0, Ordering::SeqCst);
+        self.running.store(0, Ordering::Release);
     }
 
     /// Whether a cancelled call is still running past its [`STOP_GRACE`].

@@ -1,13 +1,16 @@
 //! Imports the application answers, inside a worker: each function of a registered import is
-//! linked with a function that sends a [`HostCall`] over the worker's pipe and waits for the
-//! [`HostReply`], but only until its task's deadline: then the task fails `timeout` and the
-//! worker lives. Arguments and results cross as JSON text through [`crate::values`].
+//! linked with a function that sends a [`HostCall`] on the worker's call socket and reads the
+//! [`HostReply`] itself (no thread in between), but only until its call's deadline: then the
+//! task fails `timeout` and the worker lives. A cancelled call stops waiting within
+//! [`SLICE`]. Arguments and results cross as JSON text through [`crate::values`].
 
-use std::sync::Arc;
+use std::io::{ErrorKind as IoErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde_json::Value as Json;
 use wasmtime::Engine;
 use wasmtime::StoreContextMut;
@@ -18,69 +21,132 @@ use super::cancel::{CallCancelled, CancelKey, Cancels};
 use super::state::SandboxState;
 use crate::ids::TaskIndex;
 use crate::limits::format_duration;
+use crate::sync::lock;
 use crate::values::from_json::val_from_json;
 use crate::values::to_json::val_to_json;
 use crate::values::type_name;
 use crate::vocab::{HostCall, HostFault, HostReply};
+use crate::wire::frame::{MAX_FRAME, encode_frame};
 
-/// What reaches a waiting host call: a reply, or a cancel (of some task; the call checks
-/// whether it is its own).
-#[derive(Debug)]
-pub enum LineEvent {
-    /// The application's answer to a call.
-    Reply(HostReply),
-    /// The host cancelled the task at this key.
-    Cancel(CancelKey),
-}
+/// How often a call waiting for the application checks whether it was cancelled.
+pub const SLICE: Duration = Duration::from_millis(10);
 
-/// The worker's line to the host for calls: how to send one, where the replies arrive.
+/// The worker's line to the host for calls: a Unix socket the host listens on, used only by
+/// the thread running the guest (the lock is never contended).
 pub struct HostLine {
-    send: Box<dyn Fn(HostCall) -> bool + Send + Sync>,
-    events: Receiver<LineEvent>,
+    socket: Mutex<Socket>,
     next: AtomicU64,
 }
 
+struct Socket {
+    /// `None`: a line that only stands in for the real one (the host's import check).
+    stream: Option<UnixStream>,
+    /// Bytes read and not yet taken as a frame.
+    pending: Vec<u8>,
+    /// The read timeout set last, to skip setting it again.
+    timeout: Option<Duration>,
+}
+
 impl HostLine {
-    /// A line that sends calls with `send` (false: the host is gone) and reads the replies
-    /// (and cancels) from `events`.
-    pub fn new(
-        send: impl Fn(HostCall) -> bool + Send + Sync + 'static,
-        events: Receiver<LineEvent>,
-    ) -> HostLine {
+    /// Connects to the host's call socket at `path`.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn connect(path: &Path) -> std::io::Result<HostLine> {
+        let stream = UnixStream::connect(path)?;
+        Ok(HostLine::over(Some(stream)))
+    }
+
+    /// A line that is never used: linking with it checks what a module imports.
+    pub fn unused() -> HostLine {
+        HostLine::over(None)
+    }
+
+    fn over(stream: Option<UnixStream>) -> HostLine {
         HostLine {
-            send: Box::new(send),
-            events,
+            socket: Mutex::new(Socket {
+                stream,
+                pending: Vec::new(),
+                timeout: None,
+            }),
             next: AtomicU64::new(0),
         }
     }
 
     /// Sends `call` (its number filled in) and waits for its reply until the scope's
-    /// deadline, or until its task is cancelled. Replies to earlier calls that gave up, and
-    /// cancels of other tasks, are dropped.
+    /// deadline, or until its task is cancelled. Replies to earlier calls that gave up are
+    /// dropped.
     fn ask(&self, mut call: HostCall, scope: &CallScope) -> Result<HostReply, Waited> {
-        if scope.cancels.is_cancelled(scope.key) {
+        if scope.is_cancelled() {
             return Err(Waited::Cancelled);
         }
         call.call = self.next.fetch_add(1, Ordering::Relaxed);
         let number = call.call;
-        if !(self.send)(call) {
-            return Err(Waited::HostGone);
-        }
+        let frame = encode_frame(&call).map_err(|_| Waited::HostGone)?;
+        let mut socket = lock(&self.socket);
+        let Socket {
+            stream,
+            pending,
+            timeout,
+        } = &mut *socket;
+        let stream = stream.as_mut().ok_or(Waited::HostGone)?;
+        stream.write_all(&frame).map_err(|_| Waited::HostGone)?;
+        let mut chunk = [0u8; 4096];
         loop {
-            let event = match scope.deadline {
-                Some(deadline) => self.events.recv_deadline(deadline).map_err(|e| match e {
-                    RecvTimeoutError::Timeout => Waited::TimedOut,
-                    RecvTimeoutError::Disconnected => Waited::HostGone,
-                })?,
-                None => self.events.recv().map_err(|_| Waited::HostGone)?,
+            while let Some(reply) = take_frame(pending)? {
+                if reply.call == number {
+                    return Ok(reply);
+                }
+            }
+            if scope.is_cancelled() {
+                return Err(Waited::Cancelled);
+            }
+            let wait = match scope.deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Waited::TimedOut);
+                    }
+                    left.min(SLICE)
+                }
+                None => SLICE,
             };
-            match event {
-                LineEvent::Reply(reply) if reply.call == number => return Ok(reply),
-                LineEvent::Cancel(key) if key == scope.key => return Err(Waited::Cancelled),
-                LineEvent::Reply(_) | LineEvent::Cancel(_) => {}
+            if *timeout != Some(wait) {
+                stream
+                    .set_read_timeout(Some(wait))
+                    .map_err(|_| Waited::HostGone)?;
+                *timeout = Some(wait);
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => return Err(Waited::HostGone),
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        IoErrorKind::WouldBlock | IoErrorKind::TimedOut | IoErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return Err(Waited::HostGone),
             }
         }
     }
+}
+
+/// Takes one complete frame off the front of `pending`, if there is one.
+fn take_frame(pending: &mut Vec<u8>) -> Result<Option<HostReply>, Waited> {
+    let Some(len) = pending.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    if len > MAX_FRAME {
+        return Err(Waited::HostGone);
+    }
+    let end = 4 + len as usize;
+    if pending.len() < end {
+        return Ok(None);
+    }
+    let reply = postcard::from_bytes(&pending[4..end]).map_err(|_| Waited::HostGone);
+    pending.drain(..end);
+    reply.map(Some)
 }
 
 enum Waited {
@@ -100,8 +166,17 @@ pub struct CallScope {
     pub deadline: Option<Instant>,
     /// Its timeout, for the message.
     pub timeout: Option<Duration>,
-    /// The worker's cancels.
-    pub cancels: Arc<Cancels>,
+    /// The worker's cancels (`None` in a state no worker made: nothing cancels it).
+    pub cancels: Option<Arc<Cancels>>,
+}
+
+impl CallScope {
+    /// Whether the host cancelled this call.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancels
+            .as_ref()
+            .is_some_and(|c| c.is_cancelled(self.key))
+    }
 }
 
 impl Default for CallScope {
@@ -111,7 +186,7 @@ impl Default for CallScope {
             key: CancelKey::default(),
             deadline: None,
             timeout: None,
-            cancels: Arc::default(),
+            cancels: None,
         }
     }
 }

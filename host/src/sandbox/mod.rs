@@ -4,7 +4,7 @@
 //! running one task module under the pool's [`Limits`](crate::limits::Limits): a fresh or
 //! kept instance per task, a memory limiter, epoch deadlines for time, fuel when asked, WASI
 //! with no capabilities, and guest output captured per task. Imports the application answers
-//! are linked to calls over the worker's pipe ([`host_calls`]).
+//! are linked to calls over the worker's call socket ([`host_calls`]).
 
 pub mod cancel;
 pub mod classify;

@@ -188,7 +188,7 @@ impl Sandbox {
 
     /// The limits `task` runs under: the pool's, with what its call sets for itself.
     fn limits_for(&self, task: &WireTask) -> Cow<'_, Limits> {
-        match task.limits {
+        match task.limits() {
             None => Cow::Borrowed(&self.limits),
             Some(own) => {
                 let mut limits = self.limits.clone();
@@ -234,7 +234,7 @@ impl Sandbox {
     }
 
     fn run_inner(&mut self, task: &WireTask, key: CancelKey) -> Result<CompactString, WireFailure> {
-        let export = task.export as usize;
+        let export = task.export() as usize;
         let Some(signature) = self.signatures.get(export) else {
             return Err(WireFailure::new(
                 ErrorKind::BadInput,
@@ -307,7 +307,7 @@ impl Sandbox {
         // Each tick: stop the call if it is cancelled or its time is up, else wait a tick more.
         store.epoch_deadline_callback(|store| {
             let scope = &store.data().call;
-            if scope.cancels.is_cancelled(scope.key) {
+            if scope.is_cancelled() {
                 return Err(wasmtime::Error::new(CallCancelled));
             }
             match scope.deadline {
@@ -319,7 +319,7 @@ impl Sandbox {
         });
         // `init` runs under the pool's limits, and is never anyone's call to cancel.
         let scope = &mut store.data_mut().call;
-        scope.cancels = Arc::clone(&self.cancels);
+        scope.cancels = Some(Arc::clone(&self.cancels));
         scope.key = CancelKey::default();
         scope.timeout = self.limits.timeout;
         scope.deadline = self.limits.timeout.map(|t| Instant::now() + t);

@@ -318,10 +318,7 @@ fn check_imports(
             };
             // Answered imports are linked as the worker links them, to a line that is never
             // used here, so the check sees them satisfied and their shapes checked.
-            let line = Arc::new(host_calls::HostLine::new(
-                |_| false,
-                crossbeam_channel::never(),
-            ));
+            let line = Arc::new(host_calls::HostLine::unused());
             host_calls::link(&mut linker, engine, c, &answered, &line).map_err(|message| {
                 Error::UnsupportedImport {
                     path: path.to_path_buf(),

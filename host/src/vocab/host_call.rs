@@ -1,5 +1,5 @@
-//! A call from a guest into the application, as it crosses the worker's pipe: the worker asks
-//! ([`HostCall`]), the host answers ([`HostReply`]). Arguments and results travel as JSON
+//! A call from a guest into the application, as it crosses the worker's call socket: the
+//! worker asks ([`HostCall`]), the host answers ([`HostReply`]). Arguments and results travel as JSON
 //! text, the same mapping task inputs and results use; the host never sees a wasm value.
 
 use compact_str::CompactString;

@@ -32,4 +32,4 @@ pub use host_call::{HostCall, HostFault, HostReply};
 pub use job::JobSpec;
 pub use module::{FunctionPath, ModuleKind};
 pub use setup::{Entry, Setup};
-pub use task::{CallLimits, CapturedOutput, WireFailure, WireOutcome, WireTask};
+pub use task::{CallLimits, CapturedOutput, TaskCall, WireFailure, WireOutcome, WireTask};

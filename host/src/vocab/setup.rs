@@ -29,8 +29,11 @@ pub struct Setup {
     /// Directories and environment variables granted to every sandbox.
     pub grants: Grants,
     /// Imports the application answers (interfaces, or functions the world imports
-    /// directly): the worker links each to a call over its pipe.
+    /// directly): the worker links each to a call on its call socket.
     pub host_imports: Vec<String>,
+    /// The Unix socket the worker connects to for those calls (the transport names one per
+    /// worker process).
+    pub host_socket: Option<PathBuf>,
 }
 
 /// What a task runs.

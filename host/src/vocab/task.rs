@@ -19,10 +19,31 @@ pub struct WireTask {
     /// The input, JSON text (a value, or an array of arguments). Short inputs (numbers,
     /// words) are stored inline, without an allocation per task.
     pub input: CompactString,
+    /// What the call asks beyond the pool's defaults: another export, its own limits. `None`
+    /// (one byte on the wire, nothing to allocate) for a call of the pool's own function
+    /// under the pool's limits.
+    pub call: Option<Box<TaskCall>>,
+}
+
+impl WireTask {
     /// The function called: an index into the setup's table
     /// ([`Entry::Functions`](super::Entry::Functions)); 0 is the pool's own function.
+    pub fn export(&self) -> u32 {
+        self.call.as_ref().map_or(0, |c| c.export)
+    }
+
+    /// The limits the call sets for itself, if any.
+    pub fn limits(&self) -> Option<&CallLimits> {
+        self.call.as_ref().and_then(|c| c.limits.as_ref())
+    }
+}
+
+/// What one call asks beyond the pool's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCall {
+    /// The export, by its number in the setup's table.
     pub export: u32,
-    /// Limits this call sets instead of the pool's (one byte on the wire when none).
+    /// Limits the call sets instead of the pool's.
     pub limits: Option<CallLimits>,
 }
 

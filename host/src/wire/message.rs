@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BatchId, TaskIndex};
-use crate::vocab::{CallLimits, HostCall, HostReply, Setup, WireOutcome, WireTask};
+use crate::vocab::{Setup, TaskCall, WireOutcome, WireTask};
 
 /// Host → worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -13,8 +13,6 @@ pub enum ToWorker {
     Setup(Box<Setup>),
     /// Run these tasks in order and answer with one [`FromWorker::Done`].
     Run(Batch),
-    /// The application's answer to a [`FromWorker::HostCall`].
-    HostReply(HostReply),
     /// Cancel one task of a batch sent earlier: if it has not started it never runs, if it
     /// runs it is stopped at its next epoch check (or its host call gives up); either way its
     /// outcome is `cancelled`. A task already finished is left alone.
@@ -33,6 +31,9 @@ pub struct Batch {
     pub id: BatchId,
     /// The tasks, run in this order.
     pub tasks: Vec<WireTask>,
+    /// Whether a task of it may be cancelled: then the worker tracks which task runs (one
+    /// memory fence per task); a batch of jobs that cannot cancel skips that.
+    pub cancellable: bool,
 }
 
 /// Borrowed twins of [`ToWorker`], [`Batch`] and [`WireTask`] that encode to the very same
@@ -43,8 +44,6 @@ pub enum ToWorkerRef<'a> {
     Setup(&'a Setup),
     /// As [`ToWorker::Run`].
     Run(BatchRef<'a>),
-    /// As [`ToWorker::HostReply`].
-    HostReply(&'a HostReply),
     /// As [`ToWorker::Cancel`].
     Cancel {
         /// As in [`ToWorker::Cancel`].
@@ -61,6 +60,8 @@ pub struct BatchRef<'a> {
     pub id: BatchId,
     /// As [`Batch::tasks`].
     pub tasks: Vec<WireTaskRef<'a>>,
+    /// As [`Batch::cancellable`].
+    pub cancellable: bool,
 }
 
 /// Borrowed [`WireTask`].
@@ -70,10 +71,8 @@ pub struct WireTaskRef<'a> {
     pub index: TaskIndex,
     /// As [`WireTask::input`].
     pub input: &'a str,
-    /// As [`WireTask::export`].
-    pub export: u32,
-    /// As [`WireTask::limits`].
-    pub limits: Option<CallLimits>,
+    /// As [`WireTask::call`].
+    pub call: Option<&'a TaskCall>,
 }
 
 /// Worker → host.
@@ -106,9 +105,6 @@ pub enum FromWorker {
         /// The stuck task.
         index: TaskIndex,
     },
-    /// The running task's guest called an import the application answers; the worker waits
-    /// for the [`ToWorker::HostReply`] (until the task's deadline).
-    HostCall(HostCall),
     /// A task the host cancelled had not started, and will be skipped: the host may answer
     /// it at once (its outcome in the batch's answer is then dropped).
     NotStarted {
@@ -133,26 +129,29 @@ pub struct BatchDone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::CallLimits;
 
     #[test]
     fn borrowed_batches_encode_like_owned_ones() {
         let owned = ToWorker::Run(Batch {
             id: BatchId(7),
+            cancellable: true,
             tasks: vec![
                 WireTask {
                     index: TaskIndex(3),
                     input: "[1, 2]".into(),
-                    export: 0,
-                    limits: None,
+                    call: None,
                 },
                 WireTask {
                     index: TaskIndex(300),
                     input: "\"λ\"".into(),
-                    export: 2,
-                    limits: Some(CallLimits {
-                        timeout: Some(std::time::Duration::from_millis(1500)),
-                        fuel: None,
-                    }),
+                    call: Some(Box::new(TaskCall {
+                        export: 2,
+                        limits: Some(CallLimits {
+                            timeout: Some(std::time::Duration::from_millis(1500)),
+                            fuel: None,
+                        }),
+                    })),
                 },
             ],
         });
@@ -161,14 +160,14 @@ mod tests {
         };
         let borrowed = ToWorkerRef::Run(BatchRef {
             id: batch.id,
+            cancellable: batch.cancellable,
             tasks: batch
                 .tasks
                 .iter()
                 .map(|t| WireTaskRef {
                     index: t.index,
                     input: &t.input,
-                    export: t.export,
-                    limits: t.limits,
+                    call: t.call.as_deref(),
                 })
                 .collect(),
         });

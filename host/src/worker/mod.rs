@@ -14,7 +14,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, bounded};
 
 mod confine;
 mod output;
@@ -23,7 +23,7 @@ use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::cancel::{CancelKey, Cancels, STOP_GRACE};
-use crate::sandbox::host_calls::{HostLine, LineEvent};
+use crate::sandbox::host_calls::HostLine;
 use crate::sandbox::runner::epoch_tick;
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
@@ -69,17 +69,24 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    // Host calls: the guest's calls go out on stdout, their replies come back through the
-    // reader thread on a channel of their own (the batch queue is not read mid-task).
-    let (replies_tx, replies) = unbounded();
+    // Host calls go over a socket of their own, which the thread running the guest reads
+    // itself; it is connected before the OS confinement starts.
     let cancels = Arc::new(Cancels::default());
-    let line = (!setup.host_imports.is_empty()).then(|| {
-        let out = out.clone();
-        Arc::new(HostLine::new(
-            move |call| out.send(&FromWorker::HostCall(call)),
-            replies,
-        ))
-    });
+    let line = match &setup.host_socket {
+        None => None,
+        Some(path) => match HostLine::connect(path) {
+            Ok(line) => Some(Arc::new(line)),
+            Err(e) => {
+                out.send(&FromWorker::SetupFailed {
+                    message: format!(
+                        "cannot connect to the host's call socket {}: {e}",
+                        path.display()
+                    ),
+                });
+                return 3;
+            }
+        },
+    };
     let mut sandbox = match Sandbox::new(&setup, line, Arc::clone(&cancels)) {
         Ok(sandbox) => sandbox,
         Err(message) => {
@@ -117,7 +124,6 @@ pub fn main() -> i32 {
     drop(stdin);
     let requests = spawn_reader(
         buf,
-        replies_tx,
         Arc::clone(&cancels),
         sandbox.engine().clone(),
         out.clone(),
@@ -129,9 +135,12 @@ pub fn main() -> i32 {
             || batch
                 .tasks
                 .iter()
-                .any(|t| t.limits.is_some_and(|l| l.timeout.is_some()));
+                .any(|t| t.limits().is_some_and(|l| l.timeout.is_some()));
         let run = |sandbox: &mut Sandbox, position: usize, task: &WireTask| {
             let key = CancelKey::new(batch.id, position);
+            if !batch.cancellable {
+                return sandbox.run(task, key);
+            }
             cancels.started(key);
             let outcome = if cancels.take_queued(key) {
                 cancelled_before_start(task)
@@ -151,7 +160,10 @@ pub fn main() -> i32 {
         } else {
             lock(&progress).batch = Some(batch.id);
             for (position, task) in batch.tasks.iter().enumerate() {
-                let timeout = task.limits.and_then(|l| l.timeout).or(setup.limits.timeout);
+                let timeout = task
+                    .limits()
+                    .and_then(|l| l.timeout)
+                    .or(setup.limits.timeout);
                 let limit = timeout.map_or(Duration::MAX, |t| t + stuck_grace(t));
                 lock(&progress).current = Some((task.index, Instant::now(), limit));
                 let outcome = run(&mut sandbox, position, task);
@@ -237,16 +249,15 @@ fn cancelled_before_start(task: &WireTask) -> WireOutcome {
     }
 }
 
-/// Reads requests on a thread of their own: batches to the returned queue, replies to host
-/// calls to `replies`. On end of input the process exits at once: the host closed the pipe
-/// (shutdown) or died, and a running task must not outlive it.
+/// Reads requests on a thread of their own: batches to the returned queue, cancels to
+/// `cancels`. On end of input the process exits at once: the host closed the pipe (shutdown)
+/// or died, and a running task must not outlive it.
 ///
 /// The queue is roomy: the host already bounds how many batches a worker holds, and a
 /// reader that blocks after every few tiny batches costs more than the tasks (measured:
 /// chunksize 1 went from 160 000 to 350 000 tasks/s with room for 512 instead of 4).
 fn spawn_reader(
     mut buf: Vec<u8>,
-    replies: Sender<LineEvent>,
     cancels: Arc<Cancels>,
     engine: wasmtime::Engine,
     out: Output,
@@ -261,19 +272,15 @@ fn spawn_reader(
                         return;
                     }
                 }
-                Ok(Some(ToWorker::HostReply(reply))) => {
-                    // Nobody waits any more only if the worker is ending.
-                    let _ = replies.send(LineEvent::Reply(reply));
-                }
                 Ok(Some(ToWorker::Cancel { batch, position })) => {
                     let key = CancelKey::new(batch, position as usize);
                     if cancels.cancel(key) {
                         // It will be skipped: the host may answer it now.
                         out.send(&FromWorker::NotStarted { batch, position });
                     }
-                    // A running guest checks at its next epoch, a waiting host call at once.
+                    // A running guest checks at its next epoch, a waiting host call within
+                    // its slice.
                     engine.increment_epoch();
-                    let _ = replies.send(LineEvent::Cancel(key));
                 }
                 Ok(Some(ToWorker::Setup(_))) => {
                     eprintln!("mpwasm worker: unexpected second setup message");
