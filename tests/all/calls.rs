@@ -93,6 +93,13 @@ fn a_call_brings_its_own_timeout_and_fuel() {
     assert_eq!(next.json(), Ok("1"));
     assert_eq!(next.worker_pid(), stopped.worker_pid(), "the worker lived");
 
+    // A timeout too long for the clock is simply no deadline.
+    let patient = pool
+        .main()
+        .with(CallOptions::new().timeout(Duration::MAX))
+        .expect("options");
+    assert_eq!(patient.apply(vec![json!(4)]).expect("id"), json!(4));
+
     // Fuel: only in a pool that meters it.
     let Err(err) = pool
         .export("spin")

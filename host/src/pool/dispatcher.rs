@@ -298,7 +298,9 @@ impl Dispatcher {
                 .limits()
                 .and_then(|l| l.timeout)
                 .or(self.setup.limits.timeout)?;
-            budget += timeout + crate::worker::stuck_grace(timeout);
+            budget = budget
+                .saturating_add(timeout)
+                .saturating_add(crate::worker::stuck_grace(timeout));
         }
         Some(budget)
     }
@@ -307,7 +309,7 @@ impl Dispatcher {
         self.slots
             .iter()
             .filter_map(|s| s.worker.as_ref())
-            .filter_map(|w| Some(w.head_since? + w.in_flight.front()?.budget?))
+            .filter_map(|w| w.head_since?.checked_add(w.in_flight.front()?.budget?))
             .min()
     }
 
@@ -324,7 +326,7 @@ impl Dispatcher {
             let (Some(budget), Some(since)) = (budget, worker.head_since) else {
                 continue;
             };
-            if now >= since + budget
+            if since.checked_add(budget).is_some_and(|due| now >= due)
                 && let Some(worker) = self.slots[i].worker.as_mut()
             {
                 worker.head_since = None;

@@ -266,7 +266,8 @@ impl Sandbox {
         scope.task = task.index;
         scope.key = key;
         scope.timeout = limits.timeout;
-        scope.deadline = limits.timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add to the clock is no deadline at all.
+        scope.deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
         if let Some(fuel) = limits.fuel {
             live.store
                 .set_fuel(fuel)
@@ -322,7 +323,10 @@ impl Sandbox {
         scope.cancels = Some(Arc::clone(&self.cancels));
         scope.key = CancelKey::default();
         scope.timeout = self.limits.timeout;
-        scope.deadline = self.limits.timeout.map(|t| Instant::now() + t);
+        scope.deadline = self
+            .limits
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t));
         store.set_epoch_deadline(1);
         if let Some(fuel) = self.limits.fuel {
             store

@@ -24,7 +24,7 @@ use crate::ids::{BatchId, TaskIndex};
 use crate::sandbox::Sandbox;
 use crate::sandbox::cancel::{CancelKey, Cancels, STOP_GRACE};
 use crate::sandbox::host_calls::HostLine;
-use crate::sandbox::runner::epoch_tick;
+use crate::sandbox::runner::worker_tick;
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
 use crate::wire::frame::read_frame;
@@ -38,9 +38,6 @@ pub const WORKER_SUBCOMMAND: &str = "__worker";
 pub fn stuck_grace(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(250))
 }
-
-/// The longest epoch tick: per-call timeouts and cancels are noticed within it.
-const MAX_TICK: Duration = Duration::from_millis(10);
 
 /// The batch in progress, shared with the watchdog.
 #[derive(Default)]
@@ -109,11 +106,7 @@ pub fn main() -> i32 {
     // The clock always runs: a call may bring its own timeout, and a running call is
     // cancelled at the next epoch check.
     let progress = Arc::new(Mutex::new(Progress::default()));
-    let tick = setup
-        .limits
-        .timeout
-        .map_or(MAX_TICK, epoch_tick)
-        .min(MAX_TICK);
+    let tick = worker_tick(setup.limits.timeout);
     spawn_clock(
         sandbox.engine().clone(),
         tick,
@@ -164,7 +157,7 @@ pub fn main() -> i32 {
                     .limits()
                     .and_then(|l| l.timeout)
                     .or(setup.limits.timeout);
-                let limit = timeout.map_or(Duration::MAX, |t| t + stuck_grace(t));
+                let limit = timeout.map_or(Duration::MAX, |t| t.saturating_add(stuck_grace(t)));
                 lock(&progress).current = Some((task.index, Instant::now(), limit));
                 let outcome = run(&mut sandbox, position, task);
                 let mut p = lock(&progress);
