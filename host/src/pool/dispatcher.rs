@@ -349,18 +349,7 @@ impl Dispatcher {
                 results,
                 context,
                 cancellable,
-            } => {
-                self.jobs_with_context += usize::from(!context.is_null());
-                self.cancellable_jobs += usize::from(cancellable);
-                self.jobs.insert(
-                    job,
-                    Job {
-                        results,
-                        context,
-                        cancellable,
-                    },
-                );
-            }
+            } => self.open(job, results, context, cancellable),
             Request::Cancel { job, index } => self.cancel(job, index),
             Request::Submit { job, tasks } => {
                 if !self.jobs.contains_key(&job) {
@@ -730,6 +719,18 @@ impl Dispatcher {
         }
     }
 
+    /// Job `job` starts.
+    fn open(&mut self, job: JobId, results: Sender<JobMsg>, context: Arc<Json>, cancellable: bool) {
+        self.jobs_with_context += usize::from(!context.is_null());
+        self.cancellable_jobs += usize::from(cancellable);
+        let job_entry = Job {
+            results,
+            context,
+            cancellable,
+        };
+        self.jobs.insert(job, job_entry);
+    }
+
     /// Job `j` was removed: it no longer counts.
     fn forgot(&mut self, j: &Job) {
         self.jobs_with_context -= usize::from(!j.context.is_null());
@@ -880,16 +881,7 @@ impl Dispatcher {
                     results,
                     context,
                     cancellable,
-                }) => {
-                    self.jobs.insert(
-                        job,
-                        Job {
-                            results,
-                            context,
-                            cancellable,
-                        },
-                    );
-                }
+                }) => self.open(job, results, context, cancellable),
                 Inbox::Report(_) | Inbox::Request(_) => {}
             }
         }
