@@ -33,6 +33,7 @@ pub mod imports;
 pub mod limits;
 pub mod pool;
 pub mod sandbox;
+pub mod shared;
 mod sync;
 pub mod task;
 pub mod values;
@@ -47,5 +48,6 @@ pub use limits::Limits;
 pub use pool::{
     AsyncResult, CallOptions, Canceller, Export, Pool, PoolBuilder, Process, TaskOutcome,
 };
+pub use shared::SharedStore;
 pub use task::{ExportedFunction, Task};
 pub use vocab::{DirGrant, FunctionPath, HttpGrant, ModuleKind};

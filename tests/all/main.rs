@@ -17,6 +17,7 @@ mod plugin_app;
 mod programs;
 mod reliability;
 mod sandbox;
+mod shared;
 mod signals;
 mod startup;
 mod test_command;

@@ -113,7 +113,8 @@ impl Drop for BrokerJob {
 ///
 /// # Errors
 /// [`Error::Config`] for settings with host functions (their handlers live in this process,
-/// so such a pool runs only locally); the errors of a local [`PoolBuilder::build`] for the
+/// so such a pool runs only locally) or a module importing the shared interfaces (so does
+/// their store, for now); the errors of a local [`PoolBuilder::build`] for the
 /// module and function, then [`BrokerError::Unreachable`], [`BrokerError::Auth`] or
 /// [`BrokerError::Protocol`].
 pub fn submit(
@@ -137,6 +138,22 @@ pub fn submit(
         cause,
     })?;
     let task = settings.load(module)?;
+    let shared: Vec<&str> = task
+        .imports()
+        .iter()
+        .map(String::as_str)
+        .filter(|i| crate::shared::is_shared(i))
+        .collect();
+    if !shared.is_empty() {
+        return Err(Error::Config(format!(
+            "{} imports the shared interfaces ({}), whose store lives in the process that \
+             runs the job: it runs only locally for now, not through a broker (drop \
+             --broker)",
+            module.display(),
+            shared.join(", ")
+        ))
+        .into());
+    }
     let program = settings.check(&task)?;
     let mut feed = Conn::open(Arc::clone(url))?;
     let collect = Conn::open(Arc::clone(url))?;

@@ -50,7 +50,7 @@ pub enum Command {
         mpwasm run program.wasm --lines names.txt -- --greet {}   # a WASI program per input\n  \
         mpwasm run program.wasm --lines texts.txt --stdin\n  \
         mpwasm run primes.wasm --input big.jsonl --broker redis://:secret@broker-host:6379")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Call a function of TASK.wasm once, in a sandbox (Python's apply), or run a WASI
     /// program once.
     ///
@@ -389,6 +389,27 @@ pub struct RunArgs {
         help_heading = "Broker"
     )]
     pub lease: String,
+
+    /// Seed the job's shared store (for a task importing mpwasm:shared) from a JSON object of
+    /// keys and values (strings or integers), as --shared-out writes it.
+    #[arg(long, value_name = "PATH", help_heading = "Shared state")]
+    pub shared_in: Option<PathBuf>,
+
+    /// Write the job's shared store here when the job ends, as a JSON object (integers made
+    /// by incr as numbers, queues still holding items under "mpwasm:queues"); also when the
+    /// run failed or was interrupted, holding every write made until then.
+    #[arg(long, value_name = "PATH", help_heading = "Shared state")]
+    pub shared_out: Option<PathBuf>,
+
+    /// The most the job's shared store may hold (keys, values, queue items together); a
+    /// task's write past it fails that task [default: 64MiB].
+    #[arg(long, value_name = "SIZE", help_heading = "Shared state")]
+    pub shared_limit: Option<String>,
+
+    /// The most inputs the job's tasks may add with work#submit; the task whose submit would
+    /// pass it fails [default: 1000000].
+    #[arg(long, value_name = "N", help_heading = "Shared state")]
+    pub max_submitted: Option<u64>,
 
     /// For a WASI program (a `fn main` crate built for wasm32-wasip2), its arguments, after
     /// `--`. `{}` is replaced by the input (a string without its quotes), `{1}`, `{2}`... by

@@ -29,6 +29,12 @@ fn grant(import: &str) -> &'static str {
         n if n.starts_with("wasi:random/") => "random numbers: provided",
         n if n.starts_with("wasi:io/") => "streams: provided",
         n if n.starts_with("wasi_snapshot_preview1#") => core_grant(n),
+        "mpwasm:shared/kv" => "shared store: keys and counters of the job (mpwasm answers it)",
+        "mpwasm:shared/queue" => "shared queues of the job (mpwasm answers it)",
+        "mpwasm:shared/work" => "adds inputs to the running job (mpwasm answers it)",
+        n if n.starts_with("mpwasm:shared/") => {
+            "mpwasm:shared, but not an interface this mpwasm knows: loading fails"
+        }
         _ => "the application's (PoolBuilder::host); `mpwasm run` cannot load it",
     }
 }

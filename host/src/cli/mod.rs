@@ -66,7 +66,7 @@ impl From<ExitCode> for std::process::ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => RunSettings::new(args).and_then(run::run),
+        Command::Run(args) => RunSettings::new(*args).and_then(run::run),
         Command::Call(args) => CallSettings::new(args).and_then(call::run),
         Command::Test(args) => TestSettings::new(args).and_then(test::run),
         Command::Inspect(args) => inspect::run(args),

@@ -15,13 +15,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::builder::PoolShared;
 use super::inbox::Requests;
 use super::job::{self, Outcomes, Submitter, TryPush};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::{JobCall, JobId, Request};
+use super::request::{JobCall, JobId, JobShared, Request};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
+use crate::shared::SharedStore;
 use crate::sync;
 use crate::task::{ExportedFunction, Task};
 use crate::vocab::CallLimits;
@@ -37,6 +39,8 @@ pub(crate) struct Callee {
     /// Every export a task may call, in the setup's order (`function` first); empty for a
     /// program.
     pub(crate) exports: Vec<ExportedFunction>,
+    /// What each job's shared state starts as, when the module imports a shared interface.
+    pub(crate) shared: Option<PoolShared>,
 }
 
 /// A pool of worker processes, each running the task module in a sandbox.
@@ -71,6 +75,8 @@ pub struct Pool {
     processes: usize,
     window: usize,
     next_job: AtomicU64,
+    /// What each job's shared state starts as, when the module imports a shared interface.
+    shared: Option<PoolShared>,
 }
 
 impl Pool {
@@ -83,6 +89,7 @@ impl Pool {
             arity,
             program,
             exports,
+            shared,
         }: Callee,
         limits: Limits,
         processes: usize,
@@ -100,6 +107,7 @@ impl Pool {
             processes,
             window,
             next_job: AtomicU64::new(0),
+            shared,
         }
     }
 
@@ -215,6 +223,7 @@ impl Pool {
             function: &self.function,
             arity: self.arity,
             call: JobCall::default(),
+            store: None,
         }
     }
 
@@ -266,6 +275,7 @@ impl Pool {
             function,
             arity: function.params.len(),
             call: JobCall::default(),
+            store: None,
         })
     }
 
@@ -288,6 +298,7 @@ pub struct CallOptions {
     timeout: Option<Duration>,
     fuel: Option<u64>,
     context: Option<Value>,
+    shared: Option<SharedStore>,
 }
 
 impl CallOptions {
@@ -318,6 +329,15 @@ impl CallOptions {
         self.context = Some(context);
         self
     }
+
+    /// The shared store each job made with these options uses (for a module importing
+    /// `mpwasm:shared/*`), instead of a fresh one seeded as the pool says
+    /// ([`shared_in`](super::PoolBuilder::shared_in)); read it after the job. Two jobs given
+    /// the same store share it.
+    pub fn shared(mut self, store: SharedStore) -> Self {
+        self.shared = Some(store);
+        self
+    }
 }
 
 /// One export of a pool's module, with the options its calls carry: `map`, `imap`,
@@ -331,6 +351,8 @@ pub struct Export<'p> {
     function: &'p ExportedFunction,
     arity: usize,
     call: JobCall,
+    /// The shared store its jobs use (`None`: a fresh one each).
+    store: Option<SharedStore>,
 }
 
 impl<'p> Export<'p> {
@@ -360,7 +382,15 @@ impl<'p> Export<'p> {
                 timeout: options.timeout,
                 fuel: options.fuel,
             });
+        if options.shared.is_some() && self.pool.shared.is_none() {
+            return Err(Error::Config(format!(
+                "{} imports no shared interface (mpwasm:shared/*), so a shared store has \
+                 nothing to serve",
+                self.pool.task.source().display()
+            )));
+        }
         self.call.context = Arc::new(options.context.unwrap_or(Value::Null));
+        self.store = options.shared;
         Ok(self)
     }
 
@@ -380,6 +410,12 @@ impl<'p> Export<'p> {
         let mut call = self.call.clone();
         call.export = self.number;
         call.cancellable = cancellable;
+        call.shared = pool.shared.as_ref().map(|shared| JobShared {
+            store: self.store.clone().unwrap_or_else(|| shared.fresh()),
+            limits: shared.limits,
+            // A job of one call (`apply`) has one result: it cannot grow.
+            growable: !cancellable,
+        });
         job::open(&pool.requests, id, pool.window, ordered, call)
     }
 

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::imports::{HostHandler, HostImports};
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
+use crate::shared::{self, SharedLimits, SharedStore};
 use crate::task::{Task, TaskSource};
 use crate::vocab::{CommandSpec, Entry, JobSpec, Setup};
 use crate::vocab::{DirGrant, HttpGrant};
@@ -30,6 +31,8 @@ pub struct PoolBuilder {
     window: Option<usize>,
     worker_program: Option<PathBuf>,
     host: HostImports,
+    shared_seed: Option<serde_json::Value>,
+    shared_limits: SharedLimits,
 }
 
 impl Pool {
@@ -215,6 +218,29 @@ impl PoolBuilder {
         self
     }
 
+    /// What every job's shared store starts with, when the module imports a shared interface
+    /// (`mpwasm:shared/*`): a JSON object as [`SharedStore::from_json`] takes it (default:
+    /// empty). A job given its own store ([`CallOptions::shared`](super::CallOptions::shared))
+    /// starts with that one instead.
+    pub fn shared_in(mut self, seed: serde_json::Value) -> Self {
+        self.shared_seed = Some(seed);
+        self
+    }
+
+    /// The most a job's shared store may hold, in bytes: keys, values, queue names and items
+    /// together (default: 64 MiB). A task's write past it fails the task.
+    pub fn shared_limit(mut self, bytes: u64) -> Self {
+        self.shared_limits.bytes = bytes;
+        self
+    }
+
+    /// The most inputs the tasks of one job may add with `work#submit` (default: 1 000 000).
+    /// The task whose submit would pass it fails.
+    pub fn max_submitted(mut self, inputs: u64) -> Self {
+        self.shared_limits.submitted = inputs;
+        self
+    }
+
     /// The imports this builder's handlers answer.
     pub fn host_imports(&self) -> &HostImports {
         &self.host
@@ -325,6 +351,7 @@ impl PoolBuilder {
                         arity: 1,
                         program: true,
                         exports: Vec::new(),
+                        shared: None,
                     },
                 )
             }
@@ -358,6 +385,7 @@ impl PoolBuilder {
                     function,
                     program: false,
                     exports,
+                    shared: None,
                 };
                 (entry, callee)
             }
@@ -412,17 +440,28 @@ impl PoolBuilder {
                 )));
             }
         }
-        let (entry, callee) = self.entry(task)?;
+        let (entry, mut callee) = self.entry(task)?;
+        let shared_imports: Vec<String> = task
+            .imports()
+            .iter()
+            .filter(|i| shared::is_shared(i))
+            .cloned()
+            .collect();
         let host_imports: Vec<String> = self
             .host
             .names()
-            .filter(|name| task.imports().iter().any(|i| i == name))
+            .filter(|name| task.imports().iter().any(|i| i == name) && !shared::is_shared(name))
             .map(str::to_string)
+            .chain(shared_imports.iter().cloned())
             .collect();
+        if !shared_imports.is_empty() {
+            callee.shared = Some(self.pool_shared()?);
+        }
         if !host_imports.is_empty() && matches!(entry, Entry::Program(_)) {
             return Err(Error::Config(format!(
-                "{} is run as a program, and host functions ({}) answer only function calls \
-                 for now: name the function to call with `function`",
+                "{} is run as a program, and host functions ({}, including the shared \
+                 interfaces) answer only function calls for now: name the function to call \
+                 with `function`",
                 task.source().display(),
                 host_imports.join(", ")
             )));
@@ -460,5 +499,52 @@ impl PoolBuilder {
             processes,
             self.window.unwrap_or(16_384),
         ))
+    }
+
+    /// The shared state every job of the pool gets, the seed checked.
+    fn pool_shared(&self) -> Result<PoolShared, Error> {
+        let limits = self.shared_limits;
+        if limits.bytes == 0 {
+            return Err(Error::Config(
+                "the shared store's limit must be above 0 bytes".into(),
+            ));
+        }
+        let seed = match &self.shared_seed {
+            None => None,
+            Some(json) => {
+                let store = SharedStore::from_json(json).map_err(|e| {
+                    Error::Config(format!("the shared store's seed is not valid: {e}"))
+                })?;
+                if store.bytes() > limits.bytes {
+                    return Err(Error::Config(format!(
+                        "the shared store's seed holds {}, more than its limit of {} \
+                         (--shared-limit)",
+                        crate::limits::format_size(store.bytes()),
+                        crate::limits::format_size(limits.bytes)
+                    )));
+                }
+                Some(json.clone())
+            }
+        };
+        Ok(PoolShared { seed, limits })
+    }
+}
+
+/// What a pool whose module imports a shared interface gives each job.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolShared {
+    /// What a job's store starts with (checked).
+    pub(crate) seed: Option<serde_json::Value>,
+    /// Each job's limits.
+    pub(crate) limits: SharedLimits,
+}
+
+impl PoolShared {
+    /// A fresh store for a job.
+    pub(crate) fn fresh(&self) -> SharedStore {
+        self.seed
+            .as_ref()
+            .and_then(|seed| SharedStore::from_json(seed).ok())
+            .unwrap_or_default()
     }
 }

@@ -21,11 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use serde_json::Value as Json;
 
 use super::chunking::ChunkPolicy;
 use super::events::{WorkerEvent, WorkerReport};
-use super::handlers::{CallRoute, Contexts};
+use super::handlers::{CallRoute, Contexts, JobScope};
 use super::inbox::{Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::{JobId, JobMsg, Request};
@@ -78,8 +77,8 @@ struct InFlight {
 /// A job the dispatcher serves.
 struct Job {
     results: Sender<JobMsg>,
-    /// What its tasks' host calls see as their context.
-    context: Arc<Json>,
+    /// What its tasks' host calls see: their context, the job's shared state.
+    scope: Arc<JobScope>,
     /// Whether it may cancel its tasks.
     cancellable: bool,
 }
@@ -186,9 +185,10 @@ pub struct Dispatcher {
     start_failures: u32,
     broken: Option<String>,
     warned_confinement: bool,
-    /// The contexts of tasks in flight whose job has one, for the threads serving host calls.
+    /// The scopes of tasks in flight whose job has one, for the threads serving host calls.
     contexts: Arc<Contexts>,
-    /// How many open jobs have a context (none: batches file nothing).
+    /// How many open jobs have a scope (a context or shared state; none: batches file
+    /// nothing).
     jobs_with_context: usize,
     /// How many open jobs may cancel (none: no batch is marked cancellable).
     cancellable_jobs: usize,
@@ -207,8 +207,8 @@ pub fn start(
     // Host calls go from each worker's call socket to threads the transport starts for it;
     // the dispatcher only files the contexts they need.
     let contexts = Arc::new(Contexts::default());
-    let route =
-        (!config.host.is_empty()).then(|| CallRoute::new(config.host, Arc::clone(&contexts)));
+    let route = (!config.setup.host_imports.is_empty())
+        .then(|| CallRoute::new(config.host, Arc::clone(&contexts)));
     let mut dispatcher = Dispatcher {
         inbox,
         reports: Reports::to_dispatcher(inbox_tx, route),
@@ -347,9 +347,9 @@ impl Dispatcher {
             Request::Open {
                 job,
                 results,
-                context,
+                scope,
                 cancellable,
-            } => self.open(job, results, context, cancellable),
+            } => self.open(job, results, scope, cancellable),
             Request::Cancel { job, index } => self.cancel(job, index),
             Request::Submit { job, tasks } => {
                 if !self.jobs.contains_key(&job) {
@@ -720,12 +720,18 @@ impl Dispatcher {
     }
 
     /// Job `job` starts.
-    fn open(&mut self, job: JobId, results: Sender<JobMsg>, context: Arc<Json>, cancellable: bool) {
-        self.jobs_with_context += usize::from(!context.is_null());
+    fn open(
+        &mut self,
+        job: JobId,
+        results: Sender<JobMsg>,
+        scope: Arc<JobScope>,
+        cancellable: bool,
+    ) {
+        self.jobs_with_context += usize::from(!scope.is_plain());
         self.cancellable_jobs += usize::from(cancellable);
         let job_entry = Job {
             results,
-            context,
+            scope,
             cancellable,
         };
         self.jobs.insert(job, job_entry);
@@ -733,7 +739,7 @@ impl Dispatcher {
 
     /// Job `j` was removed: it no longer counts.
     fn forgot(&mut self, j: &Job) {
-        self.jobs_with_context -= usize::from(!j.context.is_null());
+        self.jobs_with_context -= usize::from(!j.scope.is_plain());
         self.cancellable_jobs -= usize::from(j.cancellable);
     }
 
@@ -780,6 +786,15 @@ impl Dispatcher {
                     && tasks
                         .iter()
                         .any(|q| self.jobs.get(&q.job).is_some_and(|j| j.cancellable));
+                // Filed before the batch is sent: its first host call may come at once.
+                if self.jobs_with_context > 0 {
+                    for (position, q) in tasks.iter().enumerate() {
+                        if let Some(j) = self.jobs.get(&q.job).filter(|j| !j.scope.is_plain()) {
+                            self.contexts
+                                .file(id, position as u32, Arc::clone(&j.scope));
+                        }
+                    }
+                }
                 let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
                     id,
                     cancellable,
@@ -796,6 +811,7 @@ impl Dispatcher {
                     Ok(frame) => worker.link.send(frame),
                     Err(e) => {
                         // Only an input over the frame limit gets here: fail those tasks.
+                        self.contexts.forget(id);
                         let message = format!("the input cannot be sent to a worker: {e}");
                         let failed: Vec<(JobId, TaskOutcome)> = tasks
                             .into_iter()
@@ -818,14 +834,6 @@ impl Dispatcher {
                     worker.head_since = Some(Instant::now());
                 }
                 let budget = self.batch_budget(&tasks);
-                if self.jobs_with_context > 0 {
-                    for (position, q) in tasks.iter().enumerate() {
-                        if let Some(j) = self.jobs.get(&q.job).filter(|j| !j.context.is_null()) {
-                            self.contexts
-                                .file(id, position as u32, Arc::clone(&j.context));
-                        }
-                    }
-                }
                 let Some(worker) = self.slots[i].worker.as_mut() else {
                     continue;
                 };
@@ -879,9 +887,9 @@ impl Dispatcher {
                 Inbox::Request(Request::Open {
                     job,
                     results,
-                    context,
+                    scope,
                     cancellable,
-                }) => self.open(job, results, context, cancellable),
+                }) => self.open(job, results, scope, cancellable),
                 Inbox::Report(_) | Inbox::Request(_) => {}
             }
         }

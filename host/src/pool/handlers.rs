@@ -4,7 +4,9 @@
 //! next call, nor scheduling (the dispatcher never sees a call). The thread that read a call
 //! runs the application's handler (a panic is caught and fails only that call) and writes
 //! the reply itself. [`CallRoute`] is what the transport needs for this: the handlers, and
-//! the contexts of the calls whose job has one (the dispatcher files them per batch).
+//! the scope of the calls whose job has one (its context, its shared state; the dispatcher
+//! files them per batch). Calls to the shared interfaces (`mpwasm:shared/*`) go to the job's
+//! [`SharedJob`], never to a handler.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
@@ -17,6 +19,7 @@ use serde_json::Value as Json;
 
 use crate::ids::BatchId;
 use crate::imports::{HostCallInfo, HostError, HostImports};
+use crate::shared::{self, SharedJob};
 use crate::sync;
 use crate::vocab::{HostCall, HostFault, HostReply};
 use crate::wire::frame::{encode_frame, read_frame};
@@ -31,18 +34,34 @@ pub(crate) struct CallRoute {
     contexts: Arc<Contexts>,
 }
 
-/// The contexts of calls in flight whose job has one, by batch and position.
+/// What the host calls of one job's tasks see besides their arguments.
+#[derive(Default)]
+pub struct JobScope {
+    /// The context its handlers see (`null` when none was given).
+    pub(crate) context: Arc<Json>,
+    /// Its shared state, when the module imports a shared interface.
+    pub(crate) shared: Option<Arc<SharedJob>>,
+}
+
+impl JobScope {
+    /// Whether calls of this job need nothing filed (no context, no shared state).
+    pub(crate) fn is_plain(&self) -> bool {
+        self.context.is_null() && self.shared.is_none()
+    }
+}
+
+/// The scopes of calls in flight whose job has one, by batch and position.
 #[derive(Default)]
 pub(crate) struct Contexts {
-    by_task: Mutex<HashMap<(BatchId, u32), Arc<Json>>>,
-    /// Whether any are filed (so batches without contexts never take the lock).
+    by_task: Mutex<HashMap<(BatchId, u32), Arc<JobScope>>>,
+    /// Whether any are filed (so batches without scopes never take the lock).
     any: AtomicBool,
 }
 
 impl Contexts {
-    /// Files the context of the task at `position` of `batch`.
-    pub(crate) fn file(&self, batch: BatchId, position: u32, context: Arc<Json>) {
-        sync::lock(&self.by_task).insert((batch, position), context);
+    /// Files the scope of the task at `position` of `batch`.
+    pub(crate) fn file(&self, batch: BatchId, position: u32, scope: Arc<JobScope>) {
+        sync::lock(&self.by_task).insert((batch, position), scope);
         self.any.store(true, Ordering::Release);
     }
 
@@ -56,7 +75,7 @@ impl Contexts {
         self.any.store(!by_task.is_empty(), Ordering::Release);
     }
 
-    fn get(&self, batch: BatchId, position: u32) -> Option<Arc<Json>> {
+    fn get(&self, batch: BatchId, position: u32) -> Option<Arc<JobScope>> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
@@ -108,11 +127,21 @@ impl CallRoute {
                     Ok(None) | Err(_) => return,
                 }
             };
-            let context = self
+            let scope = self
                 .contexts
                 .get(call.batch, call.position)
-                .unwrap_or_else(|| Arc::clone(&NULL));
-            let result = answer(&self.imports, &call, &context);
+                .unwrap_or_else(|| Arc::clone(&PLAIN));
+            let result = if shared::is_shared(&call.import) {
+                match &scope.shared {
+                    Some(job) => job.answer(&call),
+                    None => Err(HostFault {
+                        message: "the task's job is over, so its shared state is gone".into(),
+                        value: None,
+                    }),
+                }
+            } else {
+                answer(&self.imports, &call, &scope.context)
+            };
             let frame = reply_frame(call.call, result);
             if sync::lock(writer).write_all(&frame).is_err() {
                 return;
@@ -121,8 +150,9 @@ impl CallRoute {
     }
 }
 
-/// The context of a call whose job has none.
-static NULL: std::sync::LazyLock<Arc<Json>> = std::sync::LazyLock::new(|| Arc::new(Json::Null));
+/// The scope of a call whose job has none.
+static PLAIN: std::sync::LazyLock<Arc<JobScope>> =
+    std::sync::LazyLock::new(|| Arc::new(JobScope::default()));
 
 /// Runs the handler for `call`; every way it can fail becomes a [`HostFault`].
 pub(crate) fn answer(

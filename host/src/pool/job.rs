@@ -14,10 +14,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use compact_str::CompactString;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
+use super::handlers::JobScope;
 use super::inbox::Requests;
 use super::outcome::TaskOutcome;
 use super::request::{JobCall, JobId, JobMsg, Request};
 use crate::ids::TaskIndex;
+use crate::shared::{SharedJob, SharedStore, Spawn};
 use crate::sync;
 use crate::vocab::{TaskCall, WireTask};
 
@@ -118,7 +120,7 @@ impl Window {
 
     /// Notes that task `index` cost `cost` credits.
     fn charge(&self, index: TaskIndex, cost: usize) {
-        if cost > 1 {
+        if cost != 1 {
             self.heavy().insert(index.0, cost);
             self.heavy_count.fetch_add(1, Ordering::AcqRel);
         }
@@ -174,20 +176,43 @@ pub(crate) fn open(
         heavy: Mutex::new(HashMap::new()),
         heavy_count: AtomicUsize::new(0),
     });
+    let task_call = (call.export != 0 || call.limits.is_some()).then(|| {
+        Box::new(TaskCall {
+            export: call.export,
+            limits: call.limits,
+        })
+    });
+    let growth = call
+        .shared
+        .as_ref()
+        .filter(|shared| shared.growable)
+        .map(|shared| {
+            Arc::new(Growth {
+                job,
+                requests: requests.clone(),
+                window: Arc::clone(&window),
+                call: task_call.clone(),
+                max: shared.limits.submitted,
+                state: Mutex::new(GrowthState::default()),
+            })
+        });
+    let shared = call.shared.map(|shared| {
+        let spawn = growth.clone().map(|g| g as Arc<dyn Spawn>);
+        Arc::new(SharedJob::new(shared.store, shared.limits, spawn))
+    });
     let server_alive = requests.send(Request::Open {
         job,
         results: results_tx.clone(),
-        context: call.context,
+        scope: Arc::new(JobScope {
+            context: call.context,
+            shared: shared.clone(),
+        }),
         cancellable: call.cancellable,
     });
     let submitter = Submitter {
         job,
-        call: (call.export != 0 || call.limits.is_some()).then(|| {
-            Box::new(TaskCall {
-                export: call.export,
-                limits: call.limits,
-            })
-        }),
+        call: task_call,
+        growth: growth.clone(),
         requests: requests.clone(),
         results: results_tx,
         window: Arc::clone(&window),
@@ -210,8 +235,96 @@ pub(crate) fn open(
         total: None,
         wake: None,
         owed: 0,
+        growth,
+        shared,
     };
     (submitter, outcomes)
+}
+
+/// A job whose tasks add inputs (`work#submit`): numbers every input, the submitter's and the
+/// tasks', from one counter, and decides when the job is over (the submitter's input has
+/// ended, and every task numbered so far has been taken: no task runs that could add more).
+struct Growth {
+    job: JobId,
+    requests: Requests,
+    window: Arc<Window>,
+    call: Option<Box<TaskCall>>,
+    /// How many inputs tasks may add.
+    max: u64,
+    state: Mutex<GrowthState>,
+}
+
+#[derive(Default)]
+struct GrowthState {
+    /// The next index.
+    next: u64,
+    /// Inputs added by tasks.
+    added: u64,
+    /// The job is over: nothing more may be added.
+    sealed: bool,
+}
+
+impl Growth {
+    /// The index of the submitter's next input.
+    fn number(&self) -> TaskIndex {
+        let mut state = sync::lock(&self.state);
+        let index = TaskIndex(state.next);
+        state.next += 1;
+        index
+    }
+
+    /// Whether the job is over once `taken` outcomes were taken; if so, it is sealed.
+    fn try_seal(&self, taken: u64) -> bool {
+        let mut state = sync::lock(&self.state);
+        if !state.sealed && taken >= self.window.issued.load(Ordering::Acquire) {
+            state.sealed = true;
+        }
+        state.sealed
+    }
+
+    fn added(&self) -> u64 {
+        sync::lock(&self.state).added
+    }
+}
+
+impl Spawn for Growth {
+    fn submit(&self, parent: TaskIndex, input: CompactString) -> Result<TaskIndex, String> {
+        let index = {
+            let mut state = sync::lock(&self.state);
+            if state.sealed {
+                return Err("the job is over: no input can be added to it any more".into());
+            }
+            if state.added >= self.max {
+                return Err(format!(
+                    "task {parent} would add input number {} to the job, past its limit of {} \
+                     added inputs (--max-submitted)",
+                    state.added + 1,
+                    self.max
+                ));
+            }
+            state.added += 1;
+            let index = TaskIndex(state.next);
+            state.next += 1;
+            self.window.issued.fetch_add(1, Ordering::AcqRel);
+            index
+        };
+        // Added inputs take no credit of the window (a task waiting for room could wait for
+        // its own outcome): its outcome gives none back.
+        self.window.charge(index, 0);
+        let task = WireTask {
+            index,
+            input,
+            call: self.call.clone(),
+        };
+        let submit = Request::Submit {
+            job: self.job,
+            tasks: vec![task],
+        };
+        if self.requests.submit(submit).is_err() {
+            return Err("the pool is shutting down".into());
+        }
+        Ok(index)
+    }
 }
 
 /// The input side of a job. Dropping it ends the job's input, like [`Submitter::finish`].
@@ -219,6 +332,8 @@ pub struct Submitter {
     job: JobId,
     /// Stamped on every task: the export it calls and its own limits.
     call: Option<Box<TaskCall>>,
+    /// Numbers the inputs when tasks may add inputs too.
+    growth: Option<Arc<Growth>>,
     requests: Requests,
     results: Sender<JobMsg>,
     window: Arc<Window>,
@@ -281,8 +396,11 @@ impl Submitter {
 
     fn push_with_credits(&mut self, input: CompactString, cost: usize) -> TaskIndex {
         self.credits -= cost;
-        self.window.issued.fetch_add(1, Ordering::Relaxed);
-        let index = TaskIndex(self.next);
+        self.window.issued.fetch_add(1, Ordering::AcqRel);
+        let index = match &self.growth {
+            Some(growth) => growth.number(),
+            None => TaskIndex(self.next),
+        };
         self.next += 1;
         self.window.charge(index, cost);
         self.pending.push(WireTask {
@@ -366,6 +484,10 @@ pub struct Outcomes {
     wake: Option<Receiver<()>>,
     /// Credits of taken outcomes not yet given back.
     owed: usize,
+    /// Whether (and how) tasks add inputs: the job ends only when none can.
+    growth: Option<Arc<Growth>>,
+    /// The job's shared state: each final outcome settles its task's record.
+    shared: Option<Arc<SharedJob>>,
 }
 
 /// Wakes a consumer blocked in [`Outcomes::wait_next`] from another thread.
@@ -431,6 +553,9 @@ impl Outcomes {
             JobMsg::InputsEnded { total } => self.total = Some(total),
             JobMsg::Outcomes(outcomes) => {
                 for outcome in outcomes {
+                    if let Some(shared) = &self.shared {
+                        shared.settle(outcome.index);
+                    }
                     if self.ordered {
                         let Some(offset) = outcome.index.0.checked_sub(self.next_in_order) else {
                             continue; // a duplicate of one already taken: impossible, ignored
@@ -468,9 +593,24 @@ impl Outcomes {
         Some(outcome)
     }
 
-    /// Whether every task has been taken and the input has ended.
+    /// Whether every task has been taken and the input has ended (and, when tasks add
+    /// inputs, no task is left that could add one).
     pub fn is_done(&self) -> bool {
-        self.total.is_some_and(|t| self.taken >= t)
+        match &self.growth {
+            None => self.total.is_some_and(|t| self.taken >= t),
+            Some(growth) => self.total.is_some() && growth.try_seal(self.taken),
+        }
+    }
+
+    /// How many inputs the job's tasks added (`work#submit`) so far.
+    pub fn added(&self) -> u64 {
+        self.growth.as_ref().map_or(0, |g| g.added())
+    }
+
+    /// The job's shared store, when its module imports a shared interface: read it once the
+    /// job is over (`--shared-out`).
+    pub fn shared_store(&self) -> Option<SharedStore> {
+        self.shared.as_ref().map(|s| s.store().clone())
     }
 
     /// The next outcome if one is ready now, without waiting.

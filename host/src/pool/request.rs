@@ -8,8 +8,10 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use serde_json::Value;
 
+use super::handlers::JobScope;
 use super::outcome::TaskOutcome;
 use crate::ids::TaskIndex;
+use crate::shared::{SharedLimits, SharedStore};
 use crate::vocab::{CallLimits, WireTask};
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within the pool that runs it.
@@ -23,8 +25,8 @@ pub enum Request {
         job: JobId,
         /// Where its outcomes go.
         results: Sender<JobMsg>,
-        /// The context its tasks' host calls see (`null` when none was given).
-        context: Arc<Value>,
+        /// What its tasks' host calls see: the context, the shared state.
+        scope: Arc<JobScope>,
         /// Whether it may cancel its tasks (`Cancel`); the workers track only such tasks.
         cancellable: bool,
     },
@@ -66,6 +68,20 @@ pub struct JobCall {
     pub context: Arc<Value>,
     /// Whether the job may cancel its tasks.
     pub cancellable: bool,
+    /// Its shared state, when the module imports a shared interface.
+    pub shared: Option<JobShared>,
+}
+
+/// A job's shared state as it opens: the store (the one its options gave, or a fresh one
+/// seeded as the pool says), its limits, and whether its tasks may add inputs.
+#[derive(Debug, Clone, Default)]
+pub struct JobShared {
+    /// The store.
+    pub store: SharedStore,
+    /// Its limits.
+    pub limits: SharedLimits,
+    /// Whether `work#submit` may add inputs (not for a job of one call).
+    pub growable: bool,
 }
 
 /// What a job receives.

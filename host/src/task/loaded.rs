@@ -305,9 +305,10 @@ fn check_imports(
                 .map(|(name, _)| name.to_string())
                 .collect();
             let answered: Vec<String> = match answered {
-                Answered::These(names) => names
+                // mpwasm answers the shared interfaces itself, in every pool.
+                Answered::These(names) => imported
                     .iter()
-                    .filter(|a| imported.contains(a))
+                    .filter(|name| names.contains(name) || crate::shared::is_shared(name))
                     .cloned()
                     .collect(),
                 Answered::AllButWasi => imported

@@ -15,10 +15,11 @@ pub mod progress;
 pub mod report;
 pub mod target;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 
 use crate::cli::ExitCode;
 use crate::cli::settings::{InputSpec, OutputSettings, RunSettings};
@@ -43,10 +44,31 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
         pool,
         ordered,
         output,
+        shared_out,
     } = settings;
     let source = Source::open(&inputs)?;
     let (joblog, resume) = joblog::open(output.joblog.as_ref())?;
     let (running, submitter, mut outcomes) = Running::start(&target, &task, pool, ordered)?;
+    let shared = match (&shared_out, outcomes.shared_store()) {
+        (Some(path), Some(store)) => Some(SharedOut {
+            path: path.clone(),
+            store,
+        }),
+        (Some(_), None) => bail!(
+            "--shared-out: {} imports no shared interface (mpwasm:shared/kv, queue or work), \
+             so its job has no shared store to write",
+            task.display()
+        ),
+        (None, _) => None,
+    };
+    if running.grows() && resume.is_some() {
+        bail!(
+            "--resume: the tasks of {} add inputs to the job (mpwasm:shared/work), so an \
+             input's index depends on the run and a joblog cannot say which inputs are done; \
+             run the job again from the start",
+            task.display()
+        );
+    }
     let mut reporter = start_reporter(
         &output, &inputs, &source, &running, joblog, &resume, started,
     );
@@ -64,12 +86,34 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
             print_loop::drain(pending, &mut outcomes, &mut reporter)?,
         )),
         // stdout is gone (`| head`): a clean exit, as for any filter.
-        Err(Stop::StdoutClosed) => return Ok(ExitCode::Success),
+        Err(Stop::StdoutClosed) => {
+            drop(outcomes);
+            running.finish();
+            if let Some(shared) = &shared {
+                shared.write("the run stopped when stdout closed")?;
+            }
+            return Ok(ExitCode::Success);
+        }
         Err(Stop::Failed(error)) => return Err(error),
     };
     drop(outcomes);
     running.finish();
     reporter.finish(output.quiet)?;
+    if let Some(shared) = &shared {
+        let why = match (&interrupted, reporter.failed()) {
+            (Some((signal, _)), _) => Some(format!(
+                "the run was interrupted by {}: it holds every write made until then, those \
+                 of the tasks stopped mid-way included",
+                signal.name()
+            )),
+            (None, 0) => None,
+            (None, failed) => Some(format!(
+                "{failed} {} failed: it holds the writes made before that",
+                if failed == 1 { "task" } else { "tasks" }
+            )),
+        };
+        shared.write_noting(why.as_deref())?;
+    }
     if let Some((signal, not_run)) = interrupted {
         eprintln!(
             "mpwasm: interrupted by {}: {} results printed, {} failed, {not_run} tasks stopped \
@@ -91,6 +135,46 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     })
 }
 
+/// `--shared-out`: the job's store and where it goes.
+struct SharedOut {
+    path: PathBuf,
+    store: mpwasm::SharedStore,
+}
+
+impl SharedOut {
+    /// Writes the store, saying why it was written early.
+    fn write(&self, why: &str) -> Result<()> {
+        self.write_noting(Some(why))
+    }
+
+    /// Writes the store (to a temporary file renamed over `path`, so a reader never sees
+    /// half of it); with `why`, says on stderr what is in it.
+    fn write_noting(&self, why: Option<&str>) -> Result<()> {
+        let json = self.store.to_json();
+        let mut text = serde_json::to_string_pretty(&json).context("--shared-out")?;
+        text.push('\n');
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(".partial");
+        let temporary = PathBuf::from(temporary);
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &self.path))
+            .with_context(|| format!("--shared-out: cannot write {}", self.path.display()))?;
+        if let Some(why) = why {
+            let (keys, queued) = self.store.counts();
+            let plural = |n: usize, one: &str, many: &str| {
+                format!("{n} {}", if n == 1 { one } else { many })
+            };
+            eprintln!(
+                "mpwasm: wrote the shared store ({}, {}) to {}; {why}",
+                plural(keys, "key", "keys"),
+                plural(queued, "queued item", "queued items"),
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The reporter for this run, its bar up (when shown) with the number of inputs left: a
 /// range's at once, a file's once counted on the side.
 fn start_reporter(
@@ -109,7 +193,9 @@ fn start_reporter(
         color: output.color,
         started,
     };
-    let reporter = Reporter::new(output.format, source.line_map(), display)
+    // Inputs that tasks add take indices between the lines read: no line to name then.
+    let lines = source.line_map().filter(|_| !running.grows());
+    let reporter = Reporter::new(output.format, lines, display)
         .for_program(running.is_program())
         .with_joblog(joblog)
         .with_resume(resume.clone());

@@ -52,6 +52,9 @@ pub fn print_all(
             outcomes.close_input();
         }
         reporter.report(&outcome)?;
+        if reporter.progress.visible() {
+            reporter.progress.added(outcomes.added());
+        }
     }
     Ok(match watcher.received() {
         Some(signal) => Printed::Interrupted(signal, None),

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -78,12 +80,14 @@ fn bar_style(with_length: bool) -> ProgressStyle {
 }
 
 /// Gives a bar its length once it is known (counted on another thread).
-pub struct LengthSetter(ProgressBar);
+pub struct LengthSetter(ProgressBar, Arc<AtomicU64>);
 
 impl LengthSetter {
-    /// Sets the total and switches to the bar with an ETA.
+    /// Sets the total (the inputs read, plus those tasks added so far) and switches to the
+    /// bar with an ETA.
     pub fn set(&self, total: u64) {
-        self.0.set_length(total);
+        self.0
+            .set_length(total.saturating_add(self.1.load(Ordering::Acquire)));
         self.0.set_style(bar_style(true));
     }
 }
@@ -91,6 +95,8 @@ impl LengthSetter {
 /// The bar and the tally of a run.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Inputs the job's tasks added (`work#submit`), counted into the length.
+    added: Arc<AtomicU64>,
     /// The counts so far.
     pub tally: Tally,
     started: Instant,
@@ -118,6 +124,7 @@ impl Progress {
         });
         Progress {
             bar,
+            added: Arc::default(),
             tally: Tally::default(),
             started,
         }
@@ -128,7 +135,18 @@ impl Progress {
         self.bar
             .as_ref()
             .filter(|bar| bar.length().is_none())
-            .map(|bar| LengthSetter(bar.clone()))
+            .map(|bar| LengthSetter(bar.clone(), Arc::clone(&self.added)))
+    }
+
+    /// The job's tasks have added `added` inputs so far: the total grows with them.
+    pub fn added(&self, added: u64) {
+        let before = self.added.swap(added, Ordering::AcqRel);
+        if let Some(bar) = &self.bar
+            && added > before
+            && bar.length().is_some()
+        {
+            bar.inc_length(added - before);
+        }
     }
 
     /// Whether the bar is up.

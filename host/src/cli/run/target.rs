@@ -14,7 +14,7 @@ use crate::cli::settings::Target;
 /// A started job's runner.
 pub enum Running {
     /// A pool on this machine.
-    Local(Pool),
+    Local(Box<Pool>),
     /// A job on a broker, and the thread printing what workers say of it.
     Broker(BrokerJob, JoinHandle<()>),
 }
@@ -35,7 +35,7 @@ impl Running {
             Target::Local => {
                 let pool = pool.build(task)?;
                 let (submitter, outcomes) = pool.job(ordered);
-                (Running::Local(pool), submitter, outcomes)
+                (Running::Local(Box::new(pool)), submitter, outcomes)
             }
             Target::Broker { url, lease } => {
                 let options = SubmitOptions {
@@ -60,6 +60,19 @@ impl Running {
         match self {
             Running::Local(pool) => pool.is_program(),
             Running::Broker(job, _) => job.is_program(),
+        }
+    }
+
+    /// Whether the job's tasks may add inputs to it (the module imports `work`): their
+    /// indices then interleave with the inputs read.
+    pub fn grows(&self) -> bool {
+        match self {
+            Running::Local(pool) => pool
+                .task()
+                .imports()
+                .iter()
+                .any(|i| i.starts_with("mpwasm:shared/work")),
+            Running::Broker(..) => false,
         }
     }
 

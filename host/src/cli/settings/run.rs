@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use mpwasm::PoolBuilder;
 use mpwasm::broker::BrokerUrl;
 
-use super::pool::{duration, pool_builder};
+use super::pool::{duration, limit_size, pool_builder};
 use super::range::{IntRange, parse_range};
 use crate::cli::args::{Format, RunArgs};
 use crate::cli::style::ColorChoice;
@@ -30,6 +30,8 @@ pub struct RunSettings {
     pub ordered: bool,
     /// How results, failures and progress are shown.
     pub output: OutputSettings,
+    /// Where the job's shared store is written at the end (`--shared-out`).
+    pub shared_out: Option<PathBuf>,
 }
 
 /// Where `run` takes its inputs from.
@@ -124,6 +126,7 @@ impl RunSettings {
         if args.stdin || !args.program_args.is_empty() {
             pool = pool.program_args(args.program_args.clone(), args.stdin);
         }
+        pool = shared_settings(&args, pool)?;
         let target = match &args.broker {
             Some(url) => {
                 if args.common.processes.is_some() {
@@ -166,8 +169,38 @@ impl RunSettings {
                 quiet: args.quiet,
                 joblog,
             },
+            shared_out: args.shared_out,
         })
     }
+}
+
+/// `--shared-in`, `--shared-limit`, `--max-submitted`.
+fn shared_settings(args: &RunArgs, mut pool: PoolBuilder) -> Result<PoolBuilder> {
+    if let Some(path) = &args.shared_in {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--shared-in: cannot read {}", path.display()))?;
+        let seed: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "--shared-in: {} is not JSON (expected an object of keys and values)",
+                path.display()
+            )
+        })?;
+        if let Err(e) = mpwasm::SharedStore::from_json(&seed) {
+            let message = match e {
+                mpwasm::Error::Config(message) => message,
+                other => other.to_string(),
+            };
+            bail!("--shared-in: {}: {message}", path.display());
+        }
+        pool = pool.shared_in(seed);
+    }
+    if let Some(text) = &args.shared_limit {
+        pool = pool.shared_limit(limit_size("--shared-limit", text)?);
+    }
+    if let Some(n) = args.max_submitted {
+        pool = pool.max_submitted(n);
+    }
+    Ok(pool)
 }
 
 /// The one input flag given.

@@ -37,7 +37,7 @@ fn run(args: &[&str]) -> Result<RunSettings, String> {
     let mut all = vec!["run", "task.wasm"];
     all.extend_from_slice(args);
     match command(&all) {
-        Command::Run(args) => RunSettings::new(args).map_err(message),
+        Command::Run(args) => RunSettings::new(*args).map_err(message),
         other => panic!("not run: {other:?}"),
     }
 }

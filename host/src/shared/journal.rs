@@ -1,0 +1,190 @@
+//! What makes a retried task's shared-state calls exactly-once: every call a task makes is
+//! recorded, in order, with its answer, until the task's outcome is final. When the task runs
+//! again (its worker died; the retry comes in another batch), each call that matches the
+//! earlier attempt's call at the same place (same function, same arguments) gets the recorded
+//! answer and changes nothing. From the first call that differs on, calls run for real (and
+//! the rest of the old record is dropped): a task that does the same thing again writes once,
+//! one that takes another path writes what the new path writes.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use compact_str::CompactString;
+
+use crate::ids::{BatchId, TaskIndex};
+use crate::vocab::HostFault;
+
+/// Calls recorded per task at most; a task making more runs the rest unrecorded (a retry
+/// repeats their writes).
+pub(crate) const RECORDED_CALLS: usize = 1 << 16;
+
+/// An answer as the guest gets it.
+pub(crate) type Answer = Result<CompactString, HostFault>;
+
+/// The record of one task.
+struct Record {
+    /// The attempt making calls now: its batch and position.
+    attempt: (BatchId, u32),
+    /// Where the attempt is in `calls`.
+    cursor: usize,
+    /// Each call's fingerprint and answer, in order.
+    calls: Vec<(u64, Answer)>,
+}
+
+/// Every task's record, for the tasks of one job without a final outcome.
+#[derive(Default)]
+pub(crate) struct Journal {
+    tasks: HashMap<u64, Record>,
+}
+
+/// What to do with a call.
+pub(crate) enum Step {
+    /// The earlier attempt made this call: give it this answer.
+    Replay(Answer),
+    /// Run it, then [`Journal::record`] its answer at this place of the task's record.
+    Run(usize),
+}
+
+impl Journal {
+    /// Whether the call `fingerprint` of `task`'s attempt `attempt` is a replay.
+    pub(crate) fn step(
+        &mut self,
+        task: TaskIndex,
+        attempt: (BatchId, u32),
+        fingerprint: u64,
+    ) -> Step {
+        let record = self.tasks.entry(task.0).or_insert_with(|| Record {
+            attempt,
+            cursor: 0,
+            calls: Vec::new(),
+        });
+        if record.attempt != attempt {
+            record.attempt = attempt;
+            record.cursor = 0;
+        }
+        match record.calls.get(record.cursor) {
+            Some((recorded, answer)) if *recorded == fingerprint => {
+                record.cursor += 1;
+                Step::Replay(answer.clone())
+            }
+            Some(_) => {
+                // The attempt took another path: the old record cannot be replayed further.
+                record.calls.truncate(record.cursor);
+                Step::Run(record.cursor)
+            }
+            None => Step::Run(record.cursor),
+        }
+    }
+
+    /// Records the answer of the call just run at `place` (what [`step`](Self::step) said).
+    /// A call of an attempt that was replaced while it ran (its worker died, the retry
+    /// started) is still recorded if nothing was recorded at its place since: the retry will
+    /// then replay it instead of making it again.
+    pub(crate) fn record(
+        &mut self,
+        task: TaskIndex,
+        attempt: (BatchId, u32),
+        place: usize,
+        fingerprint: u64,
+        answer: &Answer,
+    ) {
+        let Some(record) = self.tasks.get_mut(&task.0) else {
+            return; // settled meanwhile
+        };
+        if place == record.calls.len() && place < RECORDED_CALLS {
+            record.calls.push((fingerprint, answer.clone()));
+        }
+        if record.attempt == attempt && record.cursor == place {
+            record.cursor += 1;
+        }
+    }
+
+    /// `task` has its final outcome: it will never run again.
+    pub(crate) fn settle(&mut self, task: TaskIndex) {
+        self.tasks.remove(&task.0);
+    }
+
+    /// Whether `attempt` is the attempt of `task` making calls now (not settled, not
+    /// replaced by a retry).
+    pub(crate) fn is_current(&self, task: TaskIndex, attempt: (BatchId, u32)) -> bool {
+        self.tasks
+            .get(&task.0)
+            .is_some_and(|record| record.attempt == attempt)
+    }
+
+    /// Tasks with a record.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+/// A call's fingerprint: its function and arguments.
+pub(crate) fn fingerprint(function: &str, args: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    function.hash(&mut hasher);
+    args.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Answer {
+        Ok(text.into())
+    }
+
+    #[test]
+    fn a_retry_replays_what_matches_and_runs_the_rest() {
+        let mut journal = Journal::default();
+        let task = TaskIndex(3);
+        let first = (BatchId(1), 0);
+        let (a, b, c) = (fingerprint("incr", "a"), fingerprint("incr", "b"), 9);
+        for (f, answer) in [(a, "1"), (b, "2")] {
+            let Step::Run(place) = journal.step(task, first, f) else {
+                panic!("a first attempt runs every call");
+            };
+            journal.record(task, first, place, f, &ok(answer));
+        }
+        // The worker died; the retry makes the same two calls, then a third.
+        let retry = (BatchId(7), 2);
+        assert!(matches!(journal.step(task, retry, a), Step::Replay(r) if r == ok("1")));
+        assert!(matches!(journal.step(task, retry, b), Step::Replay(r) if r == ok("2")));
+        assert!(matches!(journal.step(task, retry, c), Step::Run(2)));
+        journal.record(task, retry, 2, c, &ok("3"));
+        // A third attempt that differs at its second call runs from there on.
+        let third = (BatchId(9), 0);
+        assert!(matches!(journal.step(task, third, a), Step::Replay(_)));
+        assert!(matches!(journal.step(task, third, c), Step::Run(1)));
+        journal.record(task, third, 1, c, &ok("4"));
+        let fourth = (BatchId(10), 0);
+        assert!(matches!(journal.step(task, fourth, a), Step::Replay(_)));
+        assert!(matches!(journal.step(task, fourth, c), Step::Replay(r) if r == ok("4")));
+        journal.settle(task);
+        assert_eq!(journal.len(), 0);
+    }
+
+    #[test]
+    fn a_call_that_was_running_when_its_attempt_was_replaced_is_replayed_by_the_retry() {
+        let mut journal = Journal::default();
+        let task = TaskIndex(0);
+        let (dead, retry) = ((BatchId(1), 0), (BatchId(2), 0));
+        let (a, b) = (fingerprint("incr", "a"), fingerprint("incr", "b"));
+        let Step::Run(place) = journal.step(task, dead, a) else {
+            panic!("runs");
+        };
+        journal.record(task, dead, place, a, &ok("1"));
+        // The dead attempt's second call is running when the retry replays the first.
+        let Step::Run(running) = journal.step(task, dead, b) else {
+            panic!("runs");
+        };
+        assert!(matches!(journal.step(task, retry, a), Step::Replay(r) if r == ok("1")));
+        assert!(!journal.is_current(task, dead));
+        journal.record(task, dead, running, b, &ok("2"));
+        assert!(
+            matches!(journal.step(task, retry, b), Step::Replay(r) if r == ok("2")),
+            "the retry gets the dead attempt's answer instead of writing again"
+        );
+    }
+}
