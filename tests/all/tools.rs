@@ -129,3 +129,58 @@ fn new_writes_a_crate_that_builds_and_runs() {
     assert_eq!(stdout.lines().collect::<Vec<_>>(), want, "{run:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn new_shared_writes_a_crate_that_counts_into_the_shared_store() {
+    let dir = temp_dir("new-shared");
+    let crate_dir = dir.join("counting");
+    let created = mpwasm(&[
+        "new",
+        "counting",
+        "--shared",
+        "--path",
+        crate_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(
+        created.stdout.contains("--shared-out counts.json"),
+        "{created:?}"
+    );
+    let shipped = std::fs::read_to_string(crate_dir.join("wit/deps/shared/shared.wit"))
+        .expect("the shared WIT is written");
+    assert!(shipped.contains("package mpwasm:shared@0.1.0;"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target = std::path::Path::new(guests::TARGET_DIR).join("new-shared-task");
+    let build = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    // Run as its README says.
+    let wasm = target.join("wasm32-wasip2/release/counting.wasm");
+    let counts = dir.join("counts.json");
+    let run = crate::common::mpwasm_with_stdin(
+        &[
+            "run",
+            wasm.to_str().expect("utf-8"),
+            "--input",
+            "-",
+            "--shared-out",
+            counts.to_str().expect("utf-8"),
+        ],
+        "\"a rose is a rose\"\n\"is a rose\"\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&counts).expect("written")).expect("JSON");
+    assert_eq!(saved, serde_json::json!({"a": 3, "is": 2, "rose": 3}));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -187,6 +187,12 @@ pub struct NewArgs {
     /// Where to create it [default: ./NAME]; it must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
+
+    /// A task that shares state with the other tasks of its run: its world imports the job's
+    /// shared store (mpwasm:shared/kv; the WIT of every shared interface goes to
+    /// wit/deps/shared/), and its function counts words into it.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// The flags of `mpwasm completions`.

@@ -1,6 +1,8 @@
 //! `mpwasm new NAME [--path DIR]`: writes a task crate that builds and runs at once: a
 //! Cargo.toml (a `cdylib` with wit-bindgen, its own workspace), a WIT world with one function,
 //! `src/lib.rs` implementing it, and a README with the two commands that build and run it.
+//! With `--shared`, the world imports the job's shared store (`mpwasm:shared`, whose WIT is
+//! written to `wit/deps/shared/`) and the function counts words into it.
 
 use std::path::PathBuf;
 
@@ -22,7 +24,10 @@ fn valid(name: &str) -> bool {
         && !name.contains("__")
 }
 
-fn files(name: &str) -> Vec<(&'static str, String)> {
+fn files(name: &str, shared: bool) -> Vec<(&'static str, String)> {
+    if shared {
+        return shared_files(name);
+    }
     let world = name.replace('_', "-");
     let lib = name.replace('-', "_");
     let cargo = format!(
@@ -101,6 +106,84 @@ target/wasm32-wasip2/release/{lib}.wasm` shows what the module exports.
     ]
 }
 
+/// The files of a task using the shared store: `count(text)` adds each word to its count.
+fn shared_files(name: &str) -> Vec<(&'static str, String)> {
+    let world = name.replace('_', "-");
+    let lib = name.replace('-', "_");
+    let mut files = files(name, false);
+    let wit = format!(
+        r#"package local:{world};
+
+/// The task's interface. It imports the job's shared store (`wit/deps/shared/shared.wit`,
+/// answered by mpwasm): every task of one run sees the same keys, and `incr` is atomic across
+/// all the worker processes.
+world {world} {{
+  import mpwasm:shared/kv@0.1.0;
+
+  /// Adds each word of `text` to its count in the shared store; returns how many words.
+  export count: func(text: string) -> u32;
+}}
+"#
+    );
+    let lib_rs = format!(
+        r#"//! The `{name}` task: counts words into the job's shared store, for mpwasm.
+
+wit_bindgen::generate!({{ path: "wit", world: "{world}", generate_all }});
+
+use mpwasm::shared::kv;
+
+struct Task;
+
+impl Guest for Task {{
+    /// Called once per input, each call in a sandbox; every task's `incr` lands in the same
+    /// store, which `--shared-out` writes when the run ends.
+    fn count(text: String) -> u32 {{
+        let mut words = 0;
+        for word in text.split_whitespace() {{
+            kv::incr(&word.to_lowercase(), 1);
+            words += 1;
+        }}
+        words
+    }}
+}}
+
+export!(Task);
+"#
+    );
+    let readme = format!(
+        r#"# {name}
+
+A task for mpwasm that shares state with the other tasks of its run: `count(text)` adds each
+word to its count in the job's shared store (`mpwasm:shared/kv`, see `wit/deps/shared/`).
+
+```sh
+rustup target add wasm32-wasip2                     # once
+cargo build --release --target wasm32-wasip2
+printf '"a rose is a rose"\n"is a rose"\n' |
+  mpwasm run target/wasm32-wasip2/release/{lib}.wasm --input - --shared-out counts.json
+cat counts.json                                     # {{"a": 3, "is": 2, "rose": 3}}
+```
+
+`wit/deps/shared/shared.wit` documents every function: `kv` (get, set, incr,
+compare-and-swap, delete, keys), `queue` (push, pop with a timeout) and `work` (submit an
+input to the running job).
+"#
+    );
+    for (file, text) in &mut files {
+        match *file {
+            "wit/world.wit" => *text = wit.clone(),
+            "src/lib.rs" => *text = lib_rs.clone(),
+            "README.md" => *text = readme.clone(),
+            _ => {}
+        }
+    }
+    files.push((
+        "wit/deps/shared/shared.wit",
+        mpwasm::shared::WIT.to_string(),
+    ));
+    files
+}
+
 /// Runs the command.
 ///
 /// # Errors
@@ -124,7 +207,7 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
             dir.display()
         );
     }
-    for (file, text) in files(&args.name) {
+    for (file, text) in files(&args.name, args.shared) {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -133,10 +216,17 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let lib = args.name.replace('-', "_");
+    let run = if args.shared {
+        format!(
+            "printf '\"a b a\"\\n' | mpwasm run target/wasm32-wasip2/release/{lib}.wasm --input - \
+             --shared-out counts.json"
+        )
+    } else {
+        format!("mpwasm run target/wasm32-wasip2/release/{lib}.wasm --map 0..10")
+    };
     println!(
         "created the task crate {name} in {dir}\n\nbuild and run it:\n  cd {dir}\n  \
-         cargo build --release --target wasm32-wasip2\n  \
-         mpwasm run target/wasm32-wasip2/release/{lib}.wasm --map 0..10",
+         cargo build --release --target wasm32-wasip2\n  {run}",
         name = args.name,
         dir = dir.display(),
     );

@@ -285,6 +285,11 @@ impl Growth {
     fn added(&self) -> u64 {
         sync::lock(&self.state).added
     }
+
+    /// The job is over whatever is left: nothing more may be added.
+    fn seal(&self) {
+        sync::lock(&self.state).sealed = true;
+    }
 }
 
 impl Spawn for Growth {
@@ -699,6 +704,12 @@ impl Iterator for Outcomes {
 impl Drop for Outcomes {
     fn drop(&mut self) {
         self.window.close();
+        if let Some(growth) = &self.growth {
+            growth.seal();
+        }
+        if let Some(shared) = &self.shared {
+            shared.close();
+        }
         let _ = self.requests.send(Request::Close { job: self.job });
     }
 }

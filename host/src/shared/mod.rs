@@ -11,7 +11,7 @@
 pub(crate) mod journal;
 pub(crate) mod store;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,8 @@ pub(crate) struct SharedJob {
     limits: SharedLimits,
     /// Where `submit` adds inputs (`None`: a job of one call).
     spawn: Option<Arc<dyn Spawn>>,
+    /// The job's consumer is gone: a waiting `pop` stops waiting.
+    closed: AtomicBool,
 }
 
 impl SharedJob {
@@ -184,7 +186,14 @@ impl SharedJob {
             journal: Mutex::new(Journal::default()),
             limits,
             spawn,
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// The job is over (its consumer is gone): calls still waiting stop.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.store.inner.pushed.notify_all();
     }
 
     /// The store.
@@ -355,7 +364,9 @@ impl SharedJob {
                 return Some(item);
             }
             drop(data);
-            if !sync::lock(&self.journal).is_current(call.task, (call.batch, call.position)) {
+            if self.closed.load(Ordering::Acquire)
+                || !sync::lock(&self.journal).is_current(call.task, (call.batch, call.position))
+            {
                 return None;
             }
         }

@@ -95,7 +95,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .filter(|w| options.only.is_empty() || options.only.iter().any(|id| id == w.id))
         .collect();
     if chosen.is_empty() {
-        bail!("--only {:?} matches no workload (W1 … W13)", options.only);
+        bail!("--only {:?} matches no workload (W1 … W16)", options.only);
     }
 
     let mut outcomes = Vec::new();
@@ -260,6 +260,10 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
                 "hash",
                 "-p",
                 "host-calls",
+                "-p",
+                "shared-probe",
+                "-p",
+                "shared-wordcount",
             ],
         ),
     )?;
@@ -279,6 +283,15 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
     ));
     write_strings(&w8_inputs, sizes.w8_lines, sizes.w8_line_bytes)
         .with_context(|| format!("cannot write {}", w8_inputs.display()))?;
+    let w15_inputs = data.join(format!("incr-{}.jsonl", sizes.w15_incrs));
+    fs::write(
+        &w15_inputs,
+        "1000\n".repeat((sizes.w15_incrs / 1000).max(1) as usize),
+    )
+    .with_context(|| format!("cannot write {}", w15_inputs.display()))?;
+    let w16_corpus = data.join(format!("corpus-{}.jsonl", sizes.w16_lines));
+    write_corpus(&w16_corpus, sizes.w16_lines)
+        .with_context(|| format!("cannot write {}", w16_corpus.display()))?;
 
     let wasm = target.join(COMPONENT_TARGET).join("release");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -298,6 +311,10 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         primes: wasm.join("primes.wasm"),
         hash: wasm.join("hash.wasm"),
         host_calls: wasm.join("host_calls.wasm"),
+        shared_probe: wasm.join("shared_probe.wasm"),
+        shared_wordcount: wasm.join("shared_wordcount.wasm"),
+        w15_inputs,
+        w16_corpus,
         tiny_tests,
         nextest: has_nextest(root),
         w2_inputs,
@@ -363,6 +380,24 @@ fn write_strings(path: &Path, lines: usize, bytes: usize) -> std::io::Result<()>
         }
         line.extend_from_slice(b"\"\n");
         out.write_all(&line)?;
+    }
+    out.flush()
+}
+
+/// `lines` JSON strings of 20 words each, drawn from a vocabulary of 64 (W16's corpus).
+fn write_corpus(path: &Path, lines: usize) -> std::io::Result<()> {
+    let vocabulary: Vec<String> = (0..64).map(|i| format!("word{i}")).collect();
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    for _ in 0..lines {
+        let mut line = Vec::with_capacity(20);
+        for _ in 0..20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            line.push(vocabulary[(state % 64) as usize].as_str());
+        }
+        writeln!(out, "\"{}\"", line.join(" "))?;
     }
     out.flush()
 }

@@ -1,5 +1,5 @@
-//! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue and W13 of the
-//! plugin-host issue: for each, its contenders (the exact commands),
+//! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W13 of the
+//! plugin-host issue and W15–W16 of the shared-state issue: for each, its contenders (the exact commands),
 //! how a run is measured, and the goal it is judged against. Sizes come from [`Sizes`]: the full
 //! ones for `cargo xtask bench`, tiny ones for the smoke run in CI.
 
@@ -87,7 +87,7 @@ pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
 
 /// One workload.
 pub struct Workload {
-    /// `W1` … `W13`.
+    /// `W1` … `W16`.
     pub id: &'static str,
     /// What it does.
     pub title: String,
@@ -128,6 +128,10 @@ pub struct Sizes {
     pub w12_items: u64,
     /// W13: host calls made by one task.
     pub w13_calls: u32,
+    /// W15: `incr` calls in all, 1 000 per task.
+    pub w15_incrs: u64,
+    /// W16: lines of the word-count corpus (20 words each).
+    pub w16_lines: usize,
 }
 
 impl Sizes {
@@ -144,6 +148,8 @@ impl Sizes {
         w11_items: 5_000,
         w12_items: 1_000,
         w13_calls: 20_000,
+        w15_incrs: 200_000,
+        w16_lines: 100_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -159,6 +165,8 @@ impl Sizes {
         w11_items: 100,
         w12_items: 20,
         w13_calls: 200,
+        w15_incrs: 2_000,
+        w16_lines: 200,
     };
 }
 
@@ -182,6 +190,14 @@ pub struct Paths {
     pub hash: PathBuf,
     /// See `square` (the plugin calling the application, for W13).
     pub host_calls: PathBuf,
+    /// See `square` (every shared interface, for W15).
+    pub shared_probe: PathBuf,
+    /// See `square` (the word count into the shared store, for W16).
+    pub shared_wordcount: PathBuf,
+    /// W15's inputs: one `1000` per task.
+    pub w15_inputs: PathBuf,
+    /// W16's corpus, one JSON string per line.
+    pub w16_corpus: PathBuf,
     /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
     pub tiny_tests: PathBuf,
     /// Whether `cargo nextest` is installed.
@@ -724,6 +740,115 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ),
         ],
         verdict: ratio_at_most("pipe (anchor)", 1.2),
+        skipped: None,
+    });
+
+    let (shared_probe, shared_wordcount) = (p(&paths.shared_probe), p(&paths.shared_wordcount));
+    let (w15_inputs, w16_corpus) = (p(&paths.w15_inputs), p(&paths.w16_corpus));
+    let w15_incrs = sizes.w15_incrs.to_string();
+    let w15 = |label: &str, processes: &str| {
+        Contender::new(
+            label,
+            root,
+            &[
+                &mpwasm,
+                "run",
+                &shared_probe,
+                "--func",
+                "bump",
+                "--input",
+                &w15_inputs,
+                "-j",
+                processes,
+                "-q",
+            ],
+            Measure::WallUncompared,
+        )
+    };
+    let incrs = sizes.w15_incrs as f64;
+    workloads.push(Workload {
+        id: "W15",
+        title: format!(
+            "{} atomic increments of one shared counter from tasks (1 000 per task), whole \
+             process",
+            sizes.w15_incrs
+        ),
+        unit: "s",
+        goal: "≥ 5x the calls/s of Python's Manager().dict() with a lock, at -j 1 and -j 2",
+        contenders: vec![
+            w15("mpwasm -j 2", "2"),
+            w15("mpwasm -j 1", "1"),
+            py(
+                "python Manager -j 2",
+                "manager_incr.py",
+                &[&w15_incrs, "1000", "2"],
+                Measure::WallUncompared,
+            ),
+            py(
+                "python Manager -j 1",
+                "manager_incr.py",
+                &[&w15_incrs, "1000", "1"],
+                Measure::WallUncompared,
+            ),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let rate = |label: &str| m.get(label).map(|s| incrs / s);
+            let one = rate("mpwasm -j 1")? / rate("python Manager -j 1")?;
+            let two = rate("mpwasm -j 2")? / rate("python Manager -j 2")?;
+            Some((
+                one >= 5.0 && two >= 5.0,
+                format!(
+                    "calls/s: mpwasm {:.0} (-j 1), {:.0} (-j 2); python {:.0}, {:.0}: {one:.1}x \
+                     and {two:.1}x (goal ≥ 5)",
+                    rate("mpwasm -j 1")?,
+                    rate("mpwasm -j 2")?,
+                    rate("python Manager -j 1")?,
+                    rate("python Manager -j 2")?
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
+    let w16 = |label: &str, processes: &str| {
+        Contender::new(
+            label,
+            root,
+            &[
+                &mpwasm,
+                "run",
+                &shared_wordcount,
+                "--input",
+                &w16_corpus,
+                "-j",
+                processes,
+                "-q",
+            ],
+            Measure::Wall,
+        )
+    };
+    let words = (sizes.w16_lines * 20) as f64;
+    workloads.push(Workload {
+        id: "W16",
+        title: format!(
+            "the word-count example (an incr per distinct word of each line) over {} lines of 20 \
+             words, locally; through a broker it is not supported yet",
+            sizes.w16_lines
+        ),
+        unit: "s",
+        goal: "reported: words/s at -j 1 and -j 2",
+        contenders: vec![w16("mpwasm -j 2", "2"), w16("mpwasm -j 1", "1")],
+        verdict: Box::new(move |m: &Medians| {
+            let rate = |label: &str| m.get(label).map(|s| words / s);
+            Some((
+                true,
+                format!(
+                    "words/s: {:.0} at -j 1, {:.0} at -j 2",
+                    rate("mpwasm -j 1")?,
+                    rate("mpwasm -j 2")?
+                ),
+            ))
+        }),
         skipped: None,
     });
 
