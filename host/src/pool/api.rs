@@ -396,15 +396,18 @@ impl<'p> Export<'p> {
 
     /// Opens a raw job calling this export (see [`Pool::job`]).
     pub fn job(&self, ordered: bool) -> (Submitter, Outcomes) {
-        self.open(ordered, false)
+        self.open(ordered, false, true)
     }
 
     /// A job of one call that may be cancelled (`apply_async`).
     fn cancellable_job(&self) -> (Submitter, Outcomes) {
-        self.open(true, true)
+        self.open(true, true, false)
     }
 
-    fn open(&self, ordered: bool, cancellable: bool) -> (Submitter, Outcomes) {
+    /// Opens a job; `growable`: its tasks may add inputs (`work#submit`), which only a job
+    /// whose caller takes every outcome as it comes can allow (not one call, not a typed map
+    /// pairing each input with one result).
+    fn open(&self, ordered: bool, cancellable: bool, growable: bool) -> (Submitter, Outcomes) {
         let pool = self.pool;
         let id = pool.next_job.fetch_add(1, Ordering::Relaxed);
         let mut call = self.call.clone();
@@ -413,8 +416,7 @@ impl<'p> Export<'p> {
         call.shared = pool.shared.as_ref().map(|shared| JobShared {
             store: self.store.clone().unwrap_or_else(|| shared.fresh()),
             limits: shared.limits,
-            // A job of one call (`apply`) has one result: it cannot grow.
-            growable: !cancellable,
+            growable,
         });
         job::open(&pool.requests, id, pool.window, ordered, call)
     }
@@ -512,7 +514,14 @@ impl<'p> Export<'p> {
             .iter()
             .filter_map(|c| c.as_ref().ok().cloned())
             .collect();
-        let mut results = self.map(good).into_iter();
+        // One result per input: added inputs would have nothing to pair with.
+        let (submitter, outcomes) = self.open(true, false, false);
+        let fixed = Imap {
+            feed: Feed::new(good.into_iter(), submitter),
+            outcomes,
+            _pool: self.pool,
+        };
+        let mut results = fixed.collect::<Vec<_>>().into_iter();
         converted
             .into_iter()
             .enumerate()
@@ -542,7 +551,7 @@ impl<'p> Export<'p> {
                 format!("cannot serialize: {e}"),
             )
         })?;
-        let (mut submitter, mut outcomes) = self.job(true);
+        let (mut submitter, mut outcomes) = self.open(true, false, false);
         let _ = submitter.push(value.to_string());
         submitter.finish();
         let outcome = outcomes

@@ -293,6 +293,22 @@ impl PoolBuilder {
         self.start(&task, transport)
     }
 
+    /// Like [`build`](Self::build), but `check` looks at the loaded module before any worker
+    /// gets it (the workers start meanwhile, and stop if it refuses).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), or `check`'s error.
+    pub fn build_checked<E: From<Error>>(
+        self,
+        source: impl Into<TaskSource>,
+        check: impl FnOnce(&Task) -> Result<(), E>,
+    ) -> Result<Pool, E> {
+        let transport = ProcessTransport::new(self.program()).prespawn(self.resolved_processes());
+        let task = self.load(source)?;
+        check(&task)?;
+        Ok(self.start(&task, transport)?)
+    }
+
     /// Loads the task module as [`build`](Self::build) would (with the engine settings these
     /// settings need, through the compile cache unless [`cache`](Self::cache) is off), without
     /// starting anything; [`build_task`](Self::build_task) starts a pool for it.

@@ -132,8 +132,9 @@ impl CallRoute {
                 .get(call.batch, call.position)
                 .unwrap_or_else(|| Arc::clone(&PLAIN));
             let result = if shared::is_shared(&call.import) {
+                let alive = || self.contexts.get(call.batch, call.position).is_some();
                 match &scope.shared {
-                    Some(job) => job.answer(&call),
+                    Some(job) => job.answer(&call, &alive),
                     None => Err(HostFault {
                         message: "the task's job is over, so its shared state is gone".into(),
                         value: None,

@@ -190,6 +190,7 @@ pub(crate) fn open(
             Arc::new(Growth {
                 job,
                 requests: requests.clone(),
+                results: results_tx.clone(),
                 window: Arc::clone(&window),
                 call: task_call.clone(),
                 max: shared.limits.submitted,
@@ -247,6 +248,8 @@ pub(crate) fn open(
 struct Growth {
     job: JobId,
     requests: Requests,
+    /// Where an added input that cannot reach the pool is answered.
+    results: Sender<JobMsg>,
     window: Arc<Window>,
     call: Option<Box<TaskCall>>,
     /// How many inputs tasks may add.
@@ -325,7 +328,11 @@ impl Spawn for Growth {
             job: self.job,
             tasks: vec![task],
         };
-        if self.requests.submit(submit).is_err() {
+        if let Err(tasks) = self.requests.submit(submit) {
+            // Numbered and counted: it must still get its one outcome.
+            let _ = self
+                .results
+                .send(JobMsg::Outcomes(TaskOutcome::never_started(tasks)));
             return Err("the pool is shutting down".into());
         }
         Ok(index)

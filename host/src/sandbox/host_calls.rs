@@ -339,6 +339,11 @@ fn forwarder(line: &Arc<HostLine>, import: &str, function: &str) -> Box<Forwarde
             import: import.clone(),
             function: function.clone(),
             args: args.into(),
+            patience_ms: scope.deadline.map(|deadline| {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis() as u64
+            }),
         };
         let path = call.path();
         let reply = match line.ask(call, scope) {

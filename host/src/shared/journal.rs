@@ -4,7 +4,8 @@
 //! earlier attempt's call at the same place (same function, same arguments) gets the recorded
 //! answer and changes nothing. From the first call that differs on, calls run for real (and
 //! the rest of the old record is dropped): a task that does the same thing again writes once,
-//! one that takes another path writes what the new path writes.
+//! one that takes another path writes what the new path writes. A call from an attempt older
+//! than the task's current one (a dead worker's last call, arriving late) is refused.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -18,6 +19,9 @@ use crate::vocab::HostFault;
 /// repeats their writes).
 pub(crate) const RECORDED_CALLS: usize = 1 << 16;
 
+/// Bytes of answers recorded per task at most (past it, as past [`RECORDED_CALLS`]).
+pub(crate) const RECORDED_BYTES: usize = 8 << 20;
+
 /// An answer as the guest gets it.
 pub(crate) type Answer = Result<CompactString, HostFault>;
 
@@ -29,6 +33,8 @@ struct Record {
     cursor: usize,
     /// Each call's fingerprint and answer, in order.
     calls: Vec<(u64, Answer)>,
+    /// Bytes of the answers in `calls`.
+    bytes: usize,
 }
 
 /// Every task's record, for the tasks of one job without a final outcome.
@@ -43,6 +49,8 @@ pub(crate) enum Step {
     Replay(Answer),
     /// Run it, then [`Journal::record`] its answer at this place of the task's record.
     Run(usize),
+    /// The call comes from an attempt older than the task's current one: refuse it.
+    Stale,
 }
 
 impl Journal {
@@ -57,7 +65,11 @@ impl Journal {
             attempt,
             cursor: 0,
             calls: Vec::new(),
+            bytes: 0,
         });
+        if attempt.0 < record.attempt.0 {
+            return Step::Stale;
+        }
         if record.attempt != attempt {
             record.attempt = attempt;
             record.cursor = 0;
@@ -69,17 +81,17 @@ impl Journal {
             }
             Some(_) => {
                 // The attempt took another path: the old record cannot be replayed further.
-                record.calls.truncate(record.cursor);
+                for (_, dropped) in record.calls.drain(record.cursor..) {
+                    record.bytes -= answer_size(&dropped);
+                }
                 Step::Run(record.cursor)
             }
             None => Step::Run(record.cursor),
         }
     }
 
-    /// Records the answer of the call just run at `place` (what [`step`](Self::step) said).
-    /// A call of an attempt that was replaced while it ran (its worker died, the retry
-    /// started) is still recorded if nothing was recorded at its place since: the retry will
-    /// then replay it instead of making it again.
+    /// Records the answer of the call just run at `place` (what [`step`](Self::step) said),
+    /// if its attempt is still the task's current one.
     pub(crate) fn record(
         &mut self,
         task: TaskIndex,
@@ -91,11 +103,17 @@ impl Journal {
         let Some(record) = self.tasks.get_mut(&task.0) else {
             return; // settled meanwhile
         };
-        if place == record.calls.len() && place < RECORDED_CALLS {
-            record.calls.push((fingerprint, answer.clone()));
+        if record.attempt != attempt || record.cursor != place {
+            return;
         }
-        if record.attempt == attempt && record.cursor == place {
-            record.cursor += 1;
+        record.cursor += 1;
+        let size = answer_size(answer);
+        if place == record.calls.len()
+            && place < RECORDED_CALLS
+            && record.bytes + size <= RECORDED_BYTES
+        {
+            record.calls.push((fingerprint, answer.clone()));
+            record.bytes += size;
         }
     }
 
@@ -116,6 +134,13 @@ impl Journal {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.tasks.len()
+    }
+}
+
+fn answer_size(answer: &Answer) -> usize {
+    match answer {
+        Ok(text) => text.len(),
+        Err(fault) => fault.message.len(),
     }
 }
 
@@ -166,25 +191,24 @@ mod tests {
     }
 
     #[test]
-    fn a_call_that_was_running_when_its_attempt_was_replaced_is_replayed_by_the_retry() {
+    fn a_late_call_of_a_replaced_attempt_is_refused_and_records_nothing() {
         let mut journal = Journal::default();
         let task = TaskIndex(0);
         let (dead, retry) = ((BatchId(1), 0), (BatchId(2), 0));
-        let (a, b) = (fingerprint("incr", "a"), fingerprint("incr", "b"));
+        let a = fingerprint("incr", "a");
         let Step::Run(place) = journal.step(task, dead, a) else {
             panic!("runs");
         };
-        journal.record(task, dead, place, a, &ok("1"));
-        // The dead attempt's second call is running when the retry replays the first.
-        let Step::Run(running) = journal.step(task, dead, b) else {
-            panic!("runs");
-        };
-        assert!(matches!(journal.step(task, retry, a), Step::Replay(r) if r == ok("1")));
+        // The retry starts while the dead attempt's call is still being answered.
+        assert!(matches!(journal.step(task, retry, a), Step::Run(0)));
+        journal.record(task, dead, place, a, &ok("stale"));
+        journal.record(task, retry, 0, a, &ok("1"));
         assert!(!journal.is_current(task, dead));
-        journal.record(task, dead, running, b, &ok("2"));
+        assert!(matches!(journal.step(task, dead, a), Step::Stale));
+        let third = (BatchId(3), 0);
         assert!(
-            matches!(journal.step(task, retry, b), Step::Replay(r) if r == ok("2")),
-            "the retry gets the dead attempt's answer instead of writing again"
+            matches!(journal.step(task, third, a), Step::Replay(r) if r == ok("1")),
+            "only the current attempt's answer was recorded"
         );
     }
 }

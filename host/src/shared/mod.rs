@@ -48,6 +48,9 @@ pub const DEFAULT_MAX_SUBMITTED: u64 = 1_000_000;
 /// How often a `pop` waiting for an item checks that its task still waits for it.
 const POP_SLICE: Duration = Duration::from_millis(20);
 
+/// How long before its guest's deadline a waiting `pop` gives up (and answers `none`).
+const POP_MARGIN_MS: u64 = 20;
+
 /// Whether `import` is one of the shared interfaces (any version of the package).
 pub fn is_shared(import: &str) -> bool {
     import
@@ -207,29 +210,71 @@ impl SharedJob {
     }
 
     /// Answers `call` (to one of the shared interfaces), replaying it if the task's earlier
-    /// attempt made it.
-    pub(crate) fn answer(&self, call: &HostCall) -> Result<CompactString, HostFault> {
+    /// attempt made it. `alive` says whether the calling attempt still runs (its batch is
+    /// still with its worker): a `pop` waiting for an item stops when it does not.
+    pub(crate) fn answer(
+        &self,
+        call: &HostCall,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<CompactString, HostFault> {
         let attempt = (call.batch, call.position);
         let print = fingerprint(&call.path(), &call.args);
+        let fault = |message: String| HostFault {
+            message,
+            value: None,
+        };
         let place = match sync::lock(&self.journal).step(call.task, attempt, print) {
             Step::Replay(answer) => return answer,
             Step::Run(place) => place,
+            Step::Stale => return Err(fault(GONE.into())),
         };
-        let answer = self.run(call).map_err(|message| HostFault {
-            message,
-            value: None,
-        });
+        let answer = match self.run(call, alive) {
+            Ok(answer) => answer.map_err(fault),
+            // Nothing happened and nobody waits for the answer: nothing to record.
+            Err(Gone) => return Err(fault(GONE.into())),
+        };
         sync::lock(&self.journal).record(call.task, attempt, place, print, &answer);
         answer
     }
 
-    fn run(&self, call: &HostCall) -> Result<CompactString, String> {
+    fn run(&self, call: &HostCall, alive: &dyn Fn() -> bool) -> Result<Ran, Gone> {
+        if call.function == "pop" && call.import.starts_with("mpwasm:shared/queue") {
+            let args: Vec<Json> = serde_json::from_str(&call.args).unwrap_or_default();
+            let (Some(name), Some(timeout)) = (
+                args.first().and_then(Json::as_str),
+                args.get(1).and_then(Json::as_u64),
+            ) else {
+                return Ok(Err("the arguments are not (string, u32)".into()));
+            };
+            // Stop a little before the guest stops waiting: an item taken then would be lost.
+            let timeout = match call.patience_ms {
+                Some(patience) => timeout.min(patience.saturating_sub(POP_MARGIN_MS)),
+                None => timeout,
+            };
+            let item = self.pop(call, name, Duration::from_millis(timeout), alive)?;
+            return Ok(Ok(CompactString::from(Json::from(item).to_string())));
+        }
+        Ok(self.run_now(call))
+    }
+
+    /// Every call but `pop`: one step under the store's lock.
+    fn run_now(&self, call: &HostCall) -> Ran {
         let args: Vec<Json> = serde_json::from_str(&call.args)
             .map_err(|e| format!("the arguments are not JSON: {e}"))?;
         let text = |i: usize| -> Result<&str, String> {
             args.get(i)
                 .and_then(Json::as_str)
                 .ok_or_else(|| format!("argument {i} is not a string"))
+        };
+        let key = |i: usize| -> Result<&str, String> {
+            let key = text(i)?;
+            if key == QUEUES_KEY {
+                return Err(format!(
+                    "the key `{QUEUES_KEY}` is reserved (--shared-out saves the queues under \
+                     it): choose another"
+                ));
+            }
+            Ok(key)
         };
         let maybe = |i: usize| -> Result<Option<&str>, String> {
             match args.get(i) {
@@ -257,12 +302,12 @@ impl SharedJob {
             ("mpwasm:shared/kv", "set") => {
                 let value = text(1)?.to_string();
                 sync::lock(&inner.data)
-                    .set(text(0)?, value, limit)
+                    .set(key(0)?, value, limit)
                     .map_err(too_big)?;
                 Ok("null".into())
             }
             ("mpwasm:shared/kv", "incr") => {
-                let key = text(0)?;
+                let key = key(0)?;
                 let delta = number(1)?
                     .as_i64()
                     .ok_or_else(|| "argument 1 is not an s64".to_string())?;
@@ -285,7 +330,7 @@ impl SharedJob {
             ("mpwasm:shared/kv", "compare-and-swap") => {
                 let new = maybe(2)?.map(str::to_string);
                 let swapped = sync::lock(&inner.data)
-                    .compare_and_swap(text(0)?, maybe(1)?, new, limit)
+                    .compare_and_swap(key(0)?, maybe(1)?, new, limit)
                     .map_err(too_big)?;
                 Ok(json(swapped.into()))
             }
@@ -300,11 +345,6 @@ impl SharedJob {
                 }
                 Ok("null".into())
             }
-            ("mpwasm:shared/queue", "pop") => {
-                let timeout = number(1)?.as_u64().unwrap_or(0);
-                let item = self.pop(call, text(0)?, Duration::from_millis(timeout));
-                Ok(json(item.into()))
-            }
             ("mpwasm:shared/queue", "len") => {
                 Ok(json(sync::lock(&inner.data).len(text(0)?).into()))
             }
@@ -318,8 +358,9 @@ impl SharedJob {
                     ));
                 }
                 let spawn = self.spawn.as_ref().ok_or_else(|| {
-                    "this task is a single call (apply, `mpwasm call`), which has one result; \
-                     only a task of a map (`mpwasm run`, map, imap) may add inputs"
+                    "this task's job cannot grow: it is a single call (apply, `mpwasm call`) or \
+                     a typed map (map_typed), which pairs each input with one result; add inputs \
+                     from a task of `mpwasm run`, map or imap"
                         .to_string()
                 })?;
                 let index = spawn.submit(call.task, input.into())?;
@@ -342,33 +383,120 @@ impl SharedJob {
         )
     }
 
-    /// Takes the oldest item of queue `name`, waiting up to `timeout` while the calling
-    /// attempt is still the task's current one (a task that was settled or retried meanwhile
-    /// takes nothing).
-    fn pop(&self, call: &HostCall, name: &str, timeout: Duration) -> Option<String> {
+    /// Takes the oldest item of queue `name`, waiting up to `timeout`, only while the calling
+    /// attempt is alive and still the task's current one and the job is open: an item is
+    /// never handed to an attempt nobody waits for (one taken just as it died goes back to
+    /// the front of the queue).
+    fn pop(
+        &self,
+        call: &HostCall,
+        name: &str,
+        timeout: Duration,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<Option<String>, Gone> {
         let inner = &self.store.inner;
         let deadline = Instant::now().checked_add(timeout);
+        let live = || {
+            !self.closed.load(Ordering::Acquire)
+                && alive()
+                && sync::lock(&self.journal).is_current(call.task, (call.batch, call.position))
+        };
         loop {
+            if !live() {
+                return Err(Gone);
+            }
             let mut data = sync::lock(&inner.data);
-            if let Some(item) = data.pop(name) {
-                return Some(item);
-            }
-            let left = deadline.map_or(POP_SLICE, |d| d.saturating_duration_since(Instant::now()));
-            if left.is_zero() {
-                return None;
-            }
-            inner.waiting.fetch_add(1, Ordering::AcqRel);
-            let (mut data, _) = sync::wait_timeout(&inner.pushed, data, left.min(POP_SLICE));
-            inner.waiting.fetch_sub(1, Ordering::AcqRel);
-            if let Some(item) = data.pop(name) {
-                return Some(item);
+            let mut item = data.pop(name);
+            if item.is_none() {
+                let left =
+                    deadline.map_or(POP_SLICE, |d| d.saturating_duration_since(Instant::now()));
+                if left.is_zero() {
+                    return Ok(None);
+                }
+                inner.waiting.fetch_add(1, Ordering::AcqRel);
+                let (woken, _) = sync::wait_timeout(&inner.pushed, data, left.min(POP_SLICE));
+                data = woken;
+                inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                item = data.pop(name);
             }
             drop(data);
-            if self.closed.load(Ordering::Acquire)
-                || !sync::lock(&self.journal).is_current(call.task, (call.batch, call.position))
-            {
-                return None;
+            if let Some(item) = item {
+                if live() {
+                    return Ok(Some(item));
+                }
+                sync::lock(&inner.data).unpop(name, item);
+                return Err(Gone);
             }
         }
+    }
+}
+
+/// The answer of a call that ran (its error, the message the task fails with).
+type Ran = Result<CompactString, String>;
+
+/// A call whose attempt is over (replaced by a retry, or its batch gone): it did nothing.
+struct Gone;
+
+/// What such a call is told.
+const GONE: &str = "this attempt of the task is over (its worker is gone, or a retry replaced \
+                    it)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::BatchId;
+
+    fn call(function: &str, import: &str, args: &str, batch: u64) -> HostCall {
+        HostCall {
+            call: 0,
+            task: TaskIndex(0),
+            batch: BatchId(batch),
+            position: 0,
+            import: import.into(),
+            function: function.into(),
+            args: args.into(),
+            patience_ms: None,
+        }
+    }
+
+    fn job() -> SharedJob {
+        SharedJob::new(SharedStore::new(), SharedLimits::default(), None)
+    }
+
+    #[test]
+    fn the_queues_key_is_reserved() {
+        let job = job();
+        let set = call("set", KV, r#"["mpwasm:queues","x"]"#, 1);
+        let error = job.answer(&set, &|| true).expect_err("reserved");
+        assert!(error.message.contains("reserved"), "{}", error.message);
+        assert_eq!(job.store().counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_pop_of_a_dead_attempt_takes_nothing_and_records_nothing() {
+        let job = job();
+        job.answer(&call("push", QUEUE, r#"["q","item"]"#, 1), &|| true)
+            .expect("pushed");
+        let pop = call("pop", QUEUE, r#"["q",1000]"#, 2);
+        let error = job.answer(&pop, &|| false).expect_err("its batch is gone");
+        assert!(error.message.contains("attempt"), "{}", error.message);
+        assert_eq!(job.store().counts(), (0, 1), "the item stays queued");
+        // The retry gets it, and a late call of an older attempt is refused.
+        let retry = call("pop", QUEUE, r#"["q",1000]"#, 3);
+        assert_eq!(job.answer(&retry, &|| true).as_deref(), Ok("\"item\""));
+        let late = call("incr", KV, r#"["n",1]"#, 2);
+        assert!(job.answer(&late, &|| true).is_err(), "older than the retry");
+        assert_eq!(job.store().get("n"), None);
+    }
+
+    #[test]
+    fn a_single_call_cannot_submit() {
+        let job = job();
+        let submit = call("submit", WORK, r#"["1"]"#, 1);
+        let error = job.answer(&submit, &|| true).expect_err("no spawn");
+        assert!(error.message.contains("cannot grow"), "{}", error.message);
+        let bad = call("submit", WORK, r#"["{not json"]"#, 1);
+        let error = job.answer(&bad, &|| true).expect_err("not JSON");
+        assert!(error.message.contains("is not JSON"), "{}", error.message);
     }
 }

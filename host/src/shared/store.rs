@@ -193,6 +193,16 @@ impl Data {
         Some(item)
     }
 
+    /// Puts `item`, just taken from queue `name`, back at its front (no limit: it was there).
+    pub(crate) fn unpop(&mut self, name: &str, item: String) {
+        let queue = self.queues.entry(name.to_string()).or_insert_with(|| {
+            self.bytes += name.len() as u64;
+            VecDeque::new()
+        });
+        self.bytes += item.len() as u64;
+        queue.push_front(item);
+    }
+
     /// How many items queue `name` holds.
     pub(crate) fn len(&self, name: &str) -> u64 {
         self.queues.get(name).map_or(0, |q| q.len() as u64)

@@ -27,6 +27,10 @@ pub struct HostCall {
     pub function: String,
     /// The arguments, a JSON array in parameter order.
     pub args: CompactString,
+    /// How long the guest will wait for the reply (the time its task has left), in
+    /// milliseconds; `None`: no deadline. A call that waits on the host (a shared queue's
+    /// `pop`) stops before then, so it never takes what the guest can no longer receive.
+    pub patience_ms: Option<u64>,
 }
 
 impl HostCall {

@@ -149,7 +149,7 @@ impl Sizes {
         w12_items: 1_000,
         w13_calls: 20_000,
         w15_incrs: 200_000,
-        w16_lines: 100_000,
+        w16_lines: 20_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use mpwasm::Task;
 
 use crate::cli::ExitCode;
 use crate::cli::settings::{InputSpec, OutputSettings, RunSettings};
@@ -48,26 +49,36 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     } = settings;
     let source = Source::open(&inputs)?;
     let (joblog, resume) = joblog::open(output.joblog.as_ref())?;
-    let (running, submitter, mut outcomes) = Running::start(&target, &task, pool, ordered)?;
-    let shared = match (&shared_out, outcomes.shared_store()) {
-        (Some(path), Some(store)) => Some(SharedOut {
+    // Checked once the module is loaded, before anything starts.
+    let check = |task_module: &Task| -> Result<()> {
+        let imports = task_module.imports();
+        if shared_out.is_some() && !imports.iter().any(|i| mpwasm::shared::is_shared(i)) {
+            bail!(
+                "--shared-out: {} imports no shared interface (mpwasm:shared/kv, queue or \
+                 work), so its job has no shared store to write",
+                task.display()
+            );
+        }
+        if resume.is_some() && imports.iter().any(|i| i.starts_with("mpwasm:shared/work")) {
+            bail!(
+                "--resume: the tasks of {} add inputs to the job (mpwasm:shared/work), so an \
+                 input's index depends on the run and a joblog cannot say which inputs are \
+                 done; run the job again from the start",
+                task.display()
+            );
+        }
+        Ok(())
+    };
+    // Declared before the job so that it is dropped after it: on an early error the store
+    // is still written, once the workers are gone.
+    let mut shared: Option<SharedOut> = None;
+    let (running, submitter, mut outcomes) = Running::start(&target, &task, pool, ordered, &check)?;
+    if let (Some(path), Some(store)) = (&shared_out, outcomes.shared_store()) {
+        shared = Some(SharedOut {
             path: path.clone(),
             store,
-        }),
-        (Some(_), None) => bail!(
-            "--shared-out: {} imports no shared interface (mpwasm:shared/kv, queue or work), \
-             so its job has no shared store to write",
-            task.display()
-        ),
-        (None, _) => None,
-    };
-    if running.grows() && resume.is_some() {
-        bail!(
-            "--resume: the tasks of {} add inputs to the job (mpwasm:shared/work), so an \
-             input's index depends on the run and a joblog cannot say which inputs are done; \
-             run the job again from the start",
-            task.display()
-        );
+            written: false,
+        });
     }
     let mut reporter = start_reporter(
         &output, &inputs, &source, &running, joblog, &resume, started,
@@ -89,8 +100,8 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
         Err(Stop::StdoutClosed) => {
             drop(outcomes);
             running.finish();
-            if let Some(shared) = &shared {
-                shared.write("the run stopped when stdout closed")?;
+            if let Some(shared) = &mut shared {
+                shared.write(Some("the run stopped when stdout closed"))?;
             }
             return Ok(ExitCode::Success);
         }
@@ -99,20 +110,29 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     drop(outcomes);
     running.finish();
     reporter.finish(output.quiet)?;
-    if let Some(shared) = &shared {
-        let why = match (&interrupted, reporter.failed()) {
-            (Some((signal, _)), _) => Some(format!(
+    let unread = match interrupted {
+        Some(_) => None,
+        None => feeder.join().unwrap_or(None),
+    };
+    if let Some(shared) = &mut shared {
+        let why = match (&interrupted, &unread, reporter.failed()) {
+            (Some((signal, _)), _, _) => Some(format!(
                 "the run was interrupted by {}: it holds every write made until then, those \
                  of the tasks stopped mid-way included",
                 signal.name()
             )),
-            (None, 0) => None,
-            (None, failed) => Some(format!(
+            (None, Some(_), _) => Some(
+                "the input could not be read to the end: it holds the writes of the inputs \
+                 read before that"
+                    .to_string(),
+            ),
+            (None, None, 0) => None,
+            (None, None, failed) => Some(format!(
                 "{failed} {} failed: it holds the writes made before that",
                 if failed == 1 { "task" } else { "tasks" }
             )),
         };
-        shared.write_noting(why.as_deref())?;
+        shared.write(why.as_deref())?;
     }
     if let Some((signal, not_run)) = interrupted {
         eprintln!(
@@ -124,7 +144,7 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
         );
         return Ok(ExitCode::Interrupted(signal));
     }
-    if let Some(message) = feeder.join().unwrap_or(None) {
+    if let Some(message) = unread {
         eprintln!("mpwasm: {message}");
         return Ok(ExitCode::Failed);
     }
@@ -135,21 +155,19 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     })
 }
 
-/// `--shared-out`: the job's store and where it goes.
+/// `--shared-out`: the job's store and where it goes. Dropped unwritten (the run ended on an
+/// error), it writes the store and says so.
 struct SharedOut {
     path: PathBuf,
     store: mpwasm::SharedStore,
+    written: bool,
 }
 
 impl SharedOut {
-    /// Writes the store, saying why it was written early.
-    fn write(&self, why: &str) -> Result<()> {
-        self.write_noting(Some(why))
-    }
-
     /// Writes the store (to a temporary file renamed over `path`, so a reader never sees
     /// half of it); with `why`, says on stderr what is in it.
-    fn write_noting(&self, why: Option<&str>) -> Result<()> {
+    fn write(&mut self, why: Option<&str>) -> Result<()> {
+        self.written = true;
         let json = self.store.to_json();
         let mut text = serde_json::to_string_pretty(&json).context("--shared-out")?;
         text.push('\n');
@@ -172,6 +190,18 @@ impl SharedOut {
             );
         }
         Ok(())
+    }
+}
+
+impl Drop for SharedOut {
+    fn drop(&mut self) {
+        if !self.written
+            && let Err(e) = self.write(Some(
+                "the run stopped on an error: it holds every write made until then",
+            ))
+        {
+            eprintln!("mpwasm: {e:#}");
+        }
     }
 }
 

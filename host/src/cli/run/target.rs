@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use anyhow::Result;
 use mpwasm::broker::{BrokerJob, SubmitOptions, submit};
 use mpwasm::pool::{Outcomes, Submitter, Terminator};
-use mpwasm::{Pool, PoolBuilder};
+use mpwasm::{Pool, PoolBuilder, Task};
 
 use crate::cli::settings::Target;
 
@@ -21,7 +21,7 @@ pub enum Running {
 
 impl Running {
     /// Starts `task` on `target` with `pool`'s settings, results in input order when
-    /// `ordered`.
+    /// `ordered`; `check` looks at the loaded module first.
     ///
     /// # Errors
     /// When the module cannot be loaded, has no such function, or the broker refuses the job.
@@ -30,14 +30,16 @@ impl Running {
         task: &Path,
         pool: PoolBuilder,
         ordered: bool,
+        check: &dyn Fn(&Task) -> Result<()>,
     ) -> Result<(Running, Submitter, Outcomes)> {
         Ok(match target {
             Target::Local => {
-                let pool = pool.build(task)?;
+                let pool = pool.build_checked(task, check)?;
                 let (submitter, outcomes) = pool.job(ordered);
                 (Running::Local(Box::new(pool)), submitter, outcomes)
             }
             Target::Broker { url, lease } => {
+                check(&pool.load(task)?)?;
                 let options = SubmitOptions {
                     ordered,
                     lease: *lease,
