@@ -1,4 +1,4 @@
-//! The contenders of the broker workloads (W11, W12): a local `mpwasm run`, and the same run
+//! The contenders of the broker workloads (W11, W12, W16): a local `mpwasm run`, and the same run
 //! submitted to a Redis broker served by N `mpwasm worker` processes on this machine. Each
 //! times the submitting `mpwasm run` process, whole, the way a user waits for it; the broker
 //! and the workers are started (and given one warm-up job, so each has fetched and compiled
@@ -15,13 +15,29 @@ use anyhow::{Context, Result, bail};
 use crate::metric;
 use crate::redis_server::RedisServer;
 
-/// Times `mpwasm run TASK --map RANGE -j PROCESSES`.
+/// The inputs of a run: `A..B` (`--map`) or `@PATH` (`--input PATH`, one per line); the
+/// flags, and how many inputs there are.
+fn inputs(spec: &str) -> Result<(Vec<String>, u64)> {
+    match spec.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the inputs {path}"))?;
+            let lines = text.lines().count() as u64;
+            Ok((vec!["--input".into(), path.into()], lines.max(1)))
+        }
+        None => Ok((vec!["--map".into(), spec.into()], count(spec)?)),
+    }
+}
+
+/// Times `mpwasm run TASK --map RANGE -j PROCESSES` (or `--input PATH` for `@PATH`).
 pub fn local(mpwasm: &Path, task: &Path, range: &str, processes: usize) -> Result<()> {
+    let (flags, items) = inputs(range)?;
     let mut command = Command::new(mpwasm);
     command
-        .args(["run", "-q", "--map", range, "-j", &processes.to_string()])
+        .args(["run", "-q", "-j", &processes.to_string()])
+        .args(&flags)
         .arg(task);
-    timed(&mut command, range)
+    timed(&mut command, items)
 }
 
 /// Times `mpwasm run TASK --map RANGE --broker URL` with `workers` workers of one process,
@@ -53,9 +69,23 @@ pub fn broker(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let (flags, items) = inputs(range)?;
+    let warm_count = workers * prefetch * 2;
+    let warm_flags = match range.strip_prefix('@') {
+        // The first inputs of the file, so that they fit the function.
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            let first: Vec<&str> = text.lines().take(warm_count).collect();
+            let warm =
+                std::env::temp_dir().join(format!("mpwasm-warm-{}.jsonl", std::process::id()));
+            std::fs::write(&warm, first.join("\n") + "\n")?;
+            vec!["--input".to_string(), warm.display().to_string()]
+        }
+        None => vec!["--map".to_string(), format!("0..{warm_count}")],
+    };
     let warm_up = Command::new(mpwasm)
-        .args(["run", "-q", "--broker", &url, "--map"])
-        .arg(format!("0..{}", workers * prefetch * 2))
+        .args(["run", "-q", "--broker", &url])
+        .args(&warm_flags)
         .arg(task)
         .stdout(Stdio::null())
         .status()
@@ -65,15 +95,15 @@ pub fn broker(
     }
     let mut command = Command::new(mpwasm);
     command
-        .args(["run", "-q", "--broker", &url, "--map", range])
+        .args(["run", "-q", "--broker", &url])
+        .args(&flags)
         .arg(task);
-    timed(&mut command, range)
+    timed(&mut command, items)
 }
 
 /// Runs `command`, prints the digest of its output and the time it took, in seconds and per
-/// item (`range` tells how many).
-fn timed(command: &mut Command, range: &str) -> Result<()> {
-    let items = count(range)?;
+/// item (of `items`).
+fn timed(command: &mut Command, items: u64) -> Result<()> {
     let start = Instant::now();
     let out = command
         .stdin(Stdio::null())

@@ -35,7 +35,8 @@ usage: mpwasm-bench <workload> [args]
   lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
   lib-hostcall TASK WORKER ROUNDS  time a guest's call to an application function (TASK is
                                    the host-calls guest: its `chatter` calls `echo` ROUNDS times)
-  broker-local MPWASM TASK A..B J          time `mpwasm run TASK --map A..B -j J`
+  broker-local MPWASM TASK A..B J          time `mpwasm run TASK --map A..B -j J` (`@PATH`
+                                           for A..B: `--input PATH`)
   broker-remote MPWASM TASK A..B N P       the same through a Redis broker with N workers of
                                            one process holding P inputs each (redis-server)
   pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes

@@ -18,6 +18,7 @@ mod programs;
 mod reliability;
 mod sandbox;
 mod shared;
+mod shared_broker;
 mod signals;
 mod startup;
 mod test_command;

@@ -54,6 +54,21 @@ pub struct JobKeys {
     pub notes: String,
     /// Workers that refuse the job (a hash: worker → why).
     pub refused: String,
+    /// The shared store's keys and values (a hash).
+    pub kv: String,
+    /// The store's keys holding integers made by `incr` (a set).
+    pub ints: String,
+    /// The shared state's size and limit (a hash: `bytes`, `limit`).
+    pub shared_meta: String,
+    /// The journal of shared calls per input (a hash).
+    pub journal: String,
+    /// The names of the queues holding items (a set); each is the list [`JobKeys::queue`].
+    pub queues: String,
+    /// Inputs tasks add (`work#submit`), for the submitter (a stream: `p` parent, `q`
+    /// request, `v` input).
+    pub added: String,
+    /// The submitter's answers to them (a hash: request → `o` + index, or `e` + why).
+    pub added_replies: String,
 }
 
 impl JobKeys {
@@ -66,8 +81,33 @@ impl JobKeys {
             output: format!("{base}:out"),
             notes: format!("{base}:notes"),
             refused: format!("{base}:refused"),
+            kv: format!("{base}:kv"),
+            ints: format!("{base}:kvint"),
+            shared_meta: format!("{base}:shared"),
+            journal: format!("{base}:journal"),
+            queues: format!("{base}:queues"),
+            added: format!("{base}:added"),
+            added_replies: format!("{base}:added-replies"),
             record: base,
         }
+    }
+
+    /// The list holding shared queue `name`.
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}:q:{name}", self.record)
+    }
+
+    /// The shared state's keys but the queues' lists (named in [`queues`](Self::queues)).
+    pub fn shared(&self) -> [&str; 7] {
+        [
+            &self.kv,
+            &self.ints,
+            &self.shared_meta,
+            &self.journal,
+            &self.queues,
+            &self.added,
+            &self.added_replies,
+        ]
     }
 
     /// Every key of the job.

@@ -2,7 +2,7 @@
 //! job's module, settings and inputs on the broker; `mpwasm worker` processes ([`serve`]) on any
 //! machine take the inputs in consumer groups, run them in their local [`crate::Pool`], and
 //! answer through the broker. Nothing here is a protocol of our own: only Redis's streams,
-//! consumer groups, keys with a TTL and one Lua script.
+//! consumer groups, keys with a TTL and Lua scripts.
 //!
 //! # Keys ([`keys`])
 //! - `mpwasm:module:<sha256>`: a module's bytes, stored once, content-addressed (1 day TTL,
@@ -15,6 +15,9 @@
 //! - `mpwasm:job:<id>:in`: the input stream (`i` index, `v` input JSON), read by the consumer
 //!   group `workers`; `mpwasm:job:<id>:out`: the result stream (`r`, an encoded outcome,
 //!   [`outcome`]); `mpwasm:job:<id>:notes` / `:refused`: what workers say of the job.
+//! - For a module importing `mpwasm:shared`: `:kv`, `:kvint`, `:shared`, `:journal`,
+//!   `:queues`, `:q:<name>` (the job's shared store and each input's journal), `:added` and
+//!   `:added-replies` (inputs tasks add, numbered by the submitter); see `shared.rs`.
 //!
 //! Every job key has a TTL the submitter renews while it runs, so an abandoned job goes away.
 //!
@@ -39,6 +42,7 @@ pub mod record;
 pub mod reply;
 pub mod scripts;
 pub mod serve;
+mod shared;
 pub mod submit;
 
 pub use connection::BrokerUrl;

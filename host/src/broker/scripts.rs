@@ -20,3 +20,204 @@ if stored > 0 and redis.call('PTTL', KEYS[2]) < 0 then
 end
 return stored
 ";
+
+/// A task's call to the job's shared state (`mpwasm:shared`), answered atomically and
+/// journaled per input as the local [`crate::shared::journal`] does: a retried input (taken
+/// over by another worker, or run again by this one) replays the calls its earlier attempt
+/// made, in order, when they match, and changes nothing again.
+///
+/// `KEYS`: 1 the store (a hash), 2 the keys holding integers (a set), 3 the job's shared meta
+/// (a hash: `bytes`, `limit`), 4 the journal (a hash), 5 the queue names (a set), 6 the queue
+/// the call names (a list; any key for other calls), 7 the stream of added inputs.
+/// `ARGV`: 1 the operation, 2 the input's index, 3 the worker, 4 the attempt's batch on that
+/// worker, 5 its position, 6 the call's fingerprint, then the operation's arguments.
+///
+/// Returns `o` + the answer as JSON, `e` + the message the task fails with, `w` (a `pop` that
+/// found nothing and will ask again: not journaled), `s` (a call of an attempt older than the
+/// input's current one: refused), or `r` + the id of a `submit` request.
+pub const SHARED_CALL: &str = r#"
+local op, task, worker, batch, pos, print = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local kv, ints, meta, journal, qnames, queue, added = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local recfield = 'r:' .. task
+local rw, rb, rp, cursor, len, hi = worker, batch, pos, 0, 0, 0
+local rec = redis.call('HGET', journal, recfield)
+if rec then
+  local w, b, p, c, l, h = string.match(rec, '^(.*)\n(%d+)\n(%d+)\n(%d+)\n(%d+)\n(%d+)$')
+  if w then
+    rw, rb, rp, cursor, len, hi = w, tonumber(b), p, tonumber(c), tonumber(l), tonumber(h)
+    if rw == worker and batch < rb then return 's' end
+    if rw ~= worker or rb ~= batch or rp ~= pos then rw, rb, rp, cursor = worker, batch, pos, 0 end
+  end
+end
+local function save()
+  redis.call('HSET', journal, recfield, rw .. '\n' .. rb .. '\n' .. rp .. '\n' .. cursor .. '\n' .. len .. '\n' .. hi)
+end
+if cursor < len then
+  local entry = redis.call('HGET', journal, 'e:' .. task .. ':' .. cursor)
+  if entry then
+    local nl = string.find(entry, '\n', 1, true)
+    if nl and string.sub(entry, 1, nl - 1) == print then
+      cursor = cursor + 1
+      save()
+      return string.sub(entry, nl + 1)
+    end
+  end
+  len = cursor
+end
+
+local limit = tonumber(redis.call('HGET', meta, 'limit') or '67108864')
+local reserved = 'mpwasm:queues'
+local function bytes() return tonumber(redis.call('HGET', meta, 'bytes') or '0') end
+local function grow(delta) if delta ~= 0 then redis.call('HINCRBY', meta, 'bytes', delta) end end
+local function too_big(delta)
+  local total = bytes() + delta
+  if delta > 0 and total > limit then
+    return 'ethe shared store would grow to ' .. total .. ' bytes, past its limit of ' .. limit ..
+      ' bytes (--shared-limit); raise the limit or store less'
+  end
+  return nil
+end
+local function refuse_reserved(key)
+  if key == reserved then
+    return 'ethe key `' .. reserved .. '` is reserved (--shared-out saves the queues under it): choose another'
+  end
+  return nil
+end
+local function put(key, value)
+  local old = redis.call('HGET', kv, key)
+  local delta = #key + #value - (old and (#key + #old) or 0)
+  local refused = too_big(delta)
+  if refused then return refused end
+  redis.call('HSET', kv, key, value)
+  redis.call('SREM', ints, key)
+  grow(delta)
+  return nil
+end
+local function remove(key)
+  local old = redis.call('HGET', kv, key)
+  if not old then return false end
+  redis.call('HDEL', kv, key)
+  redis.call('SREM', ints, key)
+  grow(-(#key + #old))
+  return true
+end
+
+local function run()
+  if op == 'get' then
+    local value = redis.call('HGET', kv, ARGV[7])
+    if value then return 'o' .. cjson.encode(value) end
+    return 'onull'
+  elseif op == 'set' then
+    local refused = refuse_reserved(ARGV[7]) or put(ARGV[7], ARGV[8])
+    return refused or 'onull'
+  elseif op == 'incr' then
+    local key = ARGV[7]
+    local refused = refuse_reserved(key)
+    if refused then return refused end
+    local old = redis.call('HGET', kv, key)
+    local done = redis.pcall('HINCRBY', kv, key, ARGV[8])
+    if type(done) == 'table' and done.err then
+      if old and string.match(old, '^%-?%d+$') then
+        return 'e`' .. key .. '` holds ' .. old .. ': adding ' .. ARGV[8] .. ' overflows an s64'
+      end
+      return 'e`' .. key .. '` holds "' .. string.sub(old or '', 1, 40) ..
+        '", which is not an integer, so it cannot be incremented'
+    end
+    local new = redis.call('HGET', kv, key)
+    local delta = #key + #new - (old and (#key + #old) or 0)
+    refused = too_big(delta)
+    if refused then
+      if old then redis.call('HSET', kv, key, old) else redis.call('HDEL', kv, key) end
+      return refused
+    end
+    redis.call('SADD', ints, key)
+    grow(delta)
+    return 'o' .. new
+  elseif op == 'delete' then
+    if remove(ARGV[7]) then return 'otrue' end
+    return 'ofalse'
+  elseif op == 'compare-and-swap' then
+    local key = ARGV[7]
+    local refused = refuse_reserved(key)
+    if refused then return refused end
+    local current = redis.call('HGET', kv, key)
+    local holds
+    if ARGV[8] == '0' then holds = not current else holds = current == ARGV[9] end
+    if not holds then return 'ofalse' end
+    if ARGV[10] == '1' then
+      refused = put(key, ARGV[11])
+      if refused then return refused end
+    else
+      remove(key)
+    end
+    return 'otrue'
+  elseif op == 'keys' then
+    local prefix, found = ARGV[7], {}
+    for _, key in ipairs(redis.call('HKEYS', kv)) do
+      if string.sub(key, 1, #prefix) == prefix then table.insert(found, key) end
+    end
+    if #found == 0 then return 'o[]' end
+    table.sort(found)
+    return 'o' .. cjson.encode(found)
+  elseif op == 'push' then
+    local name, value = ARGV[7], ARGV[8]
+    local cost = #value
+    if redis.call('LLEN', queue) == 0 then cost = cost + #name end
+    local refused = too_big(cost)
+    if refused then return refused end
+    redis.call('RPUSH', queue, value)
+    redis.call('SADD', qnames, name)
+    grow(cost)
+    return 'onull'
+  elseif op == 'pop' then
+    local name = ARGV[7]
+    local item = redis.call('LPOP', queue)
+    if item then
+      local freed = #item
+      if redis.call('LLEN', queue) == 0 then
+        redis.call('SREM', qnames, name)
+        freed = freed + #name
+      end
+      grow(-freed)
+      return 'o' .. cjson.encode(item)
+    end
+    if ARGV[8] == '1' then return 'onull' end
+    return 'w'
+  elseif op == 'len' then
+    return 'o' .. redis.call('LLEN', queue)
+  elseif op == 'submit' then
+    local request = task .. ':' .. len
+    redis.call('XADD', added, '*', 'p', task, 'q', request, 'v', ARGV[7])
+    return 'r' .. request
+  end
+  return 'eno such shared function: ' .. op
+end
+
+local answer = run()
+if answer == 'w' then
+  save()
+  return answer
+end
+if len < 65536 then
+  redis.call('HSET', journal, 'e:' .. task .. ':' .. len, print .. '\n' .. answer)
+  len = len + 1
+  if len > hi then hi = len end
+end
+cursor = cursor + 1
+save()
+return answer
+"#;
+
+/// Forgets the journal of inputs with a final outcome. `KEYS[1]` the journal; `ARGV` the
+/// inputs' indices.
+pub const SHARED_SETTLE: &str = r"
+for i = 1, #ARGV do
+  local rec = redis.call('HGET', KEYS[1], 'r:' .. ARGV[i])
+  if rec then
+    local hi = tonumber(string.match(rec, '(%d+)$')) or 0
+    for j = 0, hi - 1 do redis.call('HDEL', KEYS[1], 'e:' .. ARGV[i] .. ':' .. j) end
+    redis.call('HDEL', KEYS[1], 'r:' .. ARGV[i])
+  end
+end
+return 0
+";

@@ -23,12 +23,13 @@ use super::keys::{
 use super::outcome;
 use super::record::{JobRecord, RECORD_VERSION};
 use super::reply;
+use super::shared;
 use crate::PoolBuilder;
 use crate::error::{Error, ErrorKind};
 use crate::ids::TaskIndex;
 use crate::pool::inbox::Requests;
 use crate::pool::outcome::{Cancelled, TaskOutcome};
-use crate::pool::request::{JobCall, JobMsg, Request};
+use crate::pool::request::{JobCall, JobMsg, JobShared, Request};
 use crate::pool::{Outcomes, Submitter, Terminator, job};
 use crate::vocab::{JobSpec, WireTask};
 
@@ -113,8 +114,7 @@ impl Drop for BrokerJob {
 ///
 /// # Errors
 /// [`Error::Config`] for settings with host functions (their handlers live in this process,
-/// so such a pool runs only locally) or a module importing the shared interfaces (so does
-/// their store, for now); the errors of a local [`PoolBuilder::build`] for the
+/// so such a pool runs only locally); the errors of a local [`PoolBuilder::build`] for the
 /// module and function, then [`BrokerError::Unreachable`], [`BrokerError::Auth`] or
 /// [`BrokerError::Protocol`].
 pub fn submit(
@@ -138,22 +138,7 @@ pub fn submit(
         cause,
     })?;
     let task = settings.load(module)?;
-    let shared: Vec<&str> = task
-        .imports()
-        .iter()
-        .map(String::as_str)
-        .filter(|i| crate::shared::is_shared(i))
-        .collect();
-    if !shared.is_empty() {
-        return Err(Error::Config(format!(
-            "{} imports the shared interfaces ({}), whose store lives in the process that \
-             runs the job: it runs only locally for now, not through a broker (drop \
-             --broker)",
-            module.display(),
-            shared.join(", ")
-        ))
-        .into());
-    }
+    let shared_imports = task.imports().iter().any(|i| crate::shared::is_shared(i));
     let program = settings.check(&task)?;
     let mut feed = Conn::open(Arc::clone(url))?;
     let collect = Conn::open(Arc::clone(url))?;
@@ -227,19 +212,33 @@ pub fn submit(
             .query::<()>(c)
     })?;
 
+    let (seed, limits) = settings.shared_settings();
+    if shared_imports {
+        if let Some(json) = seed {
+            // Checked as a local pool checks it.
+            crate::shared::SharedStore::from_json(json)
+                .map_err(|e| Error::Config(format!("the shared store's seed is not valid: {e}")))?;
+        }
+        shared::seed(&mut feed, &keys, seed, limits.bytes, ttl_ms)?;
+    }
     let (requests_tx, requests_rx) = Requests::channel();
-    let (submitter, outcomes) = job::open(
-        &requests_tx,
-        0,
-        options.window,
-        options.ordered,
-        JobCall::default(),
-    );
+    let call = JobCall {
+        shared: shared_imports.then(|| JobShared {
+            store: crate::shared::SharedStore::new(),
+            limits,
+            growable: true,
+            remote: None,
+        }),
+        ..JobCall::default()
+    };
+    let (submitter, outcomes) = job::open(&requests_tx, 0, options.window, options.ordered, call);
     let (notes_tx, notes_rx) = unbounded();
     let shared = Arc::new(Shared {
         keys,
         module_key,
         state: Mutex::new(State::default()),
+        store: outcomes.shared_store(),
+        spawner: outcomes.spawner(),
     });
     let collector = {
         let shared = Arc::clone(&shared);
@@ -279,6 +278,11 @@ struct Shared {
     keys: JobKeys,
     module_key: String,
     state: Mutex<State>,
+    /// The job's shared store here, filled from the broker's when the job ends (for a module
+    /// importing `mpwasm:shared`).
+    store: Option<crate::shared::SharedStore>,
+    /// Where inputs that workers' tasks add go.
+    spawner: Option<Arc<dyn crate::shared::Spawn>>,
 }
 
 #[derive(Default)]
@@ -378,13 +382,22 @@ fn feeder(
     let _ = collector.join();
     // The job is over: one try, no waiting for a lost broker (the keys' TTL cleans up then).
     con.set_patience(Duration::ZERO);
+    if let Some(store) = &shared.store
+        && let Ok(json) = shared::read_back(&mut con, keys)
+    {
+        let _ = store.replace(&json);
+    }
     // Gone from the set first, so no worker adopts the job again; a worker running its
     // inputs notices within a fraction of a second and stops them.
     let id = keys.id.clone();
     let _ = con.run("delete the job", |c| {
+        let queues = shared::queue_keys(c, keys)?;
         let mut pipe = redis::pipe();
         pipe.cmd("SREM").arg(JOBS).arg(&id).ignore();
-        for key in keys.all() {
+        for key in keys.all().iter().chain(&keys.shared()) {
+            pipe.cmd("DEL").arg(*key).ignore();
+        }
+        for key in &queues {
             pipe.cmd("DEL").arg(key).ignore();
         }
         pipe.query::<()>(c)
@@ -410,6 +423,9 @@ fn append(c: &mut redis::Connection, stream: &str, tasks: &[WireTask]) -> redis:
 fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
     let keys = &shared.keys;
     let mut last = "0-0".to_string();
+    let mut last_added = "0-0".to_string();
+    // Requests numbered already (a request is answered once, whoever asks again).
+    let mut numbered: HashSet<String> = HashSet::new();
     let mut beat = Beat {
         next: Instant::now(),
         started: Instant::now(),
@@ -429,15 +445,21 @@ fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
             }
         }
         let reply: Value = match con.run("XREAD", |c| {
-            redis::cmd("XREAD")
-                .arg("COUNT")
+            let mut read = redis::cmd("XREAD");
+            read.arg("COUNT")
                 .arg(1024)
                 .arg("BLOCK")
                 .arg(BLOCK_MS)
-                .arg("STREAMS")
-                .arg(&keys.output)
-                .arg(&last)
-                .query(c)
+                .arg("STREAMS");
+            if shared.spawner.is_some() {
+                read.arg(&keys.added)
+                    .arg(&keys.output)
+                    .arg(&last_added)
+                    .arg(&last);
+            } else {
+                read.arg(&keys.output).arg(&last);
+            }
+            read.query(c)
         }) {
             Ok(reply) => reply,
             Err(e) => {
@@ -445,10 +467,20 @@ fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
                 return;
             }
         };
-        let entries: Vec<reply::Entry> = reply::streams(&reply)
-            .into_iter()
-            .flat_map(|(_, entries)| entries)
-            .collect();
+        let mut entries: Vec<reply::Entry> = Vec::new();
+        for (stream, found) in reply::streams(&reply) {
+            if stream == keys.added {
+                if let Some(newest) = found.last() {
+                    last_added = newest.id.clone();
+                }
+                if let Err(e) = number_added(&mut con, shared, &found, &mut numbered) {
+                    shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
+                    return;
+                }
+            } else {
+                entries.extend(found);
+            }
+        }
         let Some(newest) = entries.last() else {
             continue;
         };
@@ -472,8 +504,13 @@ fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
                 batch.push(outcome);
             }
         }
+        let settled: Vec<u64> = batch.iter().map(|o| o.index.0).collect();
         if let Some(results) = &state.results {
             let _ = results.send(JobMsg::Outcomes(batch));
+        }
+        drop(state);
+        if shared.store.is_some() {
+            let _ = shared::settle(&mut con, keys, &settled);
         }
     }
     // What workers said of a job shorter than a heartbeat.
@@ -481,6 +518,57 @@ fn collector(mut con: Conn, shared: &Shared, notes: &Sender<String>) {
     if let Ok((said, refused)) = con.run("HGETALL", |c| read_notes(c, keys)) {
         relay(&said, &refused, &mut beat, notes);
     }
+}
+
+/// Numbers the inputs workers' tasks added (`work#submit`) as this job's next inputs, and
+/// answers each request with its index (or why not) for the task waiting for it.
+fn number_added(
+    con: &mut Conn,
+    shared: &Shared,
+    entries: &[reply::Entry],
+    numbered: &mut HashSet<String>,
+) -> Result<(), BrokerError> {
+    let Some(spawner) = &shared.spawner else {
+        return Ok(());
+    };
+    let keys = &shared.keys;
+    let mut replies: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let field = |name: &str| {
+            entry
+                .field(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string)
+        };
+        let (Some(parent), Some(request), Some(input)) =
+            (entry.u64_field("p"), field("q"), field("v"))
+        else {
+            continue; // not written by a worker
+        };
+        if !numbered.insert(request.clone()) {
+            continue;
+        }
+        let reply = match spawner.submit(TaskIndex(parent), input.into()) {
+            Ok(index) => format!("o{}", index.0),
+            Err(why) => format!("e{why}"),
+        };
+        replies.push((request, reply));
+    }
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    con.run("answer added inputs", |c| {
+        let mut pipe = redis::pipe();
+        for (request, reply) in &replies {
+            pipe.cmd("HSET")
+                .arg(&keys.added_replies)
+                .arg(request)
+                .arg(reply)
+                .ignore();
+        }
+        if !ids.is_empty() {
+            pipe.cmd("XDEL").arg(&keys.added).arg(&ids).ignore();
+        }
+        pipe.query::<()>(c)
+    })
 }
 
 struct Beat {
@@ -534,7 +622,10 @@ fn heartbeat(
     let (record, said, refused, live) = con.run("renew the job", |c| {
         let mut pipe = redis::pipe();
         pipe.cmd("PEXPIRE").arg(&keys.record).arg(ttl_ms);
-        for key in &keys.all()[1..] {
+        for key in keys.all()[1..].iter().chain(&keys.shared()) {
+            pipe.cmd("PEXPIRE").arg(*key).arg(ttl_ms).ignore();
+        }
+        for key in shared::queue_keys(c, keys)? {
             pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
         }
         pipe.cmd("EXPIRE")

@@ -416,7 +416,9 @@ impl<'p> Export<'p> {
         call.shared = pool.shared.as_ref().map(|shared| JobShared {
             store: self.store.clone().unwrap_or_else(|| shared.fresh()),
             limits: shared.limits,
-            growable,
+            // Inputs added on a broker worker go to the submitter, never to this pool.
+            growable: growable && shared.remote.is_none(),
+            remote: shared.remote.clone(),
         });
         job::open(&pool.requests, id, pool.window, ordered, call)
     }

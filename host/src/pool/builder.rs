@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::imports::{HostHandler, HostImports};
 use crate::limits::{Limits, default_memory_limit, default_processes};
 use crate::sandbox::engine::EngineSettings;
-use crate::shared::{self, SharedLimits, SharedStore};
+use crate::shared::{self, Backend, Remote, SharedLimits, SharedStore};
 use crate::task::{Task, TaskSource};
 use crate::vocab::{CommandSpec, Entry, JobSpec, Setup};
 use crate::vocab::{DirGrant, HttpGrant};
@@ -33,6 +33,7 @@ pub struct PoolBuilder {
     host: HostImports,
     shared_seed: Option<serde_json::Value>,
     shared_limits: SharedLimits,
+    shared_remote: Option<Remote>,
 }
 
 impl Pool {
@@ -239,6 +240,18 @@ impl PoolBuilder {
     pub fn max_submitted(mut self, inputs: u64) -> Self {
         self.shared_limits.submitted = inputs;
         self
+    }
+
+    /// Answers every job's shared calls with `backend` instead of a store in this process (a
+    /// broker worker: the job's store is in Redis).
+    pub(crate) fn shared_backend(mut self, backend: std::sync::Arc<dyn Backend>) -> Self {
+        self.shared_remote = Some(Remote(backend));
+        self
+    }
+
+    /// What every job's shared store starts with and its limits, as set.
+    pub(crate) fn shared_settings(&self) -> (Option<&serde_json::Value>, SharedLimits) {
+        (self.shared_seed.as_ref(), self.shared_limits)
     }
 
     /// The imports this builder's handlers answer.
@@ -542,7 +555,11 @@ impl PoolBuilder {
                 Some(json.clone())
             }
         };
-        Ok(PoolShared { seed, limits })
+        Ok(PoolShared {
+            seed,
+            limits,
+            remote: self.shared_remote.clone(),
+        })
     }
 }
 
@@ -553,6 +570,8 @@ pub(crate) struct PoolShared {
     pub(crate) seed: Option<serde_json::Value>,
     /// Each job's limits.
     pub(crate) limits: SharedLimits,
+    /// Where the calls are answered instead of in this process.
+    pub(crate) remote: Option<Remote>,
 }
 
 impl PoolShared {

@@ -199,7 +199,12 @@ pub(crate) fn open(
         });
     let shared = call.shared.map(|shared| {
         let spawn = growth.clone().map(|g| g as Arc<dyn Spawn>);
-        Arc::new(SharedJob::new(shared.store, shared.limits, spawn))
+        Arc::new(SharedJob::new(
+            shared.store,
+            shared.limits,
+            spawn,
+            shared.remote,
+        ))
     });
     let server_alive = requests.send(Request::Open {
         job,
@@ -617,6 +622,12 @@ impl Outcomes {
     /// How many inputs the job's tasks added (`work#submit`) so far.
     pub fn added(&self) -> u64 {
         self.growth.as_ref().map_or(0, |g| g.added())
+    }
+
+    /// Where the job's tasks add inputs, when they may (a broker's collector hands it what
+    /// workers submit).
+    pub(crate) fn spawner(&self) -> Option<Arc<dyn Spawn>> {
+        self.shared.as_ref().and_then(|s| s.spawn().cloned())
     }
 
     /// The job's shared store, when its module imports a shared interface: read it once the

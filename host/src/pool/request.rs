@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::handlers::JobScope;
 use super::outcome::TaskOutcome;
 use crate::ids::TaskIndex;
-use crate::shared::{SharedLimits, SharedStore};
+use crate::shared::{Remote, SharedLimits, SharedStore};
 use crate::vocab::{CallLimits, WireTask};
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within the pool that runs it.
@@ -82,6 +82,8 @@ pub struct JobShared {
     pub limits: SharedLimits,
     /// Whether `work#submit` may add inputs (not for a job of one call).
     pub growable: bool,
+    /// Where the calls are answered instead of in this process (a broker worker's Redis).
+    pub(crate) remote: Option<Remote>,
 }
 
 /// What a job receives.

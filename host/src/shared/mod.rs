@@ -110,6 +110,17 @@ impl SharedStore {
         let _ = sync::lock(&self.inner.data).set(key, value.into(), u64::MAX);
     }
 
+    /// Replaces everything in the store with what `json` holds (as [`from_json`](Self::from_json)
+    /// takes it).
+    ///
+    /// # Errors
+    /// As [`from_json`](Self::from_json); the store is unchanged then.
+    pub(crate) fn replace(&self, json: &Json) -> Result<(), Error> {
+        let data = Data::from_json(json, u64::MAX).map_err(Error::Config)?;
+        *sync::lock(&self.inner.data) = data;
+        Ok(())
+    }
+
     /// The bytes the store holds (keys, values, queue names and items).
     pub fn bytes(&self) -> u64 {
         sync::lock(&self.inner.data).bytes()
@@ -148,6 +159,25 @@ pub(crate) trait Spawn: Send + Sync {
     fn submit(&self, parent: TaskIndex, input: CompactString) -> Result<TaskIndex, String>;
 }
 
+/// Answers a job's shared calls somewhere else than in this process: on a broker worker, the
+/// job's store lives in Redis (`broker/shared.rs`).
+pub(crate) trait Backend: Send + Sync {
+    /// Answers `call` (to one of the shared interfaces) for the attempt that made it;
+    /// `alive` says whether that attempt still runs.
+    fn answer(&self, call: &HostCall, alive: &dyn Fn() -> bool)
+    -> Result<CompactString, HostFault>;
+}
+
+/// A [`Backend`], shared by every job of a pool.
+#[derive(Clone)]
+pub(crate) struct Remote(pub(crate) Arc<dyn Backend>);
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Remote")
+    }
+}
+
 /// The limits of one job's shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedLimits {
@@ -175,6 +205,8 @@ pub(crate) struct SharedJob {
     spawn: Option<Arc<dyn Spawn>>,
     /// The job's consumer is gone: a waiting `pop` stops waiting.
     closed: AtomicBool,
+    /// Where the calls are answered instead of here, if anywhere.
+    remote: Option<Remote>,
 }
 
 impl SharedJob {
@@ -183,6 +215,7 @@ impl SharedJob {
         store: SharedStore,
         limits: SharedLimits,
         spawn: Option<Arc<dyn Spawn>>,
+        remote: Option<Remote>,
     ) -> SharedJob {
         SharedJob {
             store,
@@ -190,7 +223,13 @@ impl SharedJob {
             limits,
             spawn,
             closed: AtomicBool::new(false),
+            remote,
         }
+    }
+
+    /// Where tasks' added inputs go (`None`: a job of one call).
+    pub(crate) fn spawn(&self) -> Option<&Arc<dyn Spawn>> {
+        self.spawn.as_ref()
     }
 
     /// The job is over (its consumer is gone): calls still waiting stop.
@@ -217,6 +256,9 @@ impl SharedJob {
         call: &HostCall,
         alive: &dyn Fn() -> bool,
     ) -> Result<CompactString, HostFault> {
+        if let Some(remote) = &self.remote {
+            return remote.0.answer(call, alive);
+        }
         let attempt = (call.batch, call.position);
         let print = fingerprint(&call.path(), &call.args);
         let fault = |message: String| HostFault {
@@ -460,7 +502,7 @@ mod tests {
     }
 
     fn job() -> SharedJob {
-        SharedJob::new(SharedStore::new(), SharedLimits::default(), None)
+        SharedJob::new(SharedStore::new(), SharedLimits::default(), None, None)
     }
 
     #[test]

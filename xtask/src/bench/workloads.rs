@@ -810,42 +810,63 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         skipped: None,
     });
 
-    let w16 = |label: &str, processes: &str| {
-        Contender::new(
-            label,
-            root,
-            &[
-                &mpwasm,
-                "run",
-                &shared_wordcount,
-                "--input",
-                &w16_corpus,
-                "-j",
-                processes,
-                "-q",
-            ],
-            Measure::Wall,
-        )
-    };
+    let w16_inputs = format!("@{w16_corpus}");
+    let seconds = Measure::Metric("seconds");
     let words = (sizes.w16_lines * 20) as f64;
     workloads.push(Workload {
         id: "W16",
         title: format!(
             "the word-count example (an incr per distinct word of each line) over {} lines of 20 \
-             words, locally; through a broker it is not supported yet",
+             words: locally, and through a broker with 2 workers of one process on this machine",
             sizes.w16_lines
         ),
         unit: "s",
-        goal: "reported: words/s at -j 1 and -j 2",
-        contenders: vec![w16("mpwasm -j 2", "2"), w16("mpwasm -j 1", "1")],
+        goal: "reported: words/s locally at -j 1 and -j 2 and through the broker",
+        contenders: vec![
+            Contender::new(
+                "local -j 2",
+                root,
+                &[
+                    &bench,
+                    "broker-local",
+                    &mpwasm,
+                    &shared_wordcount,
+                    &w16_inputs,
+                    "2",
+                ],
+                seconds,
+            ),
+            Contender::new(
+                "local -j 1",
+                root,
+                &[
+                    &bench,
+                    "broker-local",
+                    &mpwasm,
+                    &shared_wordcount,
+                    &w16_inputs,
+                    "1",
+                ],
+                seconds,
+            ),
+            remote(
+                "broker, 2 workers",
+                &shared_wordcount,
+                &w16_inputs,
+                "2",
+                "2",
+                seconds,
+            ),
+        ],
         verdict: Box::new(move |m: &Medians| {
             let rate = |label: &str| m.get(label).map(|s| words / s);
             Some((
                 true,
                 format!(
-                    "words/s: {:.0} at -j 1, {:.0} at -j 2",
-                    rate("mpwasm -j 1")?,
-                    rate("mpwasm -j 2")?
+                    "words/s: {:.0} at -j 1, {:.0} at -j 2, {:.0} through the broker",
+                    rate("local -j 1")?,
+                    rate("local -j 2")?,
+                    rate("broker, 2 workers")?
                 ),
             ))
         }),

@@ -13,16 +13,19 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{Log, ServeEvent};
-use crate::broker::connection::Conn;
+use crate::broker::connection::{BrokerUrl, Conn};
 use crate::broker::error::BrokerError;
 use crate::broker::keys::{self, JOBS, JobKeys};
 use crate::broker::record::{JobRecord, RECORD_VERSION, WorkerCaps};
+use crate::broker::shared::{Indices, RedisShared};
 use crate::files;
 use crate::pool::{Pool, PoolBuilder, Submitter};
 use crate::vocab::JobSpec;
 
 /// What the adopter needs to know of the worker.
 pub(super) struct Adopter {
+    /// The broker (a job's shared calls open connections of their own).
+    pub(super) url: Arc<BrokerUrl>,
     /// This worker's name on the broker.
     pub(super) name: String,
     /// Worker processes per job's pool.
@@ -45,6 +48,8 @@ pub(super) struct Served {
     pub(super) pool: Pool,
     /// Where its inputs go (the pool's outcomes go to the relay thread).
     pub(super) submitter: Submitter,
+    /// Its inputs' indices in the job, by their local index (for shared calls).
+    pub(super) indices: Arc<Indices>,
     /// Inputs this worker ran to an outcome for the job (stored first or not).
     pub(super) answered: u64,
     /// How long an input may sit unrenewed before another worker takes it over.
@@ -156,7 +161,17 @@ impl Adopter {
         let mut spec = record.settings.clone();
         let notes = self.caps.apply(&mut spec, self.processes)?;
         let max_deliveries = u64::from(spec.retries_or_default()) + 1;
-        let mut builder = PoolBuilder::from_spec(spec).processes(self.processes);
+        let keys = Arc::new(keys);
+        let indices = Arc::new(Indices::default());
+        let backend = RedisShared::new(
+            Arc::clone(&self.url),
+            Arc::clone(&keys),
+            self.name.clone(),
+            Arc::clone(&indices),
+        );
+        let mut builder = PoolBuilder::from_spec(spec)
+            .processes(self.processes)
+            .shared_backend(Arc::new(backend));
         if let Some(program) = &self.worker_program {
             builder = builder.worker_program(program);
         }
@@ -186,9 +201,10 @@ impl Adopter {
         ));
         Ok((
             Served {
-                keys: Arc::new(keys),
+                keys,
                 pool,
                 submitter,
+                indices,
                 answered: 0,
                 lease: Duration::from_millis(record.lease_ms.max(100)),
                 max_deliveries,

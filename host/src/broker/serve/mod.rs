@@ -47,6 +47,7 @@ use super::outcome;
 use super::record::WorkerCaps;
 use super::reply::Entry;
 use crate::error::ErrorKind;
+use crate::ids::TaskIndex;
 use crate::pool::TaskOutcome;
 use adopt::{Adopter, Adoption, Served};
 use held::{Held, Item};
@@ -200,6 +201,7 @@ impl Server {
             });
         }
         let adopter = Adopter {
+            url: Arc::clone(url),
             name: name.clone(),
             processes: options.processes,
             caps: options.caps,
@@ -451,6 +453,10 @@ impl Owner {
             let input = entry.field(INPUT_FIELD).map(std::str::from_utf8);
             match input {
                 Some(Ok(input)) => {
+                    // Known before the task can run: its shared calls name the job's index.
+                    served
+                        .indices
+                        .insert(TaskIndex(served.submitter.submitted()), index);
                     if let Some(local) = served.submitter.push(input)
                         && self.held.hold(id, item, Some(local))
                     {
@@ -485,6 +491,7 @@ impl Owner {
         let Some(Job::Served(served)) = self.jobs.get_mut(job) else {
             return;
         };
+        served.indices.remove(outcome.index());
         if let Err(e) = outcome.json()
             && e.kind() == ErrorKind::Cancelled
         {
