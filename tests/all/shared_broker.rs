@@ -256,3 +256,42 @@ fn the_store_limit_holds_through_the_broker_and_the_store_is_saved() {
     assert!(store.get("blob:big").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_shared_call_script_replays_resent_calls_and_refuses_replaced_attempts() {
+    let redis = Redis::start(&[]);
+    redis.cli(&["SET", "job", "record", "PX", "60000"]);
+    let script = mpwasm::broker::scripts::SHARED_CALL;
+    // `incr("n", 1)` by `attempt` with call number `nonce`.
+    let incr = |attempt: &str, nonce: &str| -> String {
+        let mut args = vec!["EVAL", script, "8"];
+        args.extend([
+            "kv", "ints", "meta", "journal", "queues", "kv", "added", "job",
+        ]);
+        args.extend(["incr", "7", attempt, nonce, "fp-incr-n", "n", "1"]);
+        redis.cli(&args).join("\n")
+    };
+    assert_eq!(incr("a/1/0", "1"), "o1");
+    assert_eq!(
+        incr("a/1/0", "1"),
+        "o1",
+        "a call sent twice is answered once"
+    );
+    assert_eq!(incr("a/1/0", "2"), "o2");
+    // Another worker takes the input over: its calls replay the first attempt's.
+    assert_eq!(incr("b/5/0", "9"), "o1");
+    assert_eq!(incr("b/5/0", "10"), "o2");
+    assert_eq!(incr("b/5/0", "11"), "o3", "past the record, calls run");
+    assert_eq!(redis.cli(&["HGET", "kv", "n"]), ["3"]);
+    // A late call of the replaced attempt is refused, and changes nothing.
+    assert_eq!(incr("a/1/0", "3"), "s");
+    assert_eq!(redis.cli(&["HGET", "kv", "n"]), ["3"]);
+    // Every key the script made expires with the job's record.
+    for key in ["kv", "ints", "meta", "journal"] {
+        let ttl: i64 = redis.cli(&["PTTL", key])[0].parse().expect("a number");
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+    // Once the job is over, nothing runs.
+    redis.cli(&["DEL", "job"]);
+    assert_eq!(incr("c/1/0", "1"), "s");
+}

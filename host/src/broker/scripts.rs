@@ -1,6 +1,8 @@
-//! The one Lua script: a worker's results. Run atomically by the broker, it acknowledges each
-//! input and announces its result only if the input was still unacknowledged, so whichever run
-//! of an input answers first is its one result and later runs (after a takeover) are dropped.
+//! The Lua scripts, run atomically by the broker. [`STORE_RESULTS`]: a worker's results; it
+//! acknowledges each input and announces its result only if the input was still
+//! unacknowledged, so whichever run of an input answers first is its one result and later runs
+//! (after a takeover) are dropped. [`SHARED_CALL`] and [`SHARED_SETTLE`]: a job's shared
+//! state and the journal that makes a retried input's calls exactly-once.
 
 /// `KEYS[1]` the input stream, `KEYS[2]` the result stream; `ARGV[1]` the consumer group,
 /// `ARGV[2]` the result stream's TTL in milliseconds, then pairs of (input entry id, encoded
@@ -24,43 +26,69 @@ return stored
 /// A task's call to the job's shared state (`mpwasm:shared`), answered atomically and
 /// journaled per input as the local [`crate::shared::journal`] does: a retried input (taken
 /// over by another worker, or run again by this one) replays the calls its earlier attempt
-/// made, in order, when they match, and changes nothing again.
+/// made, in order, when they match, and changes nothing again. An attempt replaced by a newer
+/// one is refused from then on; a call sent again by a reconnecting worker (the same call
+/// number) gets the answer it got the first time.
 ///
 /// `KEYS`: 1 the store (a hash), 2 the keys holding integers (a set), 3 the job's shared meta
-/// (a hash: `bytes`, `limit`), 4 the journal (a hash), 5 the queue names (a set), 6 the queue
-/// the call names (a list; any key for other calls), 7 the stream of added inputs.
-/// `ARGV`: 1 the operation, 2 the input's index, 3 the worker, 4 the attempt's batch on that
-/// worker, 5 its position, 6 the call's fingerprint, then the operation's arguments.
+/// (a hash: `bytes`, `limit`, `requests`), 4 the journal (a hash), 5 the queue names (a set),
+/// 6 the queue the call names (a list; any key for other calls), 7 the stream of added inputs,
+/// 8 the job record (gone: the job is over, the call is refused and nothing is created).
+/// `ARGV`: 1 the operation, 2 the input's index, 3 the attempt (`worker/batch/position`), 4
+/// the call's number on its worker, 5 the call's fingerprint, then the operation's arguments.
 ///
 /// Returns `o` + the answer as JSON, `e` + the message the task fails with, `w` (a `pop` that
-/// found nothing and will ask again: not journaled), `s` (a call of an attempt older than the
-/// input's current one: refused), or `r` + the id of a `submit` request.
+/// found nothing and will ask again: not journaled), `s` (a call of a replaced attempt, or of
+/// a job that is over: refused), or `r` + the id of a `submit` request.
 pub const SHARED_CALL: &str = r#"
-local op, task, worker, batch, pos, print = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local kv, ints, meta, journal, qnames, queue, added = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local recfield = 'r:' .. task
-local rw, rb, rp, cursor, len, hi = worker, batch, pos, 0, 0, 0
+local op, task, attempt, nonce, print = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local kv, ints, meta, journal, qnames, queue, added, record =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ttl = redis.call('PTTL', record)
+if ttl == -2 then return 's' end
+local recfield, deadfield = 'r:' .. task, 'd:' .. task
+-- The record: attempt, cursor, len, hi (the most entries ever), the last call's number.
+local ra, cursor, len, hi, last = attempt, 0, 0, 0, ''
 local rec = redis.call('HGET', journal, recfield)
 if rec then
-  local w, b, p, c, l, h = string.match(rec, '^(.*)\n(%d+)\n(%d+)\n(%d+)\n(%d+)\n(%d+)$')
-  if w then
-    rw, rb, rp, cursor, len, hi = w, tonumber(b), p, tonumber(c), tonumber(l), tonumber(h)
-    if rw == worker and batch < rb then return 's' end
-    if rw ~= worker or rb ~= batch or rp ~= pos then rw, rb, rp, cursor = worker, batch, pos, 0 end
+  local a, c, l, h, n = string.match(rec, '^(.*)\n(%d+)\n(%d+)\n(%d+)\n(.*)$')
+  if a then ra, cursor, len, hi, last = a, tonumber(c), tonumber(l), tonumber(h), n end
+end
+local function entry(at)
+  local e = redis.call('HGET', journal, 'e:' .. task .. ':' .. at)
+  if not e then return nil, nil end
+  local nl = string.find(e, '\n', 1, true)
+  if not nl then return nil, nil end
+  return string.sub(e, 1, nl - 1), string.sub(e, nl + 1)
+end
+if ra == attempt and nonce == last and cursor > 0 then
+  -- The same call again (its worker reconnected and sent it twice): the same answer.
+  local _, answer = entry(cursor - 1)
+  if answer then return answer end
+end
+if ra ~= attempt then
+  local dead = redis.call('HGET', journal, deadfield) or ''
+  if string.find('\n' .. dead .. '\n', '\n' .. attempt .. '\n', 1, true) then return 's' end
+  if rec then redis.call('HSET', journal, deadfield, dead .. ra .. '\n') end
+  ra, cursor = attempt, 0
+end
+local function save(number)
+  redis.call('HSET', journal, recfield, ra .. '\n' .. cursor .. '\n' .. len .. '\n' .. hi .. '\n' .. number)
+end
+local function keep_alive()
+  if ttl > 0 then
+    for _, key in ipairs({kv, ints, meta, journal, qnames, queue, added}) do
+      if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
+    end
   end
 end
-local function save()
-  redis.call('HSET', journal, recfield, rw .. '\n' .. rb .. '\n' .. rp .. '\n' .. cursor .. '\n' .. len .. '\n' .. hi)
-end
 if cursor < len then
-  local entry = redis.call('HGET', journal, 'e:' .. task .. ':' .. cursor)
-  if entry then
-    local nl = string.find(entry, '\n', 1, true)
-    if nl and string.sub(entry, 1, nl - 1) == print then
-      cursor = cursor + 1
-      save()
-      return string.sub(entry, nl + 1)
-    end
+  local recorded, answer = entry(cursor)
+  if recorded == print then
+    cursor = cursor + 1
+    save(nonce)
+    keep_alive()
+    return answer
   end
   len = cursor
 end
@@ -83,6 +111,11 @@ local function refuse_reserved(key)
   end
   return nil
 end
+-- The start of a value, for a message, without a cut character.
+local function shown(value)
+  local start = string.sub(value, 1, 40)
+  return (string.gsub(start, '[\192-\255][\128-\191]*$', ''))
+end
 local function put(key, value)
   local old = redis.call('HGET', kv, key)
   local delta = #key + #value - (old and (#key + #old) or 0)
@@ -104,24 +137,30 @@ end
 
 local function run()
   if op == 'get' then
-    local value = redis.call('HGET', kv, ARGV[7])
+    local value = redis.call('HGET', kv, ARGV[6])
     if value then return 'o' .. cjson.encode(value) end
     return 'onull'
   elseif op == 'set' then
-    local refused = refuse_reserved(ARGV[7]) or put(ARGV[7], ARGV[8])
+    local refused = refuse_reserved(ARGV[6]) or put(ARGV[6], ARGV[7])
     return refused or 'onull'
   elseif op == 'incr' then
-    local key = ARGV[7]
+    local key = ARGV[6]
     local refused = refuse_reserved(key)
     if refused then return refused end
     local old = redis.call('HGET', kv, key)
-    local done = redis.pcall('HINCRBY', kv, key, ARGV[8])
-    if type(done) == 'table' and done.err then
-      if old and string.match(old, '^%-?%d+$') then
-        return 'e`' .. key .. '` holds ' .. old .. ': adding ' .. ARGV[8] .. ' overflows an s64'
+    if old and not string.match(old, '^%-?%d+$') then
+      -- Text holding an integer counts, as in a local store: ' 5', '+5', '007'.
+      local sign, digits = string.match(old, '^%s*([%+%-]?)0*(%d+)%s*$')
+      if not digits then
+        return 'e`' .. key .. '` holds "' .. shown(old) .. '", which is not an integer, so it cannot be incremented'
       end
-      return 'e`' .. key .. '` holds "' .. string.sub(old or '', 1, 40) ..
-        '", which is not an integer, so it cannot be incremented'
+      if sign == '+' then sign = '' end
+      redis.call('HSET', kv, key, sign .. digits)
+    end
+    local done = redis.pcall('HINCRBY', kv, key, ARGV[7])
+    if type(done) == 'table' and done.err then
+      if old then redis.call('HSET', kv, key, old) end
+      return 'e`' .. key .. '` holds ' .. shown(old or '0') .. ': adding ' .. ARGV[7] .. ' overflows an s64'
     end
     local new = redis.call('HGET', kv, key)
     local delta = #key + #new - (old and (#key + #old) or 0)
@@ -134,33 +173,33 @@ local function run()
     grow(delta)
     return 'o' .. new
   elseif op == 'delete' then
-    if remove(ARGV[7]) then return 'otrue' end
+    if remove(ARGV[6]) then return 'otrue' end
     return 'ofalse'
   elseif op == 'compare-and-swap' then
-    local key = ARGV[7]
+    local key = ARGV[6]
     local refused = refuse_reserved(key)
     if refused then return refused end
     local current = redis.call('HGET', kv, key)
     local holds
-    if ARGV[8] == '0' then holds = not current else holds = current == ARGV[9] end
+    if ARGV[7] == '0' then holds = not current else holds = current == ARGV[8] end
     if not holds then return 'ofalse' end
-    if ARGV[10] == '1' then
-      refused = put(key, ARGV[11])
+    if ARGV[9] == '1' then
+      refused = put(key, ARGV[10])
       if refused then return refused end
     else
       remove(key)
     end
     return 'otrue'
   elseif op == 'keys' then
-    local prefix, found = ARGV[7], {}
+    -- Sorted by the worker (Lua's order follows the server's locale).
+    local prefix, found = ARGV[6], {}
     for _, key in ipairs(redis.call('HKEYS', kv)) do
       if string.sub(key, 1, #prefix) == prefix then table.insert(found, key) end
     end
     if #found == 0 then return 'o[]' end
-    table.sort(found)
     return 'o' .. cjson.encode(found)
   elseif op == 'push' then
-    local name, value = ARGV[7], ARGV[8]
+    local name, value = ARGV[6], ARGV[7]
     local cost = #value
     if redis.call('LLEN', queue) == 0 then cost = cost + #name end
     local refused = too_big(cost)
@@ -170,7 +209,7 @@ local function run()
     grow(cost)
     return 'onull'
   elseif op == 'pop' then
-    local name = ARGV[7]
+    local name = ARGV[6]
     local item = redis.call('LPOP', queue)
     if item then
       local freed = #item
@@ -181,13 +220,13 @@ local function run()
       grow(-freed)
       return 'o' .. cjson.encode(item)
     end
-    if ARGV[8] == '1' then return 'onull' end
+    if ARGV[7] == '1' then return 'onull' end
     return 'w'
   elseif op == 'len' then
     return 'o' .. redis.call('LLEN', queue)
   elseif op == 'submit' then
-    local request = task .. ':' .. len
-    redis.call('XADD', added, '*', 'p', task, 'q', request, 'v', ARGV[7])
+    local request = task .. ':' .. redis.call('HINCRBY', meta, 'requests', 1)
+    redis.call('XADD', added, '*', 'p', task, 'q', request, 'v', ARGV[6])
     return 'r' .. request
   end
   return 'eno such shared function: ' .. op
@@ -195,7 +234,9 @@ end
 
 local answer = run()
 if answer == 'w' then
-  save()
+  -- Not an answer yet: the same call asks again (with the same number).
+  save(last)
+  keep_alive()
   return answer
 end
 if len < 65536 then
@@ -204,7 +245,8 @@ if len < 65536 then
   if len > hi then hi = len end
 end
 cursor = cursor + 1
-save()
+save(nonce)
+keep_alive()
 return answer
 "#;
 
@@ -214,10 +256,11 @@ pub const SHARED_SETTLE: &str = r"
 for i = 1, #ARGV do
   local rec = redis.call('HGET', KEYS[1], 'r:' .. ARGV[i])
   if rec then
-    local hi = tonumber(string.match(rec, '(%d+)$')) or 0
+    local hi = tonumber(string.match(rec, '\n(%d+)\n[^\n]*$')) or 0
     for j = 0, hi - 1 do redis.call('HDEL', KEYS[1], 'e:' .. ARGV[i] .. ':' .. j) end
     redis.call('HDEL', KEYS[1], 'r:' .. ARGV[i])
   end
+  redis.call('HDEL', KEYS[1], 'd:' .. ARGV[i])
 end
 return 0
 ";

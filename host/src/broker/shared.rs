@@ -28,8 +28,8 @@ use crate::vocab::{HostCall, HostFault};
 /// How often a `pop` finding nothing, or a `submit` waiting for the submitter, asks again.
 const POLL: Duration = Duration::from_millis(5);
 
-/// How long a `submit` waits for the submitter when the task has no deadline.
-const SUBMIT_PATIENCE: Duration = Duration::from_secs(30);
+/// How often a `submit` waiting for the submitter checks that the job still exists.
+const JOB_CHECK: Duration = Duration::from_secs(1);
 
 /// How long before its guest's deadline a `pop` gives up, as locally.
 const MARGIN: Duration = Duration::from_millis(20);
@@ -122,11 +122,14 @@ impl RedisShared {
                     .key(&keys.queues)
                     .key(&queue_key)
                     .key(&keys.added)
+                    .key(&keys.record)
                     .arg(op)
                     .arg(index)
-                    .arg(&self.worker)
-                    .arg(call.batch.0)
-                    .arg(call.position)
+                    .arg(format!(
+                        "{}/{}/{}",
+                        self.worker, call.batch.0, call.position
+                    ))
+                    .arg(call.call)
                     .arg(&print);
                 for arg in args {
                     invocation.arg(arg);
@@ -205,7 +208,7 @@ impl RedisShared {
                     let answer = self
                         .invoke(call, index, "submit", None, &[input])
                         .map_err(broker)?;
-                    return self.submitted(call, &answer);
+                    return self.submitted(call, &answer, alive);
                 }
                 _ => {
                     return Ok(Err(format!(
@@ -217,6 +220,14 @@ impl RedisShared {
         let answer = self
             .invoke(call, index, op, queue.as_deref(), &op_args)
             .map_err(broker)?;
+        if op == "keys" {
+            // Sorted here, by bytes (the script's order would follow the server's locale).
+            return Ok(decode(&answer).map(|json| {
+                let mut keys: Vec<String> = serde_json::from_str(&json).unwrap_or_default();
+                keys.sort();
+                Json::from(keys).to_string().into()
+            }));
+        }
         Ok(decode(&answer))
     }
 
@@ -257,14 +268,14 @@ impl RedisShared {
         &self,
         call: &HostCall,
         answer: &str,
+        alive: &dyn Fn() -> bool,
     ) -> Result<Result<CompactString, String>, String> {
         let Some(request) = answer.strip_prefix('r') else {
             return Ok(decode(answer));
         };
-        let patience = call
-            .patience_ms
-            .map_or(SUBMIT_PATIENCE, Duration::from_millis);
+        let patience = call.patience_ms.map(Duration::from_millis);
         let started = Instant::now();
+        let mut next_check = started + JOB_CHECK;
         loop {
             let reply: Option<String> = self
                 .with_conn(|con| {
@@ -279,12 +290,26 @@ impl RedisShared {
             if let Some(reply) = reply {
                 return Ok(decode(&reply));
             }
-            if started.elapsed() >= patience {
-                return Ok(Err(format!(
-                    "the submitter did not number the added input within {} ms (is it \
-                     still running?)",
-                    patience.as_millis()
-                )));
+            if !alive() {
+                return Err("this attempt of the task is over".into());
+            }
+            if patience.is_some_and(|p| started.elapsed() >= p) {
+                return Ok(Err(
+                    "the task's time ran out while the submitter numbered its added input".into(),
+                ));
+            }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + JOB_CHECK;
+                let exists: bool = self
+                    .with_conn(|con| {
+                        con.run("EXISTS", |c| {
+                            redis::cmd("EXISTS").arg(&self.keys.record).query(c)
+                        })
+                    })
+                    .map_err(|e| e.to_string())?;
+                if !exists {
+                    return Err("the job is over: its submitter is gone".into());
+                }
             }
             std::thread::sleep(POLL);
         }
@@ -297,7 +322,9 @@ fn decode(answer: &str) -> Result<CompactString, String> {
     match answer.split_at_checked(1) {
         Some(("o", json)) => Ok(json.into()),
         Some(("e", message)) => Err(message.to_string()),
-        Some(("s", _)) => Err("this attempt of the task is over (a retry replaced it)".into()),
+        Some(("s", _)) => {
+            Err("this attempt of the task is over (a retry replaced it, or the job ended)".into())
+        }
         _ => Err(format!("the broker answered {answer:?} to a shared call")),
     }
 }

@@ -139,6 +139,12 @@ pub fn submit(
     })?;
     let task = settings.load(module)?;
     let shared_imports = task.imports().iter().any(|i| crate::shared::is_shared(i));
+    // Checked as a local pool checks it, before anything is on the broker.
+    let pool_shared = if shared_imports {
+        Some(settings.pool_shared()?)
+    } else {
+        None
+    };
     let program = settings.check(&task)?;
     let mut feed = Conn::open(Arc::clone(url))?;
     let collect = Conn::open(Arc::clone(url))?;
@@ -212,20 +218,21 @@ pub fn submit(
             .query::<()>(c)
     })?;
 
-    let (seed, limits) = settings.shared_settings();
-    if shared_imports {
-        if let Some(json) = seed {
-            // Checked as a local pool checks it.
-            crate::shared::SharedStore::from_json(json)
-                .map_err(|e| Error::Config(format!("the shared store's seed is not valid: {e}")))?;
-        }
-        shared::seed(&mut feed, &keys, seed, limits.bytes, ttl_ms)?;
+    // Before any input is on the broker, so no task can run before it.
+    if let Some(pool_shared) = &pool_shared {
+        shared::seed(
+            &mut feed,
+            &keys,
+            pool_shared.seed.as_ref(),
+            pool_shared.limits.bytes,
+            ttl_ms,
+        )?;
     }
     let (requests_tx, requests_rx) = Requests::channel();
     let call = JobCall {
-        shared: shared_imports.then(|| JobShared {
+        shared: pool_shared.map(|pool_shared| JobShared {
             store: crate::shared::SharedStore::new(),
-            limits,
+            limits: pool_shared.limits,
             growable: true,
             remote: None,
         }),
@@ -380,13 +387,18 @@ fn feeder(
     });
     shared.fail_all(ErrorKind::Cancelled, Cancelled::Job.message(), false);
     let _ = collector.join();
+    // The store is read back with the usual patience: if it cannot be, the keys are left for
+    // their TTL (a minute to look at them) rather than deleted unread.
+    if let Some(store) = &shared.store {
+        match shared::read_back(&mut con, keys) {
+            Ok(json) => {
+                let _ = store.replace(&json);
+            }
+            Err(_) => return,
+        }
+    }
     // The job is over: one try, no waiting for a lost broker (the keys' TTL cleans up then).
     con.set_patience(Duration::ZERO);
-    if let Some(store) = &shared.store
-        && let Ok(json) = shared::read_back(&mut con, keys)
-    {
-        let _ = store.replace(&json);
-    }
     // Gone from the set first, so no worker adopts the job again; a worker running its
     // inputs notices within a fraction of a second and stops them.
     let id = keys.id.clone();
@@ -567,6 +579,10 @@ fn number_added(
         if !ids.is_empty() {
             pipe.cmd("XDEL").arg(&keys.added).arg(&ids).ignore();
         }
+        pipe.cmd("PEXPIRE")
+            .arg(&keys.added_replies)
+            .arg(JOB_TTL.as_millis() as u64)
+            .ignore();
         pipe.query::<()>(c)
     })
 }

@@ -249,11 +249,6 @@ impl PoolBuilder {
         self
     }
 
-    /// What every job's shared store starts with and its limits, as set.
-    pub(crate) fn shared_settings(&self) -> (Option<&serde_json::Value>, SharedLimits) {
-        (self.shared_seed.as_ref(), self.shared_limits)
-    }
-
     /// The imports this builder's handlers answer.
     pub fn host_imports(&self) -> &HostImports {
         &self.host
@@ -531,7 +526,7 @@ impl PoolBuilder {
     }
 
     /// The shared state every job of the pool gets, the seed checked.
-    fn pool_shared(&self) -> Result<PoolShared, Error> {
+    pub(crate) fn pool_shared(&self) -> Result<PoolShared, Error> {
         let limits = self.shared_limits;
         if limits.bytes == 0 {
             return Err(Error::Config(

@@ -8,7 +8,6 @@
 //! than the task's current one (a dead worker's last call, arriving late) is refused.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 
 use compact_str::CompactString;
 
@@ -144,12 +143,15 @@ fn answer_size(answer: &Answer) -> usize {
     }
 }
 
-/// A call's fingerprint: its function and arguments.
+/// A call's fingerprint: its function and arguments, FNV-1a (stable across machines and
+/// Rust releases: a broker's journal compares fingerprints made on different workers).
 pub(crate) fn fingerprint(function: &str, args: &str) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    function.hash(&mut hasher);
-    args.hash(&mut hasher);
-    hasher.finish()
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in function.bytes().chain([0]).chain(args.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 #[cfg(test)]

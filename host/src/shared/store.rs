@@ -22,7 +22,8 @@ impl Stored {
     fn size(&self) -> u64 {
         match self {
             Stored::Text(text) => text.len() as u64,
-            Stored::Int(_) => 8,
+            // Its decimal text, as a broker stores it.
+            Stored::Int(n) => n.to_string().len() as u64,
         }
     }
 
@@ -396,6 +397,7 @@ mod tests {
         );
         assert_eq!(data.get("k"), Some(&Stored::Text("b".into())));
         data.incr("n", 3, BIG).expect("fits");
+        assert_eq!(data.bytes(), 4, "`k`=`b`, and `n` with its decimal value");
         assert_eq!(data.compare_and_swap("n", Some("3"), None, BIG), Ok(true));
         assert_eq!(data.get("n"), None);
         for key in ["page:b", "page:a", "pager", "other"] {
