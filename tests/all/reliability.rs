@@ -5,13 +5,11 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use mpwasm_test_artifacts::guests;
 
-use crate::common::{self, children};
+use crate::common::{self, KillStorm, children};
 
 fn full() -> bool {
     std::env::var_os("MPWASM_FULL_TESTS").is_some_and(|v| v == "1")
@@ -47,31 +45,7 @@ fn kill_storm_every_index_gets_exactly_one_line() {
         .stderr(Stdio::null())
         .spawn()
         .expect("mpwasm starts");
-    let host = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let kills = Arc::new(AtomicU32::new(0));
-    let killer = {
-        let (done, kills) = (Arc::clone(&done), Arc::clone(&kills));
-        std::thread::spawn(move || {
-            let mut turn = 0usize;
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                let workers = children(host);
-                if workers.is_empty() {
-                    continue;
-                }
-                turn = turn.wrapping_mul(31).wrapping_add(7);
-                let victim = workers[turn % workers.len()];
-                let killed = Command::new("kill")
-                    .args(["-9", &victim.to_string()])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if killed {
-                    kills.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        })
-    };
+    let storm = KillStorm::start(child.id(), Duration::from_millis(100));
     let out = BufReader::new(child.stdout.take().expect("piped"));
     let mut seen: HashMap<u64, serde_json::Value> = HashMap::new();
     let mut kinds: HashMap<String, usize> = HashMap::new();
@@ -85,8 +59,7 @@ fn kill_storm_every_index_gets_exactly_one_line() {
         assert!(seen.insert(index, line).is_none(), "index {index} twice");
     }
     let status = child.wait().expect("exits");
-    done.store(true, Ordering::SeqCst);
-    killer.join().expect("killer");
+    let kills = storm.stop();
     let _ = std::fs::remove_file(&input);
     assert_eq!(seen.len(), ITEMS, "no gap");
     assert!(seen.keys().all(|i| *i < ITEMS as u64));
@@ -94,7 +67,6 @@ fn kill_storm_every_index_gets_exactly_one_line() {
         kinds.keys().all(|k| k == "worker-lost"),
         "only kills fail tasks: {kinds:?}"
     );
-    let kills = kills.load(Ordering::SeqCst);
     assert!(kills >= 3, "the storm killed {kills} workers");
     assert_eq!(status.code(), Some(if kinds.is_empty() { 0 } else { 1 }));
     eprintln!("kill storm: {ITEMS} items, {kills} kills, failures {kinds:?}");

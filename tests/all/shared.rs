@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use mpwasm::{CallOptions, ErrorKind, Pool, SharedStore};
 use mpwasm_test_artifacts::guests;
 use serde_json::{Value, json};
 
-use crate::common::{self, children, mpwasm, temp_dir};
+use crate::common::{self, KillStorm, mpwasm, temp_dir};
 
 /// The words of `text` as the word-count guest splits them.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -105,31 +105,7 @@ fn under_kill_storm(args: &[&str], every: Duration) -> (common::Run, u32) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mpwasm starts");
-    let host = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let kills = Arc::new(AtomicU32::new(0));
-    let killer = {
-        let (done, kills) = (Arc::clone(&done), Arc::clone(&kills));
-        std::thread::spawn(move || {
-            let mut turn = 0usize;
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(every);
-                let workers = children(host);
-                if workers.is_empty() {
-                    continue;
-                }
-                turn = turn.wrapping_mul(31).wrapping_add(7);
-                let victim = workers[turn % workers.len()];
-                let killed = Command::new("kill")
-                    .args(["-9", &victim.to_string()])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if killed {
-                    kills.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        })
-    };
+    let storm = KillStorm::start(child.id(), every);
     let mut stdout = String::new();
     let mut stderr = String::new();
     let mut out = child.stdout.take().expect("piped");
@@ -140,14 +116,13 @@ fn under_kill_storm(args: &[&str], every: Duration) -> (common::Run, u32) {
     });
     let _ = out.read_to_string(&mut stdout);
     let status = child.wait().expect("exits");
-    done.store(true, Ordering::SeqCst);
-    killer.join().expect("killer");
+    let kills = storm.stop();
     let run = common::Run {
         code: status.code().unwrap_or(-1),
         stdout,
         stderr: errs.join().expect("stderr"),
     };
-    (run, kills.load(Ordering::SeqCst))
+    (run, kills)
 }
 
 #[test]

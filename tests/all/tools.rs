@@ -103,23 +103,7 @@ fn new_writes_a_crate_that_builds_and_runs() {
     );
     assert_eq!(mpwasm(&["new", "Bad Name"]).code, 2);
 
-    // Build it as its README says, in a target directory kept between test runs.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let target = std::path::Path::new(guests::TARGET_DIR).join("new-task");
-    let build = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let wasm = target.join("wasm32-wasip2/release/my_task.wasm");
+    let wasm = build_new_crate(&crate_dir, "new-task", "my_task");
     let run = Command::new(mpwasm_bin())
         .args(["run", wasm.to_str().expect("utf-8"), "--map", "0..10", "-q"])
         .output()
@@ -149,23 +133,8 @@ fn new_shared_writes_a_crate_that_counts_into_the_shared_store() {
     let shipped = std::fs::read_to_string(crate_dir.join("wit/deps/shared/shared.wit"))
         .expect("the shared WIT is written");
     assert!(shipped.contains("package mpwasm:shared@0.1.0;"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let target = std::path::Path::new(guests::TARGET_DIR).join("new-shared-task");
-    let build = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
     // Run as its README says.
-    let wasm = target.join("wasm32-wasip2/release/counting.wasm");
+    let wasm = build_new_crate(&crate_dir, "new-shared-task", "counting");
     let counts = dir.join("counts.json");
     let run = crate::common::mpwasm_with_stdin(
         &[
@@ -183,4 +152,29 @@ fn new_shared_writes_a_crate_that_counts_into_the_shared_store() {
         serde_json::from_str(&std::fs::read_to_string(&counts).expect("written")).expect("JSON");
     assert_eq!(saved, serde_json::json!({"a": 3, "is": 2, "rose": 3}));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Builds the crate `mpwasm new` wrote in `crate_dir` as its README says, in a target
+/// directory `target_name` kept between test runs; the path of its `LIB.wasm`.
+fn build_new_crate(
+    crate_dir: &std::path::Path,
+    target_name: &str,
+    lib: &str,
+) -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target = std::path::Path::new(guests::TARGET_DIR).join(target_name);
+    let build = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    target.join(format!("wasm32-wasip2/release/{lib}.wasm"))
 }

@@ -161,3 +161,45 @@ pub fn alone(name: &str, body: impl FnOnce()) {
         quote(&String::from_utf8_lossy(&out.stderr))
     );
 }
+
+/// Kills one of process `host`'s workers every period (with SIGKILL, as a crash would) until
+/// stopped; [`KillStorm::stop`] says how many it killed.
+pub struct KillStorm {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    killer: std::thread::JoinHandle<u32>,
+}
+
+impl KillStorm {
+    /// Starts killing a worker of `host` every `every`.
+    pub fn start(host: u32, every: std::time::Duration) -> KillStorm {
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::clone(&done);
+        let killer = std::thread::spawn(move || {
+            let (mut turn, mut kills) = (0usize, 0u32);
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(every);
+                let workers = children(host);
+                if workers.is_empty() {
+                    continue;
+                }
+                turn = turn.wrapping_mul(31).wrapping_add(7);
+                let victim = workers[turn % workers.len()];
+                let killed = Command::new("kill")
+                    .args(["-9", &victim.to_string()])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                kills += u32::from(killed);
+            }
+            kills
+        });
+        KillStorm { done, killer }
+    }
+
+    /// Stops the storm; the number of workers it killed.
+    pub fn stop(self) -> u32 {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.killer.join().expect("the killer thread")
+    }
+}
