@@ -198,12 +198,8 @@ impl RedisShared {
                 }
                 ("mpwasm:shared/work", "submit") => {
                     let input = text(0)?;
-                    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&input) {
-                        let start: String = input.chars().take(60).collect();
-                        return Ok(Err(format!(
-                            "the input \"{start}\" is not JSON ({e}); submit an input as one \
-                             line of --jsonl would give it"
-                        )));
+                    if let Err(message) = crate::shared::check_input(&input) {
+                        return Ok(Err(message));
                     }
                     let answer = self
                         .invoke(call, index, "submit", None, &[input])

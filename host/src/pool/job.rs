@@ -272,13 +272,19 @@ struct GrowthState {
     sealed: bool,
 }
 
+impl GrowthState {
+    /// Takes the next index.
+    fn take(&mut self) -> TaskIndex {
+        let index = TaskIndex(self.next);
+        self.next += 1;
+        index
+    }
+}
+
 impl Growth {
     /// The index of the submitter's next input.
     fn number(&self) -> TaskIndex {
-        let mut state = sync::lock(&self.state);
-        let index = TaskIndex(state.next);
-        state.next += 1;
-        index
+        sync::lock(&self.state).take()
     }
 
     /// Whether the job is over once `taken` outcomes were taken; if so, it is sealed.
@@ -316,10 +322,8 @@ impl Spawn for Growth {
                 ));
             }
             state.added += 1;
-            let index = TaskIndex(state.next);
-            state.next += 1;
             self.window.issued.fetch_add(1, Ordering::AcqRel);
-            index
+            state.take()
         };
         // Added inputs take no credit of the window (a task waiting for room could wait for
         // its own outcome): its outcome gives none back.

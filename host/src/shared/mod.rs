@@ -58,6 +58,26 @@ pub fn is_shared(import: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// Whether a module importing `imports` may add inputs to its job (it imports `work`).
+pub fn adds_inputs<S: AsRef<str>>(imports: &[S]) -> bool {
+    imports
+        .iter()
+        .any(|i| i.as_ref().starts_with("mpwasm:shared/work@"))
+}
+
+/// Checks that `input`, given to `work#submit`, is JSON text; the task's message if not.
+pub(crate) fn check_input(input: &str) -> Result<(), String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(input)
+        .map(drop)
+        .map_err(|e| {
+            let start: String = input.chars().take(60).collect();
+            format!(
+                "the input \"{start}\" is not JSON ({e}); submit an input as one line of \
+                 --jsonl would give it"
+            )
+        })
+}
+
 /// A job's shared store: cheap to clone, every clone the same store. Keys hold strings or
 /// integers (made by `incr`); queues hold strings.
 #[derive(Clone, Default)]
@@ -392,13 +412,7 @@ impl SharedJob {
             }
             ("mpwasm:shared/work", "submit") => {
                 let input = text(0)?;
-                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
-                    let start: String = input.chars().take(60).collect();
-                    return Err(format!(
-                        "the input \"{start}\" is not JSON ({e}); submit an input as one line \
-                         of --jsonl would give it"
-                    ));
-                }
+                check_input(input)?;
                 let spawn = self.spawn.as_ref().ok_or_else(|| {
                     "this task's job cannot grow: it is a single call (apply, `mpwasm call`) or \
                      a typed map (map_typed), which pairs each input with one result; add inputs \

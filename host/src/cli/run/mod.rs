@@ -59,7 +59,7 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
                 task.display()
             );
         }
-        if resume.is_some() && imports.iter().any(|i| i.starts_with("mpwasm:shared/work")) {
+        if resume.is_some() && mpwasm::shared::adds_inputs(imports) {
             bail!(
                 "--resume: the tasks of {} add inputs to the job (mpwasm:shared/work), so an \
                  input's index depends on the run and a joblog cannot say which inputs are \

@@ -69,11 +69,7 @@ impl Running {
     /// indices then interleave with the inputs read.
     pub fn grows(&self) -> bool {
         match self {
-            Running::Local(pool) => pool
-                .task()
-                .imports()
-                .iter()
-                .any(|i| i.starts_with("mpwasm:shared/work")),
+            Running::Local(pool) => mpwasm::shared::adds_inputs(pool.task().imports()),
             Running::Broker(..) => false,
         }
     }
