@@ -5,6 +5,7 @@
 
 mod common;
 
+mod async_calls;
 mod broker;
 mod calls;
 mod cli;

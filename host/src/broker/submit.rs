@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ids::TaskIndex;
 use crate::pool::inbox::Requests;
 use crate::pool::outcome::{Cancelled, TaskOutcome};
-use crate::pool::request::{JobCall, JobMsg, JobShared, Request};
+use crate::pool::request::{JobCall, JobMsg, JobSender, JobShared, Request};
 use crate::pool::{Outcomes, Submitter, Terminator, job};
 use crate::vocab::{JobSpec, WireTask};
 
@@ -295,7 +295,7 @@ struct Shared {
 #[derive(Default)]
 struct State {
     /// Where outcomes go (known once the job opened).
-    results: Option<Sender<JobMsg>>,
+    results: Option<JobSender>,
     /// Inputs sent and not yet answered.
     outstanding: HashSet<u64>,
     /// The job ended (finished or cancelled): the collector stops.

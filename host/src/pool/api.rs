@@ -5,12 +5,17 @@
 //! Inputs follow one rule: a 1-parameter function takes the value, a k-parameter function an
 //! array of k values.
 
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use compact_str::CompactString;
+use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -20,6 +25,7 @@ use super::inbox::Requests;
 use super::job::{self, Outcomes, Submitter, TryPush};
 use super::outcome::{Cancelled, TaskOutcome};
 use super::request::{JobCall, JobId, JobShared, Request};
+use super::trace::OutputTrace;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::limits::Limits;
@@ -41,6 +47,8 @@ pub(crate) struct Callee {
     pub(crate) exports: Vec<ExportedFunction>,
     /// What each job's shared state starts as, when the module imports a shared interface.
     pub(crate) shared: Option<PoolShared>,
+    /// The plugin's name, when tasks' output also goes to `tracing`.
+    pub(crate) trace: Option<String>,
 }
 
 /// A pool of worker processes, each running the task module in a sandbox.
@@ -77,6 +85,8 @@ pub struct Pool {
     next_job: AtomicU64,
     /// What each job's shared state starts as, when the module imports a shared interface.
     shared: Option<PoolShared>,
+    /// The plugin's name, when tasks' output also goes to `tracing`.
+    trace: Option<String>,
 }
 
 impl Pool {
@@ -90,6 +100,7 @@ impl Pool {
             program,
             exports,
             shared,
+            trace,
         }: Callee,
         limits: Limits,
         processes: usize,
@@ -108,6 +119,7 @@ impl Pool {
             window,
             next_job: AtomicU64::new(0),
             shared,
+            trace,
         }
     }
 
@@ -194,6 +206,12 @@ impl Pool {
     /// `Pool.apply_async`).
     pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
         self.main().apply_async(args)
+    }
+
+    /// [`apply_async`](Self::apply_async) with serde types on both sides (see
+    /// [`Export::apply_typed_async`]).
+    pub fn apply_typed_async<T: Serialize, R: DeserializeOwned>(&self, args: T) -> Typed<R> {
+        self.main().apply_typed_async(args)
     }
 
     /// [`map`](Self::map) with serde types on both sides.
@@ -413,6 +431,12 @@ impl<'p> Export<'p> {
         let mut call = self.call.clone();
         call.export = self.number;
         call.cancellable = cancellable;
+        call.trace = pool.trace.as_ref().map(|plugin| {
+            Arc::new(OutputTrace {
+                plugin: plugin.clone(),
+                export: self.function.path.to_string(),
+            })
+        });
         call.shared = pool.shared.as_ref().map(|shared| JobShared {
             store: self.store.clone().unwrap_or_else(|| shared.fresh()),
             limits: shared.limits,
@@ -485,10 +509,33 @@ impl<'p> Export<'p> {
     /// Calls the function once with these arguments without waiting (Python's
     /// `Pool.apply_async`).
     pub fn apply_async(&self, args: Vec<Value>) -> AsyncResult {
+        self.submit_one(Ok(pack(self.arity, args)))
+    }
+
+    /// [`apply_async`](Self::apply_async) with serde types on both sides: `args` is
+    /// serialized as for [`apply_typed`](Self::apply_typed), and the [`Typed`] future decodes
+    /// the result.
+    pub fn apply_typed_async<T: Serialize, R: DeserializeOwned>(&self, args: T) -> Typed<R> {
+        let input = serde_json::to_value(args).map_err(|e| format!("cannot serialize: {e}"));
+        self.submit_one(input).typed()
+    }
+
+    /// One cancellable call of `input`; an input that could not be made is its outcome at
+    /// once.
+    fn submit_one(&self, input: Result<Value, String>) -> AsyncResult {
         let (mut submitter, outcomes) = self.cancellable_job();
-        let input = pack(self.arity, args).to_string();
-        // A fresh job's window always has room for its first task.
-        let index = submitter.push(input).unwrap_or(TaskIndex(0));
+        let (index, result) = match input {
+            // A fresh job's window always has room for its first task.
+            Ok(input) => (
+                submitter.push(input.to_string()).unwrap_or(TaskIndex(0)),
+                None,
+            ),
+            Err(message) => {
+                let failed = TaskOutcome::failed(TaskIndex(0), ErrorKind::BadInput, &message);
+                (TaskIndex(0), Some(failed))
+            }
+        };
+        let answered = result.is_some();
         submitter.finish();
         AsyncResult {
             canceller: Canceller {
@@ -497,7 +544,8 @@ impl<'p> Export<'p> {
                 index,
             },
             outcomes,
-            result: None,
+            result,
+            answered,
         }
     }
 
@@ -675,6 +723,17 @@ impl<I: Iterator<Item = Value>> Feed<I> {
         submitter.flush();
     }
 
+    /// [`next_outcome`](Self::next_outcome) for an async consumer: never waits.
+    fn poll_outcome(
+        &mut self,
+        outcomes: &mut Outcomes,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<TaskOutcome>> {
+        outcomes.return_credits();
+        self.fill();
+        outcomes.poll_next_outcome(cx)
+    }
+
     fn next_outcome(&mut self, outcomes: &mut Outcomes) -> Option<TaskOutcome> {
         loop {
             outcomes.return_credits();
@@ -726,11 +785,46 @@ impl<I: Iterator<Item = Value>> Iterator for ImapUnordered<'_, I> {
     }
 }
 
+/// The results in input order, for an async consumer: the [`Iterator`] that does not block
+/// (reading the next input from `I` is the only work done on the polling thread).
+impl<I: Iterator<Item = Value> + Unpin> Stream for Imap<'_, I> {
+    type Item = Result<Value, TaskError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.feed
+            .poll_outcome(&mut this.outcomes, cx)
+            .map(|o| o.map(TaskOutcome::into_value))
+    }
+}
+
+/// The results as they complete, for an async consumer: the [`Iterator`] that does not
+/// block (reading the next input from `I` is the only work done on the polling thread).
+impl<I: Iterator<Item = Value> + Unpin> Stream for ImapUnordered<'_, I> {
+    type Item = (TaskIndex, Result<Value, TaskError>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.feed
+            .poll_outcome(&mut this.outcomes, cx)
+            .map(|o| o.map(|o| (o.index(), o.into_value())))
+    }
+}
+
 /// A pending result from [`Pool::apply_async`] (Python's `AsyncResult`).
+///
+/// It is also a [`Future`] of the same result, tied to no runtime: awaiting it registers the
+/// task's waker, which the pool wakes when the outcome arrives, so no thread of the runtime
+/// blocks (tokio, async-std, `futures::executor` and any other executor work alike).
+///
+/// Dropping it before its outcome was taken cancels the call (see [`Canceller::cancel`]), so
+/// an abandoned future frees its worker.
 pub struct AsyncResult {
     canceller: Canceller,
     outcomes: Outcomes,
     result: Option<TaskOutcome>,
+    /// The outcome was taken (or is held in `result`): dropping no longer cancels.
+    answered: bool,
 }
 
 /// Cancels one submitted call, from any thread; see [`AsyncResult::canceller`].
@@ -777,27 +871,106 @@ impl AsyncResult {
 
     /// Waits and returns the whole outcome (result, captured output, worker pid).
     pub fn wait_outcome(&mut self) -> TaskOutcome {
+        self.answered = true;
         if let Some(outcome) = self.result.take() {
             return outcome;
         }
         self.outcomes
             .next_blocking()
-            .unwrap_or_else(|| TaskOutcome::cancelled(TaskIndex(0), Cancelled::NoAnswer))
+            .unwrap_or_else(|| TaskOutcome::cancelled(self.canceller.index, Cancelled::NoAnswer))
     }
 
     /// The result if it is ready, without waiting; `None` while the task runs.
     pub fn try_get(&mut self) -> Option<Result<Value, TaskError>> {
-        if self.result.is_none() {
-            self.result = self.outcomes.try_next();
-        }
+        self.ready();
         self.result.clone().map(TaskOutcome::into_value)
     }
 
     /// Whether the result is ready.
     pub fn ready(&mut self) -> bool {
-        if self.result.is_none() {
+        if self.result.is_none() && !self.answered {
             self.result = self.outcomes.try_next();
+            self.answered = self.result.is_some();
         }
         self.result.is_some()
+    }
+
+    /// Polls for the whole outcome (result, captured output, worker pid), as the [`Future`]
+    /// does for the result: `Pending` with the task's waker registered until it arrives.
+    pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<TaskOutcome> {
+        if let Some(outcome) = self.result.take() {
+            self.answered = true;
+            return Poll::Ready(outcome);
+        }
+        match self.outcomes.poll_next_outcome(cx) {
+            Poll::Ready(outcome) => {
+                self.answered = true;
+                Poll::Ready(outcome.unwrap_or_else(|| {
+                    TaskOutcome::cancelled(self.canceller.index, Cancelled::NoAnswer)
+                }))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The same call's result through serde, as a future (or with [`Typed::wait`]).
+    pub fn typed<R: DeserializeOwned>(self) -> Typed<R> {
+        Typed {
+            call: self,
+            _result: PhantomData,
+        }
+    }
+}
+
+impl Future for AsyncResult {
+    type Output = Result<Value, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_outcome(cx).map(TaskOutcome::into_value)
+    }
+}
+
+impl Drop for AsyncResult {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.canceller.cancel();
+        }
+    }
+}
+
+/// A call whose result is decoded into `R` with serde: [`AsyncResult::typed`],
+/// [`Export::apply_typed_async`]. A [`Future`] (dropping it cancels the call), or wait with
+/// [`Typed::wait`].
+pub struct Typed<R> {
+    call: AsyncResult,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> Typed<R> {
+    /// Waits for the result.
+    ///
+    /// # Errors
+    /// The task's [`TaskError`], or `bad-input` when its result does not fit `R`.
+    pub fn wait(self) -> Result<R, TaskError> {
+        typed(self.call.wait())
+    }
+
+    /// Cancels the call (see [`Canceller::cancel`]).
+    pub fn cancel(&self) {
+        self.call.cancel();
+    }
+
+    /// A handle that cancels the call from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.call.canceller()
+    }
+}
+
+impl<R: DeserializeOwned> Future for Typed<R> {
+    type Output = Result<R, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.call).poll(cx).map(typed)
     }
 }

@@ -34,6 +34,10 @@ pub struct PoolBuilder {
     shared_seed: Option<serde_json::Value>,
     shared_limits: SharedLimits,
     shared_remote: Option<Remote>,
+    /// Whether tasks' output also goes to `tracing`.
+    trace_output: bool,
+    /// The plugin's name in output events (default: the module's file stem).
+    name: Option<String>,
 }
 
 impl Pool {
@@ -219,6 +223,23 @@ impl PoolBuilder {
         self
     }
 
+    /// Also sends each line a task writes to stdout or stderr to `tracing` (default: off):
+    /// one `INFO` event of target `mpwasm::plugin` per line, with the fields `plugin` (see
+    /// [`name`](Self::name)), `export`, `task` (the input's index) and `worker` (the process
+    /// id), and a `WARN` event saying how many bytes were dropped past the output limit. The
+    /// events are sent as each outcome is taken; the outcome keeps the bytes too.
+    pub fn output_to_tracing(mut self, on: bool) -> Self {
+        self.trace_output = on;
+        self
+    }
+
+    /// The plugin's name in [`output_to_tracing`](Self::output_to_tracing)'s events
+    /// (default: the module's file name without its extension).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// What every job's shared store starts with, when the module imports a shared interface
     /// (`mpwasm:shared/*`): a JSON object as [`SharedStore::from_json`] takes it (default:
     /// empty). A job given its own store ([`CallOptions::shared`](super::CallOptions::shared))
@@ -376,6 +397,7 @@ impl PoolBuilder {
                         program: true,
                         exports: Vec::new(),
                         shared: None,
+                        trace: None,
                     },
                 )
             }
@@ -410,6 +432,7 @@ impl PoolBuilder {
                     program: false,
                     exports,
                     shared: None,
+                    trace: None,
                 };
                 (entry, callee)
             }
@@ -480,6 +503,13 @@ impl PoolBuilder {
             .collect();
         if !shared_imports.is_empty() {
             callee.shared = Some(self.pool_shared()?);
+        }
+        if self.trace_output {
+            callee.trace = Some(self.name.clone().unwrap_or_else(|| {
+                task.source()
+                    .file_stem()
+                    .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned())
+            }));
         }
         if !host_imports.is_empty() && matches!(entry, Entry::Program(_)) {
             return Err(Error::Config(format!(

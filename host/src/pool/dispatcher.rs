@@ -20,14 +20,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, unbounded};
 
 use super::chunking::ChunkPolicy;
 use super::events::{WorkerEvent, WorkerReport};
 use super::handlers::{CallRoute, Contexts, JobScope};
 use super::inbox::{Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::{JobId, JobMsg, Request};
+use super::request::{JobId, JobMsg, JobSender, Request};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
@@ -76,7 +76,7 @@ struct InFlight {
 
 /// A job the dispatcher serves.
 struct Job {
-    results: Sender<JobMsg>,
+    results: JobSender,
     /// What its tasks' host calls see: their context, the job's shared state.
     scope: Arc<JobScope>,
     /// Whether it may cancel its tasks.
@@ -720,13 +720,7 @@ impl Dispatcher {
     }
 
     /// Job `job` starts.
-    fn open(
-        &mut self,
-        job: JobId,
-        results: Sender<JobMsg>,
-        scope: Arc<JobScope>,
-        cancellable: bool,
-    ) {
+    fn open(&mut self, job: JobId, results: JobSender, scope: Arc<JobScope>, cancellable: bool) {
         self.jobs_with_context += usize::from(!scope.is_plain());
         self.cancellable_jobs += usize::from(cancellable);
         let job_entry = Job {

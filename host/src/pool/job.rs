@@ -11,13 +11,17 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
 use compact_str::CompactString;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::handlers::JobScope;
 use super::inbox::Requests;
 use super::outcome::TaskOutcome;
-use super::request::{JobCall, JobId, JobMsg, Request};
+use super::request::{JobCall, JobId, JobMsg, JobSender, Request};
+use super::trace::OutputTrace;
 use crate::ids::TaskIndex;
 use crate::shared::{SharedJob, SharedStore, Spawn};
 use crate::sync;
@@ -164,6 +168,9 @@ pub(crate) fn open(
     call: JobCall,
 ) -> (Submitter, Outcomes) {
     let (results_tx, results_rx) = unbounded();
+    let trace = call.trace.clone();
+    let task_waker = Arc::new(AtomicWaker::new());
+    let results_tx = JobSender::new(results_tx, Arc::clone(&task_waker));
     let window = Arc::new(Window {
         state: Mutex::new(WindowState {
             free: window.max(1),
@@ -240,9 +247,11 @@ pub(crate) fn open(
         taken: 0,
         total: None,
         wake: None,
+        task_waker,
         owed: 0,
         growth,
         shared,
+        trace,
     };
     (submitter, outcomes)
 }
@@ -254,7 +263,7 @@ struct Growth {
     job: JobId,
     requests: Requests,
     /// Where an added input that cannot reach the pool is answered.
-    results: Sender<JobMsg>,
+    results: JobSender,
     window: Arc<Window>,
     call: Option<Box<TaskCall>>,
     /// How many inputs tasks may add.
@@ -356,7 +365,7 @@ pub struct Submitter {
     /// Numbers the inputs when tasks may add inputs too.
     growth: Option<Arc<Growth>>,
     requests: Requests,
-    results: Sender<JobMsg>,
+    results: JobSender,
     window: Arc<Window>,
     next: u64,
     pending: Vec<WireTask>,
@@ -503,12 +512,16 @@ pub struct Outcomes {
     taken: u64,
     total: Option<u64>,
     wake: Option<Receiver<()>>,
+    /// The async task awaiting the job, woken by each message its server sends.
+    task_waker: Arc<AtomicWaker>,
     /// Credits of taken outcomes not yet given back.
     owed: usize,
     /// Whether (and how) tasks add inputs: the job ends only when none can.
     growth: Option<Arc<Growth>>,
     /// The job's shared state: each final outcome settles its task's record.
     shared: Option<Arc<SharedJob>>,
+    /// Where its tasks' output goes as `tracing` events.
+    trace: Option<Arc<OutputTrace>>,
 }
 
 /// Wakes a consumer blocked in [`Outcomes::wait_next`] from another thread.
@@ -574,6 +587,9 @@ impl Outcomes {
             JobMsg::InputsEnded { total } => self.total = Some(total),
             JobMsg::Outcomes(outcomes) => {
                 for outcome in outcomes {
+                    if let Some(trace) = &self.trace {
+                        trace.emit(&outcome);
+                    }
                     if let Some(shared) = &self.shared {
                         shared.settle(outcome.index);
                     }
@@ -650,6 +666,37 @@ impl Outcomes {
                 Ok(msg) => self.accept(msg),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
             }
+        }
+    }
+
+    /// The next outcome for an async consumer: `Ready(Some)` when one has arrived,
+    /// `Ready(None)` once every task's outcome was taken, and otherwise `Pending` with the
+    /// task's waker registered, so the job's next message wakes it. Never blocks.
+    pub fn poll_next_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<TaskOutcome>> {
+        let mut registered = false;
+        loop {
+            if let Some(outcome) = self.pop_ready() {
+                return Poll::Ready(Some(outcome));
+            }
+            match self.rx.try_recv() {
+                Ok(msg) => {
+                    self.accept(msg);
+                    continue;
+                }
+                // Every sender is gone (the pool was dropped): nothing will ever arrive.
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.is_done() {
+                return Poll::Ready(None);
+            }
+            if registered {
+                return Poll::Pending;
+            }
+            self.return_credits();
+            self.task_waker.register(cx.waker());
+            // A message sent before the registration woke nobody: look once more.
+            registered = true;
         }
     }
 
@@ -743,7 +790,7 @@ mod tests {
     use super::*;
 
     /// Plays the job's server: every task submitted so far, without answering any.
-    fn submitted(requests: &Receiver<Request>, results: &mut Option<Sender<JobMsg>>) -> Vec<u64> {
+    fn submitted(requests: &Receiver<Request>, results: &mut Option<JobSender>) -> Vec<u64> {
         let mut got = Vec::new();
         while let Ok(request) = requests.recv_timeout(Duration::from_millis(200)) {
             match request {

@@ -24,9 +24,12 @@ pub mod job;
 pub mod outcome;
 pub mod process;
 pub mod request;
+pub mod trace;
 pub mod transport;
 
-pub use api::{AsyncResult, CallOptions, Canceller, Export, Imap, ImapUnordered, Pool, Terminator};
+pub use api::{
+    AsyncResult, CallOptions, Canceller, Export, Imap, ImapUnordered, Pool, Terminator, Typed,
+};
 pub use builder::PoolBuilder;
 pub use job::{Next, Outcomes, Submitter, Waker};
 pub use outcome::TaskOutcome;

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
+use atomic_waker::AtomicWaker;
+use crossbeam_channel::{SendError, Sender};
 use serde_json::Value;
 
 use super::handlers::JobScope;
 use super::outcome::TaskOutcome;
+use super::trace::OutputTrace;
 use crate::ids::TaskIndex;
 use crate::shared::{Remote, SharedLimits, SharedStore};
 use crate::vocab::{CallLimits, WireTask};
@@ -24,7 +26,7 @@ pub enum Request {
         /// The job.
         job: JobId,
         /// Where its outcomes go.
-        results: Sender<JobMsg>,
+        results: JobSender,
         /// What its tasks' host calls see: the context, the shared state.
         scope: Arc<JobScope>,
         /// Whether it may cancel its tasks (`Cancel`); the workers track only such tasks.
@@ -70,6 +72,8 @@ pub struct JobCall {
     pub cancellable: bool,
     /// Its shared state, when the module imports a shared interface.
     pub shared: Option<JobShared>,
+    /// Where its tasks' output goes as `tracing` events, when the pool sends it there.
+    pub(crate) trace: Option<Arc<OutputTrace>>,
 }
 
 /// A job's shared state as it opens: the store (the one its options gave, or a fresh one
@@ -95,4 +99,30 @@ pub enum JobMsg {
         /// How many tasks the job has.
         total: u64,
     },
+}
+
+/// Where a job's server sends its [`JobMsg`]s: a channel, and the task waker of a consumer
+/// that awaits the job (a [`Future`](std::future::Future) or a `Stream`), woken after each
+/// message so no thread of an async runtime ever blocks on the channel.
+#[derive(Clone)]
+pub struct JobSender {
+    tx: Sender<JobMsg>,
+    wake: Arc<AtomicWaker>,
+}
+
+impl JobSender {
+    /// A sender over `tx` that wakes whatever task registered in `wake`.
+    pub(crate) fn new(tx: Sender<JobMsg>, wake: Arc<AtomicWaker>) -> JobSender {
+        JobSender { tx, wake }
+    }
+
+    /// Sends `msg`, then wakes the consumer's task if one waits.
+    ///
+    /// # Errors
+    /// The message back when the consumer is gone.
+    pub fn send(&self, msg: JobMsg) -> Result<(), SendError<JobMsg>> {
+        let sent = self.tx.send(msg);
+        self.wake.wake();
+        sent
+    }
 }
