@@ -25,6 +25,7 @@
 //! exchange (setup, tasks, outcomes, grants) in [`vocab`]; the application's answers to its
 //! plugins' imports in [`imports`].
 
+pub mod bindings;
 pub mod broker;
 pub mod error;
 mod files;
@@ -40,6 +41,11 @@ pub mod values;
 pub mod vocab;
 pub mod wire;
 pub mod worker;
+
+/// Typed Rust bindings for a plugin's WIT world: types, a client with a blocking and an async
+/// method per export, and a trait per imported interface. See [`bindings`] for the options,
+/// what is generated, and an example.
+pub use mpwasm_macros::bindgen;
 
 pub use error::{Error, ErrorKind, TaskError};
 pub use ids::TaskIndex;

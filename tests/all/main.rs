@@ -6,6 +6,7 @@
 mod common;
 
 mod async_calls;
+mod bindings;
 mod broker;
 mod calls;
 mod cli;
