@@ -286,10 +286,10 @@ impl<'a> Generator<'a> {
                 _ => None,
             })
             .collect();
-        let subs: Vec<(Ident, Ident)> = interfaces
+        let subs: Vec<Ident> = interfaces
             .iter()
             .filter(|(_, _, exported)| *exported)
-            .map(|(id, ..)| (self.modules[id].clone(), self.modules[id].clone()))
+            .map(|(id, ..)| self.modules[id].clone())
             .collect();
         let doc = format!(
             " Typed calls to the exports of the `{}` world, through one pool: a blocking and \
@@ -308,7 +308,7 @@ impl<'a> Generator<'a> {
         functions: &[&Function],
         interface: Option<&str>,
         scope: Scope,
-        subs: &[(Ident, Ident)],
+        subs: &[Ident],
     ) -> Result<TokenStream, String> {
         let paths: Vec<String> = functions
             .iter()
@@ -355,19 +355,19 @@ impl<'a> Generator<'a> {
         }
         let sub_fields = subs
             .iter()
-            .map(|(field, module)| quote!(#field: #module::Exports<'p>));
+            .map(|module| quote!(#module: #module::Exports<'p>));
         let sub_new = subs
             .iter()
-            .map(|(field, module)| quote!(#field: #module::Exports::new(pool)?));
+            .map(|module| quote!(#module: #module::Exports::new(pool)?));
         let sub_with = subs
             .iter()
-            .map(|(field, _)| quote!(#field: self.#field.with(options.clone())?));
-        let sub_get = subs.iter().map(|(field, module)| {
-            let doc = format!(" The client of the exported interface `{field}`.");
+            .map(|module| quote!(#module: self.#module.with(options.clone())?));
+        let sub_get = subs.iter().map(|module| {
+            let doc = format!(" The client of the exported interface `{module}`.");
             quote! {
                 #[doc = #doc]
-                pub fn #field(&self) -> &#module::Exports<'p> {
-                    &self.#field
+                pub fn #module(&self) -> &#module::Exports<'p> {
+                    &self.#module
                 }
             }
         });
@@ -714,7 +714,7 @@ impl<'a> Generator<'a> {
                 }
             }
         };
-        let body = match &def.kind {
+        let (definition, to_json, from_json) = match &def.kind {
             TypeDefKind::Record(record) => {
                 let mut fields = Vec::new();
                 let mut to = Vec::new();
@@ -733,28 +733,24 @@ impl<'a> Generator<'a> {
                     });
                 }
                 let what = format!("a `{wit_name}` record (an object)");
-                quote! {
-                    #doc
-                    #[derive(Debug, Clone, PartialEq)]
-                    pub struct #name {
-                        #(#fields,)*
-                    }
-
-                    impl ::mpwasm::bindings::ToJson for #name {
-                        fn to_json(&self) -> ::mpwasm::bindings::json::Value {
-                            let mut object = ::mpwasm::bindings::json::Map::new();
-                            #(#to)*
-                            ::mpwasm::bindings::json::Value::Object(object)
+                (
+                    quote! {
+                        #doc
+                        #[derive(Debug, Clone, PartialEq)]
+                        pub struct #name {
+                            #(#fields,)*
                         }
-                    }
-
-                    impl ::mpwasm::bindings::FromJson for #name {
-                        fn from_json(json: &::mpwasm::bindings::json::Value) -> ::std::result::Result<Self, String> {
-                            let object = json.as_object().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))?;
-                            Ok(Self { #(#from,)* })
-                        }
-                    }
-                }
+                    },
+                    quote! {
+                        let mut object = ::mpwasm::bindings::json::Map::new();
+                        #(#to)*
+                        ::mpwasm::bindings::json::Value::Object(object)
+                    },
+                    quote! {
+                        let object = json.as_object().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))?;
+                        Ok(Self { #(#from,)* })
+                    },
+                )
             }
             TypeDefKind::Variant(variant) => {
                 let mut cases = Vec::new();
@@ -785,32 +781,28 @@ impl<'a> Generator<'a> {
                     "is not a case of `{wit_name}` (its cases: {})",
                     all.join(", ")
                 );
-                quote! {
-                    #doc
-                    #[derive(Debug, Clone, PartialEq)]
-                    pub enum #name {
-                        #(#cases,)*
-                    }
-
-                    impl ::mpwasm::bindings::ToJson for #name {
-                        fn to_json(&self) -> ::mpwasm::bindings::json::Value {
-                            match self {
-                                #(#to,)*
-                            }
+                (
+                    quote! {
+                        #doc
+                        #[derive(Debug, Clone, PartialEq)]
+                        pub enum #name {
+                            #(#cases,)*
                         }
-                    }
-
-                    impl ::mpwasm::bindings::FromJson for #name {
-                        fn from_json(json: &::mpwasm::bindings::json::Value) -> ::std::result::Result<Self, String> {
-                            let (case, payload) = ::mpwasm::bindings::case_of(json, #what)?;
-                            let _ = payload;
-                            match case {
-                                #(#from,)*
-                                other => Err(format!("`{other}` {}", #unknown)),
-                            }
+                    },
+                    quote! {
+                        match self {
+                            #(#to,)*
                         }
-                    }
-                }
+                    },
+                    quote! {
+                        let (case, payload) = ::mpwasm::bindings::case_of(json, #what)?;
+                        let _ = payload;
+                        match case {
+                            #(#from,)*
+                            other => Err(format!("`{other}` {}", #unknown)),
+                        }
+                    },
+                )
             }
             TypeDefKind::Enum(e) => {
                 let all: Vec<&str> = e.cases.iter().map(|c| c.name.as_str()).collect();
@@ -825,30 +817,26 @@ impl<'a> Generator<'a> {
                     "is not a case of `{wit_name}` (its cases: {})",
                     all.join(", ")
                 );
-                quote! {
-                    #doc
-                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-                    pub enum #name {
-                        #(#cdocs #names,)*
-                    }
-
-                    impl ::mpwasm::bindings::ToJson for #name {
-                        fn to_json(&self) -> ::mpwasm::bindings::json::Value {
-                            ::mpwasm::bindings::json::Value::String(match self {
-                                #(Self::#names => #keys,)*
-                            }.to_string())
+                (
+                    quote! {
+                        #doc
+                        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+                        pub enum #name {
+                            #(#cdocs #names,)*
                         }
-                    }
-
-                    impl ::mpwasm::bindings::FromJson for #name {
-                        fn from_json(json: &::mpwasm::bindings::json::Value) -> ::std::result::Result<Self, String> {
-                            match json.as_str().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))? {
-                                #(#keys => Ok(Self::#names),)*
-                                other => Err(format!("`{other}` {}", #unknown)),
-                            }
+                    },
+                    quote! {
+                        ::mpwasm::bindings::json::Value::String(match self {
+                            #(Self::#names => #keys,)*
+                        }.to_string())
+                    },
+                    quote! {
+                        match json.as_str().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))? {
+                            #(#keys => Ok(Self::#names),)*
+                            other => Err(format!("`{other}` {}", #unknown)),
                         }
-                    }
-                }
+                    },
+                )
             }
             TypeDefKind::Flags(flags) => {
                 let keys: Vec<&str> = flags.flags.iter().map(|f| f.name.as_str()).collect();
@@ -862,35 +850,31 @@ impl<'a> Generator<'a> {
                     "is not a flag of `{wit_name}` (its flags: {})",
                     keys.join(", ")
                 );
-                quote! {
-                    #doc
-                    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-                    pub struct #name {
-                        #(#fdocs pub #names: bool,)*
-                    }
-
-                    impl ::mpwasm::bindings::ToJson for #name {
-                        fn to_json(&self) -> ::mpwasm::bindings::json::Value {
-                            let mut set = ::std::vec::Vec::new();
-                            #(if self.#names { set.push(::mpwasm::bindings::json::Value::String(#keys.to_string())); })*
-                            ::mpwasm::bindings::json::Value::Array(set)
+                (
+                    quote! {
+                        #doc
+                        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+                        pub struct #name {
+                            #(#fdocs pub #names: bool,)*
                         }
-                    }
-
-                    impl ::mpwasm::bindings::FromJson for #name {
-                        fn from_json(json: &::mpwasm::bindings::json::Value) -> ::std::result::Result<Self, String> {
-                            let items = json.as_array().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))?;
-                            let mut flags = Self::default();
-                            for item in items {
-                                match item.as_str() {
-                                    #(Some(#keys) => flags.#names = true,)*
-                                    _ => return Err(format!("{item} {}", #unknown)),
-                                }
+                    },
+                    quote! {
+                        let mut set = ::std::vec::Vec::new();
+                        #(if self.#names { set.push(::mpwasm::bindings::json::Value::String(#keys.to_string())); })*
+                        ::mpwasm::bindings::json::Value::Array(set)
+                    },
+                    quote! {
+                        let items = json.as_array().ok_or_else(|| ::mpwasm::bindings::expected(#what, json))?;
+                        let mut flags = Self::default();
+                        for item in items {
+                            match item.as_str() {
+                                #(Some(#keys) => flags.#names = true,)*
+                                _ => return Err(format!("{item} {}", #unknown)),
                             }
-                            Ok(flags)
                         }
-                    }
-                }
+                        Ok(flags)
+                    },
+                )
             }
             TypeDefKind::Type(t) => {
                 // A `use` of another interface's type, or an alias.
@@ -912,7 +896,23 @@ impl<'a> Generator<'a> {
                 ));
             }
         };
-        Ok(quote!(#body #serde))
+        Ok(quote! {
+            #definition
+
+            impl ::mpwasm::bindings::ToJson for #name {
+                fn to_json(&self) -> ::mpwasm::bindings::json::Value {
+                    #to_json
+                }
+            }
+
+            impl ::mpwasm::bindings::FromJson for #name {
+                fn from_json(json: &::mpwasm::bindings::json::Value) -> ::std::result::Result<Self, String> {
+                    #from_json
+                }
+            }
+
+            #serde
+        })
     }
 
     /// A named structural type's definition (`type bytes = list<u8>`).

@@ -124,18 +124,13 @@
 //!     }
 //! }
 //! ```
-
-use std::future::Future;
-use std::marker::PhantomData;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, TaskError};
 use crate::ids::TaskIndex;
 use crate::imports::{HostCallInfo, HostError};
-use crate::pool::{AsyncResult, Canceller};
+use crate::pool::{AsyncResult, Typed};
+use crate::values::to_json;
 
 /// The JSON crate the generated code uses (so an application need not depend on it).
 pub use serde_json as json;
@@ -214,19 +209,6 @@ macro_rules! integers {
 
 integers!(u8: "u8", u16: "u16", u32: "u32", u64: "u64", i8: "s8", i16: "s16", i32: "s32", i64: "s64");
 
-/// A float as JSON: NaN and the infinities, which JSON lacks, as strings.
-fn float_json(x: f64) -> Value {
-    if x.is_nan() {
-        Value::String("NaN".into())
-    } else if x == f64::INFINITY {
-        Value::String("inf".into())
-    } else if x == f64::NEG_INFINITY {
-        Value::String("-inf".into())
-    } else {
-        Number::from_f64(x).map_or(Value::Null, Value::Number)
-    }
-}
-
 fn float_from(json: &Value) -> Result<f64, String> {
     match json {
         Value::Number(n) => n.as_f64().ok_or_else(|| expected("a number", json)),
@@ -239,7 +221,7 @@ fn float_from(json: &Value) -> Result<f64, String> {
 
 impl ToJson for f64 {
     fn to_json(&self) -> Value {
-        float_json(*self)
+        to_json::float(*self)
     }
 }
 
@@ -251,13 +233,8 @@ impl FromJson for f64 {
 
 impl ToJson for f32 {
     fn to_json(&self) -> Value {
-        if self.is_finite() {
-            // The shortest decimal form, as the JSON path prints an f32 (0.1, not 0.1000000015).
-            let shortest: f64 = self.to_string().parse().unwrap_or(f64::from(*self));
-            float_json(shortest)
-        } else {
-            float_json(f64::from(*self))
-        }
+        // As the JSON path prints an f32: 0.1, not 0.1000000015.
+        to_json::float32(*self)
     }
 }
 
@@ -502,52 +479,14 @@ pub fn decode<R: FromJson>(
     })
 }
 
-/// The future a generated `_async` method returns: the call's result decoded into `R`.
-/// Dropping it cancels the call, as dropping an [`AsyncResult`] does.
-pub struct Call<R> {
-    call: AsyncResult,
-    function: &'static str,
-    _result: PhantomData<fn() -> R>,
-}
+/// The future a generated `_async` method returns: the call's result decoded into `R` by its
+/// WIT type. Dropping it cancels the call, as dropping an [`AsyncResult`] does.
+pub type Call<R> = Typed<R>;
 
-impl<R: FromJson> Call<R> {
+impl<R: FromJson> Typed<R> {
     /// The call `call` of `function`, decoded into `R` when it ends.
     pub fn new(function: &'static str, call: AsyncResult) -> Call<R> {
-        Call {
-            call,
-            function,
-            _result: PhantomData,
-        }
-    }
-
-    /// Waits for the result, blocking the thread.
-    ///
-    /// # Errors
-    /// The task's [`TaskError`], or `bad-input` when the result does not fit `R`.
-    pub fn wait(self) -> Result<R, TaskError> {
-        decode(self.function, self.call.wait())
-    }
-
-    /// Cancels the call (see [`Canceller::cancel`]).
-    pub fn cancel(&self) {
-        self.call.cancel();
-    }
-
-    /// A handle that cancels the call from another thread.
-    pub fn canceller(&self) -> Canceller {
-        self.call.canceller()
-    }
-}
-
-impl<R: FromJson> Future for Call<R> {
-    type Output = Result<R, TaskError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let function = this.function;
-        Pin::new(&mut this.call)
-            .poll(cx)
-            .map(|result| decode(function, result))
+        Typed::decoded_by(call, function, decode)
     }
 }
 

@@ -6,7 +6,6 @@
 //! array of k values.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -915,10 +914,7 @@ impl AsyncResult {
 
     /// The same call's result through serde, as a future (or with [`Typed::wait`]).
     pub fn typed<R: DeserializeOwned>(self) -> Typed<R> {
-        Typed {
-            call: self,
-            _result: PhantomData,
-        }
+        Typed::decoded_by(self, "", |_, result| typed(result))
     }
 }
 
@@ -938,21 +934,40 @@ impl Drop for AsyncResult {
     }
 }
 
-/// A call whose result is decoded into `R` with serde: [`AsyncResult::typed`],
-/// [`Export::apply_typed_async`]. A [`Future`] (dropping it cancels the call), or wait with
-/// [`Typed::wait`].
+/// A call whose result is decoded into `R`: with serde ([`AsyncResult::typed`],
+/// [`Export::apply_typed_async`]) or by its WIT type ([`bindings::Call`](crate::bindings::Call),
+/// what a generated `_async` method returns). A [`Future`] (dropping it cancels the call), or wait
+/// with [`Typed::wait`].
 pub struct Typed<R> {
     call: AsyncResult,
-    _result: PhantomData<fn() -> R>,
+    /// The function called, named by a decoding error.
+    function: &'static str,
+    decode: Decoder<R>,
 }
 
-impl<R: DeserializeOwned> Typed<R> {
-    /// Waits for the result.
+/// How a [`Typed`] call turns the function's JSON result into `R`.
+type Decoder<R> = fn(&str, Result<Value, TaskError>) -> Result<R, TaskError>;
+
+impl<R> Typed<R> {
+    /// `call`, whose result `decode` turns into `R` (given `function` for its errors).
+    pub(crate) fn decoded_by(
+        call: AsyncResult,
+        function: &'static str,
+        decode: Decoder<R>,
+    ) -> Self {
+        Typed {
+            call,
+            function,
+            decode,
+        }
+    }
+
+    /// Waits for the result, blocking the thread.
     ///
     /// # Errors
     /// The task's [`TaskError`], or `bad-input` when its result does not fit `R`.
     pub fn wait(self) -> Result<R, TaskError> {
-        typed(self.call.wait())
+        (self.decode)(self.function, self.call.wait())
     }
 
     /// Cancels the call (see [`Canceller::cancel`]).
@@ -966,11 +981,14 @@ impl<R: DeserializeOwned> Typed<R> {
     }
 }
 
-impl<R: DeserializeOwned> Future for Typed<R> {
+impl<R> Future for Typed<R> {
     type Output = Result<R, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        Pin::new(&mut this.call).poll(cx).map(typed)
+        let (function, decode) = (this.function, this.decode);
+        Pin::new(&mut this.call)
+            .poll(cx)
+            .map(|result| decode(function, result))
     }
 }

@@ -22,7 +22,8 @@ pub fn results_to_json(results: &[Val]) -> CompactString {
     }
 }
 
-fn float(x: f64) -> Json {
+/// A float as JSON: NaN and the infinities, which JSON lacks, as strings.
+pub(crate) fn float(x: f64) -> Json {
     if x.is_nan() {
         Json::String("NaN".into())
     } else if x == f64::INFINITY {
@@ -34,7 +35,8 @@ fn float(x: f64) -> Json {
     }
 }
 
-fn float32(x: f32) -> Json {
+/// An f32 as JSON, by its shortest decimal form.
+pub(crate) fn float32(x: f32) -> Json {
     if x.is_finite() {
         // Go through the shortest decimal form so 0.1f32 prints as 0.1, not 0.100000001490116.
         let shortest: f64 = x.to_string().parse().unwrap_or(f64::from(x));
