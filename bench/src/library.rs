@@ -1,9 +1,10 @@
 //! The mpwasm library as a contender, for workloads that are an API call: `apply` on a warm pool
-//! (W3), `imap_unordered` with chunksize 1 (W5), the memory of idle workers (W9), and a guest's
-//! call into the application (W13).
+//! (W3), `imap_unordered` with chunksize 1 (W5), the memory of idle workers (W9), a guest's
+//! call into the application (W13), and awaited calls from tokio against `imap_unordered` (W14).
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -71,9 +72,10 @@ pub fn host_call(task: &Path, worker: &Path, rounds: u32) -> Result<()> {
     Ok(())
 }
 
-/// Times `imap_unordered` with chunksize 1 over `0..n` (pool start-up excluded).
-pub fn imap_unordered(task: &Path, worker: &Path, n: u64) -> Result<()> {
-    let pool = pool(task, worker, Some(1))?;
+/// Times `imap_unordered` over `0..n` (pool start-up excluded), with `chunksize` or the pool's
+/// own chunking.
+pub fn imap_unordered(task: &Path, worker: &Path, n: u64, chunksize: Option<usize>) -> Result<()> {
+    let pool = pool(task, worker, chunksize)?;
     pool.apply(vec![json!(0)])?;
     let start = Instant::now();
     let mut sum: u64 = 0;
@@ -82,6 +84,45 @@ pub fn imap_unordered(task: &Path, worker: &Path, n: u64) -> Result<()> {
         let value = result?;
         sum = sum.wrapping_add(value.as_u64().context("square returned a non-number")?);
     }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("check sum of squares {sum}");
+    metric("throughput", n as f64 / elapsed, "items/s");
+    Ok(())
+}
+
+/// Times `n` calls of `apply_async` awaited on a multi-threaded tokio runtime, `in_flight` of
+/// them at a time (pool start-up excluded): the async counterpart of [`imap_unordered`].
+pub fn tokio_calls(task: &Path, worker: &Path, n: u64, in_flight: usize) -> Result<()> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    let pool = Arc::new(pool(task, worker, None)?);
+    pool.apply(vec![json!(0)])?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .context("cannot start a tokio runtime")?;
+    let start = Instant::now();
+    let driver = {
+        let pool = Arc::clone(&pool);
+        async move {
+            let mut next = 0u64;
+            let mut sum = 0u64;
+            let mut calls = FuturesUnordered::new();
+            while next < n || !calls.is_empty() {
+                while next < n && calls.len() < in_flight.max(1) {
+                    calls.push(pool.apply_async(vec![json!(next)]));
+                    next += 1;
+                }
+                if let Some(result) = calls.next().await {
+                    let value = result?;
+                    sum = sum.wrapping_add(value.as_u64().context("square returned a non-number")?);
+                }
+            }
+            anyhow::Ok(sum)
+        }
+    };
+    let sum = runtime
+        .block_on(runtime.spawn(driver))
+        .context("the tokio task driving the calls panicked")??;
     let elapsed = start.elapsed().as_secs_f64();
     println!("check sum of squares {sum}");
     metric("throughput", n as f64 / elapsed, "items/s");

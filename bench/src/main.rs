@@ -4,8 +4,8 @@
 //!
 //! - `native-*`: the same algorithms as the guest tasks, in native Rust over rayon's thread pool
 //!   (one thread per core): the ceiling for CPU-bound work.
-//! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered)
-//!   or that look inside a running pool (the workers' memory).
+//! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered,
+//!   async calls from tokio) or that look inside a running pool (the workers' memory).
 //! - `broker-*`: a local run and the same run through a Redis broker, timed alike.
 //! - `pipe-roundtrip` (and its child, `echo`): the physical anchor for an apply round trip;
 //!   `pipe-echo` the same for W13.
@@ -32,6 +32,9 @@ usage: mpwasm-bench <workload> [args]
   native-hash FILE             print the hex SHA-256 of each JSON string line of FILE (rayon)
   lib-apply TASK WORKER ROUNDS     time Pool::apply of square(3) on a warm pool
   lib-imap-unordered TASK WORKER N time imap_unordered with chunksize 1 over 0..N
+  lib-imap-unordered-auto TASK WORKER N  the same with the pool's own chunking
+  lib-tokio-calls TASK WORKER N K  time N apply_async calls awaited from a multi-threaded tokio
+                                   runtime, K in flight at a time
   lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
   lib-hostcall TASK WORKER ROUNDS  time a guest's call to an application function (TASK is
                                    the host-calls guest: its `chatter` calls `echo` ROUNDS times)
@@ -70,8 +73,17 @@ fn run(args: &[String]) -> Result<()> {
             library::apply(task.as_ref(), worker.as_ref(), number(rounds)?)
         }
         ["lib-imap-unordered", task, worker, n] => {
-            library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?)
+            library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?, Some(1))
         }
+        ["lib-imap-unordered-auto", task, worker, n] => {
+            library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?, None)
+        }
+        ["lib-tokio-calls", task, worker, n, in_flight] => library::tokio_calls(
+            task.as_ref(),
+            worker.as_ref(),
+            number(n)?,
+            number(in_flight)?,
+        ),
         ["lib-idle-pss", task, worker] => library::idle_pss(task.as_ref(), worker.as_ref()),
         ["lib-hostcall", task, worker, rounds] => {
             library::host_call(task.as_ref(), worker.as_ref(), number(rounds)?)

@@ -1,7 +1,8 @@
 //! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W13 of the
-//! plugin-host issue and W15–W16 of the shared-state issue: for each, its contenders (the exact commands),
-//! how a run is measured, and the goal it is judged against. Sizes come from [`Sizes`]: the full
-//! ones for `cargo xtask bench`, tiny ones for the smoke run in CI.
+//! plugin-host issue, W14 of its part two, and W15–W16 of the shared-state issue: for each, its
+//! contenders (the exact commands), how a run is measured, and the goal it is judged against.
+//! Sizes come from [`Sizes`]: the full ones for `cargo xtask bench`, tiny ones for the smoke run
+//! in CI.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,6 +129,8 @@ pub struct Sizes {
     pub w12_items: u64,
     /// W13: host calls made by one task.
     pub w13_calls: u32,
+    /// W14: calls awaited from tokio (and items of the blocking map beside them).
+    pub w14_calls: u64,
     /// W15: `incr` calls in all, 1 000 per task.
     pub w15_incrs: u64,
     /// W16: lines of the word-count corpus (20 words each).
@@ -148,6 +151,7 @@ impl Sizes {
         w11_items: 5_000,
         w12_items: 1_000,
         w13_calls: 20_000,
+        w14_calls: 100_000,
         w15_incrs: 200_000,
         w16_lines: 20_000,
     };
@@ -165,6 +169,7 @@ impl Sizes {
         w11_items: 100,
         w12_items: 20,
         w13_calls: 200,
+        w14_calls: 2_000,
         w15_incrs: 2_000,
         w16_lines: 200,
     };
@@ -740,6 +745,54 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ),
         ],
         verdict: ratio_at_most("pipe (anchor)", 1.2),
+        skipped: None,
+    });
+
+    let w14_calls = sizes.w14_calls.to_string();
+    workloads.push(Workload {
+        id: "W14",
+        title: format!(
+            "{} square calls awaited from a multi-threaded tokio runtime, 1 000 in flight, \
+             against the blocking imap_unordered over the same inputs (library)",
+            sizes.w14_calls
+        ),
+        unit: "µs/item",
+        goal: "≥ 0.9x the blocking imap_unordered's calls/s",
+        contenders: vec![
+            Contender::new(
+                "mpwasm",
+                root,
+                &[
+                    &bench,
+                    "lib-tokio-calls",
+                    &square,
+                    &mpwasm,
+                    &w14_calls,
+                    "1000",
+                ],
+                Measure::PerItemMicros("throughput"),
+            ),
+            Contender::new(
+                "imap_unordered (anchor)",
+                root,
+                &[
+                    &bench,
+                    "lib-imap-unordered-auto",
+                    &square,
+                    &mpwasm,
+                    &w14_calls,
+                ],
+                Measure::PerItemMicros("throughput"),
+            ),
+        ],
+        verdict: Box::new(|m: &Medians| {
+            // Per-item times: the anchor's over ours is our share of its calls/s.
+            let ratio = m.get("imap_unordered (anchor)")? / m.get("mpwasm")?;
+            Some((
+                ratio >= 0.9,
+                format!("{ratio:.3}x the blocking imap_unordered's calls/s (goal ≥ 0.9)"),
+            ))
+        }),
         skipped: None,
     });
 
