@@ -11,18 +11,27 @@
 //!     [--first N] [--tag TAG]...
 //! ```
 //!
-//! It runs its sample documents through the plugin, prints one JSON line per document
+//! It uses the typed API `mpwasm::bindgen!` generates from that WIT, and the async one: every
+//! document is a request of its own, awaited on a tokio runtime. It runs its sample documents
+//! through the plugin, prints one JSON line per document
 //! (`{"index":0,"ok":{...}}` or `{"index":0,"error":{"kind":..,"message":..}}`) and then the
 //! plugin's log lines on stderr. Exit status 0 when every document was transformed, 1 when
 //! some failed, 2 when the plugin cannot be loaded.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use mpwasm::bindings::ToJson;
 use mpwasm::{CallOptions, HostCallInfo, HostError, Pool};
-use serde_json::{Value, json};
+use serde_json::json;
+
+// The plugin's world, typed: `Document`, the client `DocPlugin` (`transform` and
+// `transform_async`) and the trait `app::App` for the interface the application answers. A
+// change to the WIT that this file does not follow fails to compile.
+mpwasm::bindgen!(path = "../wit", world = "doc-plugin");
 
 /// The URL the application answers slowly (the stuck plugin's favourite).
 const SLOW_URL: &str = "https://slow.example/";
@@ -35,7 +44,18 @@ struct App {
     /// The log lines plugins wrote, with the user and the task.
     log: Mutex<Vec<String>>,
     /// How many host calls were answered.
-    calls: std::sync::atomic::AtomicU64,
+    calls: AtomicU64,
+}
+
+impl App {
+    /// The user of the request a host call belongs to (from its context; never the plugin's say).
+    fn user(&self, call: &HostCallInfo<'_>) -> String {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        call.context()["user"]
+            .as_str()
+            .unwrap_or("anonymous")
+            .to_string()
+    }
 }
 
 /// The sources a plugin may fetch, and their text.
@@ -47,58 +67,65 @@ fn allowed(url: &str) -> Option<&'static str> {
     }
 }
 
-/// Answers every function of `mpwasm:tasks/app` for the call's user.
-fn answer(app: &App, call: &HostCallInfo<'_>) -> Result<Value, HostError> {
-    app.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let user = call.context()["user"]
-        .as_str()
-        .unwrap_or("anonymous")
-        .to_string();
-    match call.function() {
-        "log" => {
-            let message: String = call.arg(0)?;
-            let line = format!("[{user}] document {}: {message}", call.task());
-            app.log
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(line);
-            Ok(Value::Null)
+/// The application's side of `mpwasm:tasks/app`, for the user of each call.
+impl app::App for App {
+    fn log(&self, call: &HostCallInfo<'_>, message: String) -> Result<(), HostError> {
+        let document = &call.context()["document"];
+        let line = format!("[{}] document {document}: {message}", self.user(call));
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+        Ok(())
+    }
+
+    fn get(&self, call: &HostCallInfo<'_>, key: String) -> Result<Option<String>, HostError> {
+        let user = self.user(call);
+        let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(store.get(&(user, key)).cloned())
+    }
+
+    fn set(&self, call: &HostCallInfo<'_>, key: String, value: String) -> Result<(), HostError> {
+        let user = self.user(call);
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((user, key), value);
+        Ok(())
+    }
+
+    /// `result<string, string>`: the `Err` is the plugin's to handle.
+    fn fetch(&self, call: &HostCallInfo<'_>, url: String) -> Result<String, String> {
+        self.user(call);
+        if url == SLOW_URL {
+            std::thread::sleep(Duration::from_secs(2));
         }
-        "get" => {
-            let key: String = call.arg(0)?;
-            let store = app.store.lock().unwrap_or_else(PoisonError::into_inner);
-            Ok(store.get(&(user, key)).map_or(Value::Null, |v| json!(v)))
-        }
-        "set" => {
-            let (key, value): (String, String) = (call.arg(0)?, call.arg(1)?);
-            app.store
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert((user, key), value);
-            Ok(Value::Null)
-        }
-        "fetch" => {
-            let url: String = call.arg(0)?;
-            if url == SLOW_URL {
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            allowed(&url).map(|text| json!(text)).ok_or_else(|| {
-                HostError::new(format!("{url} is not on the application's allow-list"))
-            })
-        }
-        other => Err(HostError::new(format!(
-            "the application has no function `{other}`"
-        ))),
+        allowed(&url)
+            .map(str::to_string)
+            .ok_or_else(|| format!("{url} is not on the application's allow-list"))
     }
 }
 
 /// The sample documents.
-fn documents() -> Vec<Value> {
+fn documents() -> Vec<Document> {
+    let doc = |title: &str, body: &str, tags: &[&str]| Document {
+        title: title.into(),
+        body: body.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
     vec![
-        json!({"title": "  release   notes ", "body": "Version 2 is out.", "tags": ["source:https://docs.example/footer"]}),
-        json!({"title": "License", "body": "Read this.", "tags": ["source:https://docs.example/license"]}),
-        json!({"title": "Secrets", "body": "Fetch them.", "tags": ["source:https://evil.example/"]}),
-        json!({"title": "   ", "body": "No title.", "tags": []}),
+        doc(
+            "  release   notes ",
+            "Version 2 is out.",
+            &["source:https://docs.example/footer"],
+        ),
+        doc(
+            "License",
+            "Read this.",
+            &["source:https://docs.example/license"],
+        ),
+        doc("Secrets", "Fetch them.", &["source:https://evil.example/"]),
+        doc("   ", "No title.", &[]),
     ]
 }
 
@@ -159,54 +186,77 @@ fn main() -> ExitCode {
         }
     };
     let app = Arc::new(App::default());
-    let handler = {
-        let app = Arc::clone(&app);
-        move |call: &HostCallInfo<'_>| answer(&app, call)
-    };
-    let pool = match Pool::builder()
-        .processes(2)
-        .host("mpwasm:tasks/app", handler)
-        .function("transform")
-        .build(args.plugin.as_str())
-    {
+    let builder = Pool::builder().processes(2).function("transform");
+    let pool = match app::add_to(builder, Arc::clone(&app)).build(args.plugin.as_str()) {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("doc_pipeline: {e}");
             return ExitCode::from(2);
         }
     };
-    // Every call of this request carries the user (for the store) and its own deadline.
-    let options = CallOptions::new()
-        .timeout(args.timeout)
-        .context(json!({ "user": args.user }));
-    let transform = match pool.main().with(options) {
-        Ok(export) => export,
+    let plugin = match DocPlugin::new(&pool) {
+        Ok(plugin) => plugin,
         Err(e) => {
             eprintln!("doc_pipeline: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut docs: Vec<Value> = documents().into_iter().take(args.first).collect();
+    let mut docs: Vec<Document> = documents().into_iter().take(args.first).collect();
     for doc in &mut docs {
-        if let Some(tags) = doc["tags"].as_array_mut() {
-            tags.extend(args.tags.iter().map(|t| json!(t)));
+        doc.tags.extend(args.tags.iter().cloned());
+    }
+    // Each document is a request of its own: its call carries the user (for the store), the
+    // document's number (for the log) and its own deadline, none of which the plugin sees.
+    let mut requests = Vec::with_capacity(docs.len());
+    for (index, doc) in docs.iter().enumerate() {
+        let options = CallOptions::new()
+            .timeout(args.timeout)
+            .context(json!({ "user": args.user, "document": index }));
+        match plugin.with(options) {
+            Ok(client) => requests.push((client, doc)),
+            Err(e) => {
+                eprintln!("doc_pipeline: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("doc_pipeline: cannot start a tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
+    // One tokio task per document, as a server takes requests; each awaits its call without
+    // blocking a runtime thread, while the workers run the calls side by side.
+    let results = runtime.block_on(async {
+        let tasks: Vec<_> = requests
+            .iter()
+            .map(|(client, doc)| runtime.spawn(client.transform_async(doc)))
+            .collect();
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            results.push(task.await);
+        }
+        results
+    });
     let mut failed = false;
-    for (index, result) in transform.map(docs).into_iter().enumerate() {
+    for (index, result) in results.into_iter().enumerate() {
         let line = match result {
-            // `transform` returns a result: its `ok` is the document, its `err` a reason.
-            Ok(value) => match value.get("ok") {
-                Some(doc) => json!({"index": index, "ok": doc}),
-                None => {
-                    failed = true;
-                    json!({"index": index, "refused": value.get("err")})
-                }
-            },
-            Err(e) => {
+            Ok(Ok(Ok(doc))) => json!({"index": index, "ok": doc.to_json()}),
+            // `transform` returns a result: its `err` is the plugin's reason for refusing.
+            Ok(Ok(Err(reason))) => {
+                failed = true;
+                json!({"index": index, "refused": reason})
+            }
+            Ok(Err(e)) => {
                 failed = true;
                 json!({"index": index, "error": {"kind": e.kind().as_str(), "message": e.to_string()}})
+            }
+            Err(e) => {
+                failed = true;
+                json!({"index": index, "error": {"kind": "panic", "message": e.to_string()}})
             }
         };
         println!("{line}");
@@ -220,7 +270,7 @@ fn main() -> ExitCode {
     {
         eprintln!("{line}");
     }
-    let calls = app.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let calls = app.calls.load(Ordering::Relaxed);
     eprintln!(
         "doc_pipeline: {calls} host calls answered in {:.3} s",
         elapsed.as_secs_f64()
