@@ -1,7 +1,7 @@
 //! Calls awaited from async code, against real workers: every submitted call is a `Future`
-//! and an unordered map is a `Stream`, under tokio (multi-threaded and current-thread) and
-//! `futures::executor`; polling never blocks the runtime's thread, and dropping a future
-//! cancels its call, freeing the worker. Also: plugin output sent to `tracing`, checked
+//! and an unordered map is a `Stream`, under tokio (multi-threaded and current-thread),
+//! async-std and `futures::executor`; polling never blocks the runtime's thread, and dropping a
+//! future cancels its call, freeing the worker. Also: plugin output sent to `tracing`, checked
 //! with a subscriber that records every event.
 
 use std::collections::BTreeMap;
@@ -192,6 +192,58 @@ fn futures_executor_awaits_calls_and_typed_results_are_checked() {
     let err = futures::executor::block_on(divide.apply_async(vec![json!(1), json!(0)]))
         .expect_err("division by zero");
     assert_eq!(err.kind(), ErrorKind::Trap, "{err}");
+}
+
+#[test]
+fn async_std_awaits_calls_from_its_tasks_and_streams_a_map() {
+    let pool = Arc::new(misbehave(2).build(guests::MISBEHAVE).expect("pool starts"));
+    let results = async_std::task::block_on(async {
+        let tasks: Vec<_> = (0..20u64)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                async_std::task::spawn(async move {
+                    let calls: Vec<_> = (0..10u64)
+                        .map(|c| {
+                            let x = t * 100 + c;
+                            (
+                                x,
+                                pool.apply_async(vec![json!(x)]),
+                                pool.apply_typed_async(x),
+                            )
+                        })
+                        .collect();
+                    let mut got = Vec::new();
+                    for (x, call, typed) in calls {
+                        let value = call.await.expect("id answers");
+                        let typed: u64 = typed.await.expect("id answers, typed");
+                        got.push((x, value, typed));
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await);
+        }
+        all
+    });
+    assert_eq!(results.len(), 200, "every call came back");
+    for (x, value, typed) in &results {
+        assert_eq!(value, &json!(x), "the call of {x}");
+        assert_eq!(typed, x, "the typed call of {x}");
+    }
+    // A map's Stream, awaited on async-std's executor: every input once, with its result.
+    let got = async_std::task::block_on(async {
+        let mut stream = pool.imap_unordered((0..50u64).map(|x| json!(x)));
+        let mut got = BTreeMap::new();
+        while let Some((index, result)) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+            got.insert(index.0, result.expect("id answers"));
+        }
+        got
+    });
+    let want: BTreeMap<u64, Value> = (0..50u64).map(|x| (x, json!(x))).collect();
+    assert_eq!(got, want);
 }
 
 /// One recorded `tracing` event: its target, level, message and fields.
