@@ -438,7 +438,8 @@ impl<'a> Generator<'a> {
                 let pty = self.rust_type(&p.ty, scope)?;
                 let label = &p.name;
                 params.push(quote!(#pname: #pty));
-                decode.push(quote!(let #pname: #pty = ::mpwasm::bindings::arg(call, #i, #label)?;));
+                decode
+                    .push(quote!(let #pname: #pty = ::mpwasm::bindings::arg(__call, #i, #label)?;));
                 names.push(pname);
             }
             // A function returning `result<T, E>` answers `Result<T, E>`: its `Err` is the
@@ -447,7 +448,7 @@ impl<'a> Generator<'a> {
                 Some((ok, err)) => (
                     quote!(::std::result::Result<#ok, #err>),
                     quote! {
-                        match app.#method(call, #(#names),*) {
+                        match __app.#method(__call, #(#names),*) {
                             Ok(value) => Ok(::mpwasm::bindings::ToJson::to_json(&value)),
                             Err(err) => Err(::mpwasm::bindings::err_value(&err)),
                         }
@@ -461,7 +462,7 @@ impl<'a> Generator<'a> {
                     (
                         quote!(::std::result::Result<#ty, ::mpwasm::HostError>),
                         quote! {
-                            let value = app.#method(call, #(#names),*)?;
+                            let value = __app.#method(__call, #(#names),*)?;
                             Ok(::mpwasm::bindings::ToJson::to_json(&value))
                         },
                     )
@@ -470,7 +471,7 @@ impl<'a> Generator<'a> {
             let doc = docs(&f.docs, &format!("Answers `{fname}`."));
             methods.extend(quote! {
                 #doc
-                fn #method(&self, call: &::mpwasm::HostCallInfo<'_>, #(#params),*) -> #returns;
+                fn #method(&self, __call: &::mpwasm::HostCallInfo<'_>, #(#params),*) -> #returns;
             });
             arms.extend(quote! {
                 #fname => {
@@ -490,9 +491,9 @@ impl<'a> Generator<'a> {
             }
 
             /// The handler that decodes each call and gives it to `app`.
-            pub fn handler<T: #trait_name>(app: ::std::sync::Arc<T>) -> impl ::mpwasm::HostHandler {
-                move |call: &::mpwasm::HostCallInfo<'_>| -> ::std::result::Result<::mpwasm::bindings::json::Value, ::mpwasm::HostError> {
-                    match call.function() {
+            pub fn handler<T: #trait_name>(__app: ::std::sync::Arc<T>) -> impl ::mpwasm::HostHandler {
+                move |__call: &::mpwasm::HostCallInfo<'_>| -> ::std::result::Result<::mpwasm::bindings::json::Value, ::mpwasm::HostError> {
+                    match __call.function() {
                         #arms
                         other => Err(::mpwasm::HostError::new(format!(
                             "`{other}` is not a function of {}", #import

@@ -21,6 +21,25 @@ mod doc {
     mpwasm::bindgen!(path = "../wit", world = "doc-plugin");
 }
 
+/// Parameters named like the macro's own locals (`call`, `app`) and an error type that is an
+/// enum: the bindings must compile and the enum reach the guest as its `err` value.
+mod awkward {
+    mpwasm::bindgen!(
+        inline = "
+            package example:awkward;
+            interface host {
+                enum code { not-found, denied }
+                lookup: func(call: u32, app: string) -> result<u32, code>;
+            }
+            world awkward {
+                import host;
+                export run: func() -> u32;
+            }
+        ",
+        world = "awkward",
+    );
+}
+
 use kitchen::types::{Color, Perms, Person, Shape};
 
 /// A pool of `path`; every export is served, `main` is the pool's own function.
@@ -337,4 +356,33 @@ fn an_imported_interface_is_answered_through_its_generated_trait() {
         log.iter().any(|line| line.starts_with("ann: ")),
         "the plugin's log reached the trait with the call's context: {log:?}"
     );
+}
+
+struct Awkward;
+
+impl awkward::host::Host for Awkward {
+    fn lookup(
+        &self,
+        _: &HostCallInfo<'_>,
+        call: u32,
+        app: String,
+    ) -> Result<u32, awkward::host::Code> {
+        match (call, app.as_str()) {
+            (0, _) => Err(awkward::host::Code::NotFound),
+            (_, "") => Err(awkward::host::Code::Denied),
+            (n, _) => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn wit_names_like_the_macros_own_compile_and_an_enum_error_is_the_guests_err() {
+    let fault = mpwasm::bindings::err_value(&awkward::host::Code::NotFound);
+    assert_eq!(
+        fault.value(),
+        Some(&json!("not-found")),
+        "the enum case travels as the err payload, not as a failed task"
+    );
+    // The handler the macro generates for it builds (and registers) without a clash.
+    let _builder = awkward::host::add_to(Pool::builder(), Arc::new(Awkward));
 }

@@ -450,13 +450,17 @@ pub fn arg<T: FromJson>(call: &HostCallInfo<'_>, i: usize, name: &str) -> Result
     })
 }
 
-/// The [`HostError`] that makes a host function's `Err(err)` the guest's `err`: a string is
-/// the message; any other value is the payload (its JSON text is the message).
+/// The [`HostError`] that makes a host function's `Err(err)` the guest's `err`: always the
+/// value as its payload (a string is also the message; any other value's JSON text is), so
+/// an enum case such as `"not-found"`, a `char` or a payload-less variant case reaches the
+/// guest as its `err` too, not as a failed task.
 pub fn err_value<E: ToJson>(err: &E) -> HostError {
-    match err.to_json() {
-        Value::String(message) => HostError::new(message),
-        value => HostError::with_value(value.to_string(), value),
-    }
+    let value = err.to_json();
+    let message = match &value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    HostError::with_value(message, value)
 }
 
 /// A call's result decoded into `R`: the value, or a `bad-input` error naming the function
@@ -518,5 +522,17 @@ mod tests {
         assert!(char::from_json(&json!("ab")).is_err());
         let err = Vec::<u32>::from_json(&json!([1, "2"])).expect_err("a string in the list");
         assert!(err.contains("element 1"), "{err}");
+    }
+
+    #[test]
+    fn an_error_value_always_travels_as_the_payload() {
+        // An enum case, a char or a payload-less variant case is a JSON string too: it must
+        // reach the guest as its `err` value, whatever the error type is.
+        let case = err_value(&'x');
+        assert_eq!(case.value(), Some(&json!("x")));
+        assert_eq!(case.message(), "x");
+        let number = err_value(&404u32);
+        assert_eq!(number.value(), Some(&json!(404)));
+        assert_eq!(number.message(), "404");
     }
 }

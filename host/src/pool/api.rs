@@ -817,7 +817,9 @@ impl<I: Iterator<Item = Value> + Unpin> Stream for ImapUnordered<'_, I> {
 /// blocks (tokio, async-std, `futures::executor` and any other executor work alike).
 ///
 /// Dropping it before its outcome was taken cancels the call (see [`Canceller::cancel`]), so
-/// an abandoned future frees its worker.
+/// an abandoned future frees its worker (on a pool of this machine's workers; a job on a
+/// broker cannot cancel one input, so there the call runs on and its result is dropped).
+/// The outcome is taken once: awaiting or waiting again after that gives `cancelled`.
 pub struct AsyncResult {
     canceller: Canceller,
     outcomes: Outcomes,

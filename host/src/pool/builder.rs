@@ -227,7 +227,8 @@ impl PoolBuilder {
     /// one `INFO` event of target `mpwasm::plugin` per line, with the fields `plugin` (see
     /// [`name`](Self::name)), `export`, `task` (the input's index) and `worker` (the process
     /// id), and a `WARN` event saying how many bytes were dropped past the output limit. The
-    /// events are sent as each outcome is taken; the outcome keeps the bytes too.
+    /// events are sent as each outcome arrives from its worker (in arrival order, before the
+    /// application takes it); the outcome keeps the bytes too.
     pub fn output_to_tracing(mut self, on: bool) -> Self {
         self.trace_output = on;
         self

@@ -103,17 +103,21 @@ pub enum JobMsg {
 
 /// Where a job's server sends its [`JobMsg`]s: a channel, and the task waker of a consumer
 /// that awaits the job (a [`Future`](std::future::Future) or a `Stream`), woken after each
-/// message so no thread of an async runtime ever blocks on the channel.
+/// message so no thread of an async runtime ever blocks on the channel, and woken again when
+/// a sender goes away, so a consumer whose server vanished without a word sees the channel
+/// disconnected (and answers `cancelled`) instead of waiting forever.
 #[derive(Clone)]
 pub struct JobSender {
-    tx: Sender<JobMsg>,
+    /// Always `Some` until the sender is dropped (taken then, so the channel may disconnect
+    /// before the consumer is woken).
+    tx: Option<Sender<JobMsg>>,
     wake: Arc<AtomicWaker>,
 }
 
 impl JobSender {
     /// A sender over `tx` that wakes whatever task registered in `wake`.
     pub(crate) fn new(tx: Sender<JobMsg>, wake: Arc<AtomicWaker>) -> JobSender {
-        JobSender { tx, wake }
+        JobSender { tx: Some(tx), wake }
     }
 
     /// Sends `msg`, then wakes the consumer's task if one waits.
@@ -121,8 +125,74 @@ impl JobSender {
     /// # Errors
     /// The message back when the consumer is gone.
     pub fn send(&self, msg: JobMsg) -> Result<(), SendError<JobMsg>> {
-        let sent = self.tx.send(msg);
+        let sent = match &self.tx {
+            Some(tx) => tx.send(msg),
+            None => Err(SendError(msg)),
+        };
         self.wake.wake();
         sent
+    }
+}
+
+impl Drop for JobSender {
+    fn drop(&mut self) {
+        // Drop the channel's sender first: if it was the last, the woken consumer finds the
+        // channel disconnected. (Any other drop wakes it for nothing; it polls and waits on.)
+        drop(self.tx.take());
+        self.wake.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use crossbeam_channel::{TryRecvError, unbounded};
+
+    use super::*;
+
+    /// Counts its wakes, and whether the channel was already disconnected at each.
+    struct Probe {
+        wakes: AtomicUsize,
+        disconnected: AtomicUsize,
+        rx: crossbeam_channel::Receiver<JobMsg>,
+    }
+
+    impl Wake for Probe {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            if matches!(self.rx.try_recv(), Err(TryRecvError::Disconnected)) {
+                self.disconnected.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_sender_going_away_wakes_the_consumer_to_a_disconnected_channel() {
+        let (tx, rx) = unbounded();
+        let wake = Arc::new(AtomicWaker::new());
+        let probe = Arc::new(Probe {
+            wakes: AtomicUsize::new(0),
+            disconnected: AtomicUsize::new(0),
+            rx,
+        });
+        let sender = JobSender::new(tx, Arc::clone(&wake));
+        let clone = sender.clone();
+        wake.register(&Waker::from(Arc::clone(&probe)));
+        drop(clone);
+        // AtomicWaker hands its waker out once per registration.
+        wake.register(&Waker::from(Arc::clone(&probe)));
+        drop(sender);
+        assert_eq!(probe.wakes.load(Ordering::SeqCst), 2, "woken at each drop");
+        assert_eq!(
+            probe.disconnected.load(Ordering::SeqCst),
+            1,
+            "the last drop wakes the consumer after the channel disconnected"
+        );
     }
 }

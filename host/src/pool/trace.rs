@@ -26,7 +26,8 @@ impl OutputTrace {
             return;
         }
         let task = outcome.index.0;
-        let worker = outcome.worker_pid.unwrap_or(0);
+        // Recorded only when known (an outcome answered without a worker has no pid).
+        let worker = outcome.worker_pid;
         let text = String::from_utf8_lossy(&output.bytes);
         for line in text.lines() {
             tracing::info!(
