@@ -15,8 +15,12 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, LitStr, Token};
 use wit_parser::{
-    Docs, Function, InterfaceId, Resolve, Type, TypeDefKind, TypeId, TypeOwner, WorldId, WorldItem,
+    Docs, Function, FunctionKind, InterfaceId, Resolve, Type, TypeDefKind, TypeId, TypeOwner,
+    WorldId, WorldItem, WorldKey,
 };
+
+/// The longest tuple `mpwasm::bindings` maps (its `ToJson`/`FromJson` impls stop there).
+const MAX_TUPLE: usize = 8;
 
 /// Generates typed bindings for a WIT world; see `mpwasm::bindgen`.
 #[proc_macro]
@@ -171,6 +175,77 @@ fn docs(docs: &Docs, fallback: &str) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
+/// Refuses an exported function the bindings cannot call.
+fn check_function(f: &Function) -> Result<(), String> {
+    match f.kind {
+        FunctionKind::Freestanding => Ok(()),
+        FunctionKind::AsyncFreestanding => Err(format!(
+            "`{}` is an `async func`: mpwasm calls plain functions only (every call is already \
+             a future on the host's side)",
+            f.name
+        )),
+        _ => Err(format!(
+            "`{}` belongs to a resource: resources are not supported",
+            f.name
+        )),
+    }
+}
+
+/// The Rust names already taken in one place, and by what, to refuse a second.
+struct Names {
+    place: String,
+    taken: HashMap<String, String>,
+}
+
+impl Names {
+    fn new(place: &str) -> Names {
+        Names {
+            place: place.to_string(),
+            taken: HashMap::new(),
+        }
+    }
+
+    fn reserve(&mut self, rust: &str, by: &str) {
+        self.taken.insert(rust.to_string(), by.to_string());
+    }
+
+    fn add(&mut self, rust: &str, by: &str) -> Result<(), String> {
+        match self.taken.insert(rust.to_string(), by.to_string()) {
+            Some(other) => Err(format!(
+                "{by} and {other} would both be `{rust}` in {}; rename one in the WIT",
+                self.place
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A client's method names: two per function (blocking and `_async`) besides `new`, `with`.
+struct Methods(Names);
+
+impl Methods {
+    fn new(client: &str) -> Methods {
+        let mut names = Names::new(client);
+        names.reserve("new", "the client's constructor");
+        names.reserve("with", "the client's per-call options");
+        Methods(names)
+    }
+
+    fn reserve(&mut self, rust: &str, by: &str) {
+        self.0.reserve(rust, by);
+    }
+
+    fn add(&mut self, f: &Function) -> Result<(), String> {
+        let method = f.name.to_snake_case();
+        let by = format!("the function `{}`", f.name);
+        self.0.add(&snake(&f.name).to_string(), &by)?;
+        self.0.add(
+            &format!("{method}_async"),
+            &format!("{by} (its async method)"),
+        )
+    }
+}
+
 impl<'a> Generator<'a> {
     fn new(resolve: &'a Resolve, world: WorldId) -> Generator<'a> {
         let w = &resolve.worlds[world];
@@ -190,7 +265,97 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// Refuses what would generate code that does not compile, naming the WIT that causes
+    /// it: inline interfaces, async functions, and two WIT names that become one Rust name in
+    /// the same place (after case conversion, or against a name the macro generates itself).
+    fn check_names(&self) -> Result<(), String> {
+        let w = &self.resolve.worlds[self.world];
+        let mut modules: HashMap<String, String> = HashMap::new();
+        let mut root = Names::new("the world's own items");
+        root.reserve(&camel(&w.name).to_string(), "the world's client");
+        root.reserve(
+            "WorldImports",
+            "the trait of the functions the world imports",
+        );
+        for (items, what) in [(&w.imports, "imports"), (&w.exports, "exports")] {
+            for (key, item) in items {
+                match item {
+                    WorldItem::Interface { id, .. } if !answered_by_mpwasm(self.resolve, *id) => {
+                        let iface = &self.resolve.interfaces[*id];
+                        if iface.name.is_none() {
+                            let key = match key {
+                                WorldKey::Name(name) => name.clone(),
+                                WorldKey::Interface(_) => "?".to_string(),
+                            };
+                            return Err(format!(
+                                "the world `{}` {what} the inline interface `{key}`: bindgen! \
+                                 binds named interfaces only; declare `interface {key} {{ .. }}` \
+                                 in the package and `{} {key};` in the world",
+                                w.name,
+                                &what[..what.len() - 1]
+                            ));
+                        }
+                        let id_name = self.resolve.id_of(*id).unwrap_or_default();
+                        let module = self.modules[id].to_string();
+                        if let Some(other) = modules.get(&module)
+                            && other != &id_name
+                        {
+                            return Err(format!(
+                                "the interfaces `{other}` and `{id_name}` would both be the \
+                                 module `{module}`; bind one world that uses only one of them"
+                            ));
+                        }
+                        modules.insert(module, id_name);
+                    }
+                    WorldItem::Type { id, .. } => {
+                        let name = self.resolve.types[*id].name.as_deref().unwrap_or("?");
+                        root.add(&camel(name).to_string(), &format!("the type `{name}`"))?;
+                    }
+                    WorldItem::Function(f) if what == "exports" => check_function(f)?,
+                    _ => {}
+                }
+            }
+        }
+        for (&id, module) in &self.modules {
+            let iface = &self.resolve.interfaces[id];
+            let id_name = self.resolve.id_of(id).unwrap_or_default();
+            let mut names = Names::new(&format!("the module `{module}` (`{id_name}`)"));
+            if w.imports
+                .values()
+                .any(|i| matches!(i, WorldItem::Interface { id: i, .. } if *i == id))
+            {
+                let trait_name = camel(iface.name.as_deref().unwrap_or("imports")).to_string();
+                names.reserve(&trait_name, "the trait the application implements");
+            }
+            if w.exports
+                .values()
+                .any(|i| matches!(i, WorldItem::Interface { id: i, .. } if *i == id))
+            {
+                names.reserve("Exports", "the interface's client");
+                let mut methods = Methods::new(&format!("`{id_name}`'s client"));
+                for f in iface.functions.values() {
+                    check_function(f)?;
+                    methods.add(f)?;
+                }
+            }
+            for (name, _) in &iface.types {
+                names.add(&camel(name).to_string(), &format!("the type `{name}`"))?;
+            }
+        }
+        let mut methods = Methods::new(&format!("the `{}` world's client", w.name));
+        for module in modules.keys() {
+            methods.reserve(module, "an exported interface's accessor");
+        }
+        for item in w.exports.values() {
+            if let WorldItem::Function(f) = item {
+                methods.add(f)?;
+            }
+        }
+        Ok(())
+    }
+
     fn all(&self) -> Result<TokenStream, String> {
+        self.check_names()?;
         let w = &self.resolve.worlds[self.world];
         let mut out = TokenStream::new();
         let mut interfaces: Vec<(InterfaceId, bool, bool)> = Vec::new();
@@ -650,6 +815,13 @@ impl<'a> Generator<'a> {
                 let n = *n as usize;
                 quote!([#t; #n])
             }
+            TypeDefKind::Tuple(t) if t.types.len() > MAX_TUPLE => {
+                return Err(format!(
+                    "a tuple of {} elements: bindgen! binds tuples of at most {MAX_TUPLE}; use a \
+                     record instead",
+                    t.types.len()
+                ));
+            }
             TypeDefKind::Tuple(t) => {
                 let types = t
                     .types
@@ -919,5 +1091,80 @@ impl<'a> Generator<'a> {
     /// A named structural type's definition (`type bytes = list<u8>`).
     fn structural(&self, id: TypeId, scope: Scope) -> Result<TokenStream, String> {
         self.kind_type(&self.resolve.types[id].kind, scope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The macro's error for the inline WIT `text` (world `w`), or its code's length.
+    fn refusal(text: &str) -> String {
+        let options = Options {
+            path: None,
+            inline: Some(text.to_string()),
+            world: Some("w".to_string()),
+            span: Span::call_site(),
+        };
+        match generate(&options) {
+            Ok(code) => format!("no error; {} bytes of code", code.to_string().len()),
+            Err(message) => message,
+        }
+    }
+
+    #[test]
+    fn wit_that_would_not_compile_is_refused_naming_its_cause() {
+        let cases = [
+            (
+                "interface document { record document { x: u32 } get: func() -> document; } \
+                 world w { import document; export run: func() -> u32; }",
+                "the type `document` and the trait the application implements would both be \
+                 `Document`",
+            ),
+            (
+                "world w { export api: interface { f: func() -> u32; } }",
+                "exports the inline interface `api`",
+            ),
+            (
+                "world w { export new: func() -> u32; }",
+                "the function `new` and the client's constructor would both be `new`",
+            ),
+            (
+                "world w { export f: func() -> u32; export f-async: func() -> u32; }",
+                "would both be `f_async`",
+            ),
+            (
+                "world w { record v1-2 { x: u32 } record v12 { y: u32 } \
+                 export f: func(a: v1-2, b: v12) -> u32; }",
+                "would both be `V12`",
+            ),
+            (
+                "interface exports { record exports { x: u32 } f: func() -> exports; } \
+                 world w { export exports; }",
+                "would both be `Exports`",
+            ),
+            (
+                "world w { export f: func(a: tuple<u8,u8,u8,u8,u8,u8,u8,u8,u8>) -> u32; }",
+                "a tuple of 9 elements",
+            ),
+            (
+                "world w { export f: async func() -> u32; }",
+                "`f` is an `async func`",
+            ),
+        ];
+        for (world, want) in cases {
+            let got = refusal(&format!("package a:b; {world}"));
+            assert!(got.contains(want), "{world}\n  want: {want}\n  got: {got}");
+        }
+    }
+
+    #[test]
+    fn names_that_only_look_alike_are_accepted() {
+        let got = refusal(
+            "package a:b; interface app { record document { x: u32 } \
+             lookup: func(call: u32, app: string) -> result<u32, string>; } \
+             world w { import app; export run: func(d: document) -> u32; use app.{document}; }",
+        );
+        assert!(got.starts_with("no error"), "{got}");
     }
 }

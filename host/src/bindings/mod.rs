@@ -27,7 +27,11 @@
 //!   `result<T, E>` answers `Result<T, E>`, any other `Result<T, HostError>`), with
 //!   `handler(Arc<impl Trait>)` and `add_to(builder, Arc<impl Trait>)` to register it.
 //!
-//! Interfaces mpwasm answers itself (WASI, `mpwasm:shared`) get no bindings. The WIT files are
+//! WIT the generated code could not compile is refused with an error naming what in it:
+//! resources, `async func`, inline interfaces, tuples of more than 8, and two WIT names that
+//! would become one Rust name in one place (`v1-2` and `v12`, an interface with a type of its
+//! own name, an export named `new` or `with`). Interfaces mpwasm answers itself (WASI,
+//! `mpwasm:shared`) get no bindings. The WIT files are
 //! tracked, so a WIT change rebuilds the application, and code that does not follow it fails
 //! to compile:
 //!
