@@ -310,6 +310,7 @@ impl<'a> Generator<'a> {
                     WorldItem::Type { id, .. } => {
                         let name = self.resolve.types[*id].name.as_deref().unwrap_or("?");
                         root.add(&camel(name).to_string(), &format!("the type `{name}`"))?;
+                        self.check_members(*id)?;
                     }
                     WorldItem::Function(f) if what == "exports" => check_function(f)?,
                     _ => {}
@@ -338,8 +339,9 @@ impl<'a> Generator<'a> {
                     methods.add(f)?;
                 }
             }
-            for (name, _) in &iface.types {
+            for (name, ty) in &iface.types {
                 names.add(&camel(name).to_string(), &format!("the type `{name}`"))?;
+                self.check_members(*ty)?;
             }
         }
         let mut methods = Methods::new(&format!("the `{}` world's client", w.name));
@@ -350,6 +352,48 @@ impl<'a> Generator<'a> {
             if let WorldItem::Function(f) = item {
                 methods.add(f)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses two fields, cases or flags of one type that become one Rust name.
+    fn check_members(&self, id: TypeId) -> Result<(), String> {
+        let def = &self.resolve.types[id];
+        let name = def.name.as_deref().unwrap_or("?");
+        let (what, members): (&str, Vec<(String, &str)>) = match &def.kind {
+            TypeDefKind::Record(r) => (
+                "field",
+                r.fields
+                    .iter()
+                    .map(|f| (snake(&f.name).to_string(), f.name.as_str()))
+                    .collect(),
+            ),
+            TypeDefKind::Variant(v) => (
+                "case",
+                v.cases
+                    .iter()
+                    .map(|c| (camel(&c.name).to_string(), c.name.as_str()))
+                    .collect(),
+            ),
+            TypeDefKind::Enum(e) => (
+                "case",
+                e.cases
+                    .iter()
+                    .map(|c| (camel(&c.name).to_string(), c.name.as_str()))
+                    .collect(),
+            ),
+            TypeDefKind::Flags(f) => (
+                "flag",
+                f.flags
+                    .iter()
+                    .map(|f| (snake(&f.name).to_string(), f.name.as_str()))
+                    .collect(),
+            ),
+            _ => return Ok(()),
+        };
+        let mut names = Names::new(&format!("the type `{name}`"));
+        for (rust, wit) in members {
+            names.add(&rust, &format!("the {what} `{wit}`"))?;
         }
         Ok(())
     }
@@ -1146,6 +1190,10 @@ mod tests {
             (
                 "world w { export f: func(a: tuple<u8,u8,u8,u8,u8,u8,u8,u8,u8>) -> u32; }",
                 "a tuple of 9 elements",
+            ),
+            (
+                "world w { enum level { v1-2, v12 } export f: func(l: level) -> u32; }",
+                "the case `v12` and the case `v1-2` would both be `V12` in the type `level`",
             ),
             (
                 "world w { export f: async func() -> u32; }",
