@@ -40,36 +40,44 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// What one async task does: ten calls of `id` submitted at once, so they are in flight
+/// together, half through the typed future; then each awaited: (input, JSON, typed answer).
+async fn ten_calls(pool: Arc<Pool>, t: u64) -> Vec<(u64, Value, u64)> {
+    let calls: Vec<_> = (0..10u64)
+        .map(|c| {
+            let x = t * 1000 + c;
+            (
+                x,
+                pool.apply_async(vec![json!(x)]),
+                pool.apply_typed_async(x),
+            )
+        })
+        .collect();
+    let mut got = Vec::new();
+    for (x, call, typed) in calls {
+        let value = call.await.expect("id answers");
+        let typed: u64 = typed.await.expect("id answers, typed");
+        got.push((x, value, typed));
+    }
+    got
+}
+
+/// `calls` came back whole, each with its own input both ways.
+fn assert_every_call_right(results: &[(u64, Value, u64)], calls: usize) {
+    assert_eq!(results.len(), calls, "every call came back");
+    for (x, value, typed) in results {
+        assert_eq!(value, &json!(x), "the call of {x}");
+        assert_eq!(typed, x, "the typed call of {x}");
+    }
+}
+
 #[test]
 fn a_thousand_calls_from_a_hundred_tokio_tasks_all_come_back_right() {
     let pool = Arc::new(misbehave(2).build(guests::MISBEHAVE).expect("pool starts"));
     let runtime = multi_threaded();
     let results = runtime.block_on(async {
         let tasks: Vec<_> = (0..100u64)
-            .map(|t| {
-                let pool = Arc::clone(&pool);
-                tokio::spawn(async move {
-                    // Every call is submitted at once, so the task's ten are in flight
-                    // together; half go through the typed future.
-                    let calls: Vec<_> = (0..10u64)
-                        .map(|c| {
-                            let x = t * 1000 + c;
-                            (
-                                x,
-                                pool.apply_async(vec![json!(x)]),
-                                pool.apply_typed_async(x),
-                            )
-                        })
-                        .collect();
-                    let mut got = Vec::new();
-                    for (x, call, typed) in calls {
-                        let value = call.await.expect("id answers");
-                        let typed: u64 = typed.await.expect("id answers");
-                        got.push((x, value, typed));
-                    }
-                    got
-                })
-            })
+            .map(|t| tokio::spawn(ten_calls(Arc::clone(&pool), t)))
             .collect();
         let mut all = Vec::new();
         for task in tasks {
@@ -77,11 +85,7 @@ fn a_thousand_calls_from_a_hundred_tokio_tasks_all_come_back_right() {
         }
         all
     });
-    assert_eq!(results.len(), 1000);
-    for (x, value, typed) in results {
-        assert_eq!(value, json!(x));
-        assert_eq!(typed, x);
-    }
+    assert_every_call_right(&results, 1000);
 }
 
 #[test]
@@ -199,28 +203,7 @@ fn async_std_awaits_calls_from_its_tasks_and_streams_a_map() {
     let pool = Arc::new(misbehave(2).build(guests::MISBEHAVE).expect("pool starts"));
     let results = async_std::task::block_on(async {
         let tasks: Vec<_> = (0..20u64)
-            .map(|t| {
-                let pool = Arc::clone(&pool);
-                async_std::task::spawn(async move {
-                    let calls: Vec<_> = (0..10u64)
-                        .map(|c| {
-                            let x = t * 100 + c;
-                            (
-                                x,
-                                pool.apply_async(vec![json!(x)]),
-                                pool.apply_typed_async(x),
-                            )
-                        })
-                        .collect();
-                    let mut got = Vec::new();
-                    for (x, call, typed) in calls {
-                        let value = call.await.expect("id answers");
-                        let typed: u64 = typed.await.expect("id answers, typed");
-                        got.push((x, value, typed));
-                    }
-                    got
-                })
-            })
+            .map(|t| async_std::task::spawn(ten_calls(Arc::clone(&pool), t)))
             .collect();
         let mut all = Vec::new();
         for task in tasks {
@@ -228,11 +211,7 @@ fn async_std_awaits_calls_from_its_tasks_and_streams_a_map() {
         }
         all
     });
-    assert_eq!(results.len(), 200, "every call came back");
-    for (x, value, typed) in &results {
-        assert_eq!(value, &json!(x), "the call of {x}");
-        assert_eq!(typed, x, "the typed call of {x}");
-    }
+    assert_every_call_right(&results, 200);
     // A map's Stream, awaited on async-std's executor: every input once, with its result.
     let got = async_std::task::block_on(async {
         let mut stream = pool.imap_unordered((0..50u64).map(|x| json!(x)));
