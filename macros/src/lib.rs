@@ -360,40 +360,16 @@ impl<'a> Generator<'a> {
     fn check_members(&self, id: TypeId) -> Result<(), String> {
         let def = &self.resolve.types[id];
         let name = def.name.as_deref().unwrap_or("?");
-        let (what, members): (&str, Vec<(String, &str)>) = match &def.kind {
-            TypeDefKind::Record(r) => (
-                "field",
-                r.fields
-                    .iter()
-                    .map(|f| (snake(&f.name).to_string(), f.name.as_str()))
-                    .collect(),
-            ),
-            TypeDefKind::Variant(v) => (
-                "case",
-                v.cases
-                    .iter()
-                    .map(|c| (camel(&c.name).to_string(), c.name.as_str()))
-                    .collect(),
-            ),
-            TypeDefKind::Enum(e) => (
-                "case",
-                e.cases
-                    .iter()
-                    .map(|c| (camel(&c.name).to_string(), c.name.as_str()))
-                    .collect(),
-            ),
-            TypeDefKind::Flags(f) => (
-                "flag",
-                f.flags
-                    .iter()
-                    .map(|f| (snake(&f.name).to_string(), f.name.as_str()))
-                    .collect(),
-            ),
+        let (what, members, rust): (&str, Vec<&str>, fn(&str) -> Ident) = match &def.kind {
+            TypeDefKind::Record(r) => ("field", r.fields.iter().map(|f| &*f.name).collect(), snake),
+            TypeDefKind::Variant(v) => ("case", v.cases.iter().map(|c| &*c.name).collect(), camel),
+            TypeDefKind::Enum(e) => ("case", e.cases.iter().map(|c| &*c.name).collect(), camel),
+            TypeDefKind::Flags(f) => ("flag", f.flags.iter().map(|f| &*f.name).collect(), snake),
             _ => return Ok(()),
         };
         let mut names = Names::new(&format!("the type `{name}`"));
-        for (rust, wit) in members {
-            names.add(&rust, &format!("the {what} `{wit}`"))?;
+        for wit in members {
+            names.add(&rust(wit).to_string(), &format!("the {what} `{wit}`"))?;
         }
         Ok(())
     }

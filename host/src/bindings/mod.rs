@@ -31,9 +31,8 @@
 //! resources, `async func`, inline interfaces, tuples of more than 8, and two WIT names that
 //! would become one Rust name in one place (`v1-2` and `v12`, an interface with a type of its
 //! own name, an export named `new` or `with`). Interfaces mpwasm answers itself (WASI,
-//! `mpwasm:shared`) get no bindings. The WIT files are
-//! tracked, so a WIT change rebuilds the application, and code that does not follow it fails
-//! to compile:
+//! `mpwasm:shared`) get no bindings. The WIT files are tracked, so a WIT change rebuilds the
+//! application, and code that does not follow it fails to compile:
 //!
 //! ```no_run
 //! mpwasm::bindgen!(
@@ -128,6 +127,7 @@
 //!     }
 //! }
 //! ```
+
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, TaskError};
