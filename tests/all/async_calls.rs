@@ -1,8 +1,8 @@
 //! Calls awaited from async code, against real workers: every submitted call is a `Future`
 //! and an unordered map is a `Stream`, under tokio (multi-threaded and current-thread),
-//! async-std and `futures::executor`; polling never blocks the runtime's thread, and dropping a
-//! future cancels its call, freeing the worker. Also: plugin output sent to `tracing`, checked
-//! with a subscriber that records every event.
+//! async-executor (what async-std and smol run on) and `futures::executor`; polling never
+//! blocks the runtime's thread, and dropping a future cancels its call, freeing the worker.
+//! Also: plugin output sent to `tracing`, checked with a subscriber that records every event.
 
 use std::collections::BTreeMap;
 use std::future::poll_fn;
@@ -198,31 +198,61 @@ fn futures_executor_awaits_calls_and_typed_results_are_checked() {
     assert_eq!(err.kind(), ErrorKind::Trap, "{err}");
 }
 
+/// async-std and smol run their tasks on `async-executor`; the test drives it directly (with
+/// async-std itself, which it passed too, its `log` features would make every build of the
+/// tests compile wasmtime a second time). Two threads run the executor, as a runtime's pool.
 #[test]
-fn async_std_awaits_calls_from_its_tasks_and_streams_a_map() {
+fn async_executor_runs_calls_from_its_tasks_and_streams_a_map() {
     let pool = Arc::new(misbehave(2).build(guests::MISBEHAVE).expect("pool starts"));
-    let results = async_std::task::block_on(async {
+    let executor = Arc::new(async_executor::Executor::new());
+    let (stop, stopped) = stop_signal();
+    let helper = {
+        let executor = Arc::clone(&executor);
+        std::thread::spawn(move || futures::executor::block_on(executor.run(stopped)))
+    };
+    let results = futures::executor::block_on(executor.run(async {
         let tasks: Vec<_> = (0..20u64)
-            .map(|t| async_std::task::spawn(ten_calls(Arc::clone(&pool), t)))
+            .map(|t| executor.spawn(ten_calls(Arc::clone(&pool), t)))
             .collect();
         let mut all = Vec::new();
         for task in tasks {
             all.extend(task.await);
         }
         all
-    });
+    }));
     assert_every_call_right(&results, 200);
-    // A map's Stream, awaited on async-std's executor: every input once, with its result.
-    let got = async_std::task::block_on(async {
-        let mut stream = pool.imap_unordered((0..50u64).map(|x| json!(x)));
-        let mut got = BTreeMap::new();
-        while let Some((index, result)) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
-            got.insert(index.0, result.expect("id answers"));
+    // A map's Stream, awaited on a task of that executor: every input once, with its result.
+    let streamed = executor.spawn({
+        let pool = Arc::clone(&pool);
+        async move {
+            let mut stream = pool.imap_unordered((0..50u64).map(|x| json!(x)));
+            let mut got = BTreeMap::new();
+            while let Some((index, result)) =
+                poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await
+            {
+                got.insert(index.0, result.expect("id answers"));
+            }
+            got
         }
-        got
     });
+    let got = futures::executor::block_on(executor.run(streamed));
+    stop();
+    helper.join().expect("the executor's second thread ends");
     let want: BTreeMap<u64, Value> = (0..50u64).map(|x| (x, json!(x))).collect();
     assert_eq!(got, want);
+}
+
+/// A future that ends once the returned function is called (to stop an executor's thread).
+fn stop_signal() -> (impl FnOnce(), impl std::future::Future<Output = ()>) {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    (
+        move || {
+            let _ = tx.send(());
+        },
+        async move {
+            let _ = rx.await;
+        },
+    )
 }
 
 /// One recorded `tracing` event: its target, level, message and fields.
