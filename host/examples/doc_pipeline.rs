@@ -48,8 +48,9 @@ struct App {
 }
 
 impl App {
-    /// The user of the request a host call belongs to (from its context; never the plugin's say).
-    fn user(&self, call: &HostCallInfo<'_>) -> String {
+    /// Counts one answered host call and returns the user of the request it belongs to (from
+    /// the call's context; never the plugin's say).
+    fn serve(&self, call: &HostCallInfo<'_>) -> String {
         self.calls.fetch_add(1, Ordering::Relaxed);
         call.context()["user"]
             .as_str()
@@ -71,7 +72,7 @@ fn allowed(url: &str) -> Option<&'static str> {
 impl app::App for App {
     fn log(&self, call: &HostCallInfo<'_>, message: String) -> Result<(), HostError> {
         let document = &call.context()["document"];
-        let line = format!("[{}] document {document}: {message}", self.user(call));
+        let line = format!("[{}] document {document}: {message}", self.serve(call));
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -80,13 +81,13 @@ impl app::App for App {
     }
 
     fn get(&self, call: &HostCallInfo<'_>, key: String) -> Result<Option<String>, HostError> {
-        let user = self.user(call);
+        let user = self.serve(call);
         let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(store.get(&(user, key)).cloned())
     }
 
     fn set(&self, call: &HostCallInfo<'_>, key: String, value: String) -> Result<(), HostError> {
-        let user = self.user(call);
+        let user = self.serve(call);
         self.store
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -96,7 +97,7 @@ impl app::App for App {
 
     /// `result<string, string>`: the `Err` is the plugin's to handle.
     fn fetch(&self, call: &HostCallInfo<'_>, url: String) -> Result<String, String> {
-        self.user(call);
+        self.serve(call);
         if url == SLOW_URL {
             std::thread::sleep(Duration::from_secs(2));
         }
