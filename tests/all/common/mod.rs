@@ -103,6 +103,21 @@ pub fn children(pid: u32) -> Vec<u32> {
     found
 }
 
+/// The children of `pid` that are worker processes already: forked and running the worker
+/// program (a child between fork and exec is still a copy of its parent, and one stopped
+/// there holds up its parent's spawn).
+pub fn workers(pid: u32) -> Vec<u32> {
+    children(pid)
+        .into_iter()
+        .filter(|child| {
+            std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|line| {
+                line.split(|b| *b == 0)
+                    .any(|arg| arg == mpwasm::worker::WORKER_SUBCOMMAND.as_bytes())
+            })
+        })
+        .collect()
+}
+
 /// Waits (up to 5 s) until process `pid` has `n` children, and returns them.
 pub fn wait_for_children(pid: u32, n: usize) -> Vec<u32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
