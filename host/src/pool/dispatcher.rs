@@ -40,6 +40,12 @@ use crate::wire::message::{BatchDone, BatchRef, FromWorker, ToWorkerRef, WireTas
 /// How many failed starts in a row (with no successful start between) break the pool.
 const MAX_START_FAILURES: u32 = 3;
 
+/// How many workers in a row may be killed from outside (SIGKILL, by the kernel out of memory
+/// or by someone) before they are ready, with no successful start between, before the pool
+/// breaks. Such a kill says nothing about the worker, so it gets more tries than a failed
+/// start: a storm of kills that catches the odd worker while it loads must not end the pool.
+const MAX_KILLED_STARTS: u32 = 20;
+
 /// What a dispatcher needs to run.
 pub struct DispatcherConfig {
     /// How many workers.
@@ -183,6 +189,8 @@ pub struct Dispatcher {
     policy: ChunkPolicy,
     next_batch: u64,
     start_failures: u32,
+    /// Workers killed from outside before they were ready, in a row.
+    killed_starts: u32,
     broken: Option<String>,
     warned_confinement: bool,
     /// The scopes of tasks in flight whose job has one, for the threads serving host calls.
@@ -222,6 +230,7 @@ pub fn start(
         policy: ChunkPolicy::new(config.chunksize),
         next_batch: 0,
         start_failures: 0,
+        killed_starts: 0,
         broken: None,
         warned_confinement: false,
         contexts,
@@ -439,6 +448,7 @@ impl Dispatcher {
                     Phase::Ready { .. } | Phase::Retiring { .. } => {}
                 }
                 self.start_failures = 0;
+                self.killed_starts = 0;
                 if !confined && !self.warned_confinement {
                     self.warned_confinement = true;
                     eprintln!("mpwasm: warning: {confinement}");
@@ -468,7 +478,11 @@ impl Dispatcher {
             WorkerEvent::Garbled(message) => {
                 worker.fail(format!("it wrote garbage on its pipe ({message})"), true);
             }
-            WorkerEvent::Exited { status, stderr } => self.on_exit(slot, status, stderr),
+            WorkerEvent::Exited {
+                status,
+                killed,
+                stderr,
+            } => self.on_exit(slot, status, killed, stderr),
         }
     }
 
@@ -593,7 +607,7 @@ impl Dispatcher {
         }
     }
 
-    fn on_exit(&mut self, slot: WorkerId, status: String, stderr: String) {
+    fn on_exit(&mut self, slot: WorkerId, status: String, killed: bool, stderr: String) {
         let Some(mut worker) = self.slots[slot.0 as usize].worker.take() else {
             return;
         };
@@ -619,13 +633,26 @@ impl Dispatcher {
             }
         } else if ran.is_none() {
             // It never started: the tasks did not run, so put them back untouched.
-            self.start_failures += 1;
+            let from_outside = killed && matches!(worker.phase, Phase::Starting);
+            if from_outside {
+                self.killed_starts += 1;
+            } else {
+                self.start_failures += 1;
+            }
             for q in held.into_iter().rev() {
                 self.queue.push_front(q);
             }
             if self.start_failures >= MAX_START_FAILURES {
                 self.break_pool(format!(
                     "worker processes cannot start: the last one ended with {what}"
+                ));
+                return;
+            }
+            if self.killed_starts >= MAX_KILLED_STARTS {
+                self.break_pool(format!(
+                    "worker processes cannot start: the last {MAX_KILLED_STARTS} were killed \
+                     (SIGKILL) while they loaded the module, by the kernel (out of memory?) or \
+                     by someone; the last one ended with {what}"
                 ));
                 return;
             }
@@ -1119,5 +1146,46 @@ mod tests {
         let (outcomes, _) = run(flaky, 30, None, 0, None);
         assert_eq!(failures(&outcomes), []);
         assert!(*lock(&failed) >= 4);
+    }
+
+    #[test]
+    fn workers_killed_while_they_load_get_more_tries_than_failed_starts() {
+        // More kills in a row than failed starts may be, then good workers: nothing fails.
+        let starts = Arc::new(Mutex::new(0u32));
+        let count = Arc::clone(&starts);
+        let stormy = script(move |_, _| {
+            let mut n = lock(&count);
+            *n += 1;
+            if *n <= MAX_KILLED_STARTS - 1 {
+                Act::KilledWhileLoading
+            } else {
+                Act::Normal
+            }
+        });
+        let (outcomes, _) = run(stormy, 30, None, 0, None);
+        assert_eq!(failures(&outcomes), []);
+        assert!(*lock(&starts) > MAX_START_FAILURES);
+    }
+
+    #[test]
+    fn workers_always_killed_while_they_load_break_the_pool_with_the_reason() {
+        let (outcomes, record) = run(script(|_, _| Act::KilledWhileLoading), 10, None, 1, None);
+        assert_eq!(failures(&outcomes).len(), 10);
+        for result in outcomes.values() {
+            let error = result.as_ref().expect_err("failed");
+            assert_eq!(error.kind(), ErrorKind::WorkerLost);
+            assert!(
+                error.message().starts_with("worker processes cannot start")
+                    && error.message().contains("SIGKILL")
+                    && error.message().contains("out of memory"),
+                "{}",
+                error.message()
+            );
+        }
+        assert_eq!(
+            record.started.len(),
+            2 + MAX_KILLED_STARTS as usize - 1,
+            "{record:?}"
+        );
     }
 }

@@ -25,6 +25,10 @@ pub enum WorkerEvent {
     Exited {
         /// How it ended (`exit status 1`, `signal 9 (SIGKILL)`).
         status: String,
+        /// It ended by SIGKILL. Before its `Ready` (and with no trouble noted, which is when
+        /// mpwasm kills a worker) only the kernel (out of memory) or someone else sends that,
+        /// so it says nothing about whether workers can start.
+        killed: bool,
         /// The last lines it wrote to its stderr.
         stderr: String,
     },

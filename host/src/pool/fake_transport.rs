@@ -31,6 +31,8 @@ pub(crate) enum Act {
     GarbleOnFirstBatch,
     /// Says its setup failed and exits.
     NeverStarts,
+    /// Is killed (SIGKILL, from outside) while it loads the module, before it is ready.
+    KilledWhileLoading,
 }
 
 /// Who decides how the worker of a slot and generation behaves.
@@ -123,6 +125,7 @@ fn run(
 ) {
     let exited = |status: &str| WorkerEvent::Exited {
         status: status.into(),
+        killed: status.contains("SIGKILL"),
         stderr: String::new(),
     };
     if act == Act::NeverStarts {
@@ -130,6 +133,10 @@ fn run(
             message: "cannot load the precompiled module: it is not one".into(),
         }));
         report(exited("exit status 3"));
+        return;
+    }
+    if act == Act::KilledWhileLoading {
+        report(exited("killed by signal 9 (SIGKILL)"));
         return;
     }
     // A real worker loads the module its setup names, then says it is ready.

@@ -221,11 +221,13 @@ impl Transport for ProcessTransport {
             let stderr = stderr_tail
                 .recv_timeout(std::time::Duration::from_millis(200))
                 .unwrap_or_default();
+            let (status, killed) = match status {
+                Ok(s) => (describe_status(s), killed_by_sigkill(s)),
+                Err(e) => (format!("unknown status ({e})"), false),
+            };
             send(WorkerEvent::Exited {
-                status: match status {
-                    Ok(s) => describe_status(s),
-                    Err(e) => format!("unknown status ({e})"),
-                },
+                status,
+                killed,
                 stderr,
             });
         });
@@ -338,6 +340,20 @@ fn spawn_stderr_tail(mut stderr: ChildStderr) -> crossbeam_channel::Receiver<Str
         let _ = tx.send(String::from_utf8_lossy(&bytes).trim().to_string());
     });
     rx
+}
+
+/// Whether the process ended by SIGKILL.
+fn killed_by_sigkill(status: ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(9)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        false
+    }
 }
 
 /// `exit status 1` or `killed by signal 9 (SIGKILL)`.
