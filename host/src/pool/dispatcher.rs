@@ -1156,7 +1156,7 @@ mod tests {
         let stormy = script(move |_, _| {
             let mut n = lock(&count);
             *n += 1;
-            if *n <= MAX_KILLED_STARTS - 1 {
+            if *n < MAX_KILLED_STARTS {
                 Act::KilledWhileLoading
             } else {
                 Act::Normal
