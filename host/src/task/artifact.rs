@@ -130,11 +130,15 @@ fn compile(
 }
 
 fn write_temporary(name: &str, bytes: &[u8]) -> Result<Artifact, Error> {
-    let path = std::env::temp_dir().join(format!("mpwasm-{}-{name}", std::process::id()));
-    fs::write(&path, bytes).map_err(|cause| Error::Artifact {
-        path: path.clone(),
-        cause,
-    })?;
+    // A name of its own: another pool of this process may hold the same module's, and each
+    // deletes its file when it is dropped.
+    let path = std::env::temp_dir().join(format!("{}-{name}", files::unique_name("mpwasm")));
+    files::create_fresh(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes))
+        .map_err(|cause| Error::Artifact {
+            path: path.clone(),
+            cause,
+        })?;
     Ok(Artifact {
         path,
         temporary: true,

@@ -151,6 +151,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// `name` (its full path, `module::test`) selected, so that `body` sees no other test's worker
 /// processes among its children. Fails unless that run passed its one test.
 pub fn alone(name: &str, body: impl FnOnce()) {
+    alone_with(name, &[], body);
+}
+
+/// [`alone`], with `env` set in the process of its own (for what a process reads from its
+/// environment, such as `MPWASM_CACHE_DIR`).
+pub fn alone_with(name: &str, env: &[(&str, &Path)], body: impl FnOnce()) {
     const ALONE: &str = "MPWASM_TEST_ALONE";
     if std::env::var_os(ALONE).is_some_and(|selected| selected == name) {
         body();
@@ -160,6 +166,7 @@ pub fn alone(name: &str, body: impl FnOnce()) {
     let out = Command::new(exe)
         .args([name, "--exact"])
         .env(ALONE, name)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("the test binary runs again");
