@@ -257,9 +257,23 @@ impl CallSocket {
         let dir = std::env::temp_dir().join(format!("mpwasm-calls-{}", std::process::id()));
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
-        builder.create(&dir).map_err(|e| failed("directory", e))?;
         let path = dir.join(format!("{}.sock", NEXT.fetch_add(1, Ordering::Relaxed)));
-        let listener = UnixListener::bind(&path).map_err(|e| failed("bind", e))?;
+        let mut tries = 0;
+        let listener = loop {
+            tries += 1;
+            builder.create(&dir).map_err(|e| failed("directory", e))?;
+            match UnixListener::bind(&path) {
+                Ok(listener) => break listener,
+                // Another pool's worker took the last socket and removed the directory
+                // between its creation and this bind: make it again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {}
+                // A leftover of a dead process that had this id: it is nobody's now.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 3 => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(failed("bind", e)),
+            }
+        };
         listener
             .set_nonblocking(true)
             .map_err(|e| failed("nonblocking", e))?;
