@@ -281,3 +281,133 @@ fn works_as_cargo_runner() {
         "{stdout}\n{stderr}"
     );
 }
+
+/// `(suite, name)` of every per-test line before the summary.
+fn ran(run: &Run) -> Vec<(String, String)> {
+    run.stdout
+        .lines()
+        .take_while(|line| !line.starts_with("────"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("] ")?;
+            let (suite, name) = rest.split_once(' ')?;
+            let name = name.split(" (").next()?;
+            Some((suite.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn partitions_run_every_test_of_two_binaries_exactly_once() {
+    let both = [guests::TINY_TESTS, guests::UNTRUSTED_TESTS];
+    let listed = mpwasm(&["test", both[0], both[1], "--list"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let everything: BTreeSet<&str> = listed.lines().into_iter().collect();
+    assert_eq!(everything.len(), 213, "{listed:?}");
+    // Listing a share lists only its tests: slice shares, between them, list each test once.
+    let mut slices = BTreeSet::new();
+    for m in 1..=3 {
+        let share = format!("slice:{m}/3");
+        let run = mpwasm(&["test", both[0], both[1], "--list", "--partition", &share]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let lines = run.lines();
+        // Dealt out in turn: 67 (or 66) of the 200 tiny ones, 5 (or 4) of the 13 others.
+        assert!((70..=72).contains(&lines.len()), "{share}: {}", lines.len());
+        for line in lines {
+            assert!(
+                slices.insert(line.to_string()),
+                "{share} lists {line} again"
+            );
+        }
+    }
+    assert_eq!(
+        slices.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        everything
+    );
+    // Running hash shares runs each test once, and the summary says which share ran.
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    for m in 1..=3 {
+        let share = format!("hash:{m}/3");
+        let run = full_run(&[both[0], "--partition", &share]);
+        assert!(run.code == 0 || run.code == 1, "{run:?}");
+        let tests = ran(&run);
+        assert!(
+            run.stdout.contains(&format!(
+                "(partition {share}: {} of 213 selected)",
+                tests.len()
+            )),
+            "{run:?}"
+        );
+        for test in tests {
+            assert!(
+                seen.insert(test.clone(), share.clone()).is_none(),
+                "{test:?} ran twice"
+            );
+        }
+    }
+    let names: BTreeSet<String> = seen
+        .keys()
+        .map(|(_, name)| format!("{name}: test"))
+        .collect();
+    assert_eq!(
+        names.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        everything
+    );
+    let suites: BTreeSet<&str> = seen.keys().map(|(suite, _)| suite.as_str()).collect();
+    assert_eq!(suites, BTreeSet::from(["tiny_tests", "untrusted_tests"]));
+}
+
+/// [`full_run`] as a user's shell runs it: without the `CARGO_MANIFEST_DIR` that cargo sets
+/// for this test binary (and for a runner it starts).
+fn outside_cargo(extra: &[&str]) -> Run {
+    let out = std::process::Command::new(mpwasm_bin())
+        .args(["test", guests::UNTRUSTED_TESTS, "--timeout", "2s"])
+        .args(extra)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("mpwasm runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_run_with_no_tests_fails_with_exit_4_unless_told_otherwise() {
+    let none = outside_cargo(&["no_test_is_called_this"]);
+    assert_eq!(none.code, 4, "{none:?}");
+    assert!(
+        none.stderr
+            .contains("no tests to run: the filters select none of the tests")
+            && none.stderr.contains("--no-tests warn or pass"),
+        "{none:?}"
+    );
+    let warned = outside_cargo(&["no_test_is_called_this", "--no-tests", "warn"]);
+    assert_eq!(warned.code, 0, "{warned:?}");
+    assert!(
+        warned.stderr.contains("warning: no tests to run"),
+        "{warned:?}"
+    );
+    let passed = outside_cargo(&["no_test_is_called_this", "--no-tests", "pass"]);
+    assert_eq!(passed.code, 0, "{passed:?}");
+    assert!(!passed.stderr.contains("no tests"), "{passed:?}");
+    // As cargo's runner (cargo sets CARGO_MANIFEST_DIR, as it did for this test) a binary
+    // that a filter leaves empty passes, as libtest's own would: cargo runs each one alone.
+    let runner = full_run(&["no_test_is_called_this"]);
+    assert_eq!(runner.code, 0, "{runner:?}");
+    let strict = full_run(&["no_test_is_called_this", "--no-tests", "fail"]);
+    assert_eq!(strict.code, 4, "{strict:?}");
+    // An empty share is the same: one selected test, and the second of two shares.
+    let empty = outside_cargo(&["--exact", "tests::passes", "--partition", "slice:2/2"]);
+    assert_eq!(empty.code, 4, "{empty:?}");
+    assert!(
+        empty
+            .stderr
+            .contains("partition slice:2/2 holds none of the 1 test selected"),
+        "{empty:?}"
+    );
+    let bad = outside_cargo(&["--partition", "hash:4/3"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("--partition `hash:4/3`"), "{bad:?}");
+}

@@ -289,6 +289,32 @@ pub struct TestArgs {
     /// Colour for the test lines and the summary: auto, always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Run only share M of N of the selected tests, so that N runs (CI jobs) given the same
+    /// binaries and filters run each test exactly once: `hash:M/N` by a stable hash of the
+    /// test's name (a test keeps its share as others are added), `slice:M/N` dealt out in
+    /// turn in each binary's order (even shares). M counts from 1.
+    #[arg(long, value_name = "hash:M/N|slice:M/N")]
+    pub partition: Option<String>,
+
+    /// What a run in which no test runs (the filters, --ignored or --partition left none)
+    /// does: `fail` exits 4 with a message, `warn` says so on stderr and exits 0, `pass`
+    /// exits 0 [default: fail; pass when cargo runs mpwasm as its runner (it sets
+    /// CARGO_MANIFEST_DIR), since cargo runs each binary alone and a filter that matches in
+    /// one matches nothing in the others, as libtest's own binaries allow].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub no_tests: Option<NoTests>,
+}
+
+/// `mpwasm test --no-tests`: what a run in which no test runs does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoTests {
+    /// An error: exit 4, naming what selected nothing.
+    Fail,
+    /// A warning on stderr; exit 0.
+    Warn,
+    /// Exit 0 quietly.
+    Pass,
 }
 
 /// The flags of `mpwasm run`.

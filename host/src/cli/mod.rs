@@ -36,6 +36,9 @@ pub enum ExitCode {
     /// The command could not start (a bad flag, no such file, not WebAssembly, no such
     /// function), or could not go on (the joblog cannot be written).
     CouldNotStart,
+    /// `mpwasm test` ran no test (the filters, `--ignored` or `--partition` left none) and
+    /// `--no-tests` is `fail`, its default.
+    NoTests,
     /// Stopped by SIGINT or SIGTERM.
     Interrupted(Signal),
     /// `mpwasm call` of a program: the program's own exit status.
@@ -43,12 +46,14 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    /// The process's exit status: 0, 1, 2, 128 + the signal, or the program's.
+    /// The process's exit status: 0, 1, 2, 4 (no tests), 128 + the signal, or the program's.
     pub fn code(self) -> u8 {
         match self {
             ExitCode::Success => 0,
             ExitCode::Failed => 1,
             ExitCode::CouldNotStart => 2,
+            // cargo-nextest's number for it, so CI scripts written for nextest read it alike.
+            ExitCode::NoTests => 4,
             // The shell's convention, 128 + the signal: SIGINT (2) is 130, SIGTERM (15) 143.
             ExitCode::Interrupted(signal) => 128 + signal.number() as u8,
             ExitCode::Program(status) => status,
@@ -100,6 +105,7 @@ mod tests {
             (ExitCode::Success, 0),
             (ExitCode::Failed, 1),
             (ExitCode::CouldNotStart, 2),
+            (ExitCode::NoTests, 4),
             (ExitCode::Interrupted(Signal::Int), 130),
             (ExitCode::Interrupted(Signal::Term), 143),
             (ExitCode::Program(0), 0),

@@ -9,9 +9,10 @@ use mpwasm::PoolBuilder;
 use mpwasm::limits::{default_memory_limit, default_processes};
 
 use super::pool::{grant_dirs, grant_env, limit_duration, limit_size, processes, size};
-use crate::cli::args::TestArgs;
+use crate::cli::args::{NoTests, TestArgs};
 use crate::cli::style::ColorChoice;
 use crate::cli::test::libtest::{Selection, crate_name};
+use crate::cli::test::partition::Partition;
 
 /// The default memory limit per test, unless the machine's share is smaller.
 const DEFAULT_TEST_MEMORY: u64 = 1024 * 1024 * 1024;
@@ -29,6 +30,10 @@ pub struct TestSettings {
     pub selection: Selection,
     /// Print the selected tests instead of running them (`--list`).
     pub list: bool,
+    /// This run's share of the selected tests (`--partition`); all of them without.
+    pub partition: Option<Partition>,
+    /// What a run in which no test runs does (`--no-tests`).
+    pub no_tests: NoTests,
     /// How often a failed test runs again (`--retries`).
     pub retries: u32,
     /// Where to write the JUnit XML report (`--junit`).
@@ -81,6 +86,12 @@ impl TestSettings {
                 Ok(TestBinary { path, name })
             })
             .collect::<Result<Vec<_>>>()?;
+        let partition = args
+            .partition
+            .as_deref()
+            .map(Partition::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--partition {e}"))?;
         let mut pool = PoolBuilder::new();
         if let Some(n) = args.processes {
             pool = pool.processes(processes(n)?);
@@ -117,6 +128,14 @@ impl TestSettings {
                 include_ignored: args.include_ignored,
             },
             list: args.list,
+            partition,
+            no_tests: args.no_tests.unwrap_or_else(|| {
+                if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+                    NoTests::Pass
+                } else {
+                    NoTests::Fail
+                }
+            }),
             retries: args.retries,
             junit: args.junit,
             nocapture: args.nocapture,

@@ -11,6 +11,7 @@
 
 pub mod junit;
 pub mod libtest;
+pub mod partition;
 pub mod printer;
 pub mod suite;
 
@@ -19,10 +20,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::cli::ExitCode;
+use crate::cli::args::NoTests;
 use crate::cli::output::summary::count;
 use crate::cli::settings::TestSettings;
 use crate::cli::signals::{Signal, Watcher};
 use crate::cli::style::{Stream, Style};
+use partition::Tally;
 use printer::{Printer, Totals};
 use suite::Ended;
 
@@ -69,8 +72,9 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     let watcher = Watcher::new("mpwasm");
     let mut suites = Vec::new();
     let mut interrupted = None;
+    let mut tally = Tally::default();
     for (i, binary) in settings.binaries.iter().enumerate() {
-        match suite::run_binary(&settings, binary, &mut printer, &watcher)? {
+        match suite::run_binary(&settings, binary, &mut printer, &watcher, &mut tally)? {
             Ended::Ran(suite) => suites.push(suite),
             Ended::Interrupted {
                 suite,
@@ -91,7 +95,8 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     let totals = Totals::count(&suites);
-    if printer.summary(&suites, &totals, elapsed).is_err() {
+    let share = settings.partition.map(|p| (p, tally));
+    if printer.summary(&suites, &totals, elapsed, share).is_err() {
         return Ok(ExitCode::Success);
     }
     if let Some(path) = &settings.junit {
@@ -102,6 +107,20 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
         eprintln!("{}", stop.note());
         return Ok(ExitCode::Interrupted(stop.signal));
     }
+    if totals.passed + totals.failed == 0 {
+        let why = no_tests_reason(&settings, &tally, totals.skipped);
+        match settings.no_tests {
+            NoTests::Fail => {
+                eprintln!(
+                    "mpwasm: error: no tests to run: {why} (--no-tests fail, the default; \
+                     --no-tests warn or pass accepts an empty run)"
+                );
+                return Ok(ExitCode::NoTests);
+            }
+            NoTests::Warn => eprintln!("mpwasm: warning: no tests to run: {why}"),
+            NoTests::Pass => {}
+        }
+    }
     Ok(if totals.failed > 0 {
         ExitCode::Failed
     } else {
@@ -109,13 +128,52 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     })
 }
 
+/// Why no test ran: what left none, in the words of the flags that did it.
+fn no_tests_reason(settings: &TestSettings, tally: &Tally, skipped: usize) -> String {
+    let binaries = match settings.binaries.len() {
+        1 => "the test binary".to_string(),
+        n => format!("the {n} test binaries"),
+    };
+    if tally.selected == 0 {
+        if settings.selection.filters.is_empty() && settings.selection.skip.is_empty() {
+            format!("{binaries} hold no tests")
+        } else {
+            format!("the filters select none of the tests of {binaries}")
+        }
+    } else if tally.taken == 0 {
+        let partition = settings
+            .partition
+            .map_or_else(String::new, |p| p.to_string());
+        format!(
+            "partition {partition} holds none of the {} selected",
+            count(tally.selected as u64, "test", "tests")
+        )
+    } else {
+        format!(
+            "every selected test was skipped ({skipped} ignored or should_panic; \
+             --include-ignored runs the ignored ones)"
+        )
+    }
+}
+
 /// `--list`: every selected test of every binary, as libtest prints them (with `--ignored`
 /// only the ignored ones). A closed stdout ends the listing quietly.
 fn list(settings: &TestSettings, printer: &mut Printer) -> Result<ExitCode> {
+    let mut tally = Tally::default();
     for binary in &settings.binaries {
         let pool = suite::start_pool(&settings.pool, &binary.path)?;
         let tests = suite::list_tests(&pool, &binary.path)?;
-        for test in tests.iter().filter(|t| settings.selection.selects(t)) {
+        let selected = tests
+            .iter()
+            .filter(|t| settings.selection.selects(t))
+            .collect();
+        let taken = partition::take(
+            settings.partition.as_ref(),
+            &binary.name,
+            selected,
+            &mut tally,
+        );
+        for test in taken {
             if settings.selection.ignored_only && !test.ignored {
                 continue;
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::junit::Suite;
 use super::libtest::{Status, Verdict};
+use super::partition::{Partition, Tally};
 use crate::cli::output::block::lacks_final_newline;
 use crate::cli::output::duration;
 use crate::cli::output::stdout::{Stdout, StdoutClosed};
@@ -147,12 +148,14 @@ impl Printer {
         self.out.write_now(text.as_bytes())
     }
 
-    /// The summary line for `totals`, then a line per failure.
+    /// The summary line for `totals` (saying which share ran, with `--partition`), then a
+    /// line per failure.
     pub fn summary(
         &mut self,
         suites: &[Suite],
         totals: &Totals,
         elapsed: Duration,
+        share: Option<(Partition, Tally)>,
     ) -> Result<(), StdoutClosed> {
         let mut failures = Vec::new();
         for suite in suites {
@@ -171,12 +174,18 @@ impl Printer {
             }
         }
         let run = totals.passed + totals.failed;
-        let head = format!(
+        let mut head = format!(
             "{} [{}] {} run",
             self.style.bold(&format!("{:>12}", "Summary")),
             duration::column(elapsed),
             count(run as u64, "test", "tests"),
         );
+        if let Some((partition, tally)) = share {
+            head.push_str(&format!(
+                " (partition {partition}: {} of {} selected)",
+                tally.taken, tally.selected
+            ));
+        }
         let mut flaky = Vec::new();
         if totals.flaky > 0 {
             flaky.push(format!("{} flaky", totals.flaky));

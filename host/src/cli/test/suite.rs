@@ -13,6 +13,7 @@ use mpwasm::{ErrorKind, Pool, PoolBuilder, TaskIndex, TaskOutcome};
 
 use super::junit::{Case, Suite};
 use super::libtest::{self, Selection, Status, TestCase, Verdict};
+use super::partition::{self, Tally};
 use super::printer::Printer;
 use crate::cli::output::stdout::StdoutClosed;
 use crate::cli::settings::{TestBinary, TestSettings};
@@ -49,6 +50,7 @@ pub fn run_binary(
     binary: &TestBinary,
     printer: &mut Printer,
     watcher: &Watcher,
+    tally: &mut Tally,
 ) -> Result<Ended> {
     let pool = start_pool(&settings.pool, &binary.path)?;
     let terminator = pool.terminator();
@@ -66,6 +68,7 @@ pub fn run_binary(
         .iter()
         .filter(|t| settings.selection.selects(t))
         .collect();
+    let selected = partition::take(settings.partition.as_ref(), &binary.name, selected, tally);
     let (submitter, mut outcomes) = pool.job(false);
     let (terminator, waker) = (pool.terminator(), outcomes.waker());
     watcher.on_first(move || {
