@@ -411,3 +411,51 @@ fn a_run_with_no_tests_fails_with_exit_4_unless_told_otherwise() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("--partition `hash:4/3`"), "{bad:?}");
 }
+
+#[test]
+fn max_fail_stops_starting_tests_and_says_how_many_did_not_run() {
+    let run = mpwasm(&[
+        "test",
+        guests::UNTRUSTED_TESTS,
+        guests::TINY_TESTS,
+        "-j",
+        "1",
+        "--memory",
+        "64MiB",
+        "--timeout",
+        "2s",
+        "--max-fail",
+        "1",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = ran(&run);
+    let failed = labels(&run)
+        .values()
+        .filter(|l| matches!(l.as_str(), "FAIL" | "TIMEOUT" | "MEMORY"))
+        .count();
+    // The tests already running when the first failure came finish: one worker, two started.
+    assert!((1..=2).contains(&failed), "{run:?}");
+    let summary = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Summary"))
+        .expect("a summary");
+    let not_run: usize = summary
+        .strip_suffix(" not run (--max-fail 1 reached, 1 test binary not started)")
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the summary counts what did not run: {summary}"));
+    assert_eq!(lines.len() + not_run, 13, "{run:?}");
+    assert!(lines.len() < 13, "{run:?}");
+    // The second binary was not started at all.
+    assert!(
+        lines.iter().all(|(suite, _)| suite == "untrusted_tests"),
+        "{run:?}"
+    );
+    // Without the limit every test runs (and --no-fail-fast says the same).
+    let all = full_run(&["--no-fail-fast"]);
+    assert_eq!(ran(&all).len(), 13, "{all:?}");
+    let bad = full_run(&["--max-fail", "0"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("--max-fail `0`"), "{bad:?}");
+}

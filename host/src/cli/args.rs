@@ -290,6 +290,15 @@ pub struct TestArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Stop starting tests once N have failed (after their retries): the tests running then
+    /// finish, the rest (and the binaries after) do not run, and the summary counts them.
+    #[arg(long, value_name = "N", conflicts_with = "no_fail_fast")]
+    pub max_fail: Option<String>,
+
+    /// Run every test however many fail (the default; the opposite of --max-fail).
+    #[arg(long)]
+    pub no_fail_fast: bool,
+
     /// Run only share M of N of the selected tests, so that N runs (CI jobs) given the same
     /// binaries and filters run each test exactly once: `hash:M/N` by a stable hash of the
     /// test's name (a test keeps its share as others are added), `slice:M/N` dealt out in

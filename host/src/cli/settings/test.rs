@@ -34,6 +34,8 @@ pub struct TestSettings {
     pub partition: Option<Partition>,
     /// What a run in which no test runs does (`--no-tests`).
     pub no_tests: NoTests,
+    /// How many failed tests stop the run from starting more (`--max-fail`); none: no limit.
+    pub max_fail: Option<usize>,
     /// How often a failed test runs again (`--retries`).
     pub retries: u32,
     /// Where to write the JUnit XML report (`--junit`).
@@ -92,6 +94,17 @@ impl TestSettings {
             .map(Partition::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("--partition {e}"))?;
+        let max_fail = match &args.max_fail {
+            None => None,
+            Some(text) if text == "all" => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => bail!(
+                    "--max-fail `{text}`: expected a number of failed tests, 1 or more (or \
+                     `all`, which is --no-fail-fast)"
+                ),
+            },
+        };
         let mut pool = PoolBuilder::new();
         if let Some(n) = args.processes {
             pool = pool.processes(processes(n)?);
@@ -129,6 +142,7 @@ impl TestSettings {
             },
             list: args.list,
             partition,
+            max_fail,
             no_tests: args.no_tests.unwrap_or_else(|| {
                 if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
                     NoTests::Pass

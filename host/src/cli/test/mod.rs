@@ -26,8 +26,8 @@ use crate::cli::settings::TestSettings;
 use crate::cli::signals::{Signal, Watcher};
 use crate::cli::style::{Stream, Style};
 use partition::Tally;
-use printer::{Printer, Totals};
-use suite::Ended;
+use printer::{Extras, Printer, Totals};
+use suite::{Carried, Ended};
 
 /// Why the binaries' loop stopped early.
 struct Interrupted {
@@ -72,9 +72,14 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     let watcher = Watcher::new("mpwasm");
     let mut suites = Vec::new();
     let mut interrupted = None;
-    let mut tally = Tally::default();
+    let mut carried = Carried::default();
+    let mut binaries_not_started = 0;
     for (i, binary) in settings.binaries.iter().enumerate() {
-        match suite::run_binary(&settings, binary, &mut printer, &watcher, &mut tally)? {
+        if carried.max_fail_reached(settings.max_fail) {
+            binaries_not_started = settings.binaries.len() - i;
+            break;
+        }
+        match suite::run_binary(&settings, binary, &mut printer, &watcher, &mut carried)? {
             Ended::Ran(suite) => suites.push(suite),
             Ended::Interrupted {
                 suite,
@@ -95,8 +100,15 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     let totals = Totals::count(&suites);
-    let share = settings.partition.map(|p| (p, tally));
-    if printer.summary(&suites, &totals, elapsed, share).is_err() {
+    let tally = carried.tally;
+    let extras = Extras {
+        share: settings.partition.map(|p| (p, tally)),
+        max_fail: settings
+            .max_fail
+            .filter(|_| carried.not_started > 0 || binaries_not_started > 0)
+            .map(|max| (max, carried.not_started, binaries_not_started)),
+    };
+    if printer.summary(&suites, &totals, elapsed, &extras).is_err() {
         return Ok(ExitCode::Success);
     }
     if let Some(path) = &settings.junit {

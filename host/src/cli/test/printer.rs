@@ -58,6 +58,15 @@ impl Totals {
     }
 }
 
+/// What the summary says besides the counts.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The `--partition` share that ran, with how many of the selected tests it held.
+    pub share: Option<(Partition, Tally)>,
+    /// `--max-fail N` stopped the run: N, the tests and the binaries that did not start.
+    pub max_fail: Option<(usize, usize, usize)>,
+}
+
 /// Prints the per-test lines and the summary.
 pub struct Printer {
     nocapture: bool,
@@ -148,14 +157,14 @@ impl Printer {
         self.out.write_now(text.as_bytes())
     }
 
-    /// The summary line for `totals` (saying which share ran, with `--partition`), then a
-    /// line per failure.
+    /// The summary line for `totals` (saying which share ran, with `--partition`, and what
+    /// `--max-fail` left unstarted), then a line per failure.
     pub fn summary(
         &mut self,
         suites: &[Suite],
         totals: &Totals,
         elapsed: Duration,
-        share: Option<(Partition, Tally)>,
+        extras: &Extras,
     ) -> Result<(), StdoutClosed> {
         let mut failures = Vec::new();
         for suite in suites {
@@ -180,7 +189,7 @@ impl Printer {
             duration::column(elapsed),
             count(run as u64, "test", "tests"),
         );
-        if let Some((partition, tally)) = share {
+        if let Some((partition, tally)) = extras.share {
             head.push_str(&format!(
                 " (partition {partition}: {} of {} selected)",
                 tally.taken, tally.selected
@@ -200,8 +209,21 @@ impl Printer {
         let line = SummaryLine::new(head)
             .part(&format!("{} passed", totals.passed), &flaky)
             .part(&format!("{} failed", totals.failed), &why)
-            .part(&format!("{} skipped", totals.skipped), &[])
-            .end("");
+            .part(&format!("{} skipped", totals.skipped), &[]);
+        let line = match extras.max_fail {
+            Some((max, tests, binaries)) => {
+                let mut why = vec![format!("--max-fail {max} reached")];
+                if binaries > 0 {
+                    why.push(format!(
+                        "{} not started",
+                        count(binaries as u64, "test binary", "test binaries")
+                    ));
+                }
+                line.part(&format!("{tests} not run"), &why)
+            }
+            None => line,
+        }
+        .end("");
         let mut text = format!("────────────\n{line}\n");
         for failure in failures {
             text.push_str(&failure);

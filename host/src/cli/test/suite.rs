@@ -22,6 +22,24 @@ use crate::cli::signals::{Signal, Watcher};
 /// How long after a signal finished tests are still collected.
 const DRAIN: Duration = Duration::from_millis(500);
 
+/// What one binary's run leaves for the next and for the summary.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Selected and partitioned tests, over the binaries so far.
+    pub tally: Tally,
+    /// Tests failed (after their retries) so far, for `--max-fail`.
+    pub failed: usize,
+    /// Tests that did not start because `--max-fail` was reached.
+    pub not_started: usize,
+}
+
+impl Carried {
+    /// Whether `--max-fail` was reached: no test may start any more.
+    pub fn max_fail_reached(&self, max_fail: Option<usize>) -> bool {
+        max_fail.is_some_and(|max| self.failed >= max)
+    }
+}
+
 /// How one binary's run ended.
 pub enum Ended {
     /// Every selected test reached a verdict.
@@ -50,7 +68,7 @@ pub fn run_binary(
     binary: &TestBinary,
     printer: &mut Printer,
     watcher: &Watcher,
-    tally: &mut Tally,
+    carried: &mut Carried,
 ) -> Result<Ended> {
     let pool = start_pool(&settings.pool, &binary.path)?;
     let terminator = pool.terminator();
@@ -68,7 +86,12 @@ pub fn run_binary(
         .iter()
         .filter(|t| settings.selection.selects(t))
         .collect();
-    let selected = partition::take(settings.partition.as_ref(), &binary.name, selected, tally);
+    let selected = partition::take(
+        settings.partition.as_ref(),
+        &binary.name,
+        selected,
+        &mut carried.tally,
+    );
     let (submitter, mut outcomes) = pool.job(false);
     let (terminator, waker) = (pool.terminator(), outcomes.waker());
     watcher.on_first(move || {
@@ -80,9 +103,16 @@ pub fn run_binary(
         selected: &selected,
         selection: &settings.selection,
         retries: settings.retries,
+        max_fail: settings.max_fail,
+        // With a failure limit, tests start a few per worker at a time, so that the rest can
+        // stay unstarted; without one, all at once.
+        in_flight: match settings.max_fail {
+            Some(_) => 2 * pool.processes().max(1),
+            None => usize::MAX,
+        },
     };
-    let Ok(SuiteRun { cases, not_run }) = run_suite(&plan, (submitter, outcomes), printer, watcher)
-    else {
+    let run = run_suite(&plan, (submitter, outcomes), printer, watcher, carried);
+    let Ok(SuiteRun { cases, not_run }) = run else {
         return Ok(Ended::StdoutClosed);
     };
     let suite = Suite {
@@ -162,6 +192,10 @@ struct Plan<'a> {
     pub selection: &'a Selection,
     /// How often a failed test runs again.
     pub retries: u32,
+    /// How many failed tests stop the run from starting more (`--max-fail`).
+    pub max_fail: Option<usize>,
+    /// How many tests may be submitted and unfinished at once.
+    pub in_flight: usize,
 }
 
 /// One binary's tests as they ended.
@@ -204,7 +238,8 @@ impl Tracker<'_> {
     }
 }
 
-/// Runs the plan's tests on `job`, a job of the binary's pool, retrying a failed test up to
+/// Runs the plan's tests on `job`, a job of the binary's pool, at most `plan.in_flight` at once
+/// and none once `--max-fail` is reached (counted in `carried`), retrying a failed test up to
 /// `plan.retries` times, until all have a verdict or `watcher` records a signal.
 ///
 /// # Errors
@@ -214,6 +249,7 @@ fn run_suite(
     job: (Submitter, Outcomes),
     printer: &mut Printer,
     watcher: &Watcher,
+    carried: &mut Carried,
 ) -> Result<SuiteRun, StdoutClosed> {
     let (mut submitter, mut outcomes) = job;
     let mut tracker = Tracker {
@@ -223,26 +259,38 @@ fn run_suite(
         stopped: 0,
         cases: Vec::new(),
     };
-    for (i, test) in plan.selected.iter().enumerate() {
-        if plan.selection.runs(test) {
-            if let Some(index) = submitter.push(libtest::run_input(test)) {
-                tracker.running.insert(index, (i, 0));
-            }
-        } else {
-            let verdict = Verdict {
-                status: Status::Skip("ignored".into()),
-                reason: "ignored".into(),
-                stdout: String::new(),
-                stderr: String::new(),
-                duration: Duration::ZERO,
-                worker: None,
-            };
-            tracker.finish(i, verdict, printer)?;
-        }
-    }
-    submitter.flush();
+    // The next test to start, in the binary's order.
+    let mut next = 0;
     let mut pending = None;
-    while !tracker.running.is_empty() {
+    loop {
+        // Start tests while there is room and --max-fail allows (ignored ones are skipped
+        // at once, taking no room).
+        while next < plan.selected.len()
+            && tracker.running.len() < plan.in_flight
+            && !carried.max_fail_reached(plan.max_fail)
+        {
+            let (i, test) = (next, plan.selected[next]);
+            next += 1;
+            if plan.selection.runs(test) {
+                if let Some(index) = submitter.push(libtest::run_input(test)) {
+                    tracker.running.insert(index, (i, 0));
+                }
+            } else {
+                let verdict = Verdict {
+                    status: Status::Skip("ignored".into()),
+                    reason: "ignored".into(),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    duration: Duration::ZERO,
+                    worker: None,
+                };
+                tracker.finish(i, verdict, printer)?;
+            }
+        }
+        submitter.flush();
+        if tracker.running.is_empty() {
+            break;
+        }
         let outcome = match outcomes.wait_next() {
             Next::Outcome(outcome) => outcome,
             Next::Done | Next::Woken => break,
@@ -269,13 +317,19 @@ fn run_suite(
                 continue;
             }
         }
+        if failed {
+            carried.failed += 1;
+        }
         tracker.finish(i, verdict, printer)?;
     }
     if watcher.received().is_some() {
         drain(pending, &mut outcomes, &mut tracker, printer)?;
+    } else {
+        // Only --max-fail leaves tests unstarted without a signal.
+        carried.not_started += plan.selected.len() - next;
     }
     submitter.finish();
-    let not_run = tracker.stopped + tracker.running.len();
+    let not_run = tracker.stopped + tracker.running.len() + (plan.selected.len() - next);
     let mut cases = tracker.cases;
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(SuiteRun { cases, not_run })
