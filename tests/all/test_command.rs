@@ -459,3 +459,61 @@ fn max_fail_stops_starting_tests_and_says_how_many_did_not_run() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("--max-fail `0`"), "{bad:?}");
 }
+
+#[test]
+fn libtest_json_streams_every_event_as_libtest_writes_it() {
+    let human = labels(&full_run(&[]));
+    let run = full_run(&["--message-format", "libtest-json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    let first = events.first().expect("events");
+    assert_eq!(first["type"], "suite");
+    assert_eq!(first["event"], "started");
+    assert_eq!(first["test_count"], 13);
+    let last = events.last().expect("events");
+    assert_eq!(last["type"], "suite");
+    assert_eq!(last["event"], "failed");
+    let mut started = BTreeSet::new();
+    let mut verdicts = BTreeMap::new();
+    for event in &events[1..events.len() - 1] {
+        assert_eq!(event["type"], "test", "{event}");
+        let name = event["name"].as_str().expect("a name").to_string();
+        match event["event"].as_str().expect("an event") {
+            "started" => assert!(started.insert(name), "{event}"),
+            verdict => {
+                assert!(
+                    started.contains(&name),
+                    "a verdict before its start: {event}"
+                );
+                assert!(verdicts.insert(name, event.clone()).is_none(), "{event}");
+                assert!(["ok", "failed", "ignored"].contains(&verdict), "{event}");
+            }
+        }
+    }
+    assert_eq!(verdicts.len(), 13);
+    // The same verdicts as the human lines, in libtest's words.
+    for (name, label) in &human {
+        let event = &verdicts[name];
+        let want = match label.as_str() {
+            "PASS" => "ok",
+            "SKIP" => "ignored",
+            _ => "failed",
+        };
+        assert_eq!(event["event"], want, "{name}: {label} vs {event}");
+        if label == "TIMEOUT" {
+            assert_eq!(event["reason"], "time limit exceeded", "{event}");
+        }
+        if want != "ignored" {
+            assert!(event["exec_time"].as_f64().is_some(), "{event}");
+        }
+    }
+    let count = |what: &str| verdicts.values().filter(|e| e["event"] == what).count();
+    assert_eq!(last["passed"], count("ok"));
+    assert_eq!(last["failed"], count("failed"));
+    assert_eq!(last["ignored"], count("ignored"));
+    assert_eq!(last["filtered_out"], 0);
+}

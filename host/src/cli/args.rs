@@ -290,6 +290,11 @@ pub struct TestArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// How the run is reported on stdout: `human` (a line per test and a summary) or
+    /// `libtest-json` (one JSON object per event, as libtest's `--format json` writes them).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+
     /// Stop starting tests once N have failed (after their retries): the tests running then
     /// finish, the rest (and the binaries after) do not run, and the summary counts them.
     #[arg(long, value_name = "N", conflicts_with = "no_fail_fast")]
@@ -313,6 +318,15 @@ pub struct TestArgs {
     /// one matches nothing in the others, as libtest's own binaries allow].
     #[arg(long, value_enum, value_name = "WHAT")]
     pub no_tests: Option<NoTests>,
+}
+
+/// `mpwasm test --message-format`: how the run is reported on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// A line per test as it finishes, cargo-nextest style, and a summary.
+    Human,
+    /// One JSON object per line per event, in the shape of libtest's own JSON output.
+    LibtestJson,
 }
 
 /// `mpwasm test --no-tests`: what a run in which no test runs does.

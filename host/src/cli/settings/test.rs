@@ -9,7 +9,7 @@ use mpwasm::PoolBuilder;
 use mpwasm::limits::{default_memory_limit, default_processes};
 
 use super::pool::{grant_dirs, grant_env, limit_duration, limit_size, processes, size};
-use crate::cli::args::{NoTests, TestArgs};
+use crate::cli::args::{MessageFormat, NoTests, TestArgs};
 use crate::cli::style::ColorChoice;
 use crate::cli::test::libtest::{Selection, crate_name};
 use crate::cli::test::partition::Partition;
@@ -36,6 +36,8 @@ pub struct TestSettings {
     pub no_tests: NoTests,
     /// How many failed tests stop the run from starting more (`--max-fail`); none: no limit.
     pub max_fail: Option<usize>,
+    /// How the run is reported on stdout (`--message-format`).
+    pub message_format: MessageFormat,
     /// How often a failed test runs again (`--retries`).
     pub retries: u32,
     /// Where to write the JUnit XML report (`--junit`).
@@ -143,6 +145,7 @@ impl TestSettings {
             list: args.list,
             partition,
             max_fail,
+            message_format: args.message_format,
             no_tests: args.no_tests.unwrap_or_else(|| {
                 if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
                     NoTests::Pass

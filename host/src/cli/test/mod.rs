@@ -11,6 +11,7 @@
 
 pub mod junit;
 pub mod libtest;
+pub mod libtest_json;
 pub mod partition;
 pub mod printer;
 pub mod suite;
@@ -65,6 +66,7 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     let mut printer = Printer::new(
         settings.nocapture,
         Style::new(settings.color, Stream::Stdout),
+        settings.message_format,
     );
     if settings.list {
         return list(&settings, &mut printer);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::junit::Suite;
 use super::libtest::{Status, Verdict};
+use super::libtest_json::{self, SuiteCounts};
 use super::partition::{Partition, Tally};
+use crate::cli::args::MessageFormat;
 use crate::cli::output::block::lacks_final_newline;
 use crate::cli::output::duration;
 use crate::cli::output::stdout::{Stdout, StdoutClosed};
@@ -72,16 +74,58 @@ pub struct Printer {
     nocapture: bool,
     style: Style,
     out: Stdout,
+    /// `libtest-json`: events instead of lines, and no summary.
+    json: bool,
 }
 
 impl Printer {
-    /// A printer showing passing tests' output too when `nocapture`.
-    pub fn new(nocapture: bool, style: Style) -> Printer {
+    /// A printer in `format`, showing passing tests' output too when `nocapture`.
+    pub fn new(nocapture: bool, style: Style, format: MessageFormat) -> Printer {
         Printer {
             nocapture,
             style,
             out: Stdout::with_capacity(0),
+            json: format == MessageFormat::LibtestJson,
         }
+    }
+
+    /// A binary's tests are about to start: `count` of them will run (`libtest-json` only).
+    pub fn suite_started(&mut self, count: usize) -> Result<(), StdoutClosed> {
+        if !self.json {
+            return Ok(());
+        }
+        self.out
+            .write_now(libtest_json::suite_started(count).as_bytes())
+    }
+
+    /// A test was handed to a worker (`libtest-json` only; a retry is not announced again).
+    pub fn test_started(&mut self, name: &str) -> Result<(), StdoutClosed> {
+        if !self.json {
+            return Ok(());
+        }
+        self.out
+            .write_now(libtest_json::test_started(name).as_bytes())
+    }
+
+    /// A binary's tests all ended (`libtest-json` only).
+    pub fn suite_finished(
+        &mut self,
+        suite: &Suite,
+        filtered_out: usize,
+        took: Duration,
+    ) -> Result<(), StdoutClosed> {
+        if !self.json {
+            return Ok(());
+        }
+        let totals = Totals::count(std::slice::from_ref(suite));
+        let counts = SuiteCounts {
+            passed: totals.passed,
+            failed: totals.failed,
+            ignored: totals.skipped,
+            filtered_out,
+        };
+        self.out
+            .write_now(libtest_json::suite_finished(counts, took).as_bytes())
     }
 
     /// `label` right-aligned and coloured by what it says.
@@ -126,6 +170,11 @@ impl Printer {
         verdict: &Verdict,
         failed_before: u32,
     ) -> Result<(), StdoutClosed> {
+        if self.json {
+            return self
+                .out
+                .write_now(libtest_json::test_finished(name, verdict).as_bytes());
+        }
         let label = Printer::label(verdict, failed_before);
         let mut text = self.line(label, verdict.duration, suite, name);
         if let Status::Skip(reason) = &verdict.status {
@@ -151,6 +200,9 @@ impl Printer {
         attempt: u32,
         of: u32,
     ) -> Result<(), StdoutClosed> {
+        if self.json {
+            return Ok(());
+        }
         let label = format!("{} {attempt}/{of}", "RETRY");
         let mut text = self.line(&label, verdict.duration, suite, name);
         text.push_str(&format!(" ({})\n", verdict.reason));
@@ -166,6 +218,9 @@ impl Printer {
         elapsed: Duration,
         extras: &Extras,
     ) -> Result<(), StdoutClosed> {
+        if self.json {
+            return Ok(());
+        }
         let mut failures = Vec::new();
         for suite in suites {
             for case in &suite.cases {

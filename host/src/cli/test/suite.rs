@@ -92,6 +92,11 @@ pub fn run_binary(
         selected,
         &mut carried.tally,
     );
+    let started = Instant::now();
+    // As libtest counts: every selected test, the ignored ones (reported `ignored`) included.
+    if printer.suite_started(selected.len()).is_err() {
+        return Ok(Ended::StdoutClosed);
+    }
     let (submitter, mut outcomes) = pool.job(false);
     let (terminator, waker) = (pool.terminator(), outcomes.waker());
     watcher.on_first(move || {
@@ -119,6 +124,13 @@ pub fn run_binary(
         name: binary.name.clone(),
         cases,
     };
+    if watcher.received().is_none()
+        && printer
+            .suite_finished(&suite, tests.len() - selected.len(), started.elapsed())
+            .is_err()
+    {
+        return Ok(Ended::StdoutClosed);
+    }
     Ok(match watcher.received() {
         Some(signal) => Ended::Interrupted {
             suite: Some(suite),
@@ -274,8 +286,10 @@ fn run_suite(
             if plan.selection.runs(test) {
                 if let Some(index) = submitter.push(libtest::run_input(test)) {
                     tracker.running.insert(index, (i, 0));
+                    printer.test_started(&test.name)?;
                 }
             } else {
+                printer.test_started(&test.name)?;
                 let verdict = Verdict {
                     status: Status::Skip("ignored".into()),
                     reason: "ignored".into(),
