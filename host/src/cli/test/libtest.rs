@@ -7,9 +7,11 @@ use std::time::Duration;
 use mpwasm::{ErrorKind, TaskOutcome};
 use serde_json::{Value, json};
 
-/// Why a `#[should_panic]` test is skipped: libtest on wasm cannot catch the panic.
-pub const SHOULD_PANIC_REASON: &str = "#[should_panic] tests cannot run on wasm: a panic aborts \
-     the whole instance (no unwinding), so libtest skips them";
+/// Why a `#[should_panic]` test is skipped: libtest skips them itself on every wasm target but
+/// Emscripten (a compile-time `cfg!(target_family = "wasm")` in its `run_test`), whatever the
+/// panic strategy the binary was built with.
+pub const SHOULD_PANIC_REASON: &str = "#[should_panic] tests cannot run on wasm: libtest skips \
+     them on every wasm target but Emscripten, whatever the panic strategy";
 
 /// One test of a binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
