@@ -517,3 +517,70 @@ fn libtest_json_streams_every_event_as_libtest_writes_it() {
     assert_eq!(last["ignored"], count("ignored"));
     assert_eq!(last["filtered_out"], 0);
 }
+
+#[test]
+fn junit_keeps_every_failed_attempt_of_a_retried_test() {
+    let dir = temp_dir("junit-attempts");
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let grant = format!("{}::/scratch", scratch.display());
+    let junit = dir.join("report.xml");
+    let run = full_run(&[
+        "flaky_with_scratch",
+        "panics",
+        "--dir",
+        &grant,
+        "--retries",
+        "2",
+        "--junit",
+        junit.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let xml = std::fs::read_to_string(&junit).expect("the report");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let case = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("{name} is in the report: {xml}"))
+    };
+    let children = |node: roxmltree::Node<'_, '_>, tag: &str| -> Vec<String> {
+        node.children()
+            .filter(|n| n.has_tag_name(tag))
+            .map(|n| {
+                assert!(
+                    n.attribute("time").is_some() && n.attribute("type").is_some(),
+                    "{xml}"
+                );
+                n.descendants().filter_map(|d| d.text()).collect::<String>()
+            })
+            .collect()
+    };
+    // Flaky: it failed once (its first run leaves a marker, then it passes), and that attempt
+    // is kept with its reason and output, beside the final pass.
+    let flaky = case("tests::flaky_with_scratch");
+    let attempts = children(flaky, "flakyFailure");
+    assert_eq!(attempts.len(), 1, "{xml}");
+    assert!(attempts[0].contains("panicked"), "{xml}");
+    assert!(children(flaky, "failure").is_empty(), "{xml}");
+    assert!(children(flaky, "rerunFailure").is_empty(), "{xml}");
+    // Failed every time: the final failure, and the two attempts before it as reruns.
+    let panics = case("tests::panics");
+    assert_eq!(
+        panics
+            .children()
+            .filter(|n| n.has_tag_name("failure"))
+            .count(),
+        1,
+        "{xml}"
+    );
+    let reruns = children(panics, "rerunFailure");
+    assert_eq!(reruns.len(), 2, "{xml}");
+    assert!(
+        reruns
+            .iter()
+            .all(|r| r.contains("deliberate panic in a test")),
+        "{xml}"
+    );
+    assert!(children(panics, "flakyFailure").is_empty(), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

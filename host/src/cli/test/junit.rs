@@ -1,7 +1,10 @@
 //! JUnit XML for `mpwasm test --junit PATH`, the format CI systems read: one `<testsuite>` per
 //! test binary, one `<testcase>` per test, `<failure>` with the reason and the output,
 //! `<skipped>` with the reason (should_panic and ignored tests included), and as properties the
-//! worker process that ran the test and whether it was flaky.
+//! worker process that ran the test and whether it was flaky. A retried test keeps each failed
+//! attempt as Maven Surefire's (and cargo-nextest's) elements do: `<flakyFailure>` when it
+//! passed in the end, `<rerunFailure>` when it failed every time, each with the attempt's
+//! reason, time and output.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -15,8 +18,25 @@ pub struct Case {
     pub name: String,
     /// Its final verdict.
     pub verdict: Verdict,
-    /// How many runs failed before it passed (a flaky test), 0 otherwise.
-    pub failed_attempts: u32,
+    /// The verdicts of its earlier runs, which failed and were retried, oldest first.
+    pub earlier: Vec<Verdict>,
+}
+
+impl Case {
+    /// Whether it passed after failing first.
+    pub fn is_flaky(&self) -> bool {
+        self.verdict.status == Status::Pass && !self.earlier.is_empty()
+    }
+}
+
+/// The JUnit `type` of a failed verdict; `None` for a pass or a skip.
+fn failure_kind(status: &Status) -> Option<&'static str> {
+    match status {
+        Status::Pass | Status::Skip(_) => None,
+        Status::Fail => Some("failure"),
+        Status::Timeout => Some("timeout"),
+        Status::Memory => Some("memory-limit"),
+    }
 }
 
 /// One binary's tests.
@@ -97,19 +117,36 @@ fn case_xml(xml: &mut String, suite: &str, case: &Case) {
         escape(suite),
         seconds(v.duration)
     );
-    let kind = match &v.status {
-        Status::Pass | Status::Skip(_) => None,
-        Status::Fail => Some("failure"),
-        Status::Timeout => Some("timeout"),
-        Status::Memory => Some("memory-limit"),
-    };
-    if let Some(kind) = kind {
+    if let Some(kind) = failure_kind(&v.status) {
         let _ = write!(
             xml,
             "\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>",
             escape(&v.reason),
             escape(&format!("{}\n{}{}", v.reason, v.stdout, v.stderr))
         );
+    }
+    let element = if v.status == Status::Pass {
+        "flakyFailure"
+    } else {
+        "rerunFailure"
+    };
+    for attempt in &case.earlier {
+        let kind = failure_kind(&attempt.status).unwrap_or("failure");
+        let _ = write!(
+            xml,
+            "\n      <{element} type=\"{kind}\" message=\"{}\" time=\"{}\">\
+             <stackTrace>{}</stackTrace>",
+            escape(&attempt.reason),
+            seconds(attempt.duration),
+            escape(&attempt.reason)
+        );
+        if !attempt.stdout.is_empty() {
+            let _ = write!(xml, "<system-out>{}</system-out>", escape(&attempt.stdout));
+        }
+        if !attempt.stderr.is_empty() {
+            let _ = write!(xml, "<system-err>{}</system-err>", escape(&attempt.stderr));
+        }
+        let _ = write!(xml, "</{element}>");
     }
     if let Status::Skip(reason) = &v.status {
         let _ = write!(xml, "\n      <skipped message=\"{}\"/>", escape(reason));
@@ -118,11 +155,11 @@ fn case_xml(xml: &mut String, suite: &str, case: &Case) {
     if let Some(pid) = v.worker {
         let _ = write!(properties, "<property name=\"worker\" value=\"{pid}\"/>");
     }
-    if case.failed_attempts > 0 && v.status == Status::Pass {
+    if case.is_flaky() {
         let _ = write!(
             properties,
             "<property name=\"flaky\" value=\"passed after {} failed attempt(s)\"/>",
-            case.failed_attempts
+            case.earlier.len()
         );
     }
     if !properties.is_empty() {

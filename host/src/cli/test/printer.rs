@@ -41,7 +41,7 @@ impl Totals {
             match &case.verdict.status {
                 Status::Pass => {
                     totals.passed += 1;
-                    if case.failed_attempts > 0 {
+                    if case.is_flaky() {
                         totals.flaky += 1;
                     }
                 }

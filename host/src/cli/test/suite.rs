@@ -224,7 +224,7 @@ struct Tracker<'a> {
     /// Task index → (test, attempt number from 0).
     running: HashMap<TaskIndex, (usize, u32)>,
     /// Failed runs so far, per test.
-    failed_attempts: HashMap<usize, u32>,
+    failed_attempts: HashMap<usize, Vec<Verdict>>,
     /// Tests stopped by a signal.
     stopped: usize,
     cases: Vec<Case>,
@@ -239,12 +239,13 @@ impl Tracker<'_> {
         printer: &mut Printer,
     ) -> Result<(), StdoutClosed> {
         let test = self.plan.selected[i];
-        let failed_before = self.failed_attempts.get(&i).copied().unwrap_or(0);
+        let earlier = self.failed_attempts.remove(&i).unwrap_or_default();
+        let failed_before = earlier.len() as u32;
         printer.finished(self.plan.suite, &test.name, &verdict, failed_before)?;
         self.cases.push(Case {
             name: test.name.clone(),
             verdict,
-            failed_attempts: failed_before,
+            earlier,
         });
         Ok(())
     }
@@ -324,9 +325,9 @@ fn run_suite(
         );
         if failed && attempt < plan.retries {
             printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, plan.retries)?;
-            *tracker.failed_attempts.entry(i).or_default() += 1;
             if let Some(index) = submitter.push(libtest::run_input(test)) {
                 submitter.flush();
+                tracker.failed_attempts.entry(i).or_default().push(verdict);
                 tracker.running.insert(index, (i, attempt + 1));
                 continue;
             }
