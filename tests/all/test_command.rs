@@ -584,3 +584,53 @@ fn junit_keeps_every_failed_attempt_of_a_retried_test() {
     assert!(children(panics, "flakyFailure").is_empty(), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The labels of the test lines after the summary line.
+fn final_labels(run: &Run) -> BTreeMap<String, String> {
+    let after: String = run
+        .stdout
+        .lines()
+        .skip_while(|line| !line.contains("Summary ["))
+        .skip(1)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    labels(&Run {
+        code: run.code,
+        stdout: after,
+        stderr: String::new(),
+    })
+}
+
+#[test]
+fn status_levels_choose_which_lines_are_printed() {
+    let everything = full_run(&[]);
+    let all = labels(&everything);
+    let failing: BTreeMap<String, String> = all
+        .iter()
+        .filter(|(_, l)| matches!(l.as_str(), "FAIL" | "TIMEOUT" | "MEMORY"))
+        .map(|(n, l)| (n.clone(), l.clone()))
+        .collect();
+    assert!(
+        failing.len() >= 3 && failing.len() < all.len(),
+        "{everything:?}"
+    );
+    // By default every line, and the failures again after the summary.
+    assert!(all.values().any(|l| l == "SKIP") && all.values().any(|l| l == "PASS"));
+    assert_eq!(final_labels(&everything), failing);
+    // Only failures as they finish, nothing after the summary.
+    let quiet = full_run(&["--status-level", "fail", "--final-status-level", "none"]);
+    assert_eq!(quiet.code, 1, "{quiet:?}");
+    assert_eq!(labels(&quiet), failing, "{quiet:?}");
+    assert!(final_labels(&quiet).is_empty(), "{quiet:?}");
+    assert!(quiet.stdout.contains("Summary ["), "{quiet:?}");
+    // No line as they finish; after the summary the passes and failures, not the skips.
+    let at_end = full_run(&["--status-level", "none", "--final-status-level", "pass"]);
+    assert!(labels(&at_end).is_empty(), "{at_end:?}");
+    let listed = final_labels(&at_end);
+    let want: BTreeMap<String, String> = all
+        .iter()
+        .filter(|(_, l)| l.as_str() != "SKIP")
+        .map(|(n, l)| (n.clone(), l.clone()))
+        .collect();
+    assert_eq!(listed, want, "{at_end:?}");
+}

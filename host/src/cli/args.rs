@@ -295,6 +295,16 @@ pub struct TestArgs {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
 
+    /// Which tests get a line as they finish: each level shows itself and those before it in
+    /// `none, fail, retry, slow, pass, skip, all` (`fail`: failures only; `retry`: and RETRY
+    /// and FLAKY lines; `pass`: and passes; `skip`: and skips) [default: skip, every line].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub status_level: Option<StatusLevel>,
+
+    /// Which tests are listed again after the summary, with the same levels [default: fail].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub final_status_level: Option<StatusLevel>,
+
     /// Stop starting tests once N have failed (after their retries): the tests running then
     /// finish, the rest (and the binaries after) do not run, and the summary counts them.
     #[arg(long, value_name = "N", conflicts_with = "no_fail_fast")]
@@ -318,6 +328,26 @@ pub struct TestArgs {
     /// one matches nothing in the others, as libtest's own binaries allow].
     #[arg(long, value_enum, value_name = "WHAT")]
     pub no_tests: Option<NoTests>,
+}
+
+/// `mpwasm test --status-level` and `--final-status-level`: which tests are shown, by what
+/// happened to them; each level shows itself and every level before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum StatusLevel {
+    /// No test.
+    None,
+    /// Tests that failed, timed out or went over the memory limit.
+    Fail,
+    /// And retried attempts (RETRY) and tests that passed on a retry (FLAKY).
+    Retry,
+    /// And slow tests.
+    Slow,
+    /// And tests that passed.
+    Pass,
+    /// And skipped tests (ignored, should_panic).
+    Skip,
+    /// Every test.
+    All,
 }
 
 /// `mpwasm test --message-format`: how the run is reported on stdout.

@@ -9,7 +9,7 @@ use mpwasm::PoolBuilder;
 use mpwasm::limits::{default_memory_limit, default_processes};
 
 use super::pool::{grant_dirs, grant_env, limit_duration, limit_size, processes, size};
-use crate::cli::args::{MessageFormat, NoTests, TestArgs};
+use crate::cli::args::{MessageFormat, NoTests, StatusLevel, TestArgs};
 use crate::cli::style::ColorChoice;
 use crate::cli::test::libtest::{Selection, crate_name};
 use crate::cli::test::partition::Partition;
@@ -38,6 +38,10 @@ pub struct TestSettings {
     pub max_fail: Option<usize>,
     /// How the run is reported on stdout (`--message-format`).
     pub message_format: MessageFormat,
+    /// Which tests get a line as they finish (`--status-level`).
+    pub status_level: StatusLevel,
+    /// Which tests are listed again after the summary (`--final-status-level`).
+    pub final_status_level: StatusLevel,
     /// How often a failed test runs again (`--retries`).
     pub retries: u32,
     /// Where to write the JUnit XML report (`--junit`).
@@ -146,6 +150,8 @@ impl TestSettings {
             partition,
             max_fail,
             message_format: args.message_format,
+            status_level: args.status_level.unwrap_or(StatusLevel::Skip),
+            final_status_level: args.final_status_level.unwrap_or(StatusLevel::Fail),
             no_tests: args.no_tests.unwrap_or_else(|| {
                 if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
                     NoTests::Pass

@@ -67,7 +67,8 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
         settings.nocapture,
         Style::new(settings.color, Stream::Stdout),
         settings.message_format,
-    );
+    )
+    .levels(settings.status_level, settings.final_status_level);
     if settings.list {
         return list(&settings, &mut printer);
     }

@@ -9,7 +9,7 @@ use super::junit::Suite;
 use super::libtest::{Status, Verdict};
 use super::libtest_json::{self, SuiteCounts};
 use super::partition::{Partition, Tally};
-use crate::cli::args::MessageFormat;
+use crate::cli::args::{MessageFormat, StatusLevel};
 use crate::cli::output::block::lacks_final_newline;
 use crate::cli::output::duration;
 use crate::cli::output::stdout::{Stdout, StdoutClosed};
@@ -76,6 +76,10 @@ pub struct Printer {
     out: Stdout,
     /// `libtest-json`: events instead of lines, and no summary.
     json: bool,
+    /// Which tests get a line as they finish.
+    status_level: StatusLevel,
+    /// Which tests are listed after the summary.
+    final_status_level: StatusLevel,
 }
 
 impl Printer {
@@ -86,6 +90,26 @@ impl Printer {
             style,
             out: Stdout::with_capacity(0),
             json: format == MessageFormat::LibtestJson,
+            status_level: StatusLevel::Skip,
+            final_status_level: StatusLevel::Fail,
+        }
+    }
+
+    /// Shows the tests of `status` as they finish and lists those of `final_status` after
+    /// the summary.
+    pub fn levels(mut self, status: StatusLevel, final_status: StatusLevel) -> Printer {
+        self.status_level = status;
+        self.final_status_level = final_status;
+        self
+    }
+
+    /// The level at which a final verdict is shown.
+    fn level_of(verdict: &Verdict, failed_before: usize) -> StatusLevel {
+        match &verdict.status {
+            Status::Pass if failed_before > 0 => StatusLevel::Retry,
+            Status::Pass => StatusLevel::Pass,
+            Status::Skip(_) => StatusLevel::Skip,
+            Status::Fail | Status::Timeout | Status::Memory => StatusLevel::Fail,
         }
     }
 
@@ -175,6 +199,9 @@ impl Printer {
                 .out
                 .write_now(libtest_json::test_finished(name, verdict).as_bytes());
         }
+        if Printer::level_of(verdict, failed_before as usize) > self.status_level {
+            return Ok(());
+        }
         let label = Printer::label(verdict, failed_before);
         let mut text = self.line(label, verdict.duration, suite, name);
         if let Status::Skip(reason) = &verdict.status {
@@ -200,7 +227,7 @@ impl Printer {
         attempt: u32,
         of: u32,
     ) -> Result<(), StdoutClosed> {
-        if self.json {
+        if self.json || StatusLevel::Retry > self.status_level {
             return Ok(());
         }
         let label = format!("{} {attempt}/{of}", "RETRY");
@@ -210,7 +237,8 @@ impl Printer {
     }
 
     /// The summary line for `totals` (saying which share ran, with `--partition`, and what
-    /// `--max-fail` left unstarted), then a line per failure.
+    /// `--max-fail` left unstarted), then a line per test of the final status level (by
+    /// default the failures).
     pub fn summary(
         &mut self,
         suites: &[Suite],
@@ -224,12 +252,10 @@ impl Printer {
         let mut failures = Vec::new();
         for suite in suites {
             for case in &suite.cases {
-                if matches!(
-                    case.verdict.status,
-                    Status::Fail | Status::Timeout | Status::Memory
-                ) {
+                let earlier = case.earlier.len();
+                if Printer::level_of(&case.verdict, earlier) <= self.final_status_level {
                     failures.push(self.line(
-                        Printer::label(&case.verdict, 0),
+                        Printer::label(&case.verdict, earlier as u32),
                         case.verdict.duration,
                         &suite.name,
                         &case.name,
