@@ -634,3 +634,62 @@ fn status_levels_choose_which_lines_are_printed() {
         .collect();
     assert_eq!(listed, want, "{at_end:?}");
 }
+
+#[test]
+fn a_slow_test_is_reported_at_each_period_before_its_end() {
+    // `hangs` runs until the 2 s timeout: SLOW after 0.6 s, 1.2 s and 1.8 s, then TIMEOUT;
+    // `passes` ends long before its first period.
+    let run = full_run(&[
+        "tests::hangs",
+        "tests::passes",
+        "--exact",
+        "--slow-timeout",
+        "600ms",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let slow: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("SLOW"))
+        .collect();
+    assert!(
+        slow.iter()
+            .all(|l| l.ends_with("untrusted_tests tests::hangs")),
+        "{run:?}"
+    );
+    // (Three, unless a loaded machine delivers the timeout late.)
+    assert!(slow.len() >= 2, "{run:?}");
+    assert!(
+        slow[0].contains("[>0.600s]") && slow[1].contains("[>1.200s]"),
+        "{run:?}"
+    );
+    // Every SLOW line comes before the test's verdict.
+    let verdict = run
+        .stdout
+        .lines()
+        .position(|l| l.contains("TIMEOUT") && l.ends_with("tests::hangs"))
+        .expect("hangs timed out");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let last_slow = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("SLOW"))
+        .expect("a SLOW line");
+    assert!(last_slow < verdict, "{run:?}");
+    assert_eq!(
+        labels(&run).get("tests::passes").map(String::as_str),
+        Some("PASS")
+    );
+    // Below the slow level they are not shown.
+    let quiet = full_run(&[
+        "tests::hangs",
+        "--exact",
+        "--slow-timeout",
+        "600ms",
+        "--status-level",
+        "retry",
+    ]);
+    assert!(
+        !quiet.stdout.contains("SLOW") && quiet.stdout.contains("TIMEOUT"),
+        "{quiet:?}"
+    );
+}

@@ -295,6 +295,12 @@ pub struct TestArgs {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
 
+    /// Print a `SLOW [>DUR]` line for a test still running after DUR, and again after each
+    /// further DUR (tests then start one per worker at a time, so a test's time counts from
+    /// its start).
+    #[arg(long, value_name = "DURATION")]
+    pub slow_timeout: Option<String>,
+
     /// Which tests get a line as they finish: each level shows itself and those before it in
     /// `none, fail, retry, slow, pass, skip, all` (`fail`: failures only; `retry`: and RETRY
     /// and FLAKY lines; `pass`: and passes; `skip`: and skips) [default: skip, every line].

@@ -560,24 +560,45 @@ impl Outcomes {
 
     /// The next outcome, waiting for it, or why there is none.
     pub fn wait_next(&mut self) -> Next {
+        match self.wait_next_until(None) {
+            Some(next) => next,
+            None => Next::Done, // without a deadline the wait cannot time out
+        }
+    }
+
+    /// [`wait_next`](Self::wait_next), waiting at most until `deadline` (`None` when it
+    /// passed first; no deadline: as long as it takes).
+    pub fn wait_next_until(&mut self, deadline: Option<std::time::Instant>) -> Option<Next> {
         loop {
             if let Some(outcome) = self.try_next() {
-                return Next::Outcome(outcome);
+                return Some(Next::Outcome(outcome));
             }
             if self.is_done() {
-                return Next::Done;
+                return Some(Next::Done);
             }
             self.return_credits();
-            let msg = match &self.wake {
-                Some(wake) => crossbeam_channel::select! {
+            let msg = match (&self.wake, deadline) {
+                (Some(wake), Some(deadline)) => crossbeam_channel::select! {
                     recv(self.rx) -> msg => msg,
-                    recv(wake) -> _ => return Next::Woken,
+                    recv(wake) -> _ => return Some(Next::Woken),
+                    recv(crossbeam_channel::at(deadline)) -> _ => return None,
                 },
-                None => self.rx.recv(),
+                (Some(wake), None) => crossbeam_channel::select! {
+                    recv(self.rx) -> msg => msg,
+                    recv(wake) -> _ => return Some(Next::Woken),
+                },
+                (None, Some(deadline)) => match self.rx.recv_deadline(deadline) {
+                    Ok(msg) => Ok(msg),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        return Some(Next::Done);
+                    }
+                },
+                (None, None) => self.rx.recv(),
             };
             match msg {
                 Ok(msg) => self.accept(msg),
-                Err(_) => return Next::Done,
+                Err(_) => return Some(Next::Done),
             }
         }
     }

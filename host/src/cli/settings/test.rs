@@ -38,6 +38,8 @@ pub struct TestSettings {
     pub max_fail: Option<usize>,
     /// How the run is reported on stdout (`--message-format`).
     pub message_format: MessageFormat,
+    /// After how long (and each further period) a running test is reported slow.
+    pub slow_timeout: Option<std::time::Duration>,
     /// Which tests get a line as they finish (`--status-level`).
     pub status_level: StatusLevel,
     /// Which tests are listed again after the summary (`--final-status-level`).
@@ -150,6 +152,11 @@ impl TestSettings {
             partition,
             max_fail,
             message_format: args.message_format,
+            slow_timeout: args
+                .slow_timeout
+                .as_deref()
+                .map(|text| limit_duration("--slow-timeout", text))
+                .transpose()?,
             status_level: args.status_level.unwrap_or(StatusLevel::Skip),
             final_status_level: args.final_status_level.unwrap_or(StatusLevel::Fail),
             no_tests: args.no_tests.unwrap_or_else(|| {

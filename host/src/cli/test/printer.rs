@@ -218,6 +218,19 @@ impl Printer {
         self.out.write_now(text.as_bytes())
     }
 
+    /// A test is still running after `after` (`--slow-timeout`; shown from the `slow` level).
+    pub fn slow(&mut self, suite: &str, name: &str, after: Duration) -> Result<(), StdoutClosed> {
+        if self.json || StatusLevel::Slow > self.status_level {
+            return Ok(());
+        }
+        let text = format!(
+            "{} [>{}] {suite} {name}\n",
+            self.paint("SLOW"),
+            duration::column(after).trim_start()
+        );
+        self.out.write_now(text.as_bytes())
+    }
+
     /// A test failed and runs again.
     pub fn retrying(
         &mut self,

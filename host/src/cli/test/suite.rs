@@ -109,11 +109,14 @@ pub fn run_binary(
         selection: &settings.selection,
         retries: settings.retries,
         max_fail: settings.max_fail,
-        // With a failure limit, tests start a few per worker at a time, so that the rest can
-        // stay unstarted; without one, all at once.
-        in_flight: match settings.max_fail {
-            Some(_) => 2 * pool.processes().max(1),
-            None => usize::MAX,
+        slow: settings.slow_timeout,
+        // Slow tests are timed from their start: one per worker at a time, so each starts as
+        // it is handed over. With a failure limit, a few per worker, so that the rest can stay
+        // unstarted. Otherwise all at once.
+        in_flight: match (settings.slow_timeout, settings.max_fail) {
+            (Some(_), _) => pool.processes().max(1),
+            (None, Some(_)) => 2 * pool.processes().max(1),
+            (None, None) => usize::MAX,
         },
     };
     let run = run_suite(&plan, (submitter, outcomes), printer, watcher, carried);
@@ -208,6 +211,8 @@ struct Plan<'a> {
     pub max_fail: Option<usize>,
     /// How many tests may be submitted and unfinished at once.
     pub in_flight: usize,
+    /// After how long (and each further period) a running test is reported slow.
+    pub slow: Option<Duration>,
 }
 
 /// One binary's tests as they ended.
@@ -228,9 +233,41 @@ struct Tracker<'a> {
     /// Tests stopped by a signal.
     stopped: usize,
     cases: Vec<Case>,
+    /// Task index → when it was handed to a worker, and how many SLOW lines it had.
+    clocks: HashMap<TaskIndex, (Instant, u32)>,
 }
 
 impl Tracker<'_> {
+    /// When the next SLOW line is due, with `--slow-timeout`.
+    fn next_slow(&self) -> Option<Instant> {
+        let slow = self.plan.slow?;
+        self.clocks
+            .values()
+            .filter_map(|(start, lines)| start.checked_add(slow.checked_mul(lines + 1)?))
+            .min()
+    }
+
+    /// Prints a SLOW line for every running test past its next period.
+    fn report_slow(&mut self, printer: &mut Printer) -> Result<(), StdoutClosed> {
+        let Some(slow) = self.plan.slow else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        for (index, (start, lines)) in &mut self.clocks {
+            let due = slow
+                .checked_mul(*lines + 1)
+                .and_then(|period| start.checked_add(period));
+            if due.is_some_and(|due| due <= now) {
+                *lines += 1;
+                if let Some((i, _)) = self.running.get(index) {
+                    let name = &self.plan.selected[*i].name;
+                    printer.slow(self.plan.suite, name, slow * *lines)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records `verdict` as test `i`'s final one and prints it.
     fn finish(
         &mut self,
@@ -271,6 +308,7 @@ fn run_suite(
         failed_attempts: HashMap::new(),
         stopped: 0,
         cases: Vec::new(),
+        clocks: HashMap::new(),
     };
     // The next test to start, in the binary's order.
     let mut next = 0;
@@ -287,6 +325,7 @@ fn run_suite(
             if plan.selection.runs(test) {
                 if let Some(index) = submitter.push(libtest::run_input(test)) {
                     tracker.running.insert(index, (i, 0));
+                    tracker.clocks.insert(index, (Instant::now(), 0));
                     printer.test_started(&test.name)?;
                 }
             } else {
@@ -306,14 +345,19 @@ fn run_suite(
         if tracker.running.is_empty() {
             break;
         }
-        let outcome = match outcomes.wait_next() {
-            Next::Outcome(outcome) => outcome,
-            Next::Done | Next::Woken => break,
+        let outcome = match outcomes.wait_next_until(tracker.next_slow()) {
+            Some(Next::Outcome(outcome)) => outcome,
+            Some(Next::Done | Next::Woken) => break,
+            None => {
+                tracker.report_slow(printer)?;
+                continue;
+            }
         };
         if watcher.received().is_some() {
             pending = Some(outcome);
             break;
         }
+        tracker.clocks.remove(&outcome.index());
         let Some((i, attempt)) = tracker.running.remove(&outcome.index()) else {
             continue;
         };
@@ -329,6 +373,7 @@ fn run_suite(
                 submitter.flush();
                 tracker.failed_attempts.entry(i).or_default().push(verdict);
                 tracker.running.insert(index, (i, attempt + 1));
+                tracker.clocks.insert(index, (Instant::now(), 0));
                 continue;
             }
         }
