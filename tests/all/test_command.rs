@@ -693,3 +693,42 @@ fn a_slow_test_is_reported_at_each_period_before_its_end() {
         "{quiet:?}"
     );
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_beside_the_test_lines() {
+    let dir = temp_dir("test-progress");
+    let typescript = dir.join("typescript.txt");
+    // stdout and stderr both on the pseudo-terminal `script` makes, as in a developer's shell.
+    let command = format!(
+        "{} test {} -j 2 --timeout 10s",
+        mpwasm_bin().display(),
+        guests::TINY_TESTS
+    );
+    let status = std::process::Command::new("script")
+        .args(["-qfec", &command])
+        .arg(&typescript)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("`script` (util-linux) runs");
+    assert!(status.success(), "{command}: {status}");
+    let terminal = std::fs::read_to_string(&typescript).expect("typescript");
+    // The bar was drawn (done/total, running, failed), and the lines and the summary are whole.
+    assert!(terminal.contains("/200 tests"), "{terminal}");
+    // At most one test runs per worker; the rest wait.
+    assert!(terminal.contains("(2 running, 0 failed)"), "{terminal}");
+    assert!(!terminal.contains("(3 running"), "{terminal}");
+    assert!(terminal.contains("200 tests run: 200 passed"), "{terminal}");
+    let passes = terminal
+        .lines()
+        .filter(|l| l.contains("PASS") && l.contains("tiny_tests tests::t"))
+        .count();
+    assert_eq!(passes, 200, "{terminal}");
+    // Into a pipe (as everywhere else in these tests) there is no bar.
+    let piped = mpwasm(&["test", guests::TINY_TESTS, "-j", "2", "t00"]);
+    assert!(
+        !piped.stderr.contains("tests (") && !piped.stdout.contains("running,"),
+        "{piped:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

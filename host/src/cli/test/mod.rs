@@ -14,6 +14,7 @@ pub mod libtest;
 pub mod libtest_json;
 pub mod partition;
 pub mod printer;
+pub mod progress;
 pub mod suite;
 
 use std::time::Instant;

@@ -9,6 +9,7 @@ use super::junit::Suite;
 use super::libtest::{Status, Verdict};
 use super::libtest_json::{self, SuiteCounts};
 use super::partition::{Partition, Tally};
+use super::progress::TestBar;
 use crate::cli::args::{MessageFormat, StatusLevel};
 use crate::cli::output::block::lacks_final_newline;
 use crate::cli::output::duration;
@@ -80,6 +81,8 @@ pub struct Printer {
     status_level: StatusLevel,
     /// Which tests are listed after the summary.
     final_status_level: StatusLevel,
+    /// The progress bar on a terminal.
+    bar: TestBar,
 }
 
 impl Printer {
@@ -92,7 +95,14 @@ impl Printer {
             json: format == MessageFormat::LibtestJson,
             status_level: StatusLevel::Skip,
             final_status_level: StatusLevel::Fail,
+            bar: TestBar::new(format == MessageFormat::Human),
         }
+    }
+
+    /// Writes to stdout with the bar lifted.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StdoutClosed> {
+        let Printer { bar, out, .. } = self;
+        bar.suspend(|| out.write_now(bytes))
     }
 
     /// Shows the tests of `status` as they finish and lists those of `final_status` after
@@ -113,22 +123,23 @@ impl Printer {
         }
     }
 
-    /// A binary's tests are about to start: `count` of them will run (`libtest-json` only).
-    pub fn suite_started(&mut self, count: usize) -> Result<(), StdoutClosed> {
+    /// A binary's tests are about to start on `workers` processes: `count` of them are
+    /// selected (an event in `libtest-json`; the bar's length on a terminal).
+    pub fn suite_started(&mut self, count: usize, workers: usize) -> Result<(), StdoutClosed> {
+        self.bar.listed(count, workers);
         if !self.json {
             return Ok(());
         }
-        self.out
-            .write_now(libtest_json::suite_started(count).as_bytes())
+        self.write(libtest_json::suite_started(count).as_bytes())
     }
 
     /// A test was handed to a worker (`libtest-json` only; a retry is not announced again).
     pub fn test_started(&mut self, name: &str) -> Result<(), StdoutClosed> {
+        self.bar.started();
         if !self.json {
             return Ok(());
         }
-        self.out
-            .write_now(libtest_json::test_started(name).as_bytes())
+        self.write(libtest_json::test_started(name).as_bytes())
     }
 
     /// A binary's tests all ended (`libtest-json` only).
@@ -148,8 +159,7 @@ impl Printer {
             ignored: totals.skipped,
             filtered_out,
         };
-        self.out
-            .write_now(libtest_json::suite_finished(counts, took).as_bytes())
+        self.write(libtest_json::suite_finished(counts, took).as_bytes())
     }
 
     /// `label` right-aligned and coloured by what it says.
@@ -183,7 +193,7 @@ impl Printer {
 
     /// `NAME: test`, as libtest's `--list` prints it.
     pub fn listed(&mut self, name: &str) -> Result<(), StdoutClosed> {
-        self.out.write_now(format!("{name}: test\n").as_bytes())
+        self.write(format!("{name}: test\n").as_bytes())
     }
 
     /// One test reached its final verdict.
@@ -194,10 +204,13 @@ impl Printer {
         verdict: &Verdict,
         failed_before: u32,
     ) -> Result<(), StdoutClosed> {
+        let failed = matches!(
+            verdict.status,
+            Status::Fail | Status::Timeout | Status::Memory
+        );
+        self.bar.finished(failed);
         if self.json {
-            return self
-                .out
-                .write_now(libtest_json::test_finished(name, verdict).as_bytes());
+            return self.write(libtest_json::test_finished(name, verdict).as_bytes());
         }
         if Printer::level_of(verdict, failed_before as usize) > self.status_level {
             return Ok(());
@@ -215,7 +228,7 @@ impl Printer {
         if failed || (self.nocapture && verdict.status == Status::Pass) {
             text.push_str(&output_block(suite, name, verdict));
         }
-        self.out.write_now(text.as_bytes())
+        self.write(text.as_bytes())
     }
 
     /// A test is still running after `after` (`--slow-timeout`; shown from the `slow` level).
@@ -228,7 +241,7 @@ impl Printer {
             self.paint("SLOW"),
             duration::column(after).trim_start()
         );
-        self.out.write_now(text.as_bytes())
+        self.write(text.as_bytes())
     }
 
     /// A test failed and runs again.
@@ -246,7 +259,7 @@ impl Printer {
         let label = format!("{} {attempt}/{of}", "RETRY");
         let mut text = self.line(&label, verdict.duration, suite, name);
         text.push_str(&format!(" ({})\n", verdict.reason));
-        self.out.write_now(text.as_bytes())
+        self.write(text.as_bytes())
     }
 
     /// The summary line for `totals` (saying which share ran, with `--partition`, and what
@@ -259,6 +272,7 @@ impl Printer {
         elapsed: Duration,
         extras: &Extras,
     ) -> Result<(), StdoutClosed> {
+        self.bar.clear();
         if self.json {
             return Ok(());
         }
@@ -323,7 +337,7 @@ impl Printer {
             text.push_str(&failure);
             text.push('\n');
         }
-        self.out.write_now(text.as_bytes())
+        self.write(text.as_bytes())
     }
 }
 

@@ -94,7 +94,10 @@ pub fn run_binary(
     );
     let started = Instant::now();
     // As libtest counts: every selected test, the ignored ones (reported `ignored`) included.
-    if printer.suite_started(selected.len()).is_err() {
+    if printer
+        .suite_started(selected.len(), pool.processes())
+        .is_err()
+    {
         return Ok(Ended::StdoutClosed);
     }
     let (submitter, mut outcomes) = pool.job(false);
