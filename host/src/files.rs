@@ -4,47 +4,51 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Numbers this process's temporary files, so two writers in one process (two pools built
 /// at once from one module) never share one.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
-/// A name for a temporary file that no other writer of this process or another uses:
-/// `prefix`, this process's id and a number of its own.
-pub(crate) fn unique_name(prefix: &str) -> String {
-    format!(
-        "{prefix}.{}.{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Creates `path`, which is named by [`unique_name`], for writing: never opening a file
-/// another writer has open. A file already there is a leftover of a dead process that had
-/// this process's id (a killed run cannot remove its temporary files): it is replaced.
+/// Creates a new file in `dir` named `{prefix}.{pid}.{n}.{clock}{suffix}`, for writing, and
+/// never one another writer has: the name is this process's and this call's, with the clock's
+/// nanoseconds against another process of the same id (containers sharing a directory), and a
+/// name that exists all the same is passed over for the next, never removed.
 ///
 /// # Errors
-/// The I/O error of creating the file.
-pub(crate) fn create_fresh(path: &Path) -> std::io::Result<fs::File> {
-    let create = || {
-        fs::OpenOptions::new()
+/// The I/O error of creating the file, or `AlreadyExists` after many names were taken.
+pub(crate) fn create_unique(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> std::io::Result<(PathBuf, fs::File)> {
+    let mut last = None;
+    for _ in 0..16 {
+        let clock = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(
+            "{prefix}.{}.{}.{clock:08x}{suffix}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(path)
-    };
-    match create() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path)?;
-            create()
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
         }
-        other => other,
     }
+    Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AlreadyExists)))
 }
 
 /// Writes `bytes` to `path` (in `dir`, which is created if needed) through a temporary file
-/// named after it, this process and this call: a second writer of the same file (another
+/// of its own ([`create_unique`]): a second writer of the same file (another
 /// thread, another process) writes its own, and the last rename wins with a whole file.
 ///
 /// # Errors
@@ -52,9 +56,8 @@ pub(crate) fn create_fresh(path: &Path) -> std::io::Result<fs::File> {
 pub(crate) fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{}.tmp", unique_name(name)));
+    let (tmp, mut file) = create_unique(dir, &format!(".{name}"), ".tmp")?;
     let result = (|| {
-        let mut file = create_fresh(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)

@@ -323,7 +323,7 @@ pub struct TestArgs {
     /// Run only share M of N of the selected tests, so that N runs (CI jobs) given the same
     /// binaries and filters run each test exactly once: `hash:M/N` by a stable hash of the
     /// test's name (a test keeps its share as others are added), `slice:M/N` dealt out in
-    /// turn in each binary's order (even shares). M counts from 1.
+    /// turn in each binary's order (even shares within each binary). M counts from 1.
     #[arg(long, value_name = "hash:M/N|slice:M/N")]
     pub partition: Option<String>,
 

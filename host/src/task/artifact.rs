@@ -130,15 +130,21 @@ fn compile(
 }
 
 fn write_temporary(name: &str, bytes: &[u8]) -> Result<Artifact, Error> {
-    // A name of its own: another pool of this process may hold the same module's, and each
+    use std::io::Write;
+    // A file of its own: another pool of this process may hold the same module's, and each
     // deletes its file when it is dropped.
-    let path = std::env::temp_dir().join(format!("{}-{name}", files::unique_name("mpwasm")));
-    files::create_fresh(&path)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes))
-        .map_err(|cause| Error::Artifact {
-            path: path.clone(),
-            cause,
+    let dir = std::env::temp_dir();
+    let (path, mut file) =
+        files::create_unique(&dir, "mpwasm", &format!("-{name}")).map_err(|cause| {
+            Error::Artifact {
+                path: dir.join(format!("mpwasm.*-{name}")),
+                cause,
+            }
         })?;
+    if let Err(cause) = file.write_all(bytes) {
+        let _ = fs::remove_file(&path);
+        return Err(Error::Artifact { path, cause });
+    }
     Ok(Artifact {
         path,
         temporary: true,

@@ -1,11 +1,13 @@
 //! `--message-format libtest-json`: the events of a run as libtest's own JSON output
 //! (`cargo test -- -Z unstable-options --format json`) writes them, one object per line, so
 //! tools that read that stream read mpwasm's. Per binary: `suite started` with the count of
-//! selected tests (the ignored ones included, as libtest counts), each test's `started` as it is handed to a worker and its final verdict
-//! (`ok`, `failed` with its output in `stdout`, `ignored`), then `suite ok|failed` with the
-//! counts. As libtest: a test past its time limit is `failed` with `reason: "time limit
-//! exceeded"`; mpwasm adds `reason` for a test over the memory limit too, and a retried test
-//! that passed is `ok` (its failed attempts are in the human output and JUnit).
+//! selected tests (the ignored ones included, as libtest counts), each test's `started` as it
+//! is handed to a worker (in this format tests start one per worker at a time, so that is when
+//! it starts) and its final verdict (`ok`, `failed` with its output in `stdout`, `ignored`),
+//! then `suite ok|failed` with the counts. As libtest: a test past its time limit is `failed`
+//! with `reason: "time limit exceeded"`; mpwasm adds `reason` for a test over the memory limit
+//! too, and a retried test that passed is `ok` (its failed attempts are in the human output
+//! and JUnit).
 
 use std::time::Duration;
 

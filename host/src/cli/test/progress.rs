@@ -7,11 +7,14 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
-/// The bar, when stderr is a terminal and the output is human.
+/// The bar, when stderr is a terminal and the output is human; drawn from the first tests
+/// listed (so never for `--list` or a run that fails before), and cleared when dropped.
 #[derive(Default)]
 pub struct TestBar {
+    /// Whether to draw one at all.
+    wanted: bool,
     bar: Option<ProgressBar>,
     /// Started and unfinished (running or queued).
     unfinished: u64,
@@ -21,25 +24,28 @@ pub struct TestBar {
 }
 
 impl TestBar {
-    /// A bar that shows when `human` and stderr is a terminal (from the first tests listed).
+    /// A bar that shows when `human` and stderr is a terminal, once tests are listed.
     pub fn new(human: bool) -> TestBar {
-        let bar = (human && std::io::stderr().is_terminal()).then(|| {
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tests {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
-                .with_style(style);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
         TestBar {
-            bar,
+            wanted: human && std::io::stderr().is_terminal(),
+            bar: None,
             unfinished: 0,
             workers: 1,
             failed: 0,
         }
+    }
+
+    fn draw() -> ProgressBar {
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tests {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_finish(ProgressFinish::AndClear);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
     }
 
     fn redraw(&self) {
@@ -52,6 +58,9 @@ impl TestBar {
     /// A binary's `n` selected tests were listed; they run on `workers` processes.
     pub fn listed(&mut self, n: usize, workers: usize) {
         self.workers = workers.max(1) as u64;
+        if self.wanted && self.bar.is_none() {
+            self.bar = Some(TestBar::draw());
+        }
         if let Some(bar) = &self.bar {
             bar.inc_length(n as u64);
         }
@@ -83,6 +92,7 @@ impl TestBar {
 
     /// Takes the bar off for good (before the summary).
     pub fn clear(&mut self) {
+        self.wanted = false;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -15,6 +15,7 @@ use super::junit::{Case, Suite};
 use super::libtest::{self, Selection, Status, TestCase, Verdict};
 use super::partition::{self, Tally};
 use super::printer::Printer;
+use crate::cli::args::MessageFormat;
 use crate::cli::output::stdout::StdoutClosed;
 use crate::cli::settings::{TestBinary, TestSettings};
 use crate::cli::signals::{Signal, Watcher};
@@ -113,13 +114,18 @@ pub fn run_binary(
         retries: settings.retries,
         max_fail: settings.max_fail,
         slow: settings.slow_timeout,
-        // Slow tests are timed from their start: one per worker at a time, so each starts as
-        // it is handed over. With a failure limit, a few per worker, so that the rest can stay
-        // unstarted. Otherwise all at once.
-        in_flight: match (settings.slow_timeout, settings.max_fail) {
-            (Some(_), _) => pool.processes().max(1),
-            (None, Some(_)) => 2 * pool.processes().max(1),
-            (None, None) => usize::MAX,
+        // Slow tests are timed from their start, and libtest-json's `started` says a test
+        // started: one per worker at a time, so each starts as it is handed over. With a
+        // failure limit, a few per worker, so that the rest can stay unstarted. Otherwise all
+        // at once.
+        in_flight: if settings.slow_timeout.is_some()
+            || settings.message_format == MessageFormat::LibtestJson
+        {
+            pool.processes().max(1)
+        } else if settings.max_fail.is_some() {
+            2 * pool.processes().max(1)
+        } else {
+            usize::MAX
         },
     };
     let run = run_suite(&plan, (submitter, outcomes), printer, watcher, carried);
@@ -370,7 +376,8 @@ fn run_suite(
             verdict.status,
             Status::Fail | Status::Timeout | Status::Memory
         );
-        if failed && attempt < plan.retries {
+        // A retry is a new start: none once --max-fail is reached.
+        if failed && attempt < plan.retries && !carried.max_fail_reached(plan.max_fail) {
             printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, plan.retries)?;
             if let Some(index) = submitter.push(libtest::run_input(test)) {
                 submitter.flush();
