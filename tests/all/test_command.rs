@@ -28,15 +28,23 @@ fn full_run(extra: &[&str]) -> Run {
 /// `name → label` from the per-test lines (`        PASS [   0.001s] crate name`), before
 /// the summary.
 fn labels(run: &Run) -> BTreeMap<String, String> {
+    test_lines(run)
+        .into_iter()
+        .map(|(label, _, name)| (name, label))
+        .collect()
+}
+
+/// `(label, suite, name)` of every per-test line before the summary.
+fn test_lines(run: &Run) -> Vec<(String, String, String)> {
     run.stdout
         .lines()
         .take_while(|line| !line.starts_with("────"))
         .filter_map(|line| {
             let (label, rest) = line.trim_start().split_once(" [")?;
             let (_, rest) = rest.split_once("] ")?;
-            let (_, name) = rest.split_once(' ')?;
+            let (suite, name) = rest.split_once(' ')?;
             let name = name.split(" (").next()?;
-            Some((name.to_string(), label.to_string()))
+            Some((label.to_string(), suite.to_string(), name.to_string()))
         })
         .collect()
 }
@@ -284,15 +292,9 @@ fn works_as_cargo_runner() {
 
 /// `(suite, name)` of every per-test line before the summary.
 fn ran(run: &Run) -> Vec<(String, String)> {
-    run.stdout
-        .lines()
-        .take_while(|line| !line.starts_with("────"))
-        .filter_map(|line| {
-            let (_, rest) = line.split_once("] ")?;
-            let (suite, name) = rest.split_once(' ')?;
-            let name = name.split(" (").next()?;
-            Some((suite.to_string(), name.to_string()))
-        })
+    test_lines(run)
+        .into_iter()
+        .map(|(_, suite, name)| (suite, name))
         .collect()
 }
 
@@ -359,10 +361,20 @@ fn partitions_run_every_test_of_two_binaries_exactly_once() {
 /// [`full_run`] as a user's shell runs it: without the `CARGO_MANIFEST_DIR` that cargo sets
 /// for this test binary (and for a runner it starts).
 fn outside_cargo(extra: &[&str]) -> Run {
-    let out = std::process::Command::new(mpwasm_bin())
+    test_with_manifest_dir(extra, None)
+}
+
+/// `mpwasm test` of the untrusted tests with `CARGO_MANIFEST_DIR` set to `dir`, or unset.
+fn test_with_manifest_dir(extra: &[&str], dir: Option<&str>) -> Run {
+    let mut command = std::process::Command::new(mpwasm_bin());
+    command
         .args(["test", guests::UNTRUSTED_TESTS, "--timeout", "2s"])
-        .args(extra)
-        .env_remove("CARGO_MANIFEST_DIR")
+        .args(extra);
+    match dir {
+        Some(dir) => command.env("CARGO_MANIFEST_DIR", dir),
+        None => command.env_remove("CARGO_MANIFEST_DIR"),
+    };
+    let out = command
         .stdin(std::process::Stdio::null())
         .output()
         .expect("mpwasm runs");
@@ -394,23 +406,12 @@ fn a_run_with_no_tests_fails_with_exit_4_unless_told_otherwise() {
     assert!(!passed.stderr.contains("no tests"), "{passed:?}");
     // As cargo's runner (cargo sets CARGO_MANIFEST_DIR, as it did for this test) a binary
     // that a filter leaves empty passes, as libtest's own would: cargo runs each one alone.
-    let as_runner = |extra: &[&str]| {
-        let out = std::process::Command::new(mpwasm_bin())
-            .args(["test", guests::UNTRUSTED_TESTS])
-            .args(extra)
-            .env("CARGO_MANIFEST_DIR", env!("CARGO_MANIFEST_DIR"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("mpwasm runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, stderr) = as_runner(&["no_test_is_called_this"]);
-    assert_eq!(code, Some(0), "{stderr}");
-    let (code, stderr) = as_runner(&["no_test_is_called_this", "--no-tests", "fail"]);
-    assert_eq!(code, Some(4), "{stderr}");
+    let as_runner =
+        |extra: &[&str]| test_with_manifest_dir(extra, Some(env!("CARGO_MANIFEST_DIR")));
+    let runner = as_runner(&["no_test_is_called_this"]);
+    assert_eq!(runner.code, 0, "{runner:?}");
+    let strict = as_runner(&["no_test_is_called_this", "--no-tests", "fail"]);
+    assert_eq!(strict.code, 4, "{strict:?}");
     // An empty share is the same: one selected test, and the second of two shares.
     let empty = outside_cargo(&["--exact", "tests::passes", "--partition", "slice:2/2"]);
     assert_eq!(empty.code, 4, "{empty:?}");
@@ -678,10 +679,7 @@ fn a_slow_test_is_reported_at_each_period_before_its_end() {
         .position(|l| l.contains("TIMEOUT") && l.ends_with("tests::hangs"))
         .expect("hangs timed out");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    let last_slow = lines
-        .iter()
-        .rposition(is_slow_hangs)
-        .expect("a SLOW line");
+    let last_slow = lines.iter().rposition(is_slow_hangs).expect("a SLOW line");
     assert!(last_slow < verdict, "{run:?}");
     assert_eq!(
         labels(&run).get("tests::passes").map(String::as_str),
