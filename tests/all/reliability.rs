@@ -159,3 +159,45 @@ fn a_worker_that_stops_answering_is_killed_by_the_host() {
     assert_ne!(line["worker"], u64::from(frozen), "{line}");
     assert_eq!(stdout.lines().count(), 1);
 }
+
+#[test]
+fn a_batch_of_chatty_tasks_never_loses_its_worker() {
+    // 300 tasks printing 1 MiB each in one batch: 300 MiB would pass the 256 MiB a worker's
+    // answer may be. Every task still gets its outcome; what a batch keeps is capped.
+    let input = "1048576\n".repeat(300);
+    let run = common::run_jsonl(
+        guests::MISBEHAVE,
+        "shout",
+        &[
+            "--chunksize",
+            "300",
+            "--output-limit",
+            "2MiB",
+            "--retries",
+            "0",
+            "-j",
+            "1",
+        ],
+        &input,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr.lines().last().unwrap_or(""));
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 300);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["index"], i, "{line}");
+        assert_eq!(line["value"], 1_048_576, "{line}");
+    }
+    // Each batch kept its first 128 MiB whole and cut the rest, saying so (how many were cut
+    // depends on how the 300 were batched: at least one batch passed 128 MiB).
+    let cut = run
+        .stderr
+        .matches("output cut, 1048576 more bytes dropped")
+        .count();
+    assert!((1..=172).contains(&cut), "{cut} cut");
+    assert!(
+        run.stderr.len() >= (300 - cut) * 1_048_576,
+        "{}",
+        run.stderr.len()
+    );
+    assert!(run.stderr.contains("a batch of tasks keeps 128 MiB in all"));
+}

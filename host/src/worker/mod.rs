@@ -27,7 +27,7 @@ use crate::sandbox::host_calls::HostLine;
 use crate::sandbox::runner::worker_tick;
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
-use crate::wire::frame::read_frame;
+use crate::wire::frame::{MAX_FRAME, read_frame};
 use crate::wire::message::{Batch, BatchDone, FromWorker, ToWorker};
 use output::Output;
 
@@ -123,6 +123,7 @@ pub fn main() -> i32 {
     );
     for batch in requests.iter() {
         let started = Instant::now();
+        let mut budget = OutputBudget::new();
         // Watched when a task of it may time out (the pool's timeout, or its own).
         let watched = setup.limits.timeout.is_some()
             || batch
@@ -148,7 +149,7 @@ pub fn main() -> i32 {
                 .tasks
                 .iter()
                 .enumerate()
-                .map(|(position, task)| run(&mut sandbox, position, task))
+                .map(|(position, task)| budget.charge(run(&mut sandbox, position, task)))
                 .collect()
         } else {
             lock(&progress).batch = Some(batch.id);
@@ -159,7 +160,7 @@ pub fn main() -> i32 {
                     .or(setup.limits.timeout);
                 let limit = timeout.map_or(Duration::MAX, |t| t.saturating_add(stuck_grace(t)));
                 lock(&progress).current = Some((task.index, Instant::now(), limit));
-                let outcome = run(&mut sandbox, position, task);
+                let outcome = budget.charge(run(&mut sandbox, position, task));
                 let mut p = lock(&progress);
                 p.current = None;
                 p.done.push(outcome);
@@ -288,4 +289,36 @@ fn spawn_reader(
         }
     });
     rx
+}
+
+/// How much captured output one batch's answer may carry: half the frame limit, so a batch of
+/// many chatty tasks never makes an answer the host must refuse (which would lose the worker
+/// and every task of the batch); the other half is room for the results themselves.
+pub const BATCH_OUTPUT_BUDGET: u64 = MAX_FRAME as u64 / 2;
+
+/// What is left of a batch's [`BATCH_OUTPUT_BUDGET`]: each outcome keeps its output while it
+/// fits, and past it the bytes are dropped and counted as the output limit's are.
+struct OutputBudget {
+    left: u64,
+}
+
+impl OutputBudget {
+    fn new() -> OutputBudget {
+        OutputBudget {
+            left: BATCH_OUTPUT_BUDGET,
+        }
+    }
+
+    /// `outcome`, with its output cut to what the batch has left.
+    fn charge(&mut self, mut outcome: WireOutcome) -> WireOutcome {
+        let output = &mut outcome.output;
+        let len = output.bytes.len() as u64;
+        if len > self.left {
+            let keep = usize::try_from(self.left).unwrap_or(usize::MAX);
+            output.dropped += len - self.left;
+            output.bytes.truncate(keep);
+        }
+        self.left -= output.bytes.len() as u64;
+        outcome
+    }
 }

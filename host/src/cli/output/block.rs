@@ -12,8 +12,8 @@ pub fn lacks_final_newline(text: &[u8]) -> bool {
 }
 
 /// A task's captured output as a block: the bytes, a line break when they lack one, and
-/// `[mpwasm: task I: output cut, N more bytes dropped (--output-limit)]` when `dropped` bytes
-/// were cut. `None` when there is nothing to show.
+/// `[mpwasm: task I: output cut, N more bytes dropped (--output-limit, ...)]` when `dropped`
+/// bytes were cut (past a task's limit, or past what one batch may carry). `None` when there is nothing to show.
 pub fn guest_output(index: TaskIndex, output: &[u8], dropped: u64) -> Option<Vec<u8>> {
     if output.is_empty() && dropped == 0 {
         return None;
@@ -26,7 +26,8 @@ pub fn guest_output(index: TaskIndex, output: &[u8], dropped: u64) -> Option<Vec
     if dropped > 0 {
         block.extend_from_slice(
             format!(
-                "[mpwasm: task {index}: output cut, {dropped} more bytes dropped (--output-limit)]\n",
+                "[mpwasm: task {index}: output cut, {dropped} more bytes dropped (--output-limit; \
+                 a batch of tasks keeps 128 MiB in all, see --chunksize)]\n",
             )
             .as_bytes(),
         );
