@@ -823,3 +823,50 @@ fn a_worker_stops_on_ctrl_c_or_sigterm_with_status_0() {
         );
     }
 }
+
+#[test]
+fn a_job_of_chatty_tasks_keeps_every_outcome_and_its_output() {
+    // The local case of 300 tasks printing 1 MiB each with --chunksize 300 (see reliability),
+    // through a broker: every input gets its outcome and, as a broker worker holds few inputs
+    // at once, its whole output.
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let _worker = Worker::start(&url, &[]);
+    let input = temp_dir("broker-chatty").join("mib.jsonl");
+    std::fs::write(&input, "1048576\n".repeat(300)).expect("input");
+    let run = run_within(
+        &[
+            "run",
+            guests::MISBEHAVE,
+            "--func",
+            "shout",
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--chunksize",
+            "300",
+            "--output-limit",
+            "2MiB",
+            "--retries",
+            "0",
+            "--format",
+            "jsonl",
+            "--broker",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr.lines().last().unwrap_or(""));
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 300);
+    let mut seen: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            assert_eq!(l["value"], 1_048_576, "{l}");
+            l["index"].as_u64().expect("an index")
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+    assert!(run.stderr.len() >= 300 * 1_048_576, "{}", run.stderr.len());
+    let _ = std::fs::remove_dir_all(input.parent().expect("a dir"));
+}
