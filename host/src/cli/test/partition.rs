@@ -182,6 +182,38 @@ mod tests {
         assert_eq!(stable_hash("k", "t"), fnv(b"k\0t"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_parser_never_panics(text in ".{0,24}") {
+            if let Ok(p) = Partition::parse(&text) {
+                proptest::prop_assert!(1 <= p.m && p.m <= p.n);
+            }
+        }
+
+        #[test]
+        fn valid_partitions_print_as_parsed(n in 1u64..1000, m_seed in 0u64..1000, hash: bool) {
+            let m = m_seed % n + 1;
+            let text = format!("{}:{m}/{n}", if hash { "hash" } else { "slice" });
+            let p = Partition::parse(&text).expect("valid");
+            proptest::prop_assert_eq!(p.to_string(), text);
+        }
+
+        #[test]
+        fn every_test_lands_in_exactly_one_share(
+            names in proptest::collection::vec("[a-z_:0-9]{1,24}", 0..40),
+            n in 1u64..9,
+            hash: bool,
+        ) {
+            let kind = if hash { Kind::Hash } else { Kind::Slice };
+            for (position, name) in names.iter().enumerate() {
+                let takers = (1..=n)
+                    .filter(|&m| Partition { kind, m, n }.takes("krate", position, name))
+                    .count();
+                proptest::prop_assert_eq!(takers, 1);
+            }
+        }
+    }
+
     #[test]
     fn malformed_partitions_say_what_is_accepted() {
         for bad in [
