@@ -63,12 +63,18 @@ mod tests {
             (
                 b"hi",
                 7,
-                Some("hi\n[mpwasm: task 3: output cut, 7 more bytes dropped (--output-limit)]\n"),
+                Some(
+                    "hi\n[mpwasm: task 3: output cut, 7 more bytes dropped (--output-limit; a \
+                     batch of tasks keeps 128 MiB in all, see --chunksize)]\n",
+                ),
             ),
             (
                 b"",
                 7,
-                Some("[mpwasm: task 3: output cut, 7 more bytes dropped (--output-limit)]\n"),
+                Some(
+                    "[mpwasm: task 3: output cut, 7 more bytes dropped (--output-limit; a batch \
+                     of tasks keeps 128 MiB in all, see --chunksize)]\n",
+                ),
             ),
         ];
         for (output, dropped, want) in cases {
