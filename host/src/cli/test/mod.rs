@@ -179,17 +179,7 @@ fn list(settings: &TestSettings, printer: &mut Printer) -> Result<ExitCode> {
     for binary in &settings.binaries {
         let pool = suite::start_pool(&settings.pool, &binary.path)?;
         let tests = suite::list_tests(&pool, &binary.path)?;
-        let selected = tests
-            .iter()
-            .filter(|t| settings.selection.selects(t))
-            .collect();
-        let taken = partition::take(
-            settings.partition.as_ref(),
-            &binary.name,
-            selected,
-            &mut tally,
-        );
-        for test in taken {
+        for test in suite::select(settings, binary, &tests, &mut tally) {
             if settings.selection.ignored_only && !test.ignored {
                 continue;
             }

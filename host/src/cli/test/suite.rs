@@ -83,16 +83,7 @@ pub fn run_binary(
         });
     }
     let tests = tests?;
-    let selected: Vec<&TestCase> = tests
-        .iter()
-        .filter(|t| settings.selection.selects(t))
-        .collect();
-    let selected = partition::take(
-        settings.partition.as_ref(),
-        &binary.name,
-        selected,
-        &mut carried.tally,
-    );
+    let selected = select(settings, binary, &tests, &mut carried.tally);
     let started = Instant::now();
     // As libtest counts: every selected test, the ignored ones (reported `ignored`) included.
     if printer
@@ -151,6 +142,21 @@ pub fn run_binary(
         },
         None => Ended::Ran(suite),
     })
+}
+
+/// The tests of `binary` this run takes, in its order: those its filters select, then this
+/// run's `--partition` share of them (counted in `tally`).
+pub fn select<'a>(
+    settings: &TestSettings,
+    binary: &TestBinary,
+    tests: &'a [TestCase],
+    tally: &mut Tally,
+) -> Vec<&'a TestCase> {
+    let selected = tests
+        .iter()
+        .filter(|t| settings.selection.selects(t))
+        .collect();
+    partition::take(settings.partition.as_ref(), &binary.name, selected, tally)
 }
 
 /// Starts the pool for one test binary.
