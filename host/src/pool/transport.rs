@@ -261,14 +261,19 @@ impl CallSocket {
         let mut tries = 0;
         let listener = loop {
             tries += 1;
-            builder.create(&dir).map_err(|e| failed("directory", e))?;
+            // Another pool's worker may take the last socket and remove the directory at any
+            // moment: while creating it (which then fails with `AlreadyExists`, the directory
+            // gone before it could be checked) or before this bind (`NotFound`). Try again.
+            match builder.create(&dir) {
+                Ok(()) => {}
+                Err(_) if tries < 5 => continue,
+                Err(e) => return Err(failed("directory", e)),
+            }
             match UnixListener::bind(&path) {
                 Ok(listener) => break listener,
-                // Another pool's worker took the last socket and removed the directory
-                // between its creation and this bind: make it again.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => {}
                 // A leftover of a dead process that had this id: it is nobody's now.
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 3 => {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 5 => {
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(e) => return Err(failed("bind", e)),
