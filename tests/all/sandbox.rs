@@ -106,6 +106,69 @@ fn the_worker_process_itself_cannot_open_ungranted_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs one task with the worker's self-test hook making the syscall `name` from host code,
+/// after the worker confined itself; returns what mpwasm printed on stderr.
+fn worker_syscall(name: &str, grants: &[&str]) -> String {
+    let mut args = vec!["run", guests::SQUARE, "--map", "0..1", "-j", "1"];
+    args.extend_from_slice(grants);
+    let out = std::process::Command::new(common::mpwasm_bin())
+        .args(&args)
+        .env("MPWASM_WORKER_SELF_TEST_SYSCALL", name)
+        .output()
+        .expect("mpwasm runs");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_worker_process_itself_cannot_make_syscalls_outside_its_filter() {
+    // Host code in a confined worker (a wasmtime escape) gets EPERM for what Landlock does not
+    // cover: UDP sockets, any socket without --allow-http, new processes, new executable memory.
+    for name in ["udp", "tcp", "spawn", "exec-memory"] {
+        let said = worker_syscall(name, &[]);
+        assert!(
+            said.contains(&format!(
+                "self-test: {name}: failed (Operation not permitted"
+            )),
+            "{name}: {said}"
+        );
+    }
+    // On this kernel both walls are fully in force: no confinement warning.
+    let run = common::mpwasm(&["run", guests::SQUARE, "--map", "0..3", "-j", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("warning"), "{run:?}");
+    // Threads are the worker's own business.
+    let said = worker_syscall("thread", &[]);
+    assert!(said.contains("self-test: thread: allowed"), "{said}");
+    // With --allow-http a TCP socket can be made (and here finds nothing listening), so the
+    // refusal above was the filter's.
+    let said = worker_syscall("tcp", &["--allow-http", "127.0.0.1:9"]);
+    assert!(
+        said.contains("self-test: tcp: failed (Connection refused"),
+        "{said}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn dangerous_syscalls_kill_the_worker_and_the_host_says_why() {
+    for name in ["execve", "ptrace", "unshare"] {
+        let said = worker_syscall(name, &[]);
+        assert!(
+            said.contains(&format!("self-test: trying {name}")),
+            "{said}"
+        );
+        assert!(
+            !said.contains(&format!("self-test: {name}:")),
+            "{name} returned instead of killing the worker: {said}"
+        );
+        assert!(
+            said.contains("killed by signal 31 (SIGSYS: a syscall its seccomp filter forbids)"),
+            "{name}: {said}"
+        );
+    }
+}
+
 /// A one-shot HTTP server on 127.0.0.1 answering every request with `hello from the host`.
 fn local_http_server() -> (String, std::thread::JoinHandle<usize>) {
     use std::io::{Read, Write};
@@ -161,4 +224,18 @@ fn outgoing_http_only_to_allowed_hosts() {
         1,
         "only the allowed request reached it"
     );
+}
+
+#[test]
+fn outgoing_http_resolves_host_names_inside_both_walls() {
+    // A name, not an address: the worker resolves it (the resolver's files through Landlock,
+    // its sockets through the seccomp filter) before it connects.
+    let (addr, server) = local_http_server();
+    let port = addr.rsplit(':').next().expect("a port");
+    let url = format!("\"http://localhost:{port}/page\"");
+    let grant = format!("localhost:{port}");
+    let run = mpwasm(&["call", guests::FETCH, &url, "--allow-http", &grant]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.trim(), "{\"ok\":\"200 hello from the host\"}");
+    assert_eq!(server.join().expect("server"), 1);
 }

@@ -644,7 +644,7 @@ impl Dispatcher {
             }
             if self.start_failures >= MAX_START_FAILURES {
                 self.break_pool(format!(
-                    "worker processes cannot start: the last one ended with {what}"
+                    "worker processes cannot start: the last one ended: {what}"
                 ));
                 return;
             }
@@ -652,7 +652,7 @@ impl Dispatcher {
                 self.break_pool(format!(
                     "worker processes cannot start: the last {MAX_KILLED_STARTS} were killed \
                      (SIGKILL) while they loaded the module, by the kernel (out of memory?) or \
-                     by someone; the last one ended with {what}"
+                     by someone; the last one ended: {what}"
                 ));
                 return;
             }

@@ -388,6 +388,7 @@ fn describe_status(status: ExitStatus) -> String {
                 9 => " (SIGKILL)",
                 11 => " (SIGSEGV)",
                 15 => " (SIGTERM)",
+                31 => " (SIGSYS: a syscall its seccomp filter forbids)",
                 _ => "",
             };
             return format!("killed by signal {signal}{name}");

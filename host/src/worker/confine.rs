@@ -1,7 +1,8 @@
 //! The second wall: before a worker runs any guest code it confines its own process with
 //! Landlock (Linux), so even a wasmtime escape cannot open files outside the granted
 //! directories, make TCP connections or signal other processes. `no_new_privs` is set too.
-//! Where the kernel lacks Landlock the worker runs unconfined and says so.
+//! Where the kernel lacks Landlock the worker runs unconfined and says so. The seccomp filter
+//! ([`super::seccomp`]) is added to the same [`Confinement`] report.
 
 use crate::vocab::Grants;
 
@@ -12,6 +13,26 @@ pub struct Confinement {
     pub full: bool,
     /// A sentence saying what is enforced.
     pub summary: String,
+}
+
+impl Confinement {
+    /// Adds what installing the seccomp filter gave: its summary, or why it is not in force.
+    pub fn with_seccomp(mut self, filter: Result<&str, String>) -> Confinement {
+        match filter {
+            Ok(summary) => {
+                self.summary.push_str("; ");
+                self.summary.push_str(summary);
+            }
+            Err(why) => {
+                self.full = false;
+                self.summary.push_str(&format!(
+                    "; no seccomp filter ({why}): syscalls Landlock does not cover (UDP and raw \
+                     sockets, exec, ptrace, namespaces) are not filtered"
+                ));
+            }
+        }
+        self
+    }
 }
 
 /// Confines this process to `grants` (see the module docs).
@@ -100,18 +121,27 @@ pub fn confine(_grants: &Grants) -> Confinement {
     }
 }
 
-/// A test hook: with `MPWASM_WORKER_SELF_TEST_OPEN=PATH` set, a confined worker tries to open
-/// PATH from host code, reports the result on stderr and exits, so tests can prove the second
-/// wall holds.
-pub fn self_test() -> Option<i32> {
-    let path = std::env::var_os("MPWASM_WORKER_SELF_TEST_OPEN")?;
-    let verdict = match std::fs::File::open(&path) {
-        Ok(_) => "allowed".to_string(),
-        Err(e) => format!("refused ({e})"),
-    };
-    eprintln!(
-        "self-test: open {}: {verdict}",
-        std::path::Path::new(&path).display()
-    );
-    Some(4)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_seccomp_filter_makes_the_confinement_partial_and_says_why() {
+        let landlock = || Confinement {
+            full: true,
+            summary: "landlock: on".into(),
+        };
+        let with = landlock().with_seccomp(Ok("seccomp: on"));
+        assert!(with.full);
+        assert_eq!(with.summary, "landlock: on; seccomp: on");
+        let without = landlock().with_seccomp(Err("the kernel refused the filter: EINVAL".into()));
+        assert!(!without.full, "the host warns when this is false");
+        assert!(
+            without
+                .summary
+                .contains("no seccomp filter (the kernel refused the filter: EINVAL)"),
+            "{}",
+            without.summary
+        );
+    }
 }

@@ -18,6 +18,9 @@ use crossbeam_channel::{Receiver, bounded};
 
 mod confine;
 mod output;
+#[cfg(target_os = "linux")]
+mod seccomp;
+mod self_test;
 
 use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
@@ -91,9 +94,12 @@ pub fn main() -> i32 {
             return 3;
         }
     };
-    // The artifact is mapped; from here on the process needs only the granted directories.
+    // The artifact is mapped; from here on the process needs only the granted directories
+    // and the syscalls of the filter.
     let confinement = confine::confine(&setup.grants);
-    if let Some(code) = confine::self_test() {
+    #[cfg(target_os = "linux")]
+    let confinement = confinement.with_seccomp(seccomp::install(&setup.grants));
+    if let Some(code) = self_test::run() {
         return code;
     }
     if !out.send(&FromWorker::Ready {
