@@ -57,3 +57,14 @@ pub use pool::{
 pub use shared::SharedStore;
 pub use task::{ExportedFunction, Task};
 pub use vocab::{DirGrant, FunctionPath, HttpGrant, ModuleKind};
+
+/// How many cases a property test runs: `$PROPTEST_CASES` when set (to fuzz longer than CI
+/// does, e.g. `PROPTEST_CASES=200000 cargo test --release -p mpwasm --lib fuzz`), else
+/// `default`.
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}

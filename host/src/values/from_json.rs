@@ -351,7 +351,8 @@ pub fn val_from_json(json: &Json, ty: &Type) -> Result<Val, BadInput> {
                 (None, None | Some(Json::Null)) => None,
                 (None, Some(p)) => {
                     return Err(BadInput::new(format!(
-                        "case `{name}` has no payload, got {}",
+                        "case `{name}` of {} has no payload, got {}",
+                        type_name(ty),
                         show(p)
                     )));
                 }

@@ -5,6 +5,8 @@
 //! Core modules use the same path: their `i32`/`i64`/`f32`/`f64` are `s32`/`s64`/`f32`/`f64`.
 
 pub mod from_json;
+#[cfg(test)]
+mod fuzz;
 pub mod to_json;
 pub mod wit_type;
 

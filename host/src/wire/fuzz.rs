@@ -16,7 +16,7 @@ use crate::vocab::grants::{DirGrant, HttpGrant};
 use crate::vocab::module::FunctionPath;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn frames_from_random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
