@@ -17,6 +17,7 @@ mod library;
 mod long_runs;
 mod plugin_app;
 mod programs;
+mod random_modules;
 mod reliability;
 mod sandbox;
 mod shared;

@@ -60,15 +60,18 @@ pub(crate) fn list(engine: &Engine, loaded: &Loaded) -> Vec<ExportedFunction> {
                     continue;
                 }
                 if let ExternType::Func(func) = export.ty() {
+                    // An unsupported type shows as s32 in the signature, so the reason says
+                    // where it sits and what it really is.
                     let mut unsupported = None;
-                    let mut convert = |t: ValType| match t {
+                    let mut convert = |what: String, t: ValType| match t {
                         ValType::I32 => Type::S32,
                         ValType::I64 => Type::S64,
                         ValType::F32 => Type::Float32,
                         ValType::F64 => Type::Float64,
                         other => {
-                            unsupported = Some(format!(
-                                "core type {other} cannot be passed as JSON (only i32, i64, f32, f64)"
+                            unsupported.get_or_insert(format!(
+                                "its {what} is core type {other}, which cannot be passed as \
+                                 JSON (only i32, i64, f32 and f64 can)"
                             ));
                             Type::S32
                         }
@@ -76,9 +79,13 @@ pub(crate) fn list(engine: &Engine, loaded: &Loaded) -> Vec<ExportedFunction> {
                     let params = func
                         .params()
                         .enumerate()
-                        .map(|(i, t)| (format!("p{i}"), convert(t)))
+                        .map(|(i, t)| (format!("p{i}"), convert(format!("parameter p{i}"), t)))
                         .collect();
-                    let results = func.results().map(&mut convert).collect();
+                    let results = func
+                        .results()
+                        .enumerate()
+                        .map(|(i, t)| convert(format!("result {i}"), t))
+                        .collect();
                     out.push(ExportedFunction {
                         path: FunctionPath {
                             interface: None,
