@@ -59,7 +59,7 @@ pub use task::{ExportedFunction, Task};
 pub use vocab::{DirGrant, FunctionPath, HttpGrant, ModuleKind};
 
 /// How many cases a property test runs: `$PROPTEST_CASES` when set (to fuzz longer than CI
-/// does, e.g. `PROPTEST_CASES=200000 cargo test --release -p mpwasm --lib fuzz`), else
+/// does, e.g. `PROPTEST_CASES=200000 cargo test --release -p mpwasm --lib`), else
 /// `default`.
 #[cfg(test)]
 pub(crate) fn fuzz_cases(default: u32) -> u32 {

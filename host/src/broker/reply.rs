@@ -129,4 +129,109 @@ mod tests {
         assert!(streams(&Value::Nil).is_empty());
         assert_eq!(int(&bulk("12")), Some(12));
     }
+
+    /// Any reply shape the server (or something in between) could send.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            Just(Value::Okay),
+            any::<i64>().prop_map(Value::Int),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::BulkString),
+            ".{0,6}".prop_map(Value::SimpleString),
+            any::<f64>().prop_map(Value::Double),
+            any::<bool>().prop_map(Value::Boolean),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Set),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4)
+                    .prop_map(Value::Map),
+                (
+                    inner.clone(),
+                    proptest::collection::vec((inner.clone(), inner), 0..2)
+                )
+                    .prop_map(|(data, attributes)| Value::Attribute {
+                        data: Box::new(data),
+                        attributes,
+                    }),
+            ]
+        })
+    }
+
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+    type Streams = Vec<(String, Vec<(String, Fields)>)>;
+
+    /// Well-formed stream replies: keys, entry ids, field/value pairs.
+    fn any_streams() -> impl proptest::strategy::Strategy<Value = Streams> {
+        use proptest::prelude::*;
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..6);
+        let entry = (
+            "[0-9]{1,13}-[0-9]{1,3}",
+            proptest::collection::vec((bytes(), bytes()), 0..4),
+        );
+        proptest::collection::vec(
+            ("[a-z:]{1,12}", proptest::collection::vec(entry, 0..4)),
+            0..3,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: crate::fuzz_cases(2000),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_reply_is_read_without_a_panic(value in any_value()) {
+            let _ = streams(&value);
+            let _ = entries(&value);
+            let _ = items(&value);
+            let _ = int(&value);
+            let _ = text(&value);
+        }
+
+        #[test]
+        fn well_formed_stream_replies_read_back_whole_in_both_protocols(data in any_streams()) {
+            let entry_list = |entries: &[(String, Fields)]| {
+                Value::Array(
+                    entries
+                        .iter()
+                        .map(|(id, fields)| {
+                            let flat = fields
+                                .iter()
+                                .flat_map(|(k, v)| {
+                                    [Value::BulkString(k.clone()), Value::BulkString(v.clone())]
+                                })
+                                .collect();
+                            Value::Array(vec![bulk(id), Value::Array(flat)])
+                        })
+                        .collect(),
+                )
+            };
+            let resp2 = Value::Array(
+                data.iter()
+                    .map(|(key, entries)| Value::Array(vec![bulk(key), entry_list(entries)]))
+                    .collect(),
+            );
+            let resp3 = Value::Map(
+                data.iter()
+                    .map(|(key, entries)| (bulk(key), entry_list(entries)))
+                    .collect(),
+            );
+            let want: Vec<(String, Vec<Entry>)> = data
+                .iter()
+                .map(|(key, entries)| {
+                    let entries = entries
+                        .iter()
+                        .map(|(id, fields)| Entry { id: id.clone(), fields: fields.clone() })
+                        .collect();
+                    (key.clone(), entries)
+                })
+                .collect();
+            proptest::prop_assert_eq!(&streams(&resp2), &want);
+            proptest::prop_assert_eq!(&streams(&resp3), &want);
+        }
+    }
 }
