@@ -40,6 +40,9 @@ pub enum ErrorKind {
     /// A function the application answers (a host function) failed, and the WIT function
     /// has no `result` to hand the error to the guest.
     HostError,
+    /// The task's result was too large for the worker's answer: the results of one batch
+    /// share [`BATCH_RESULT_BUDGET`](crate::worker::BATCH_RESULT_BUDGET) bytes.
+    ResultTooLarge,
 }
 
 impl ErrorKind {
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::BrokerLost => "broker-lost",
             ErrorKind::HostError => "host-error",
+            ErrorKind::ResultTooLarge => "result-too-large",
         }
     }
 }

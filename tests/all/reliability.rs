@@ -161,6 +161,50 @@ fn a_worker_that_stops_answering_is_killed_by_the_host() {
 }
 
 #[test]
+fn a_batch_of_large_results_never_loses_its_worker() {
+    // 300 results of 1 MiB each in one batch: 300 MiB would pass the 256 MiB a worker's answer
+    // may be. Every task gets its outcome: the results that fit, and for the rest a failure
+    // that says why and what to do.
+    let input = "1048576\n".repeat(300);
+    let run = common::run_jsonl(
+        guests::MISBEHAVE,
+        "big",
+        &["--chunksize", "300", "--retries", "0", "-j", "1"],
+        &input,
+    );
+    let lines = run.json_lines();
+    assert_eq!(
+        lines.len(),
+        300,
+        "{}",
+        run.stderr.lines().last().unwrap_or("")
+    );
+    let mut too_large = 0;
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            line["index"],
+            i,
+            "{}",
+            &line.to_string()[..200.min(line.to_string().len())]
+        );
+        match line["value"].as_str() {
+            Some(value) => assert_eq!(value.len(), 1_048_576),
+            None => {
+                assert_eq!(line["error"]["kind"], "result-too-large", "{line}");
+                let message = line["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains("--chunksize 1"), "{message}");
+                too_large += 1;
+            }
+        }
+    }
+    // How many did not fit depends on how the 300 were batched: at least one batch passed
+    // the 128 MiB its results share, and each batch kept its first ~127 whole.
+    assert!((1..=173).contains(&too_large), "{too_large} too large");
+    assert_eq!(run.code, 1, "{}", run.stderr.lines().last().unwrap_or(""));
+    assert!(!run.stderr.contains("worker-lost"), "{}", run.stderr);
+}
+
+#[test]
 fn a_batch_of_chatty_tasks_never_loses_its_worker() {
     // 300 tasks printing 1 MiB each in one batch: 300 MiB would pass the 256 MiB a worker's
     // answer may be. Every task still gets its outcome; what a batch keeps is capped.

@@ -90,6 +90,10 @@ impl Guest for Task {
         n
     }
 
+    fn big(bytes: u64) -> String {
+        "x".repeat(usize::try_from(bytes).unwrap_or(usize::MAX))
+    }
+
     fn shout(bytes: u64) -> u64 {
         let chunk: Vec<u8> = (0..SHOUT_CHUNK)
             .map(|i| {

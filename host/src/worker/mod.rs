@@ -14,6 +14,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use crossbeam_channel::{Receiver, bounded};
 
 mod confine;
@@ -24,6 +25,7 @@ mod self_test;
 
 use crate::error::ErrorKind;
 use crate::ids::{BatchId, TaskIndex};
+use crate::limits::format_size;
 use crate::sandbox::Sandbox;
 use crate::sandbox::cancel::{CancelKey, Cancels, STOP_GRACE};
 use crate::sandbox::host_calls::HostLine;
@@ -302,20 +304,33 @@ fn spawn_reader(
 /// and every task of the batch); the other half is room for the results themselves.
 pub const BATCH_OUTPUT_BUDGET: u64 = MAX_FRAME as u64 / 2;
 
-/// What is left of a batch's [`BATCH_OUTPUT_BUDGET`]: each outcome keeps its output while it
-/// fits, and past it the bytes are dropped and counted as the output limit's are.
+/// How many bytes of results (the values' JSON, a failure's message and value) one batch's
+/// answer carries, with [`OUTCOME_OVERHEAD`] counted for each outcome: the other half of a
+/// frame, less room for the answer's own fields. A result past it fails alone, as
+/// [`ErrorKind::ResultTooLarge`], so the answer always fits a frame.
+pub const BATCH_RESULT_BUDGET: u64 = MAX_FRAME as u64 / 2 - (4 << 20);
+
+/// What one outcome's fields besides its result and output take on the wire, at most.
+const OUTCOME_OVERHEAD: u64 = 64;
+
+/// What is left of a batch's [`BATCH_OUTPUT_BUDGET`] and [`BATCH_RESULT_BUDGET`]: each
+/// outcome keeps its output while it fits, and past it the bytes are dropped and counted as
+/// the output limit's are; a result that does not fit is replaced by a failure saying so.
 struct OutputBudget {
     left: u64,
+    results_left: u64,
 }
 
 impl OutputBudget {
     fn new() -> OutputBudget {
         OutputBudget {
             left: BATCH_OUTPUT_BUDGET,
+            results_left: BATCH_RESULT_BUDGET,
         }
     }
 
-    /// `outcome`, with its output cut to what the batch has left.
+    /// `outcome`, with its output cut to what the batch has left, and its result replaced
+    /// when it does not fit.
     fn charge(&mut self, mut outcome: WireOutcome) -> WireOutcome {
         let output = &mut outcome.output;
         let len = output.bytes.len() as u64;
@@ -325,6 +340,75 @@ impl OutputBudget {
             output.bytes.truncate(keep);
         }
         self.left -= output.bytes.len() as u64;
+        let size = |result: &Result<CompactString, Box<WireFailure>>| {
+            OUTCOME_OVERHEAD
+                + match result {
+                    Ok(json) => json.len() as u64,
+                    Err(f) => (f.message.len() + f.value.as_ref().map_or(0, |v| v.len())) as u64,
+                }
+        };
+        let needed = size(&outcome.result);
+        if needed > self.results_left {
+            let result = needed - OUTCOME_OVERHEAD;
+            let message = if needed > BATCH_RESULT_BUDGET {
+                format!(
+                    "its result is {} ({result} bytes), more than the {} a result may be \
+                     (it must fit the worker's answer); return less, or write it to a --dir",
+                    format_size(result),
+                    format_size(BATCH_RESULT_BUDGET - OUTCOME_OVERHEAD)
+                )
+            } else {
+                format!(
+                    "its result is {} ({result} bytes), more than the {} left of the {} that \
+                     the results of one batch share (the tasks before it in its batch took \
+                     the rest); give it a batch of its own with --chunksize 1, or return less",
+                    format_size(result),
+                    format_size(self.results_left.saturating_sub(OUTCOME_OVERHEAD)),
+                    format_size(BATCH_RESULT_BUDGET)
+                )
+            };
+            outcome.result = Err(Box::new(WireFailure::new(
+                ErrorKind::ResultTooLarge,
+                message,
+            )));
+        }
+        self.results_left = self.results_left.saturating_sub(size(&outcome.result));
         outcome
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn ok(bytes: usize) -> WireOutcome {
+        WireOutcome {
+            index: TaskIndex(0),
+            result: Ok(CompactString::from("x".repeat(bytes))),
+            output: CapturedOutput::default(),
+            nanos: 0,
+        }
+    }
+
+    fn kind(outcome: &WireOutcome) -> Option<ErrorKind> {
+        outcome.result.as_ref().err().map(|f| f.kind)
+    }
+
+    #[test]
+    fn results_past_the_batch_budget_fail_alone_and_say_why() {
+        let mut budget = OutputBudget::new();
+        let half = usize::try_from(BATCH_RESULT_BUDGET / 2).expect("fits");
+        assert_eq!(kind(&budget.charge(ok(half))), None);
+        // One that would have fitted an empty batch but not this one.
+        let second = budget.charge(ok(half));
+        assert_eq!(kind(&second), Some(ErrorKind::ResultTooLarge));
+        let message = &second.result.as_ref().expect_err("failed").message;
+        assert!(message.contains("--chunksize 1"), "{message}");
+        // A small one after it still fits.
+        assert_eq!(kind(&budget.charge(ok(1000))), None);
+        // One larger than any batch can carry says that instead.
+        let huge = OutputBudget::new().charge(ok(half * 2 + 1));
+        let message = &huge.result.as_ref().expect_err("failed").message;
+        assert!(message.contains("a result may be"), "{message}");
     }
 }
