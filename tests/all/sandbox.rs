@@ -73,17 +73,26 @@ fn no_network() {
     assert!(connect.starts_with("{\"err\":"), "{connect}");
 }
 
-/// Runs one task with the worker's self-test hook opening `path` from host code, after the
-/// worker confined itself; returns what the worker said.
-fn worker_self_test(path: &str, grants: &[&str]) -> String {
+/// Runs one task with the worker's self-test hook `hook` (`OPEN` a path, or make a `SYSCALL`)
+/// set to `value`, which host code in the worker tries after it confined itself; returns
+/// what mpwasm printed on stderr.
+fn self_test(hook: &str, value: &str, grants: &[&str]) -> String {
     let mut args = vec!["run", guests::SQUARE, "--map", "0..1", "-j", "1"];
     args.extend_from_slice(grants);
     let out = std::process::Command::new(common::mpwasm_bin())
         .args(&args)
-        .env("MPWASM_WORKER_SELF_TEST_OPEN", path)
+        .env(format!("MPWASM_WORKER_SELF_TEST_{hook}"), value)
         .output()
         .expect("mpwasm runs");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn worker_self_test(path: &str, grants: &[&str]) -> String {
+    self_test("OPEN", path, grants)
+}
+
+fn worker_syscall(name: &str, grants: &[&str]) -> String {
+    self_test("SYSCALL", name, grants)
 }
 
 #[test]
@@ -104,19 +113,6 @@ fn the_worker_process_itself_cannot_open_ungranted_files() {
     let said = worker_self_test("/etc/passwd", &["--dir", &grant]);
     assert!(said.contains("refused"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Runs one task with the worker's self-test hook making the syscall `name` from host code,
-/// after the worker confined itself; returns what mpwasm printed on stderr.
-fn worker_syscall(name: &str, grants: &[&str]) -> String {
-    let mut args = vec!["run", guests::SQUARE, "--map", "0..1", "-j", "1"];
-    args.extend_from_slice(grants);
-    let out = std::process::Command::new(common::mpwasm_bin())
-        .args(&args)
-        .env("MPWASM_WORKER_SELF_TEST_SYSCALL", name)
-        .output()
-        .expect("mpwasm runs");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[cfg(target_os = "linux")]
