@@ -45,6 +45,11 @@ impl JobLog {
         if empty {
             writeln!(file, "{HEADER}")
                 .with_context(|| format!("cannot write the joblog {}", path.display()))?;
+        } else if !ends_with_newline(path) {
+            // A line cut by a crash or a full disk: end it, so that it stays a line of its
+            // own (read back as not done) instead of running into the first new one.
+            writeln!(file)
+                .with_context(|| format!("cannot write the joblog {}", path.display()))?;
         }
         Ok(JobLog {
             path: path.to_path_buf(),
@@ -89,11 +94,45 @@ impl JobLog {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(self.pending.as_bytes())
-            .with_context(|| format!("cannot write the joblog {}", self.path.display()))?;
+        let bytes = self.pending.as_bytes();
+        let mut written = 0;
+        while written < bytes.len() {
+            let error = match self.file.write(&bytes[written..]) {
+                Ok(0) => std::io::Error::from(std::io::ErrorKind::WriteZero),
+                Ok(n) => {
+                    written += n;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            // A line the disk cut is not read back as done: only whole lines count.
+            let whole = bytes[..written].iter().filter(|&&b| b == b'\n').count();
+            let unrecorded = self.pending.lines().count() - whole;
+            return Err(error).with_context(|| {
+                format!(
+                    "cannot write the joblog {} (the last {unrecorded} results printed are not \
+                     recorded in it, so a --resume runs them again)",
+                    self.path.display(),
+                )
+            });
+        }
         self.pending.clear();
         Ok(())
+    }
+}
+
+/// Whether the file at `path` ends with a newline (or cannot be read back, which the next
+/// write will report).
+fn ends_with_newline(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return true;
+    };
+    let mut last = [0u8; 1];
+    match file.seek(SeekFrom::End(-1)) {
+        Ok(_) => file.read_exact(&mut last).is_err() || last[0] == b'\n',
+        Err(_) => true,
     }
 }
 
@@ -135,7 +174,8 @@ pub fn done_indices(path: &Path) -> Result<BTreeSet<u64>> {
         let fields: Vec<&str> = line.split('\t').collect();
         let index = fields.first().and_then(|f| f.parse::<u64>().ok());
         match (index, fields.get(4)) {
-            (Some(index), Some(&"ok")) => {
+            // Only a whole line counts: one cut after its `ok` did not.
+            (Some(index), Some(&"ok")) if fields.len() == 6 => {
                 done.insert(index);
             }
             (Some(_), Some(_)) => {}
@@ -211,6 +251,26 @@ mod tests {
         assert_eq!(done.into_iter().collect::<Vec<_>>(), [0, 3]);
         let text = std::fs::read_to_string(&path).expect("readable");
         assert_eq!(text.matches(HEADER).count(), 1);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_cut_last_line_stays_a_line_of_its_own() {
+        let path = std::env::temp_dir().join(format!("mpwasm-joblog-cut-{}", std::process::id()));
+        // A full disk cut the line of input 12 after its `ok`.
+        std::fs::write(
+            &path,
+            format!("{HEADER}\n4\t7\t1.0\t0.1\tok\t-\n12\t7\t1.0\t0.1\tok"),
+        )
+        .expect("writes");
+        let mut log = JobLog::open(&path).expect("reopens");
+        log.record(9, Some(7), None, None);
+        log.flush().expect("writes");
+        drop(log);
+        let done = done_indices(&path).expect("reads");
+        assert_eq!(done.into_iter().collect::<Vec<_>>(), [4, 9]);
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert!(text.contains("\tok\n9\t7\t"), "{text}");
         let _ = std::fs::remove_file(&path);
     }
 }
