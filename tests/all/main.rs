@@ -9,6 +9,7 @@ mod async_calls;
 mod bindings;
 mod broker;
 mod calls;
+mod chaos;
 mod cli;
 mod examples;
 mod guests_built;

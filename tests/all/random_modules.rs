@@ -6,11 +6,14 @@
 //! reason on stderr). The generator is seeded, so a failure names a seed that reproduces it;
 //! `MPWASM_FUZZ_MODULES=N` runs N modules of each kind instead of the default.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
 use mpwasm_test_artifacts::guests;
 
+use crate::chaos::Figures;
 use crate::common::{mpwasm_bin, temp_dir};
 
 /// A small deterministic generator (xorshift64*), so each case is named by its seed.
@@ -38,8 +41,21 @@ fn cases() -> u64 {
         .unwrap_or(16)
 }
 
-/// Runs mpwasm with its own compile cache; checks the outcome is one of the honest three.
-fn check(what: &str, args: &[&str], cache: &Path) -> i32 {
+/// How many commands ended with each exit status, by name.
+type Codes = BTreeMap<String, u64>;
+
+/// The name of an honest exit status, for the figures.
+fn code_name(code: i32) -> &'static str {
+    match code {
+        0 => "exit 0 (ran)",
+        1 => "exit 1 (a task failed, saying why)",
+        _ => "exit 2 (refused, saying why)",
+    }
+}
+
+/// Runs mpwasm with its own compile cache; checks the outcome is one of the honest three and
+/// counts it in `codes`.
+fn check(what: &str, args: &[&str], cache: &Path, codes: &mut Codes) -> i32 {
     let out = Command::new(mpwasm_bin())
         .args(args)
         .env("MPWASM_CACHE_DIR", cache)
@@ -62,7 +78,9 @@ fn check(what: &str, args: &[&str], cache: &Path) -> i32 {
             "{what}: exit 2 without a reason: {stderr}"
         );
     }
-    code.unwrap_or(-1)
+    let code = code.unwrap_or(-1);
+    *codes.entry(code_name(code).to_string()).or_default() += 1;
+    code
 }
 
 /// The names of the functions `inspect --json` lists, when it accepts the module.
@@ -86,24 +104,24 @@ fn exports(file: &str, cache: &Path) -> Vec<String> {
 }
 
 /// Everything a user would do with a module file: inspect it, run it, call each function.
-fn exercise(what: &str, file: &Path, cache: &Path) -> (i32, usize) {
+fn exercise(what: &str, file: &Path, cache: &Path, codes: &mut Codes) -> (i32, usize) {
     let file = file.to_str().expect("utf-8 path");
     let limits = ["--timeout", "1s", "--memory", "64MiB"];
-    let inspected = check(what, &["inspect", file], cache);
-    check(what, &["inspect", "--json", file], cache);
+    let inspected = check(what, &["inspect", file], cache, codes);
+    check(what, &["inspect", "--json", file], cache, codes);
     let mut run = vec!["run", file, "--map", "0..3"];
     run.extend_from_slice(&limits);
-    check(what, &run, cache);
+    check(what, &run, cache, codes);
     let names = exports(file, cache);
     // A name with a NUL byte cannot be given on a command line.
     for name in names.iter().filter(|n| !n.contains('\0')).take(3) {
         let mut run = vec!["run", file, "--func", name, "--map", "0..2", "-j", "1"];
         run.extend_from_slice(&limits);
-        check(what, &run, cache);
+        check(what, &run, cache, codes);
         // No arguments: a function without parameters really runs.
         let mut call = vec!["call", file, "--func", name];
         call.extend_from_slice(&limits);
-        check(what, &call, cache);
+        check(what, &call, cache, codes);
     }
     (inspected, names.len())
 }
@@ -143,7 +161,9 @@ fn generated(seed: u64, plain: bool) -> Option<Vec<u8>> {
 fn random_modules_never_panic_inspect_run_or_call() {
     let dir = temp_dir("random-modules");
     let cache = dir.join("cache");
-    let (mut accepted, mut functions) = (0, 0);
+    let (mut accepted, mut functions, mut modules) = (0, 0, 0);
+    let mut codes = Codes::new();
+    let started = Instant::now();
     for i in 0..cases() {
         for plain in [true, false] {
             let seed = 0x5eed_0000 + i * 2 + u64::from(plain);
@@ -152,11 +172,25 @@ fn random_modules_never_panic_inspect_run_or_call() {
             };
             let file = dir.join(format!("{seed:x}.wasm"));
             std::fs::write(&file, &module).expect("write");
-            let (inspected, names) = exercise(&format!("seed {seed:#x}"), &file, &cache);
+            let (inspected, names) =
+                exercise(&format!("seed {seed:#x}"), &file, &cache, &mut codes);
             accepted += usize::from(inspected == 0);
             functions += names;
+            modules += 1;
         }
     }
+    Figures {
+        scenario: "random_modules_never_panic_inspect_run_or_call",
+        load: format!("{modules} wasm-smith modules through inspect, run and call"),
+        faults: format!(
+            "random modules: {accepted} accepted, {functions} functions run; no panic, no kill"
+        ),
+        inputs: codes.values().sum(),
+        failed: codes,
+        elapsed: started.elapsed(),
+        ..Figures::default()
+    }
+    .record();
     // The plain modules are accepted and their functions run: the test reached the sandbox.
     assert!(accepted > 0, "no generated module was accepted");
     assert!(functions > 0, "no generated module exported a function");
@@ -167,6 +201,8 @@ fn random_modules_never_panic_inspect_run_or_call() {
 fn mutated_guests_never_panic_inspect_run_or_call() {
     let dir = temp_dir("mutated-modules");
     let cache = dir.join("cache");
+    let mut codes = Codes::new();
+    let started = Instant::now();
     for (k, guest) in [guests::SQUARE, guests::CORE_SQUARE, guests::KITCHEN]
         .into_iter()
         .enumerate()
@@ -196,8 +232,26 @@ fn mutated_guests_never_panic_inspect_run_or_call() {
             }
             let file = dir.join(format!("{seed:x}.wasm"));
             std::fs::write(&file, &module).expect("write");
-            exercise(&format!("seed {seed:#x} of {guest}"), &file, &cache);
+            exercise(
+                &format!("seed {seed:#x} of {guest}"),
+                &file,
+                &cache,
+                &mut codes,
+            );
         }
     }
+    Figures {
+        scenario: "mutated_guests_never_panic_inspect_run_or_call",
+        load: format!(
+            "{} mutations of each of 3 real guests through inspect, run and call",
+            cases()
+        ),
+        faults: "bytes flipped, modules cut short, junk inserted; no panic, no kill".into(),
+        inputs: codes.values().sum(),
+        failed: codes,
+        elapsed: started.elapsed(),
+        ..Figures::default()
+    }
+    .record();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! A redis-server of one's own for the broker's demo, benchmarks and tests: on a free
-//! 127.0.0.1 port, without persistence, stopped when dropped. Shared by path (like
+//! 127.0.0.1 port, without persistence (unless its
+//! arguments ask for it), stopped when dropped. Shared by path (like
 //! `guests.rs`) by xtask, the bench crate and the integration tests' broker harness; each of
 //! them uses all of it, so none needs a dead-code allowance.
 
@@ -22,34 +23,45 @@ impl RedisServer {
     pub fn start(extra: &[&str]) -> std::io::Result<RedisServer> {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .args(extra)
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("cannot start redis-server ({e}); `cargo xtask setup` installs it"),
-                    )
-                })?;
-            let mut server = RedisServer { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if server.child.try_wait()?.is_some() {
-                    break; // it exited: the port was taken
-                }
-                let answer = server.query(&["PING"]).unwrap_or_default();
-                if answer == "+PONG" || answer.starts_with("-NOAUTH") {
-                    return Ok(server);
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if let Some(server) = RedisServer::start_on(port, extra)? {
+                return Ok(server);
             }
         }
         Err(std::io::Error::other(
             "redis-server did not start on any of 5 free ports",
         ))
+    }
+
+    /// Starts one on `port` (as [`RedisServer::start`]; a restart uses the same port and
+    /// arguments). `None` when it exits at once (the port was taken) or does not answer
+    /// within 10 s.
+    pub fn start_on(port: u16, extra: &[&str]) -> std::io::Result<Option<RedisServer>> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot start redis-server ({e}); `cargo xtask setup` installs it"),
+                )
+            })?;
+        let mut server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if server.child.try_wait()?.is_some() {
+                return Ok(None); // it exited: the port was taken
+            }
+            let answer = server.query(&["PING"]).unwrap_or_default();
+            if answer == "+PONG" || answer.starts_with("-NOAUTH") {
+                return Ok(Some(server));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.kill();
+        Ok(None)
     }
 
     /// `redis://127.0.0.1:PORT`.

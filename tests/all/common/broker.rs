@@ -18,6 +18,8 @@ use super::mpwasm_bin;
 pub struct Redis {
     pub server: RedisServer,
     pub port: u16,
+    /// The arguments it was started with, for [`Redis::restart`].
+    extra: Vec<String>,
 }
 
 /// A port on 127.0.0.1 that nothing listens on (at the time of asking).
@@ -36,7 +38,53 @@ impl Redis {
         Redis {
             port: server.port,
             server,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         }
+    }
+
+    /// Kills it (SIGKILL, as a crash) and starts it again on the same port with the same
+    /// arguments: with `--appendonly yes` it comes back with its data, without, empty.
+    pub fn restart(&mut self) {
+        self.server.kill();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match RedisServer::start_on(self.port, &extra) {
+                Ok(Some(server)) => {
+                    self.server = server;
+                    return;
+                }
+                // The old socket may linger a moment.
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(_) => panic!("redis-server does not restart on port {}", self.port),
+                Err(e) => panic!("redis-server does not restart on port {}: {e}", self.port),
+            }
+        }
+    }
+
+    /// Its process id, as it reports it.
+    fn pid(&self) -> String {
+        self.cli(&["INFO", "server"])
+            .iter()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .map(|p| p.trim().to_string())
+            .expect("INFO server names the process id")
+    }
+
+    /// Freezes it (SIGSTOP) for `how_long`, then lets it go on (SIGCONT): a broker that stops
+    /// answering without closing a connection.
+    pub fn freeze(&self, how_long: Duration) {
+        let pid = self.pid();
+        let signal = |name: &str| {
+            let ok = Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill {name} {pid}");
+        };
+        signal("-STOP");
+        std::thread::sleep(how_long);
+        signal("-CONT");
     }
 
     /// `redis://127.0.0.1:PORT`.
