@@ -2,10 +2,12 @@
 //!
 //! `setup` installs the wasm targets (and redis-server for the broker tests), `demo` builds the CLI and some guests and runs a tour of the
 //! CLI, `test` runs every check CI runs (formatting, clippy, tests), `bench` runs the benchmark
-//! against Python's Pool, native Rust and the wasmtime CLI and writes BENCHMARKS.md. Everything is built with the
+//! against Python's Pool, native Rust and the wasmtime CLI and writes BENCHMARKS.md, `chaos`
+//! runs the fault scenarios at full size and writes RELIABILITY.md. Everything is built with the
 //! release profile, the workspace's only profile.
 
 mod bench;
+mod chaos;
 mod command;
 mod demo;
 mod guests;
@@ -25,13 +27,16 @@ tasks:
   demo    build mpwasm and the demo guests, then run a tour of the CLI
   test    what CI runs: rustfmt check, clippy (host and guests), cargo test --release
   bench   the side-by-side benchmark (see `cargo xtask bench --help`); writes BENCHMARKS.md
+  chaos   the fault scenarios at full size (`--smoke`: CI's sizes); writes RELIABILITY.md
   help    print this message
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match args.split_first() {
-        Some((task, rest)) if task == "bench" || rest.is_empty() => (task.as_str(), rest),
+        Some((task, rest)) if task == "bench" || task == "chaos" || rest.is_empty() => {
+            (task.as_str(), rest)
+        }
         Some(_) => {
             eprintln!("xtask: expected one task, got {args:?}\n");
             eprint!("{USAGE}");
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(&root),
         "test" => test::run(&root),
         "bench" => bench::run(&root, rest),
+        "chaos" => chaos::run(&root, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
