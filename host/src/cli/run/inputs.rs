@@ -85,6 +85,20 @@ struct Feeder {
     /// The index of the next input read.
     next_input: u64,
     skipped: u64,
+    /// The job stopped taking inputs before the source ended.
+    stopped: bool,
+}
+
+/// How feeding the job ended.
+#[derive(Debug, Default)]
+pub struct Fed {
+    /// Why the input could not be read to its end, if it could not.
+    pub error: Option<String>,
+    /// The job stopped taking inputs (no input could be answered any more, or a signal)
+    /// before the source ended.
+    pub stopped: bool,
+    /// How many inputs were read from the source (skipped ones included).
+    pub read: u64,
 }
 
 impl Feeder {
@@ -99,7 +113,9 @@ impl Feeder {
             resume.record(self.submitter.submitted(), self.skipped);
             return Some(());
         }
-        self.submitter.push(input).map(|_| ())
+        let pushed = self.submitter.push(input).map(|_| ());
+        self.stopped |= pushed.is_none();
+        pushed
     }
 }
 
@@ -149,17 +165,14 @@ impl Source {
     }
 
     /// Starts feeding `submitter` on a new thread, leaving out what `resume` says is done; the
-    /// thread returns a read error, if any.
-    pub fn feed(
-        self,
-        submitter: Submitter,
-        resume: Option<Arc<Resume>>,
-    ) -> JoinHandle<Option<String>> {
+    /// thread says how it ended.
+    pub fn feed(self, submitter: Submitter, resume: Option<Arc<Resume>>) -> JoinHandle<Fed> {
         let mut feeder = Feeder {
             submitter,
             resume,
             next_input: 0,
             skipped: 0,
+            stopped: false,
         };
         std::thread::spawn(move || {
             let error = match self {
@@ -183,7 +196,12 @@ impl Source {
                 } => feed_csv(reader, &lines, header, &mut feeder),
             };
             feeder.submitter.finish();
-            error
+            Fed {
+                error,
+                // The pushed input that found the job closed was not taken.
+                read: feeder.next_input - u64::from(feeder.stopped),
+                stopped: feeder.stopped,
+            }
         })
     }
 }

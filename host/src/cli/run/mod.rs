@@ -25,7 +25,7 @@ use mpwasm::Task;
 use crate::cli::ExitCode;
 use crate::cli::settings::{InputSpec, OutputSettings, RunSettings};
 use crate::cli::signals::Watcher;
-use inputs::Source;
+use inputs::{Fed, Source};
 use joblog::{JobLog, Resume};
 use print_loop::Printed;
 use report::{Display, Reporter, Stop};
@@ -89,6 +89,7 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
         terminator.terminate();
         waker.wake();
     })?;
+    let source_len = source.len();
     let feeder = source.feed(submitter, resume);
     let interrupted = match print_loop::print_all(&mut outcomes, &mut reporter, &watcher) {
         Ok(Printed::All) => None,
@@ -110,10 +111,12 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     drop(outcomes);
     running.finish();
     reporter.finish(output.quiet)?;
-    let unread = match interrupted {
-        Some(_) => None,
-        None => feeder.join().unwrap_or(None),
+    let total = source_len;
+    let fed = match interrupted {
+        Some(_) => Fed::default(),
+        None => feeder.join().unwrap_or_default(),
     };
+    let unread = fed.error;
     if let Some(shared) = &mut shared {
         let why = match (&interrupted, &unread, reporter.failed()) {
             (Some((signal, _)), _, _) => Some(format!(
@@ -148,6 +151,23 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
         eprintln!("mpwasm: {message}");
         return Ok(ExitCode::Failed);
     }
+    // Only a failure no input can escape (the broker lost the job, every worker refuses it)
+    // closes the job's input without a signal: say what was left unread.
+    if fed.stopped {
+        match total {
+            Some(total) => eprintln!(
+                "mpwasm: {} of {total} inputs were not run: once no input could be answered \
+                 any more, the rest were not read (the error above says why)",
+                total.saturating_sub(fed.read)
+            ),
+            None => eprintln!(
+                "mpwasm: the input after its first {} was not read: no input could be \
+                 answered any more (the error above says why)",
+                fed.read
+            ),
+        }
+        return Ok(ExitCode::Failed);
+    }
     Ok(if reporter.failed() > 0 {
         ExitCode::Failed
     } else {
@@ -174,9 +194,13 @@ impl SharedOut {
         let mut temporary = self.path.clone().into_os_string();
         temporary.push(".partial");
         let temporary = PathBuf::from(temporary);
-        std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, &self.path))
-            .with_context(|| format!("--shared-out: cannot write {}", self.path.display()))?;
+        let written =
+            std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &self.path));
+        if written.is_err() {
+            // A full disk leaves nothing half-written behind, and the older file whole.
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written.with_context(|| format!("--shared-out: cannot write {}", self.path.display()))?;
         if let Some(why) = why {
             let (keys, queued) = self.store.counts();
             let plural = |n: usize, one: &str, many: &str| {
