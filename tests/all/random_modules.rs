@@ -14,25 +14,7 @@ use std::time::Instant;
 use mpwasm_test_artifacts::guests;
 
 use crate::chaos::Figures;
-use crate::common::{mpwasm_bin, temp_dir};
-
-/// A small deterministic generator (xorshift64*), so each case is named by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+use crate::common::{Rng, mpwasm_bin, temp_dir};
 
 fn cases() -> u64 {
     std::env::var("MPWASM_FUZZ_MODULES")

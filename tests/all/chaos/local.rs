@@ -14,7 +14,7 @@ use mpwasm_test_artifacts::guests;
 use serde_json::json;
 
 use super::{Figures, Tally, observe, peak_kib, rss_kib, sized};
-use crate::common::{self, KillStorm, temp_dir};
+use crate::common::{self, KillStorm, Rng, temp_dir};
 
 /// No scenario may take longer than this.
 const LIMIT: Duration = Duration::from_secs(300);
@@ -124,19 +124,6 @@ fn an_endless_input_runs_in_bounded_memory() {
     assert!(late < 200 * 1024, "RSS {late} KiB");
 }
 
-/// A small xorshift generator: the moments are random, and the seed in the figures repeats
-/// them.
-struct Moments(u64);
-
-impl Moments {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 /// Whether `pid` is alive (a zombie counts as gone).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -152,7 +139,7 @@ fn ctrl_c_and_sigterm_at_random_moments_tear_and_lose_nothing() {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 | 1);
-    let mut moments = Moments(seed);
+    let mut moments = Rng(seed);
     let (mut printed, mut stragglers, mut longest_exit) = (0u64, 0usize, Duration::ZERO);
     let (mut wrong, mut peak) = (0u64, 0u64);
     let started = Instant::now();
@@ -175,7 +162,7 @@ fn ctrl_c_and_sigterm_at_random_moments_tear_and_lose_nothing() {
         .spawn()
         .expect("mpwasm starts");
         let pid = child.id();
-        let wait = Duration::from_millis(moments.next(1500));
+        let wait = Duration::from_millis(moments.below(1500));
         let killer = std::thread::spawn(move || {
             std::thread::sleep(wait);
             let workers = common::children(pid);
@@ -375,9 +362,10 @@ fn a_full_disk_under_shared_out_keeps_every_result_and_the_old_file() {
         "echo '{{\"old\": 1}}' > '{out}'\n\
          dd if=/dev/zero of='{filler}' bs=4k 2>/dev/null\n\
          \"$MPWASM\" run '{module}' -j 2 --format jsonl --input '{input}' --shared-out '{out}'\n\
-         code=$?\necho \"kept: $(cat '{out}')\" >&2\nexit $code",
+         code=$?\necho \"kept: $(cat '{out}')\" >&2\necho \"left: $(ls -A '{small}')\" >&2\nexit $code",
         out = out.display(),
         filler = small.join("filler").display(),
+        small = small.display(),
         module = guests::SHARED_WORDCOUNT,
         input = input.display(),
     );
@@ -399,6 +387,13 @@ fn a_full_disk_under_shared_out_keeps_every_result_and_the_old_file() {
     assert_eq!(run.code, 2, "{}", run.stderr_tail());
     assert!(
         run.stderr.contains(&out.display().to_string()) && run.stderr.contains("No space"),
+        "{}",
+        run.stderr_tail()
+    );
+    // Nothing half-written is left beside it.
+    assert!(
+        run.stderr.contains("left: counts.json\nfiller\n")
+            || run.stderr.contains("left: counts.json filler"),
         "{}",
         run.stderr_tail()
     );
