@@ -1,5 +1,5 @@
-//! A worker that stops answering is killed by the host, and no batch of large results or
-//! chatty tasks can lose its worker. (The kill storm and the endless input are chaos
+//! A worker that stops answering is killed by the host, no batch of large results or chatty
+//! tasks can lose its worker, and an input too large to send fails alone. (The kill storm and the endless input are chaos
 //! scenarios: `chaos/local.rs`.)
 
 use std::io::Write;
@@ -142,4 +142,41 @@ fn a_batch_of_chatty_tasks_never_loses_its_worker() {
         run.stderr.len()
     );
     assert!(run.stderr.contains("a batch of tasks keeps 128 MiB in all"));
+}
+
+#[test]
+fn an_input_too_large_for_a_worker_fails_alone() {
+    // A 300 MiB string cannot cross to a worker in one message (256 MiB): it fails alone as
+    // bad-input saying so, and the inputs around it run.
+    let dir = common::temp_dir("huge-input");
+    let input = dir.join("in.jsonl");
+    let mut text = String::with_capacity(300 << 20);
+    text.push_str("\"a\"\n\"");
+    text.extend(std::iter::repeat_n('x', 300 << 20));
+    text.push_str("\"\n\"b\"\n");
+    std::fs::write(&input, text).expect("input");
+    let run = common::mpwasm(&[
+        "run",
+        guests::KITCHEN,
+        "--func",
+        "mpwasm:tasks/types#echo-string",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--format",
+        "jsonl",
+        "-j",
+        "1",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 3, "{}", run.stderr);
+    assert_eq!(lines[0]["value"], "a");
+    assert_eq!(lines[1]["error"]["kind"], "bad-input", "{}", lines[1]);
+    let message = lines[1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("314572802 bytes, more than the 256 MiB"),
+        "{message}"
+    );
+    assert_eq!(lines[2]["value"], "b");
+    assert_eq!(run.code, 1);
 }

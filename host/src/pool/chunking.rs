@@ -4,8 +4,32 @@
 //! average of the time per task the workers report): trivial tasks travel by the thousand, a
 //! task of seconds travels alone, so long tasks still balance over the workers. A worker holds
 //! enough batches to cover a pipe round trip, and at least two, so it never waits for the host.
+//! Whatever the count, a batch's inputs stay within half a frame ([`fitting`]).
 
 use std::time::Duration;
+
+use crate::wire::frame::MAX_FRAME;
+
+/// The input bytes one batch carries at most: half a frame, so a batch of many inputs always
+/// fits one (a job's window holds ~64 MiB of input by default, but an application may widen
+/// it). An input larger by itself travels alone.
+pub const BATCH_INPUT_BUDGET: usize = MAX_FRAME as usize / 2;
+/// What a task costs in a batch's frame beyond its input (index, call, lengths), at most.
+const TASK_OVERHEAD: usize = 64;
+
+/// How many of the next `take` tasks, whose inputs are `lengths` bytes long, one batch carries:
+/// as many as fit [`BATCH_INPUT_BUDGET`], and always at least one.
+pub fn fitting(lengths: impl IntoIterator<Item = usize>, take: usize) -> usize {
+    let mut bytes = 0usize;
+    lengths
+        .into_iter()
+        .take(take)
+        .position(|len| {
+            bytes = bytes.saturating_add(len.saturating_add(TASK_OVERHEAD));
+            bytes > BATCH_INPUT_BUDGET
+        })
+        .map_or(take, |at| at.max(1))
+}
 
 const TARGET_BATCH: Duration = Duration::from_millis(2);
 const COVER_ROUND_TRIP: Duration = Duration::from_micros(300);
@@ -69,6 +93,26 @@ impl ChunkPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_of_inputs_fits_half_a_frame() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(fitting([10, 20, 30], 3), 3, "small inputs go together");
+        assert_eq!(fitting([10, 20, 30], 2), 2, "never more than asked");
+        assert_eq!(
+            fitting([90 * MIB; 3], 3),
+            1,
+            "three of 90 MiB would pass a frame"
+        );
+        assert_eq!(fitting([60 * MIB, 60 * MIB, 60 * MIB], 3), 2);
+        assert_eq!(fitting([300 * MIB, 1], 2), 1, "one too large goes alone");
+        assert_eq!(
+            fitting([1, 300 * MIB], 2),
+            1,
+            "and does not take others with it"
+        );
+        assert_eq!(fitting(std::iter::empty(), 0), 0);
+    }
 
     #[test]
     fn adapts_to_task_time() {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, unbounded};
 
-use super::chunking::ChunkPolicy;
+use super::chunking::{ChunkPolicy, fitting};
 use super::events::{WorkerEvent, WorkerReport};
 use super::handlers::{CallRoute, Contexts, JobScope};
 use super::inbox::{Inbox, Reports, Requests};
@@ -34,7 +34,7 @@ use crate::ids::{BatchId, TaskIndex, WorkerId};
 use crate::imports::HostImports;
 use crate::limits::format_duration;
 use crate::vocab::{Setup, WireOutcome, WireTask};
-use crate::wire::frame::encode_frame;
+use crate::wire::frame::{FrameError, MAX_FRAME, encode_frame};
 use crate::wire::message::{BatchDone, BatchRef, FromWorker, ToWorkerRef, WireTaskRef};
 
 /// How many failed starts in a row (with no successful start between) break the pool.
@@ -799,6 +799,7 @@ impl Dispatcher {
                     continue;
                 }
                 let take = chunk.min(self.queue.len()).min(share);
+                let take = fitting(self.queue.iter().map(|q| q.task.input.len()), take);
                 worker.sent += take as u64;
                 let tasks: Vec<Queued> = self.queue.drain(..take).collect();
                 let id = BatchId(self.next_batch);
@@ -831,9 +832,19 @@ impl Dispatcher {
                 match frame {
                     Ok(frame) => worker.link.send(frame),
                     Err(e) => {
-                        // Only an input over the frame limit gets here: fail those tasks.
+                        // Only an input over the frame limit by itself gets here (`fitting`
+                        // sends it alone): fail it.
                         self.contexts.forget(id);
-                        let message = format!("the input cannot be sent to a worker: {e}");
+                        let bytes: usize = tasks.iter().map(|q| q.task.input.len()).sum();
+                        let message = match e {
+                            FrameError::TooLarge(_) => format!(
+                                "the input is {bytes} bytes, more than the {} MiB a worker takes \
+                                 in one message: pass data this large in a file (--dir) and \
+                                 its path as the input",
+                                MAX_FRAME >> 20
+                            ),
+                            e => format!("the input cannot be sent to a worker: {e}"),
+                        };
                         let failed: Vec<(JobId, TaskOutcome)> = tasks
                             .into_iter()
                             .map(|q| {
