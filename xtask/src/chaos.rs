@@ -224,7 +224,7 @@ fn render(recorded: &BTreeMap<String, Value>, smoke: bool, took: std::time::Dura
     }
     let _ = writeln!(
         out,
-        "Run it again with `cargo xtask chaos` (about half an hour on 2 cores; the sizes are in \
+        "Run it again with `cargo xtask chaos` (about five minutes on 2 cores; the sizes are in \
          the tests, `MPWASM_FULL_TESTS=1` picks the full ones), or one scenario with \
          `MPWASM_FULL_TESTS=1 cargo test --release --test all -- chaos::broker::NAME`."
     );
