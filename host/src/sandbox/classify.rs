@@ -36,6 +36,22 @@ pub fn classify(
     if error.downcast_ref::<CallCancelled>().is_some() {
         return WireFailure::new(ErrorKind::Cancelled, CallCancelled.to_string());
     }
+    if let Some(wasmtime_wasi::I32Exit(status)) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // WASI 0.2's exit carries only success or failure: a failing status arrives as 1.
+        let which = match status {
+            0 => "status 0".to_string(),
+            1 => "a failing status (WASI 0.2 tells only success from failure)".to_string(),
+            n => format!("status {n}"),
+        };
+        return WireFailure::new(
+            ErrorKind::Exit,
+            format!(
+                "the task exited with {which} instead of returning a result (sys.exit() in \
+                 Python, std::process::exit in Rust): a task function returns its result, or \
+                 raises or panics to fail"
+            ),
+        );
+    }
     if let Some(host) = error.downcast_ref::<HostCallError>() {
         let kind = match host {
             HostCallError::TimedOut { .. } => ErrorKind::Timeout,
@@ -69,6 +85,17 @@ pub fn classify(
                 .to_string(),
         ),
         Some(Trap::UnreachableCodeReached) => match panic_message(output) {
+            Some(panic) if panic.starts_with(PYTHON_PANIC) => match python_exception(output) {
+                Some(raised) => (ErrorKind::Trap, format!("the task raised {raised}")),
+                None => (ErrorKind::Trap, format!("the task panicked: {panic}")),
+            },
+            Some(panic) if let Some(error) = python_conversion(&panic) => (
+                ErrorKind::Trap,
+                format!(
+                    "a Python value does not fit its WIT type (the function's result, \
+                     usually): {error}"
+                ),
+            ),
             Some(panic) => (ErrorKind::Trap, format!("the task panicked: {panic}")),
             None => (
                 ErrorKind::Trap,
@@ -93,6 +120,62 @@ fn strip_prefix(text: &str) -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or(text).trim().to_string()
+}
+
+/// What componentize-py's runtime panics with when a Python function raises.
+const PYTHON_PANIC: &str = "Python function threw an unexpected exception";
+
+/// Finds the last Python traceback in guest output and returns its exception with where it
+/// was raised: `ValueError: boom (at app.py, line 8, in boom)`. The whole traceback stays in
+/// the task's output.
+pub fn python_exception(output: &[u8]) -> Option<String> {
+    const HEADER: &str = "Traceback (most recent call last):";
+    let text = String::from_utf8_lossy(output);
+    let start = text.rfind(HEADER)? + HEADER.len();
+    let block: Vec<&str> = text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("thread '"))
+        .collect();
+    let last_frame = block
+        .iter()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("File "))
+        .map(|frame| frame.replacen('"', "", 2));
+    // The exception: the lines after the frames and their source lines (which are indented).
+    let raised: Vec<&str> = block
+        .iter()
+        .skip_while(|l| l.starts_with(' '))
+        .map(|l| l.trim())
+        .collect();
+    let raised = raised.join(" ");
+    if raised.is_empty() {
+        return None;
+    }
+    Some(match last_frame {
+        Some(frame) => format!("{raised} (at {frame})"),
+        None => raised,
+    })
+}
+
+/// The Python error in a panic of componentize-py's runtime on a value it could not convert:
+/// `...PyErr { type: <class 'TypeError'>, value: TypeError("'str' object ..."), ... }` →
+/// `TypeError: 'str' object ...`.
+fn python_conversion(panic: &str) -> Option<String> {
+    let rest = &panic[panic.find("PyErr { type: <class '")? + "PyErr { type: <class '".len()..];
+    let (name, rest) = rest.split_once("'>")?;
+    let value = rest.split_once("value: ")?.1;
+    let value = value.split_once(", traceback:").map_or(value, |(v, _)| v);
+    let message = value
+        .strip_prefix(name)
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.strip_suffix(')'))
+        .unwrap_or(value);
+    let message = message
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .unwrap_or(message);
+    Some(format!("{name}: {message}"))
 }
 
 /// Finds a Rust panic in guest output: `panicked at src/lib.rs:3:5:\nMESSAGE` →
@@ -128,5 +211,31 @@ mod tests {
             Some("boom: it broke (at src/lib.rs:9:5)")
         );
         assert_eq!(panic_message(b"no panic here"), None);
+    }
+
+    #[test]
+    fn finds_the_last_python_exception_and_where_it_was_raised() {
+        let out = b"working\nTraceback (most recent call last):\n  File \"/0/app.py\", line 3, in f\n    g()\nKeyError: 'a'\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"/0/app.py\", line 5, in f\n    g()\n  File \"/0/lib.py\", line 9, in g\n    raise ValueError(msg)\nValueError: bad\nthing\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n";
+        assert_eq!(
+            python_exception(out).as_deref(),
+            Some("ValueError: bad thing (at /0/lib.py, line 9, in g)")
+        );
+        assert_eq!(
+            python_exception(b"Traceback (most recent call last):\n"),
+            None
+        );
+        assert_eq!(python_exception(b"no traceback"), None);
+    }
+
+    #[test]
+    fn reads_the_python_error_of_a_value_that_did_not_convert() {
+        let panic = "called `Result::unwrap()` on an `Err` value: PyErr { type: <class \
+                     'TypeError'>, value: TypeError(\"'str' object cannot be interpreted as an \
+                     integer\"), traceback: None } (at runtime/src/lib.rs:1456:67)";
+        assert_eq!(
+            python_conversion(panic).as_deref(),
+            Some("TypeError: 'str' object cannot be interpreted as an integer")
+        );
+        assert_eq!(python_conversion("index out of bounds"), None);
     }
 }
