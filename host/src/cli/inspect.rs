@@ -87,6 +87,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     "signature": f.signature(),
                     "callable": f.unsupported.is_none(),
                     "why_not": f.unsupported,
+                    "toolchain_hook": f.toolchain_hook(),
                 })
             })
             .collect();
@@ -118,11 +119,23 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         size(compiled_size)
     );
     println!("\nexports:");
-    for f in task.functions() {
+    let (hooks, tasks): (Vec<_>, Vec<_>) = task
+        .functions()
+        .iter()
+        .partition(|f| f.toolchain_hook().is_some());
+    for f in tasks {
         match &f.unsupported {
             None => println!("  {}", f.signature()),
             Some(why) => println!("  {}    [cannot be called: {why}]", f.signature()),
         }
+    }
+    for f in hooks {
+        // A toolchain's own hook: named, not its (long) signature; no run picks it.
+        println!(
+            "  {}    [{}'s own hook, not a task function]",
+            f.path,
+            f.toolchain_hook().unwrap_or("the toolchain")
+        );
     }
     if let Some(run) = &program {
         println!(

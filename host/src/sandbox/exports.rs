@@ -29,6 +29,18 @@ impl ExportedFunction {
     pub fn signature(&self) -> String {
         signature(&self.path.to_string(), &self.params, &self.results)
     }
+
+    /// The toolchain that exports this function for its own use, when it is such a hook:
+    /// componentize-py's `exports#init(app-name, symbols, stub-wasi)`, which its build calls to
+    /// set up the Python interpreter. A hook is never chosen by default nor by a bare name
+    /// (`--func init`), and listings show it apart.
+    pub fn toolchain_hook(&self) -> Option<&'static str> {
+        let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
+        let componentize_py = self.path.interface.as_deref() == Some("exports")
+            && self.path.name == "init"
+            && names == ["app-name", "symbols", "stub-wasi"];
+        componentize_py.then_some("componentize-py")
+    }
 }
 
 /// Lists every exported function, top level and inside exported interfaces.

@@ -7,10 +7,12 @@ use crate::error::Error;
 use crate::sandbox::exports::ExportedFunction;
 use crate::vocab::FunctionPath;
 
-/// The listing used in messages: one indented signature per line.
+/// The listing used in messages: one indented signature per line (a toolchain's own hooks
+/// left out).
 pub fn listing(functions: &[ExportedFunction]) -> String {
     functions
         .iter()
+        .filter(|f| f.toolchain_hook().is_none())
         .map(|f| format!("  {}", f.signature()))
         .collect::<Vec<_>>()
         .join("\n")
@@ -36,11 +38,14 @@ pub fn function<'a>(
             functions
                 .iter()
                 .find(|f| f.path == path)
-                // A bare name also matches a function inside the only interface that has it.
+                // A bare name also matches a function inside the only interface that has it
+                // (a toolchain's hook only by its full name).
                 .or_else(|| {
-                    let mut inside = functions
-                        .iter()
-                        .filter(|f| path.interface.is_none() && f.path.name == path.name);
+                    let mut inside = functions.iter().filter(|f| {
+                        path.interface.is_none()
+                            && f.path.name == path.name
+                            && f.toolchain_hook().is_none()
+                    });
                     match (inside.next(), inside.next()) {
                         (Some(one), None) => Some(one),
                         _ => None,
@@ -53,8 +58,10 @@ pub fn function<'a>(
                 })?
         }
         None => {
-            let candidates: Vec<&ExportedFunction> =
-                functions.iter().filter(|f| !is_default_init(f)).collect();
+            let candidates: Vec<&ExportedFunction> = functions
+                .iter()
+                .filter(|f| !is_default_init(f) && f.toolchain_hook().is_none())
+                .collect();
             match candidates.as_slice() {
                 [] => {
                     return Err(Error::NoFunctions {
