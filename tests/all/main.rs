@@ -18,6 +18,7 @@ mod library;
 mod long_runs;
 mod plugin_app;
 mod programs;
+mod python;
 mod random_inputs;
 mod random_modules;
 mod reliability;

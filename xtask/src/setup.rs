@@ -1,6 +1,8 @@
 //! `cargo xtask setup`: makes sure the active toolchain has the wasm targets the guests are
-//! built for, installing the missing ones with rustup, and that `redis-server` (which the
-//! broker tests start on their own ports) is installed, with apt-get when it is not.
+//! built for, installing the missing ones with rustup, that `redis-server` (which the
+//! broker tests start on their own ports) is installed, with apt-get when it is not, and that
+//! componentize-py (which builds the Python tasks) is in a virtual environment in
+//! `target/python`, with pip from PyPI when it is not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,6 +19,7 @@ const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
 /// when all are there.
 pub fn run(root: &Path) -> Result<()> {
     redis_server()?;
+    componentize_py(root)?;
     let discovered = guests::discover(root).context("cannot list guest-tasks/")?;
     let mut targets: Vec<&str> = TARGETS.to_vec();
     for target in guests::targets(&discovered) {
@@ -104,6 +107,50 @@ fn redis_server() -> Result<()> {
         bail!("apt-get installed redis-server, but it is still not on the PATH");
     }
     Ok(())
+}
+
+/// The componentize-py release the Python tasks are built with.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// Makes the virtual environment `target/python` with componentize-py, unless it is there.
+/// Without Python 3 (or without PyPI) this is a warning, and the Python tasks' tests are
+/// skipped, unless `MPWASM_REQUIRE_PYTHON=1` (CI sets it) makes it an error.
+fn componentize_py(root: &Path) -> Result<()> {
+    let venv = root.join("target").join("python");
+    let tool = venv.join("bin").join("componentize-py");
+    if tool.is_file() {
+        return Ok(());
+    }
+    let required = std::env::var_os("MPWASM_REQUIRE_PYTHON").is_some_and(|v| v == "1");
+    let made = command::run(
+        "python3 -m venv",
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+    )
+    .and_then(|()| {
+        command::run(
+            "pip install componentize-py",
+            Command::new(venv.join("bin").join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                COMPONENTIZE_PY,
+            ]),
+        )
+    });
+    match made {
+        Ok(()) => Ok(()),
+        Err(e) if required => Err(e.context(
+            "MPWASM_REQUIRE_PYTHON=1: the Python tasks need componentize-py (Python 3 with its \
+             venv module, and PyPI)",
+        )),
+        Err(e) => {
+            eprintln!(
+                "setup: {e:#}; the Python tasks are not built and their tests are skipped \
+                 (install Python 3 with venv, then run `cargo xtask setup` again)"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The active toolchain's sysroot, from `rustc --print sysroot`.

@@ -1,0 +1,128 @@
+//! Tasks written in Python, built from `guest-tasks/python/` by componentize-py: the seed's
+//! `square` runs without naming its function (componentize-py's own `exports#init` hook is
+//! not a task function), and a Python error says what Python said: the exception with where
+//! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError.
+//!
+//! Without componentize-py (`cargo xtask setup` installs it) the Python tasks are not built
+//! and these tests say they were skipped; CI sets `MPWASM_REQUIRE_PYTHON=1`, which makes that
+//! a build error instead.
+
+use mpwasm::{ErrorKind, Pool};
+use mpwasm_test_artifacts::guests;
+use serde_json::json;
+
+use crate::common::{self, mpwasm};
+
+/// The built Python task at `path`, or `None` (saying so) when componentize-py was missing.
+fn built(path: &'static str, name: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        eprintln!("skipped: the Python task {name} was not built (componentize-py is missing)");
+        return None;
+    }
+    Some(path)
+}
+
+#[test]
+fn the_seeds_square_in_python_runs_without_naming_its_function() {
+    let Some(task) = built(guests::PY_SQUARE, "py-square") else {
+        return;
+    };
+    let run = mpwasm(&["run", task, "--map", "0..5"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "0\n1\n4\n9\n16\n"),
+        "{run:?}"
+    );
+    let call = mpwasm(&["call", task, "7"]);
+    assert_eq!((call.code, call.stdout.trim()), (0, "49"), "{call:?}");
+
+    // `--func init` does not pick componentize-py's hook, and the listing leaves it out.
+    let init = mpwasm(&["run", task, "--func", "init", "--map", "0..1"]);
+    assert_eq!(init.code, 2, "{init:?}");
+    assert!(
+        init.stderr.contains("square: func(x: u64) -> u64"),
+        "{init:?}"
+    );
+    assert!(!init.stderr.contains("exports#init"), "{init:?}");
+
+    // inspect shows it apart, named as the toolchain's.
+    let inspect = mpwasm(&["inspect", task]);
+    assert!(
+        inspect
+            .stdout
+            .contains("exports#init    [componentize-py's own hook, not a task function]"),
+        "{inspect:?}"
+    );
+    assert!(!inspect.stdout.contains("app-name: string"), "{inspect:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&mpwasm(&["inspect", "--json", task]).stdout).expect("JSON");
+    let hooks: Vec<&serde_json::Value> = json["exports"]
+        .as_array()
+        .expect("exports")
+        .iter()
+        .filter(|e| e["toolchain_hook"] == "componentize-py")
+        .collect();
+    assert_eq!(hooks.len(), 1, "{json}");
+    assert_eq!(hooks[0]["name"], "exports#init");
+}
+
+#[test]
+fn a_python_error_says_what_python_said() {
+    let Some(task) = built(guests::PY_MISBEHAVE, "py-misbehave") else {
+        return;
+    };
+    let pool = Pool::builder()
+        .worker_program(common::mpwasm_bin())
+        .processes(1)
+        .function("id")
+        .build(task)
+        .expect("the pool starts");
+
+    // An exception raised two calls deep: its type, message and where; the whole traceback
+    // stays in the task's output.
+    let boom = pool
+        .export("boom")
+        .expect("exported")
+        .apply_async(vec![json!("bad thing")])
+        .wait_outcome();
+    let error = boom.json().expect_err("boom raises");
+    assert_eq!(error.kind(), ErrorKind::Trap, "{error}");
+    assert!(
+        error
+            .message()
+            .starts_with("the task raised ValueError: bad thing (at ")
+            && error.message().ends_with("app.py, line 10, in check)"),
+        "{error}"
+    );
+    let output = String::from_utf8_lossy(boom.output());
+    assert!(
+        output.contains("Traceback (most recent call last):") && output.contains("in boom"),
+        "{output}"
+    );
+
+    // sys.exit is an exit, not a bare wasm backtrace.
+    let quit = pool.call("quit", vec![json!(3)]).expect_err("quit exits");
+    assert_eq!(quit.kind(), ErrorKind::Exit, "{quit}");
+    assert!(
+        quit.message().contains("exited with a failing status")
+            && quit.message().contains("sys.exit()"),
+        "{quit}"
+    );
+
+    // A result of the wrong type: Python's TypeError, not a Rust debug string.
+    let wrong = pool
+        .call("wrong-type", vec![json!(1)])
+        .expect_err("a string for a u64");
+    assert_eq!(wrong.kind(), ErrorKind::Trap, "{wrong}");
+    assert!(
+        wrong.message().contains("does not fit its WIT type")
+            && wrong
+                .message()
+                .ends_with("TypeError: 'str' object cannot be interpreted as an integer"),
+        "{wrong}"
+    );
+    assert!(!wrong.message().contains("PyErr"), "{wrong}");
+
+    // And the next task runs.
+    assert_eq!(pool.call("id", vec![json!(5)]).expect("id"), json!(5));
+}
