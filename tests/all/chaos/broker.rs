@@ -37,9 +37,9 @@ fn square_is_right(index: u64, value: &serde_json::Value) -> bool {
     value.as_u64() == Some(index * index)
 }
 
-/// `n` workers of one process each.
-fn workers(redis: &Redis, n: usize) -> Vec<Worker> {
-    (0..n).map(|_| Worker::start(&redis.url(), &[])).collect()
+/// `n` workers of one process each on the broker at `url`.
+fn workers_at(url: &str, n: usize) -> Vec<Worker> {
+    (0..n).map(|_| Worker::start(url, &[])).collect()
 }
 
 /// The workers' logs, for a failure's message.
@@ -56,7 +56,7 @@ fn with_fault(
     at: usize,
     fault: impl FnOnce(&mut Redis),
 ) -> (Observed, Vec<Worker>, Option<Instant>) {
-    let workers = workers(redis, n);
+    let workers = workers_at(&redis.url(), n);
     let mut fault = Some(fault);
     let mut began = None;
     let observed = observe(squares(redis, items, &[]), LIMIT, |count| {
@@ -93,10 +93,7 @@ fn a_broker_restarted_with_persistence_loses_nothing() {
         load: format!("square over 0..{items}, 3 broker workers, lease 1 s"),
         faults: "redis-server killed and restarted once (AOF, appendfsync always)".into(),
         inputs: items,
-        recovery: run.longest_stall(began),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, began)
     }
     .with(&tally)
     .record();
@@ -123,10 +120,7 @@ fn a_broker_restarted_empty_fails_each_unanswered_input_clearly() {
              sent had their outcome, the other {not_run} were not read, as the host said"
         ),
         inputs: items,
-        recovery: run.longest_stall(began),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, began)
     }
     .with(&tally);
     figures.failed.insert("not run (said so)".into(), not_run);
@@ -175,10 +169,7 @@ fn a_broker_frozen_past_the_lease_loses_and_doubles_nothing() {
             frozen.as_secs()
         ),
         inputs: items,
-        recovery: run.longest_stall(began),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, began)
     }
     .with(&tally)
     .record();
@@ -190,7 +181,7 @@ fn a_broker_frozen_past_the_lease_loses_and_doubles_nothing() {
 fn connections_cut_every_200_ms_lose_and_double_nothing() {
     let items = 20_000;
     let redis = Redis::start(&[]);
-    let workers = workers(&redis, 3);
+    let workers = workers_at(&redis.url(), 3);
     let done = Arc::new(AtomicBool::new(false));
     let cuts = Arc::new(AtomicU32::new(0));
     let port = redis.port;
@@ -220,10 +211,7 @@ fn connections_cut_every_200_ms_lose_and_double_nothing() {
         load: format!("square over 0..{items}, 3 broker workers, lease 1 s"),
         faults: format!("every client connection cut (CLIENT KILL) every 200 ms: {cuts} times"),
         inputs: items,
-        recovery: run.longest_stall(Some(started)),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, Some(started))
     }
     .with(&tally)
     .record();
@@ -268,10 +256,7 @@ fn workers_killed_at_random_and_restarted_lose_nothing() {
         load: format!("square over 0..{items}, 4 broker workers, lease 1 s, --retries 20"),
         faults: format!("a random worker SIGKILLed every 300 ms and restarted: {kills} kills"),
         inputs: items,
-        recovery: run.longest_stall(Some(started)),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, Some(started))
     }
     .with(&tally)
     .record();
@@ -283,11 +268,6 @@ fn workers_killed_at_random_and_restarted_lose_nothing() {
     assert_eq!(run.code, 0, "{}\n{}", run.stderr_tail(), logs(&workers));
 }
 
-/// `n` workers of one process each on the broker at `url`.
-fn workers_at(url: &str, n: usize) -> Vec<Worker> {
-    (0..n).map(|_| Worker::start(url, &[])).collect()
-}
-
 #[test]
 fn a_poison_input_fails_alone_and_the_job_finishes() {
     // Input 7 kills any worker that takes it (the test plays the machine's OOM killer: it
@@ -296,7 +276,7 @@ fn a_poison_input_fails_alone_and_the_job_finishes() {
     const POISON: &str = "600000";
     let redis = Redis::start(&[]);
     let url = redis.url();
-    let mut workers = workers(&redis, 3);
+    let mut workers = workers_at(&redis.url(), 3);
     let input = temp_dir("chaos-poison").join("ms.jsonl");
     let mut lines = vec!["1"; items as usize];
     lines[7] = POISON;
@@ -343,9 +323,7 @@ fn a_poison_input_fails_alone_and_the_job_finishes() {
         load: format!("sleep-ms 1 over {items} inputs, 3 broker workers, lease 1 s, --retries 1"),
         faults: format!("input 7 kills the worker holding it: {kills} kills"),
         inputs: items,
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, None)
     }
     .with(&tally)
     .record();

@@ -50,10 +50,7 @@ fn kill_storm_every_index_gets_exactly_one_line() {
         load: format!("primes(3000) over {items} inputs, 2 worker processes"),
         faults: format!("a worker SIGKILLed every 100 ms: {kills} kills"),
         inputs: items,
-        recovery: run.longest_stall(Some(started)),
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, Some(started))
     }
     .with(&tally)
     .record();
@@ -377,9 +374,7 @@ fn a_full_disk_under_shared_out_keeps_every_result_and_the_old_file() {
         load: format!("shared-wordcount over {lines} lines, 2 workers, --shared-out"),
         faults: "--shared-out's disk full when the store is written".into(),
         inputs: lines,
-        peak_host_kib: run.peak_kib,
-        elapsed: run.elapsed,
-        ..Figures::default()
+        ..Figures::of_run(&run, None)
     }
     .with(&tally)
     .record();

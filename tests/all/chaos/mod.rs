@@ -83,6 +83,17 @@ impl Figures {
         }
     }
 
+    /// The figures a watched run gives: its longest stall after `since` (the first fault),
+    /// its peak memory and its time; the rest to fill in.
+    pub fn of_run(run: &Observed, since: Option<Instant>) -> Figures {
+        Figures {
+            recovery: run.longest_stall(since),
+            peak_host_kib: run.peak_kib,
+            elapsed: run.elapsed,
+            ..Figures::default()
+        }
+    }
+
     /// Fills in the counts of `tally`.
     pub fn with(mut self, tally: &Tally) -> Figures {
         self.lost = tally.lost;
