@@ -1,5 +1,5 @@
 //! Tasks written in Python, built from `guest-tasks/python/` by componentize-py: the seed's
-//! `square` runs without naming its function (componentize-py's own `exports#init` hook is
+//! three examples run as the README shows, `square` without naming its function (componentize-py's own `exports#init` hook is
 //! not a task function), and a Python error says what Python said: the exception with where
 //! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError.
 //!
@@ -125,4 +125,44 @@ fn a_python_error_says_what_python_said() {
 
     // And the next task runs.
     assert_eq!(pool.call("id", vec![json!(5)]).expect("id"), json!(5));
+}
+
+#[test]
+fn the_seeds_examples_run_in_python_as_the_readme_shows() {
+    let (Some(greeter), Some(square), Some(sleepy)) = (
+        built(guests::PY_GREETER, "py-greeter"),
+        built(guests::PY_SQUARE, "py-square"),
+        built(guests::PY_SLEEPY_SQUARE, "py-sleepy-square"),
+    ) else {
+        return;
+    };
+    // `worker(num)` prints from each worker process, one block per task.
+    let run = mpwasm(&["run", greeter, "--map", "1..5", "-j", "2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for num in 1..5 {
+        let start = run.stderr.find(&format!("Starting worker {num}\n"));
+        let finish = run.stderr.find(&format!("Finished worker {num}\n"));
+        assert!(
+            matches!((start, finish), (Some(s), Some(f)) if s < f),
+            "worker {num}: {run:?}"
+        );
+    }
+    // `Pool.map(square, [1, 2, 3, 4])`.
+    let map = mpwasm(&["run", square, "--map", "1..5"]);
+    assert_eq!(
+        (map.code, map.stdout.as_str()),
+        (0, "1\n4\n9\n16\n"),
+        "{map:?}"
+    );
+    // `imap_unordered`: every result once, in the order the tasks finished (which depends
+    // on the machine's load, so only the results are checked).
+    let unordered = mpwasm(&["run", sleepy, "--map", "0..8", "-j", "4", "--unordered"]);
+    assert_eq!(unordered.code, 0, "{unordered:?}");
+    let mut got: Vec<u64> = unordered
+        .stdout
+        .lines()
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 4, 9, 16, 25, 36, 49]);
 }
