@@ -154,6 +154,52 @@ fn new_shared_writes_a_crate_that_counts_into_the_shared_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn new_python_writes_a_task_that_builds_and_runs() {
+    if guests::PY_SQUARE.is_empty() {
+        eprintln!("skipped: componentize-py is missing (cargo xtask setup installs it)");
+        return;
+    }
+    let dir = temp_dir("new-python");
+    let task_dir = dir.join("py-task");
+    let created = mpwasm(&[
+        "new",
+        "py-task",
+        "--lang",
+        "python",
+        "--path",
+        task_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(created.stdout.contains("sh build.sh"), "{created:?}");
+    for file in ["wit/world.wit", "app.py", "build.sh", "README.md"] {
+        assert!(task_dir.join(file).is_file(), "{file} is missing");
+    }
+    let shared = mpwasm(&["new", "x", "--lang", "python", "--shared"]);
+    assert_eq!(shared.code, 2, "{shared:?}");
+    // As its README says: build.sh installs componentize-py into .venv, then builds.
+    let build = Command::new("sh")
+        .arg("build.sh")
+        .current_dir(&task_dir)
+        .env_remove("COMPONENTIZE_PY")
+        .output()
+        .expect("sh runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = task_dir.join("py_task.wasm");
+    let run = Command::new(mpwasm_bin())
+        .args(["run", wasm.to_str().expect("utf-8"), "--map", "0..10", "-q"])
+        .output()
+        .expect("mpwasm runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let want: Vec<String> = (0u64..10).map(|i| (i * i).to_string()).collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), want, "{run:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Builds the crate `mpwasm new` wrote in `crate_dir` as its README says, in a target
 /// directory `target_name` kept between test runs; the path of its `LIB.wasm`.
 fn build_new_crate(

@@ -190,9 +190,24 @@ pub struct NewArgs {
 
     /// A task that shares state with the other tasks of its run: its world imports the job's
     /// shared store (mpwasm:shared/kv; the WIT of every shared interface goes to
-    /// wit/deps/shared/), and its function counts words into it.
+    /// wit/deps/shared/), and its function counts words into it (Rust only).
     #[arg(long)]
     pub shared: bool,
+
+    /// The language of the task: a Rust crate, or a Python module built into a component by
+    /// componentize-py (its `build.sh` installs componentize-py into `.venv` from PyPI the
+    /// first time).
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: Lang,
+}
+
+/// The language `mpwasm new` writes a task in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// A Rust crate built for wasm32-wasip2.
+    Rust,
+    /// A Python module (`app.py`) built with componentize-py.
+    Python,
 }
 
 /// The flags of `mpwasm completions`.

@@ -2,17 +2,21 @@
 //! Cargo.toml (a `cdylib` with wit-bindgen, its own workspace), a WIT world with one function,
 //! `src/lib.rs` implementing it, and a README with the two commands that build and run it.
 //! With `--shared`, the world imports the job's shared store (`mpwasm:shared`, whose WIT is
-//! written to `wit/deps/shared/`) and the function counts words into it.
+//! written to `wit/deps/shared/`) and the function counts words into it. With `--lang python`
+//! it writes a Python task instead: the WIT world, `app.py` and a `build.sh` that builds it
+//! with componentize-py (installed into `.venv` from PyPI the first time).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
 use super::ExitCode;
-use super::args::NewArgs;
+use super::args::{Lang, NewArgs};
 
 /// The wit-bindgen the generated crate uses (the one the example tasks use).
 const WIT_BINDGEN: &str = "0.61";
+/// The componentize-py a Python task's `build.sh` installs (the one the tests build with).
+const COMPONENTIZE_PY: &str = "0.25.1";
 
 /// Whether `name` can be a crate name and (with `-` for `_`) a WIT identifier.
 fn valid(name: &str) -> bool {
@@ -103,6 +107,79 @@ target/wasm32-wasip2/release/{lib}.wasm` shows what the module exports.
         ("src/lib.rs", lib_rs),
         ("README.md", readme),
         (".gitignore", "/target\n".to_string()),
+    ]
+}
+
+/// The files of a Python task: the world, `app.py`, `build.sh` and a README.
+fn python_files(name: &str) -> Vec<(&'static str, String)> {
+    let world = name.replace('_', "-");
+    let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let wit = format!(
+        r#"package local:{world};
+
+/// The task's interface: what mpwasm can call. Add functions here and implement them as
+/// methods in app.py; any WIT types work (records arrive as dataclasses), as JSON.
+world {world} {{
+  /// Returns `x * x`.
+  export square: func(x: u64) -> u64;
+}}
+"#
+    );
+    let app = r#""""The task: one method per function of the world in wit/world.wit, for mpwasm.
+
+Each call runs in a sandbox: no files, no network, no environment unless mpwasm grants them.
+print() is shown per task; an exception fails only this input, with its type and message.
+"""
+
+import wit_world
+
+
+class WitWorld(wit_world.WitWorld):
+    def square(self, x: int) -> int:
+        # u64 wraps like the Rust task: keep the result in range.
+        return (x * x) % (1 << 64)
+"#
+    .to_string();
+    let build = format!(
+        r#"#!/bin/sh
+# Builds {wasm} from app.py and wit/ with componentize-py, which it installs into .venv from
+# PyPI the first time ($COMPONENTIZE_PY names another one).
+set -eu
+cd "$(dirname "$0")"
+tool="${{COMPONENTIZE_PY:-.venv/bin/componentize-py}}"
+if [ ! -x "$tool" ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check componentize-py=={COMPONENTIZE_PY}
+  tool=.venv/bin/componentize-py
+fi
+"$tool" -d wit -w {world} componentize app -o {wasm}
+"#
+    );
+    let readme = format!(
+        r#"# {name}
+
+A task for mpwasm written in Python: `square(x)`, called once per input, each call in a
+sandbox. componentize-py builds `app.py` and the world in `wit/world.wit` into a component with
+CPython inside.
+
+```sh
+sh build.sh                                # installs componentize-py into .venv the first time
+mpwasm run {wasm} --map 0..10
+```
+
+Change the function in `wit/world.wit` and `app.py`; `mpwasm inspect {wasm}` shows what the
+component exports. The first run compiles CPython for this machine (about 15 s; cached after).
+Only the modules `app.py` imports when it is built are bundled (add pure-Python libraries with
+`pip install --target deps NAME` and `-p . -p deps` on componentize-py's line); there is no
+`socket`; an instance starts with about 12 MiB of memory, so keep `--memory` above 16 MiB.
+"#
+    );
+    vec![
+        ("wit/world.wit", wit),
+        ("app.py", app),
+        ("build.sh", build),
+        ("README.md", readme),
+        (".gitignore", format!(".venv/\n__pycache__/\n{wasm}\n")),
     ]
 }
 
@@ -207,15 +284,35 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
             dir.display()
         );
     }
-    for (file, text) in files(&args.name, args.shared) {
+    if args.shared && args.lang != Lang::Rust {
+        bail!("--shared writes a Rust task; leave out --lang python, or --shared");
+    }
+    let files = match args.lang {
+        Lang::Rust => files(&args.name, args.shared),
+        Lang::Python => python_files(&args.name),
+    };
+    for (file, text) in files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if file.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+        }
     }
     let lib = args.name.replace('-', "_");
+    if args.lang == Lang::Python {
+        println!(
+            "created the Python task {name} in {dir}\n\nbuild and run it:\n  cd {dir}\n  \
+             sh build.sh\n  mpwasm run {lib}.wasm --map 0..10",
+            name = args.name,
+            dir = dir.display(),
+        );
+        return Ok(ExitCode::Success);
+    }
     let run = if args.shared {
         format!(
             "printf '\"a b a\"\\n' | mpwasm run target/wasm32-wasip2/release/{lib}.wasm --input - \
