@@ -1,5 +1,6 @@
 //! Tasks written in Python, built from `guest-tasks/python/` by componentize-py: the seed's
-//! three examples run as the README shows, `square` without naming its function (componentize-py's own `exports#init` hook is
+//! three examples run as the README shows, `square` without naming its function (its first
+//! run saying that it compiles CPython) (componentize-py's own `exports#init` hook is
 //! not a task function), and a Python error says what Python said: the exception with where
 //! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError.
 //!
@@ -27,12 +28,24 @@ fn the_seeds_square_in_python_runs_without_naming_its_function() {
     let Some(task) = built(guests::PY_SQUARE, "py-square") else {
         return;
     };
-    let run = mpwasm(&["run", task, "--map", "0..5"]);
-    assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (0, "0\n1\n4\n9\n16\n"),
-        "{run:?}"
-    );
+    // In a cache of its own: the first run says it compiles CPython, the second does not.
+    let cache = common::temp_dir("python-cache");
+    for first in [true, false] {
+        let out = std::process::Command::new(common::mpwasm_bin())
+            .args(["run", task, "--map", "0..5"])
+            .env("MPWASM_CACHE_DIR", &cache)
+            .output()
+            .expect("mpwasm runs");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(stdout, "0\n1\n4\n9\n16\n", "{stderr}");
+        let said = stderr.contains("mpwasm: compiling py_square.wasm (17.");
+        assert_eq!(said, first, "first run: {first}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&cache);
     let call = mpwasm(&["call", task, "7"]);
     assert_eq!((call.code, call.stdout.trim()), (0, "49"), "{call:?}");
 

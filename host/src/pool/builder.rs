@@ -3,7 +3,8 @@
 //! RAM shared between the workers (at most 4 GiB each), no timeout. What the builder asks of
 //! every sandbox is a [`JobSpec`]; the rest belongs to this machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::api::{Callee, Pool};
@@ -38,6 +39,18 @@ pub struct PoolBuilder {
     trace_output: bool,
     /// The plugin's name in output events (default: the module's file stem).
     name: Option<String>,
+    /// Told when a module is about to be compiled.
+    compile_notice: Option<CompileNotice>,
+}
+
+/// What [`PoolBuilder::on_compile`] calls: the module's path (or name) and its size in bytes.
+#[derive(Clone)]
+pub(crate) struct CompileNotice(pub(crate) Arc<crate::task::artifact::Notice>);
+
+impl std::fmt::Debug for CompileNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompileNotice(..)")
+    }
 }
 
 impl Pool {
@@ -348,15 +361,17 @@ impl PoolBuilder {
     pub fn load(&self, source: impl Into<TaskSource>) -> Result<Task, Error> {
         let settings = self.engine_settings();
         let answered: Vec<String> = self.host.names().map(str::to_string).collect();
-        if answered.is_empty() {
-            if self.no_cache {
-                Task::load_uncached(source, settings)
-            } else {
-                Task::load(source, settings)
-            }
-        } else {
-            Task::load_answering(source, settings, !self.no_cache, &answered)
-        }
+        let notice = self.compile_notice.as_ref().map(|n| &*n.0);
+        Task::load_noticed(source.into(), settings, !self.no_cache, &answered, notice)
+    }
+
+    /// Calls `notice` with the module's path and size just before a module is compiled: when
+    /// it is not in the compile cache (the first run of a module on this machine), or the
+    /// cache is off. A large module (CPython inside a Python task: ~17 MiB) takes seconds to
+    /// compile; `mpwasm run` says so on stderr with this.
+    pub fn on_compile(mut self, notice: impl Fn(&Path, u64) + Send + Sync + 'static) -> Self {
+        self.compile_notice = Some(CompileNotice(Arc::new(notice)));
+        self
     }
 
     /// Starts the workers for an already loaded task module (compiled with settings matching

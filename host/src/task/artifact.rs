@@ -39,6 +39,9 @@ impl Drop for Artifact {
     }
 }
 
+/// What is told that a module is about to be compiled: its path (or name) and its size.
+pub(crate) type Notice = dyn Fn(&Path, u64) + Send + Sync;
+
 /// The cache directory, if one can be named.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("MPWASM_CACHE_DIR").filter(|d| !d.is_empty()) {
@@ -65,9 +68,9 @@ fn key(engine: &Engine, bytes: &[u8], kind: ModuleKind) -> String {
     digest[..20].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Compiles `bytes` unless the cache already holds the artifact; returns where it is and
-/// whether it came from the cache. With `use_cache` false the cache is neither read nor
-/// written: the artifact is a temporary file.
+/// Compiles `bytes` unless the cache already holds the artifact (calling `notice` with the
+/// source and its size first); returns where it is and whether it came from the cache. With
+/// `use_cache` false the cache is neither read nor written: the artifact is a temporary file.
 ///
 /// # Errors
 /// [`Error::Compile`] when wasmtime rejects the module; [`Error::Artifact`] when neither the
@@ -78,8 +81,15 @@ pub fn prepare(
     bytes: &[u8],
     kind: ModuleKind,
     use_cache: bool,
+    notice: Option<&Notice>,
 ) -> Result<(Artifact, bool), Error> {
     let name = format!("{}.cwasm", key(engine, bytes, kind));
+    let compile = |engine: &Engine, source: &Path, bytes: &[u8], kind: ModuleKind| {
+        if let Some(notice) = notice {
+            notice(source, bytes.len() as u64);
+        }
+        compile(engine, source, bytes, kind)
+    };
     if let Some(dir) = cache_dir().filter(|_| use_cache) {
         let path = dir.join(&name);
         if path.is_file() {

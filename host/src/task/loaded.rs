@@ -139,11 +139,33 @@ impl Task {
         Task::load_with(source.into(), settings, true, Answered::AllButWasi)
     }
 
+    /// [`load_answering`](Self::load_answering), calling `notice` (path, bytes) before it
+    /// compiles ([`crate::PoolBuilder::on_compile`]).
+    pub(crate) fn load_noticed(
+        source: TaskSource,
+        settings: EngineSettings,
+        cache: bool,
+        answered: &[String],
+        notice: Option<&artifact::Notice>,
+    ) -> Result<Task, Error> {
+        Task::load_inner(source, settings, cache, Answered::These(answered), notice)
+    }
+
     fn load_with(
         source: TaskSource,
         settings: EngineSettings,
         cache: bool,
         answered: Answered<'_>,
+    ) -> Result<Task, Error> {
+        Task::load_inner(source, settings, cache, answered, None)
+    }
+
+    fn load_inner(
+        source: TaskSource,
+        settings: EngineSettings,
+        cache: bool,
+        answered: Answered<'_>,
+        notice: Option<&artifact::Notice>,
     ) -> Result<Task, Error> {
         let (path, bytes) = match source {
             TaskSource::Path(path) => {
@@ -160,7 +182,7 @@ impl Task {
             path: path.clone(),
             message: format!("cannot configure wasmtime: {e:#}"),
         })?;
-        let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind, cache)?;
+        let (artifact, cached) = artifact::prepare(&engine, &path, &bytes, kind, cache, notice)?;
         // SAFETY: `artifact::prepare` returns a file this program wrote with
         // `Engine::precompile_*`: just now, or earlier into the user's private cache directory
         // under a name derived from the SHA-256 of the module and the engine's compatibility
@@ -171,7 +193,7 @@ impl Task {
                 // A stale or damaged cache entry: compile afresh.
                 artifact::evict(&artifact);
                 drop(artifact);
-                return Task::load_with(
+                return Task::load_inner(
                     TaskSource::Bytes {
                         name: path.display().to_string(),
                         bytes,
@@ -179,6 +201,7 @@ impl Task {
                     settings,
                     cache,
                     answered,
+                    notice,
                 );
             }
             Err(e) => {

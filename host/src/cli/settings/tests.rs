@@ -42,9 +42,11 @@ fn run(args: &[&str]) -> Result<RunSettings, String> {
     }
 }
 
-/// The pool every local run starts from: `pool_builder`'s defaults.
+/// The pool every local run starts from: `pool_builder`'s defaults (its compile notice shows
+/// as `CompileNotice(..)` whatever it does).
 fn base() -> PoolBuilder {
     PoolBuilder::new()
+        .on_compile(|_, _| {})
         .time_tasks(false)
         .fresh(false)
         .cache(true)
@@ -589,7 +591,11 @@ fn call_arguments_are_json_values_or_words() {
     assert_eq!(got.values, [json!(7), json!("word"), json!([1, 2])]);
     assert_eq!(got.words, ["7", "word", "[1, 2]"]);
     // One call runs in one worker process, whatever -j says.
-    let one = PoolBuilder::new().processes(1).fresh(false).cache(true);
+    let one = PoolBuilder::new()
+        .on_compile(|_, _| {})
+        .processes(1)
+        .fresh(false)
+        .cache(true);
     assert_eq!(shown(&got.pool), shown(&one));
     assert!(!got.function_named);
     let Command::Call(args) = command(&["call", "t.wasm", "--func", "f", "--no-cache"]) else {
@@ -597,6 +603,7 @@ fn call_arguments_are_json_values_or_words() {
     };
     let got = CallSettings::new(args).expect("settings");
     let uncached = PoolBuilder::new()
+        .on_compile(|_, _| {})
         .function("f")
         .processes(1)
         .fresh(false)
