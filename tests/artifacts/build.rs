@@ -107,10 +107,6 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Where Python tasks live: `guest-tasks/python/NAME/app.py`, each built against the world
-/// `NAME` of `wit/`.
-const PYTHON_GUESTS: &str = "guest-tasks/python";
-
 /// Builds the Python tasks with componentize-py (`$MPWASM_COMPONENTIZE_PY`, the virtual
 /// environment `cargo xtask setup` makes in `target/python`, or one on the `PATH`) into
 /// `target/python/tasks` (when their sources are newer) and returns their constants. Without componentize-py their paths are empty and the Python tests say
@@ -118,23 +114,14 @@ const PYTHON_GUESTS: &str = "guest-tasks/python";
 fn python_guests(root: &Path) -> Result<String, String> {
     println!("cargo:rerun-if-env-changed=MPWASM_COMPONENTIZE_PY");
     println!("cargo:rerun-if-env-changed=MPWASM_REQUIRE_PYTHON");
-    let venv = root.join("target/python/bin/componentize-py");
-    println!("cargo:rerun-if-changed={}", venv.display());
-    let tool = env::var_os("MPWASM_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .or_else(|| venv.is_file().then(|| venv.clone()))
-        .or_else(|| {
-            Command::new("componentize-py")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-                .then(|| PathBuf::from("componentize-py"))
-        });
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join(guests::COMPONENTIZE_PY_VENV).display()
+    );
+    let tool = guests::componentize_py(root);
     let required = env::var_os("MPWASM_REQUIRE_PYTHON").is_some_and(|v| v == "1");
-    let mut names: Vec<String> = fs::read_dir(root.join(PYTHON_GUESTS))
-        .map_err(|e| format!("cannot list {PYTHON_GUESTS}: {e}"))?
+    let mut names: Vec<String> = fs::read_dir(root.join(guests::PYTHON_GUESTS))
+        .map_err(|e| format!("cannot list {}: {e}", guests::PYTHON_GUESTS))?
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.path().join("app.py").is_file())
         .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
@@ -147,15 +134,13 @@ fn python_guests(root: &Path) -> Result<String, String> {
         let constant = name.replace('-', "_").to_uppercase();
         let path = match &tool {
             Some(tool) => {
-                let app = root.join(PYTHON_GUESTS).join(name);
+                let app = root.join(guests::PYTHON_GUESTS).join(name);
                 // Beside the virtual environment, not in OUT_DIR: `cargo clippy` and `cargo
                 // test` run this script with different OUT_DIRs, and one build serves both.
                 let out = root
                     .join("target/python/tasks")
                     .join(format!("{}.wasm", name.replace('-', "_")));
-                if newest(&[&app, &wit]) > modified(&out) {
-                    componentize(tool, &wit, name, &app, &out)?;
-                }
+                guests::build_python_task(tool, &wit, name, &app, &out)?;
                 out.to_str()
                     .ok_or_else(|| format!("{} is not valid UTF-8", out.display()))?
                     .to_string()
@@ -163,8 +148,9 @@ fn python_guests(root: &Path) -> Result<String, String> {
             None if required => {
                 return Err(format!(
                     "componentize-py is not installed, and MPWASM_REQUIRE_PYTHON=1 asks for the \
-                     Python tasks of {PYTHON_GUESTS}: run `cargo xtask setup` (it makes a virtual \
-                     environment with it in target/python)"
+                     Python tasks of {}: run `cargo xtask setup` (it makes a virtual \
+                     environment with it in target/python)",
+                    guests::PYTHON_GUESTS
                 ));
             }
             None => String::new(),
@@ -187,64 +173,6 @@ fn python_guests(root: &Path) -> Result<String, String> {
          componentize-py was missing).\npub const PYTHON: &[(&str, &str)] = &[\n{all}];\n"
     );
     Ok(src)
-}
-
-/// `componentize-py -d WIT -w WORLD componentize app -p APP -o OUT`, from a scratch directory
-/// (componentize-py leaves its bindings in the working directory).
-fn componentize(
-    tool: &Path,
-    wit: &Path,
-    world: &str,
-    app: &Path,
-    out: &Path,
-) -> Result<(), String> {
-    let scratch = out.with_extension("build");
-    let partial = scratch.join("task.wasm");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let status = Command::new(tool)
-        .arg("-d")
-        .arg(wit)
-        .args(["-w", world, "componentize", "app", "-p"])
-        .arg(app)
-        .arg("-o")
-        .arg(&partial)
-        .current_dir(&scratch)
-        // No __pycache__ in guest-tasks/: it would look like a change and rebuild every time.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    // Renamed into place only when whole: a build cut short is not taken as up to date.
-    let placed = status.success() && fs::rename(scratch.join("task.wasm"), out).is_ok();
-    let _ = fs::remove_dir_all(&scratch);
-    if placed {
-        Ok(())
-    } else {
-        Err(format!(
-            "building the Python task {world} failed ({status})"
-        ))
-    }
-}
-
-/// When the file at `path` was last modified (the epoch when it does not exist).
-fn modified(path: &Path) -> std::time::SystemTime {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(std::time::UNIX_EPOCH)
-}
-
-/// The newest modification time of any file below `dirs`.
-fn newest(dirs: &[&Path]) -> std::time::SystemTime {
-    let mut newest = std::time::UNIX_EPOCH;
-    let mut stack: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
-    while let Some(path) = stack.pop() {
-        match fs::read_dir(&path) {
-            Ok(entries) => stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path())),
-            Err(_) => newest = newest.max(modified(&path)),
-        }
-    }
-    newest
 }
 
 fn env_var(name: &str) -> Result<String, String> {

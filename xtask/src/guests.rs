@@ -1,10 +1,11 @@
 //! The guest task crates under `guest-tasks/`: each one's package name and the target it is built
-//! for. Shared by the xtask and by `tests/artifacts/build.rs` (which includes this file with `#[path]`), so
+//! for, and how a Python task of `guest-tasks/python/` is built. Shared by the xtask and by
+//! `tests/artifacts/build.rs` (which includes this file with `#[path]`), so
 //! the list of guests is the directory listing and is written down nowhere else.
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Target of every guest that does not name another one: WebAssembly components.
 pub const COMPONENT_TARGET: &str = "wasm32-wasip2";
@@ -56,7 +57,7 @@ impl Guest {
 /// The test binary in the JSON messages of `cargo test --no-run --message-format=json`: the
 /// `executable` of the artifact built with the test profile. Read without a JSON parser (the
 /// build script has none); a path holding `"` or `\` is not found.
-pub fn test_executable(cargo_json: &str) -> Option<std::path::PathBuf> {
+pub fn test_executable(cargo_json: &str) -> Option<PathBuf> {
     const KEY: &str = "\"executable\":\"";
     cargo_json
         .lines()
@@ -66,7 +67,7 @@ pub fn test_executable(cargo_json: &str) -> Option<std::path::PathBuf> {
         .find_map(|line| {
             let start = line.find(KEY)? + KEY.len();
             let end = start + line[start..].find(['"', '\\'])?;
-            (line[end..].starts_with('"')).then(|| std::path::PathBuf::from(&line[start..end]))
+            (line[end..].starts_with('"')).then(|| PathBuf::from(&line[start..end]))
         })
 }
 
@@ -147,6 +148,107 @@ fn parse_manifest(text: &str) -> Option<Guest> {
     })
 }
 
+/// Where Python tasks live: `guest-tasks/python/NAME/app.py`, each built against the world
+/// `NAME` of `wit/`.
+pub const PYTHON_GUESTS: &str = "guest-tasks/python";
+
+/// The componentize-py that `cargo xtask setup` installs, below the workspace root.
+pub const COMPONENTIZE_PY_VENV: &str = "target/python/bin/componentize-py";
+
+/// The componentize-py to build Python tasks with: `$MPWASM_COMPONENTIZE_PY`, the virtual
+/// environment's ([`COMPONENTIZE_PY_VENV`]), or one on the `PATH`.
+pub fn componentize_py(workspace_root: &Path) -> Option<PathBuf> {
+    let venv = workspace_root.join(COMPONENTIZE_PY_VENV);
+    std::env::var_os("MPWASM_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .or_else(|| venv.is_file().then_some(venv))
+        .or_else(|| {
+            std::process::Command::new("componentize-py")
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+                .then(|| PathBuf::from("componentize-py"))
+        })
+}
+
+/// Builds the Python task in `app` (its `app.py`) against `world` of `wit` into `out` with
+/// componentize-py `tool`, unless `out` is newer than every file of `app` and `wit`.
+///
+/// # Errors
+/// When componentize-py cannot run or fails.
+pub fn build_python_task(
+    tool: &Path,
+    wit: &Path,
+    world: &str,
+    app: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    if newest(&[app, wit]) > modified(out) {
+        componentize(tool, wit, world, app, out)?;
+    }
+    Ok(())
+}
+
+/// `componentize-py -d WIT -w WORLD componentize app -p APP -o OUT`, from a scratch directory
+/// (componentize-py leaves its bindings in the working directory).
+fn componentize(
+    tool: &Path,
+    wit: &Path,
+    world: &str,
+    app: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let scratch = out.with_extension("build");
+    let partial = scratch.join("task.wasm");
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let status = std::process::Command::new(tool)
+        .arg("-d")
+        .arg(wit)
+        .args(["-w", world, "componentize", "app", "-p"])
+        .arg(app)
+        .arg("-o")
+        .arg(&partial)
+        .current_dir(&scratch)
+        // No __pycache__ in guest-tasks/: it would look like a change and rebuild every time.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    // Renamed into place only when whole: a build cut short is not taken as up to date.
+    let placed = status.success() && fs::rename(scratch.join("task.wasm"), out).is_ok();
+    let _ = fs::remove_dir_all(&scratch);
+    if placed {
+        Ok(())
+    } else {
+        Err(format!(
+            "building the Python task {world} failed ({status})"
+        ))
+    }
+}
+
+/// When the file at `path` was last modified (the epoch when it does not exist).
+fn modified(path: &Path) -> std::time::SystemTime {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// The newest modification time of any file below `dirs`.
+fn newest(dirs: &[&Path]) -> std::time::SystemTime {
+    let mut newest = std::time::UNIX_EPOCH;
+    let mut stack: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    while let Some(path) = stack.pop() {
+        match fs::read_dir(&path) {
+            Ok(entries) => stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path())),
+            Err(_) => newest = newest.max(modified(&path)),
+        }
+    }
+    newest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +302,7 @@ mod tests {
         );
         assert_eq!(
             test_executable(messages),
-            Some(std::path::PathBuf::from("/t/deps/x-0123.wasm"))
+            Some(PathBuf::from("/t/deps/x-0123.wasm"))
         );
         assert_eq!(test_executable(r#"{"reason":"build-finished"}"#), None);
     }

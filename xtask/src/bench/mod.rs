@@ -92,10 +92,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let all = workloads::all(&paths, sizes);
     let chosen: Vec<&workloads::Workload> = all
         .iter()
-        .filter(|w| options.only.is_empty() || options.only.iter().any(|id| id == w.id))
+        .filter(|w| {
+            options.only.is_empty() || options.only.iter().any(|id| id.eq_ignore_ascii_case(w.id))
+        })
         .collect();
     if chosen.is_empty() {
-        bail!("--only {:?} matches no workload (W1 … W16)", options.only);
+        bail!("--only {:?} matches no workload (W1 … W19b)", options.only);
     }
 
     let mut outcomes = Vec::new();
@@ -315,6 +317,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         shared_wordcount: wasm.join("shared_wordcount.wasm"),
         w15_inputs,
         w16_corpus,
+        py_square: python_square(root),
         tiny_tests,
         nextest: has_nextest(root),
         w2_inputs,
@@ -322,6 +325,22 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         root: root.to_path_buf(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
     })
+}
+
+/// W19's Python `square` (`guest-tasks/python/py-square`), built as the tests build it into
+/// `target/python/tasks`; why not, when componentize-py is missing.
+fn python_square(root: &Path) -> Result<PathBuf, String> {
+    let tool = crate::guests::componentize_py(root)
+        .ok_or("componentize-py is not installed (`cargo xtask setup` installs it)")?;
+    let out = root.join("target/python/tasks/py_square.wasm");
+    crate::guests::build_python_task(
+        &tool,
+        &root.join("wit"),
+        "py-square",
+        &root.join(crate::guests::PYTHON_GUESTS).join("py-square"),
+        &out,
+    )?;
+    Ok(out)
 }
 
 /// Builds a `kind = "tests"` guest with `cargo test --no-run` and returns its test binary, the

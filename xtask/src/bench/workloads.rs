@@ -88,7 +88,7 @@ pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
 
 /// One workload.
 pub struct Workload {
-    /// `W1` … `W16`.
+    /// `W1` … `W19b`.
     pub id: &'static str,
     /// What it does.
     pub title: String,
@@ -135,6 +135,10 @@ pub struct Sizes {
     pub w15_incrs: u64,
     /// W16: lines of the word-count corpus (20 words each).
     pub w16_lines: usize,
+    /// W19: squares by the Python task over 0..n, small …
+    pub w19_small: u64,
+    /// … and large.
+    pub w19_large: u64,
 }
 
 impl Sizes {
@@ -154,6 +158,8 @@ impl Sizes {
         w14_calls: 100_000,
         w15_incrs: 200_000,
         w16_lines: 20_000,
+        w19_small: 1_000,
+        w19_large: 100_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -172,6 +178,8 @@ impl Sizes {
         w14_calls: 2_000,
         w15_incrs: 2_000,
         w16_lines: 200,
+        w19_small: 100,
+        w19_large: 1_000,
     };
 }
 
@@ -203,6 +211,8 @@ pub struct Paths {
     pub w15_inputs: PathBuf,
     /// W16's corpus, one JSON string per line.
     pub w16_corpus: PathBuf,
+    /// W19's Python task (`guest-tasks/python/py-square`), or why it could not be built.
+    pub py_square: Result<PathBuf, String>,
     /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
     pub tiny_tests: PathBuf,
     /// Whether `cargo nextest` is installed.
@@ -925,6 +935,36 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         }),
         skipped: None,
     });
+
+    let py_square = paths
+        .py_square
+        .as_ref()
+        .map_or_else(|_| String::new(), |path| p(path));
+    for (id, items) in [("W19", sizes.w19_small), ("W19b", sizes.w19_large)] {
+        let range = format!("0..{items}");
+        let count = items.to_string();
+        workloads.push(Workload {
+            id,
+            title: format!(
+                "the seed's square written in Python (componentize-py, CPython inside) over \
+                 0..{items}, results printed, whole process, compile cache warm; against the \
+                 same function in Python's Pool().map"
+            ),
+            unit: "s",
+            goal: "≥ 2x faster than Python's Pool().map",
+            contenders: vec![
+                Contender::new(
+                    "mpwasm",
+                    root,
+                    &[&mpwasm, "run", &py_square, "--map", &range],
+                    Measure::Wall,
+                ),
+                py("python Pool", "map_square.py", &[&count], Measure::Wall),
+            ],
+            verdict: ratio_at_most("python Pool", 0.5),
+            skipped: paths.py_square.as_ref().err().cloned(),
+        });
+    }
 
     workloads
 }
