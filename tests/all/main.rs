@@ -14,6 +14,7 @@ mod cli;
 mod examples;
 mod guests_built;
 mod host_functions;
+mod javascript;
 mod library;
 mod long_runs;
 mod plugin_app;

@@ -1,6 +1,7 @@
 //! Builds every guest task of `guest-tasks/` from source when the tests are built, and writes
 //! `$OUT_DIR/guests.rs`: a path constant per guest, `ALL`, `CORE_MODULES` and `foreach_guest!`,
-//! and one per Python task of `guest-tasks/python/` with `PYTHON` (built by componentize-py).
+//! and one per Python task of `guest-tasks/python/` and JavaScript task of `guest-tasks/js/`
+//! with `PYTHON` and `JAVASCRIPT` (built by componentize-py and componentize-js).
 //!
 //! The guests are built by a nested `cargo build --release --target <wasm target>` into a target
 //! directory inside `OUT_DIR`, so the nested build never waits on the outer build's lock.
@@ -90,7 +91,8 @@ fn run() -> Result<(), String> {
     built.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
 
     let mut source = generate(&built)?;
-    source.push_str(&python_guests(&root)?);
+    source.push_str(&scripted_guests(&root, &guests::PYTHON)?);
+    source.push_str(&scripted_guests(&root, &guests::JAVASCRIPT)?);
     let _ = write!(
         source,
         "\n/// The target directory the guests were built in (for tests that run cargo on them).\n\
@@ -107,70 +109,62 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the Python tasks with componentize-py (`$MPWASM_COMPONENTIZE_PY`, the virtual
-/// environment `cargo xtask setup` makes in `target/python`, or one on the `PATH`) into
-/// `target/python/tasks` (when their sources are newer) and returns their constants. Without componentize-py their paths are empty and the Python tests say
-/// they were skipped, unless `MPWASM_REQUIRE_PYTHON=1` (CI sets it) makes that an error.
-fn python_guests(root: &Path) -> Result<String, String> {
-    println!("cargo:rerun-if-env-changed=MPWASM_COMPONENTIZE_PY");
-    println!("cargo:rerun-if-env-changed=MPWASM_REQUIRE_PYTHON");
+/// Builds the tasks of a scripted language (`guests::PYTHON`, `guests::JAVASCRIPT`) with its
+/// tool into `target/<lang>/tasks` (when their sources are newer; not in OUT_DIR, which
+/// differs between `cargo clippy` and `cargo test`, so one build serves both) and returns
+/// their constants. Without the tool their paths are empty and their tests say they were
+/// skipped, unless `MPWASM_REQUIRE_PYTHON=1` / `MPWASM_REQUIRE_JS=1` (CI sets them) makes
+/// that an error.
+fn scripted_guests(root: &Path, lang: &guests::Scripted) -> Result<String, String> {
+    println!("cargo:rerun-if-env-changed={}", lang.tool_env);
+    println!("cargo:rerun-if-env-changed={}", lang.required_env);
     println!(
         "cargo:rerun-if-changed={}",
-        root.join(guests::COMPONENTIZE_PY_VENV).display()
+        root.join(lang.installed).display()
     );
-    let tool = guests::componentize_py(root);
-    let required = env::var_os("MPWASM_REQUIRE_PYTHON").is_some_and(|v| v == "1");
-    let mut names: Vec<String> = fs::read_dir(root.join(guests::PYTHON_GUESTS))
-        .map_err(|e| format!("cannot list {}: {e}", guests::PYTHON_GUESTS))?
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join("app.py").is_file())
-        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
-        .collect();
-    names.sort();
-    let wit = root.join("wit");
+    let tool = lang.tool(root);
+    let names = lang.names(root)?;
     let mut src = String::new();
     let mut all = String::new();
     for name in &names {
         let constant = name.replace('-', "_").to_uppercase();
         let path = match &tool {
             Some(tool) => {
-                let app = root.join(guests::PYTHON_GUESTS).join(name);
-                // Beside the virtual environment, not in OUT_DIR: `cargo clippy` and `cargo
-                // test` run this script with different OUT_DIRs, and one build serves both.
-                let out = root
-                    .join("target/python/tasks")
-                    .join(format!("{}.wasm", name.replace('-', "_")));
-                guests::build_python_task(tool, &wit, name, &app, &out)?;
+                let out = lang.build(tool, root, name)?;
                 out.to_str()
                     .ok_or_else(|| format!("{} is not valid UTF-8", out.display()))?
                     .to_string()
             }
-            None if required => {
+            None if lang.required() => {
                 return Err(format!(
-                    "componentize-py is not installed, and MPWASM_REQUIRE_PYTHON=1 asks for the \
-                     Python tasks of {}: run `cargo xtask setup` (it makes a virtual \
-                     environment with it in target/python)",
-                    guests::PYTHON_GUESTS
+                    "{} is not installed, and {}=1 asks for the {} tasks of {}: run `cargo \
+                     xtask setup` (it installs it into target/)",
+                    lang.tool_name, lang.required_env, lang.lang, lang.dir
                 ));
             }
             None => String::new(),
         };
         let _ = writeln!(
             src,
-            "\n/// Path of the built Python task `{name}` (empty when componentize-py was missing).\npub const {constant}: &str = {path:?};"
+            "\n/// Path of the built {} task `{name}` (empty when {} was missing).\npub const {constant}: &str = {path:?};",
+            lang.lang, lang.tool_name
         );
         let _ = writeln!(all, "    ({name:?}, {constant}),");
     }
     if tool.is_none() && !names.is_empty() {
         println!(
-            "cargo:warning=componentize-py is not installed: the Python tasks are not built and \
-             their tests are skipped (`cargo xtask setup` installs it into target/python)"
+            "cargo:warning={} is not installed: the {} tasks are not built and their tests are \
+             skipped (`cargo xtask setup` installs it)",
+            lang.tool_name, lang.lang
         );
     }
     let _ = write!(
         src,
-        "\n/// Every Python task as `(name, path of the built .wasm)` (paths empty when \
-         componentize-py was missing).\npub const PYTHON: &[(&str, &str)] = &[\n{all}];\n"
+        "\n/// Every {} task as `(name, path of the built .wasm)` (paths empty when {} was \
+         missing).\npub const {}: &[(&str, &str)] = &[\n{all}];\n",
+        lang.lang,
+        lang.tool_name,
+        lang.lang.to_uppercase()
     );
     Ok(src)
 }

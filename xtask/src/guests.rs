@@ -148,84 +148,151 @@ fn parse_manifest(text: &str) -> Option<Guest> {
     })
 }
 
-/// Where Python tasks live: `guest-tasks/python/NAME/app.py`, each built against the world
-/// `NAME` of `wit/`.
-pub const PYTHON_GUESTS: &str = "guest-tasks/python";
-
-/// The componentize-py that `cargo xtask setup` installs, below the workspace root.
-pub const COMPONENTIZE_PY_VENV: &str = "target/python/bin/componentize-py";
-
-/// The componentize-py to build Python tasks with: `$MPWASM_COMPONENTIZE_PY`, the virtual
-/// environment's ([`COMPONENTIZE_PY_VENV`]), or one on the `PATH`.
-pub fn componentize_py(workspace_root: &Path) -> Option<PathBuf> {
-    let venv = workspace_root.join(COMPONENTIZE_PY_VENV);
-    std::env::var_os("MPWASM_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .or_else(|| venv.is_file().then_some(venv))
-        .or_else(|| {
-            std::process::Command::new("componentize-py")
-                .arg("--version")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-                .then(|| PathBuf::from("componentize-py"))
-        })
+/// A language whose tasks are built by a componentizer instead of cargo: each task is
+/// `DIR/NAME/SOURCE`, built against the world `NAME` of `wit/` into `OUT/NAME.wasm` (`-` as
+/// `_`), with a tool that `cargo xtask setup` installs below `target/`.
+pub struct Scripted {
+    /// The language's name, for messages.
+    pub lang: &'static str,
+    /// Where its tasks live, below the workspace root.
+    pub dir: &'static str,
+    /// Each task's source file.
+    pub source: &'static str,
+    /// The tool's name.
+    pub tool_name: &'static str,
+    /// The variable naming another tool.
+    pub tool_env: &'static str,
+    /// Where `cargo xtask setup` installs the tool, below the workspace root.
+    pub installed: &'static str,
+    /// The variable (`=1`) that makes a missing tool an error (CI sets it).
+    pub required_env: &'static str,
+    /// Where its tasks are built, below the workspace root.
+    pub out: &'static str,
 }
 
-/// Builds the Python task in `app` (its `app.py`) against `world` of `wit` into `out` with
-/// componentize-py `tool`, unless `out` is newer than every file of `app` and `wit`.
-///
-/// # Errors
-/// When componentize-py cannot run or fails.
-pub fn build_python_task(
-    tool: &Path,
-    wit: &Path,
-    world: &str,
-    app: &Path,
-    out: &Path,
-) -> Result<(), String> {
-    if newest(&[app, wit]) > modified(out) {
-        componentize(tool, wit, world, app, out)?;
+/// Python tasks, built by componentize-py from PyPI.
+pub const PYTHON: Scripted = Scripted {
+    lang: "Python",
+    dir: "guest-tasks/python",
+    source: "app.py",
+    tool_name: "componentize-py",
+    tool_env: "MPWASM_COMPONENTIZE_PY",
+    installed: "target/python/bin/componentize-py",
+    required_env: "MPWASM_REQUIRE_PYTHON",
+    out: "target/python/tasks",
+};
+
+/// JavaScript tasks, built by componentize-js from npm.
+pub const JAVASCRIPT: Scripted = Scripted {
+    lang: "JavaScript",
+    dir: "guest-tasks/js",
+    source: "app.js",
+    tool_name: "componentize-js",
+    tool_env: "MPWASM_COMPONENTIZE_JS",
+    installed: "target/js/node_modules/.bin/componentize-js",
+    required_env: "MPWASM_REQUIRE_JS",
+    out: "target/js/tasks",
+};
+
+impl Scripted {
+    /// The tool to build with: `$TOOL_ENV`, the one `cargo xtask setup` installed, or one on
+    /// the `PATH`.
+    pub fn tool(&self, workspace_root: &Path) -> Option<PathBuf> {
+        let installed = workspace_root.join(self.installed);
+        std::env::var_os(self.tool_env)
+            .map(PathBuf::from)
+            .or_else(|| installed.is_file().then_some(installed))
+            .or_else(|| {
+                std::process::Command::new(self.tool_name)
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+                    .then(|| PathBuf::from(self.tool_name))
+            })
     }
-    Ok(())
-}
 
-/// `componentize-py -d WIT -w WORLD componentize app -p APP -o OUT`, from a scratch directory
-/// (componentize-py leaves its bindings in the working directory).
-fn componentize(
-    tool: &Path,
-    wit: &Path,
-    world: &str,
-    app: &Path,
-    out: &Path,
-) -> Result<(), String> {
-    let scratch = out.with_extension("build");
-    let partial = scratch.join("task.wasm");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let status = std::process::Command::new(tool)
-        .arg("-d")
-        .arg(wit)
-        .args(["-w", world, "componentize", "app", "-p"])
-        .arg(app)
-        .arg("-o")
-        .arg(&partial)
-        .current_dir(&scratch)
-        // No __pycache__ in guest-tasks/: it would look like a change and rebuild every time.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdout(std::process::Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    // Renamed into place only when whole: a build cut short is not taken as up to date.
-    let placed = status.success() && fs::rename(scratch.join("task.wasm"), out).is_ok();
-    let _ = fs::remove_dir_all(&scratch);
-    if placed {
-        Ok(())
-    } else {
-        Err(format!(
-            "building the Python task {world} failed ({status})"
-        ))
+    /// Whether `$REQUIRED_ENV=1`.
+    pub fn required(&self) -> bool {
+        std::env::var_os(self.required_env).is_some_and(|v| v == "1")
+    }
+
+    /// The built file of the task `name`.
+    pub fn output(&self, workspace_root: &Path, name: &str) -> PathBuf {
+        workspace_root
+            .join(self.out)
+            .join(format!("{}.wasm", name.replace('-', "_")))
+    }
+
+    /// Builds the task `name` with `tool`, unless its output is newer than every file of the
+    /// task and of `wit/`; returns the output's path.
+    ///
+    /// # Errors
+    /// When the tool cannot run or fails.
+    pub fn build(&self, tool: &Path, workspace_root: &Path, name: &str) -> Result<PathBuf, String> {
+        let wit = workspace_root.join("wit");
+        let app = workspace_root.join(self.dir).join(name);
+        let out = self.output(workspace_root, name);
+        if newest(&[&app, &wit]) <= modified(&out) {
+            return Ok(out);
+        }
+        // Built in a scratch directory (componentize-py leaves its bindings in the working
+        // directory) and renamed into place only when whole, so a build cut short is not
+        // taken as up to date.
+        let scratch = out.with_extension("build");
+        let partial = scratch.join("task.wasm");
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let mut command = std::process::Command::new(tool);
+        if self.source == "app.py" {
+            command
+                .arg("-d")
+                .arg(&wit)
+                .args(["-w", name, "componentize", "app", "-p"])
+                .arg(&app);
+        } else {
+            command
+                .arg(app.join(self.source))
+                .arg("-w")
+                .arg(&wit)
+                .args(["-n", name]);
+        }
+        let status = command
+            .arg("-o")
+            .arg(&partial)
+            .current_dir(&scratch)
+            // No __pycache__ in guest-tasks/: it would look like a change and rebuild.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(std::process::Stdio::from(std::io::stderr()))
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+        let placed = status.success() && fs::rename(&partial, &out).is_ok();
+        let _ = fs::remove_dir_all(&scratch);
+        if placed {
+            Ok(out)
+        } else {
+            Err(format!(
+                "building the {} task {name} failed ({status})",
+                self.lang
+            ))
+        }
+    }
+
+    /// The names of its tasks (directories holding its source file), sorted.
+    ///
+    /// # Errors
+    /// When the directory cannot be read.
+    pub fn names(&self, workspace_root: &Path) -> Result<Vec<String>, String> {
+        let dir = workspace_root.join(self.dir);
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().join(self.source).is_file())
+            .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }
 

@@ -2,7 +2,8 @@
 //! built for, installing the missing ones with rustup, that `redis-server` (which the
 //! broker tests start on their own ports) is installed, with apt-get when it is not, and that
 //! componentize-py (which builds the Python tasks) is in a virtual environment in
-//! `target/python`, with pip from PyPI when it is not.
+//! `target/python`, with pip from PyPI when it is not, and componentize-js (the JavaScript
+//! tasks) in `target/js`, with npm.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +21,7 @@ const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
 pub fn run(root: &Path) -> Result<()> {
     redis_server()?;
     componentize_py(root)?;
+    componentize_js(root)?;
     let discovered = guests::discover(root).context("cannot list guest-tasks/")?;
     let mut targets: Vec<&str> = TARGETS.to_vec();
     for target in guests::targets(&discovered) {
@@ -116,12 +118,13 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// Without Python 3 (or without PyPI) this is a warning, and the Python tasks' tests are
 /// skipped, unless `MPWASM_REQUIRE_PYTHON=1` (CI sets it) makes it an error.
 fn componentize_py(root: &Path) -> Result<()> {
-    let venv = root.join("target").join("python");
-    let tool = venv.join("bin").join("componentize-py");
-    if tool.is_file() {
+    let python = &guests::PYTHON;
+    let none = python.names(root).map_or(true, |names| names.is_empty());
+    if none || root.join(python.installed).is_file() {
         return Ok(());
     }
-    let required = std::env::var_os("MPWASM_REQUIRE_PYTHON").is_some_and(|v| v == "1");
+    let venv = root.join("target").join("python");
+    let required = python.required();
     let made = command::run(
         "python3 -m venv",
         Command::new("python3").args(["-m", "venv"]).arg(&venv),
@@ -147,6 +150,44 @@ fn componentize_py(root: &Path) -> Result<()> {
             eprintln!(
                 "setup: {e:#}; the Python tasks are not built and their tests are skipped \
                  (install Python 3 with venv, then run `cargo xtask setup` again)"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The componentize-js release the JavaScript tasks are built with.
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+
+/// Installs componentize-js into `target/js` with npm, unless it is there. Without npm (or
+/// without the registry) this is a warning, and the JavaScript tasks' tests are skipped,
+/// unless `MPWASM_REQUIRE_JS=1` (CI sets it) makes it an error.
+fn componentize_js(root: &Path) -> Result<()> {
+    let js = &guests::JAVASCRIPT;
+    let none = js.names(root).map_or(true, |names| names.is_empty());
+    if none || root.join(js.installed).is_file() {
+        return Ok(());
+    }
+    let prefix = root.join("target").join("js");
+    std::fs::create_dir_all(&prefix)
+        .with_context(|| format!("cannot create {}", prefix.display()))?;
+    let made = command::run(
+        "npm install componentize-js",
+        Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(COMPONENTIZE_JS),
+    );
+    match made {
+        Ok(()) => Ok(()),
+        Err(e) if js.required() => Err(e.context(
+            "MPWASM_REQUIRE_JS=1: the JavaScript tasks need componentize-js (npm, and its \
+             registry)",
+        )),
+        Err(e) => {
+            eprintln!(
+                "setup: {e:#}; the JavaScript tasks are not built and their tests are skipped \
+                 (install Node.js with npm, then run `cargo xtask setup` again)"
             );
             Ok(())
         }

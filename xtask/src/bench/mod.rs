@@ -330,17 +330,11 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
 /// W19's Python `square` (`guest-tasks/python/py-square`), built as the tests build it into
 /// `target/python/tasks`; why not, when componentize-py is missing.
 fn python_square(root: &Path) -> Result<PathBuf, String> {
-    let tool = crate::guests::componentize_py(root)
+    let python = &crate::guests::PYTHON;
+    let tool = python
+        .tool(root)
         .ok_or("componentize-py is not installed (`cargo xtask setup` installs it)")?;
-    let out = root.join("target/python/tasks/py_square.wasm");
-    crate::guests::build_python_task(
-        &tool,
-        &root.join("wit"),
-        "py-square",
-        &root.join(crate::guests::PYTHON_GUESTS).join("py-square"),
-        &out,
-    )?;
-    Ok(out)
+    python.build(&tool, root, "py-square")
 }
 
 /// Builds a `kind = "tests"` guest with `cargo test --no-run` and returns its test binary, the
