@@ -103,7 +103,13 @@ fn new_writes_a_crate_that_builds_and_runs() {
     );
     assert_eq!(mpwasm(&["new", "Bad Name"]).code, 2);
 
-    let wasm = build_new_crate(&crate_dir, "new-task", "my_task");
+    squares_0_to_10(&build_new_crate(&crate_dir, "new-task", "my_task"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the task `mpwasm new` wrote (built at `wasm`) as its README says: `--map 0..10`
+/// prints the squares.
+fn squares_0_to_10(wasm: &std::path::Path) {
     let run = Command::new(mpwasm_bin())
         .args(["run", wasm.to_str().expect("utf-8"), "--map", "0..10", "-q"])
         .output()
@@ -111,7 +117,6 @@ fn new_writes_a_crate_that_builds_and_runs() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let want: Vec<String> = (0u64..10).map(|i| (i * i).to_string()).collect();
     assert_eq!(stdout.lines().collect::<Vec<_>>(), want, "{run:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -189,14 +194,7 @@ fn new_python_writes_a_task_that_builds_and_runs() {
         "{}",
         String::from_utf8_lossy(&build.stderr)
     );
-    let wasm = task_dir.join("py_task.wasm");
-    let run = Command::new(mpwasm_bin())
-        .args(["run", wasm.to_str().expect("utf-8"), "--map", "0..10", "-q"])
-        .output()
-        .expect("mpwasm runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let want: Vec<String> = (0u64..10).map(|i| (i * i).to_string()).collect();
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), want, "{run:?}");
+    squares_0_to_10(&task_dir.join("py_task.wasm"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
