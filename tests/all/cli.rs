@@ -605,6 +605,8 @@ fn the_compile_cache_is_filled_unless_no_cache() {
     assert_eq!(cached(), 1, "a plain run stores the compiled module");
     run(&[]);
     assert_eq!(cached(), 1, "and the next run takes it from there");
+    run(&["--fresh"]);
+    assert_eq!(cached(), 1, "a --fresh run loads the same compiled module");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2,7 +2,8 @@
 //! three examples run as the README shows, `square` without naming its function (its first
 //! run saying that it compiles CPython) (componentize-py's own `exports#init` hook is
 //! not a task function), and a Python error says what Python said: the exception with where
-//! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError.
+//! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError; and a
+//! fresh instance starts from the interpreter's image every task.
 //!
 //! Without componentize-py (`cargo xtask setup` installs it) the Python tasks are not built
 //! and these tests say they were skipped; CI sets `MPWASM_REQUIRE_PYTHON=1`, which makes that
@@ -77,6 +78,13 @@ fn the_seeds_square_in_python_runs_without_naming_its_function() {
         .collect();
     assert_eq!(hooks.len(), 1, "{json}");
     assert_eq!(hooks[0]["name"], "exports#init");
+
+    // The interpreter's initialised heap is far too big to copy into every fresh instance.
+    assert!(
+        json["data_size"].as_u64().is_some_and(|s| s > 4 << 20),
+        "{json}"
+    );
+    assert_eq!(json["memory_init"], "copy-on-write", "{json}");
 }
 
 #[test]
@@ -100,11 +108,22 @@ fn a_python_error_says_what_python_said() {
         .wait_outcome();
     let error = boom.json().expect_err("boom raises");
     assert_eq!(error.kind(), ErrorKind::Trap, "{error}");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-tasks/python/py-misbehave/app.py"
+    );
+    let source = std::fs::read_to_string(source).expect("app.py is there");
+    let raise_line = 1 + source
+        .lines()
+        .position(|l| l.trim() == "raise ValueError(msg)")
+        .expect("app.py raises ValueError");
     assert!(
         error
             .message()
             .starts_with("the task raised ValueError: bad thing (at ")
-            && error.message().ends_with("app.py, line 10, in check)"),
+            && error
+                .message()
+                .ends_with(&format!("app.py, line {raise_line}, in check)")),
         "{error}"
     );
     let output = String::from_utf8_lossy(boom.output());
@@ -138,6 +157,28 @@ fn a_python_error_says_what_python_said() {
 
     // And the next task runs.
     assert_eq!(pool.call("id", vec![json!(5)]).expect("id"), json!(5));
+}
+
+#[test]
+fn a_fresh_python_instance_starts_from_the_image_every_task() {
+    let Some(task) = built(guests::PY_MISBEHAVE, "py-misbehave") else {
+        return;
+    };
+    // The interpreter's heap is a copy-on-write image (10 MiB): a fresh instance must see it
+    // as built, not as the last task left it, and a kept one must keep its state.
+    for (fresh, expected) in [(false, [1, 2, 3]), (true, [1, 1, 1])] {
+        let pool = Pool::builder()
+            .worker_program(common::mpwasm_bin())
+            .processes(1)
+            .function("calls")
+            .fresh(fresh)
+            .build(task)
+            .expect("the pool starts");
+        let served: Vec<_> = (0..3)
+            .map(|_| pool.call("calls", vec![]).expect("calls"))
+            .collect();
+        assert_eq!(served, expected.map(|n| json!(n)), "fresh: {fresh}");
+    }
 }
 
 #[test]

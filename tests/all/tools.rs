@@ -25,6 +25,13 @@ fn inspect_shows_kind_signatures_imports_and_sizes() {
         kitchen.stdout.contains("compiled for this machine"),
         "{kitchen:?}"
     );
+    // A Rust task's few hundred bytes of data are copied into a new instance.
+    assert!(
+        kitchen
+            .stdout
+            .contains("of data, copied into each new instance"),
+        "{kitchen:?}"
+    );
 
     // A test binary is a program, and it reads files (one of its tests probes the host).
     let json = mpwasm(&["inspect", "--json", guests::UNTRUSTED_TESTS]);
@@ -34,6 +41,7 @@ fn inspect_shows_kind_signatures_imports_and_sizes() {
     assert_eq!(value["program"], true);
     assert!(value["size"].as_u64().is_some_and(|s| s > 1000));
     assert!(value["compiled_size"].as_u64().is_some_and(|s| s > 1000));
+    assert!(value["data_size"].as_u64().is_some(), "{value}");
     let imports = value["imports"].as_array().expect("imports");
     let filesystem = imports
         .iter()

@@ -1,9 +1,12 @@
 """A Python task that misbehaves on purpose: an exception raised two calls deep, `sys.exit`,
-and a result of the wrong type (see `wit/py-misbehave.wit`)."""
+and a result of the wrong type (see `wit/py-misbehave.wit`); and a counter that shows whether
+an instance is kept between tasks."""
 
 import sys
 
 import wit_world
+
+served = 0
 
 
 def check(msg: str) -> int:
@@ -22,3 +25,8 @@ class WitWorld(wit_world.WitWorld):
 
     def id(self, x: int) -> int:
         return x
+
+    def calls(self) -> int:
+        global served
+        served += 1
+        return served

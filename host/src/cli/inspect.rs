@@ -1,13 +1,15 @@
 //! `mpwasm inspect TASK.wasm`: what a module is (component or core module, task or program),
 //! each export with its full WIT signature (the same printing error messages use), what it
 //! imports and what the host grants for each (or that the application embedding mpwasm must
-//! answer it), and its size before and after compiling. With
+//! answer it), its size before and after compiling, and how much data a new instance's
+//! memory starts with (and whether it is copied or mapped). With
 //! `--json`, the same as one JSON object.
 
 use anyhow::Result;
 use mpwasm::Task;
 use mpwasm::limits::{Limits, format_size};
-use mpwasm::sandbox::engine::EngineSettings;
+use mpwasm::sandbox::engine::{EngineSettings, MemoryInit};
+use mpwasm::task::memory_init;
 use serde_json::json;
 
 use super::ExitCode;
@@ -70,6 +72,10 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         EngineSettings::for_limits(&Limits::for_processes(1)),
     )?;
     let compiled_size = std::fs::metadata(task.artifact()).map(|m| m.len()).ok();
+    let data_size = std::fs::read(&args.task)
+        .ok()
+        .and_then(|bytes| memory_init::active_data_bytes(&bytes));
+    let copied = task.memory_init() == MemoryInit::Copy;
     let program = task.program_export().map(|f| f.path.to_string());
     let kind = match (&program, task.kind()) {
         (Some(_), mpwasm::ModuleKind::Component) => "component, a WASI program (wasi:cli/run)",
@@ -105,6 +111,8 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             "program": program.is_some(),
             "size": source_size,
             "compiled_size": compiled_size,
+            "data_size": data_size,
+            "memory_init": if copied { "copy" } else { "copy-on-write" },
             "exports": exports,
             "imports": imports,
         });
@@ -117,6 +125,15 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         "size: {} ({} compiled for this machine)",
         size(source_size),
         size(compiled_size)
+    );
+    println!(
+        "memory: {} of data, {} each new instance",
+        size(data_size),
+        if copied {
+            "copied into"
+        } else {
+            "mapped copy-on-write into"
+        }
     );
     println!("\nexports:");
     let (hooks, tasks): (Vec<_>, Vec<_>) = task

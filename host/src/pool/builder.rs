@@ -468,16 +468,16 @@ impl PoolBuilder {
 
     /// The engine settings a module must be compiled with for these settings.
     pub(crate) fn engine_settings(&self) -> EngineSettings {
-        EngineSettings::for_pool(&self.limits(), self.spec.fresh)
+        EngineSettings::for_limits(&self.limits())
     }
 
     fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
         let limits = self.limits();
-        if task.settings() != EngineSettings::for_pool(&limits, self.spec.fresh) {
+        if task.settings() != EngineSettings::for_limits(&limits) {
             return Err(Error::Config(
                 "the task was loaded with other engine settings than this pool needs (fuel \
-                 metering, or memory initialisation for fresh instances); load it with \
-                 `EngineSettings::for_pool(&builder.limits(), fresh)`"
+                 metering is compiled in only when a fuel budget is set); load it with \
+                 `EngineSettings::for_limits(&builder.limits())`"
                     .into(),
             ));
         }
@@ -543,6 +543,7 @@ impl PoolBuilder {
             entry,
             limits: limits.clone(),
             fresh: self.spec.fresh,
+            memory_init: task.memory_init(),
             timed: self.spec.timed,
             grants,
             host_imports,

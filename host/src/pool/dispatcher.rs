@@ -974,6 +974,7 @@ mod tests {
                 },
                 limits: Limits::for_processes(2),
                 fresh: false,
+                memory_init: crate::sandbox::engine::MemoryInit::CopyOnWrite,
                 timed: false,
                 grants: Grants::default(),
                 host_imports: Vec::new(),

@@ -6,33 +6,37 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 
 use crate::limits::Limits;
 
-/// The settings that change compiled code; host and workers must agree on them.
+/// The settings of a pool that change compiled code; host and workers must agree on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineSettings {
     /// Instrument code to count fuel (only when a fuel budget is set: it costs ~5-10%).
     pub fuel: bool,
-    /// Initialise a new instance's memory by copying the data segments instead of mapping
-    /// the module's memory image copy-on-write. For a new instance per task (`--fresh`) with
-    /// the small data segments tasks have, copying into pages that stay mapped beats the
-    /// page faults of a fresh copy-on-write mapping (measured: 100 000 `square` tasks in
-    /// 0.47 s instead of 0.58 s); an instance kept for many tasks keeps the shared image.
-    pub copy_init: bool,
 }
 
 impl EngineSettings {
-    /// The settings a pool with the given limits needs, keeping instances between tasks.
+    /// The settings a pool with the given limits needs. Whether it keeps instances or makes a
+    /// new one per task (`--fresh`) does not matter: one artifact serves both.
     pub fn for_limits(limits: &Limits) -> EngineSettings {
-        EngineSettings::for_pool(limits, false)
-    }
-
-    /// The settings a pool with the given limits needs; `fresh` when it makes a new instance
-    /// for every task.
-    pub fn for_pool(limits: &Limits, fresh: bool) -> EngineSettings {
         EngineSettings {
             fuel: limits.fuel.is_some(),
-            copy_init: fresh,
         }
     }
+}
+
+/// How a new instance's linear memory gets the module's data: a property of the module,
+/// chosen when it is loaded ([`crate::task::Task::memory_init`]) from how much data it
+/// initialises, never of the pool's instance mode, so kept and fresh instances share one
+/// compiled artifact. It changes compiled code (wasmtime builds the copy-on-write image
+/// into the artifact), so the host and its workers build their engines with the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemoryInit {
+    /// Map the module's memory image copy-on-write: a new instance costs the pages it
+    /// touches, whatever the image's size. wasmtime's default.
+    CopyOnWrite,
+    /// Copy the data segments into pages that stay mapped: cheaper for a module with only a
+    /// few KiB of data, whose fresh copy-on-write mapping costs more in page faults than the
+    /// copy does.
+    Copy,
 }
 
 /// Builds the engine. Epoch interruption is always compiled in (it is nearly free), so a
@@ -40,8 +44,8 @@ impl EngineSettings {
 ///
 /// # Errors
 /// wasmtime's error if the configuration is refused (it should not be on supported hosts).
-pub fn build(settings: EngineSettings) -> wasmtime::Result<Engine> {
-    Engine::new(&config(settings))
+pub fn build(settings: EngineSettings, init: MemoryInit) -> wasmtime::Result<Engine> {
+    Engine::new(&config(settings, init))
 }
 
 /// The engine of a worker process: [`build`]'s, plus wasmtime's pooling instance allocator, so
@@ -54,7 +58,7 @@ pub fn build(settings: EngineSettings) -> wasmtime::Result<Engine> {
 ///
 /// # Errors
 /// As [`build`].
-pub fn build_for_worker(settings: EngineSettings) -> wasmtime::Result<Engine> {
+pub fn build_for_worker(settings: EngineSettings, init: MemoryInit) -> wasmtime::Result<Engine> {
     let mut pooling = PoolingAllocationConfig::new();
     pooling
         // Instances alive at once: the running one, and a replacement being made.
@@ -74,7 +78,7 @@ pub fn build_for_worker(settings: EngineSettings) -> wasmtime::Result<Engine> {
         // fault in again when used. Keeping some resident was measured slower for `--fresh`
         // with square (1 MiB: 2.4x slower, as wasmtime then resets it by hand; 64 KiB: no gain).
         .linear_memory_keep_resident(0);
-    let mut config = config(settings);
+    let mut config = config(settings, init);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config)
 }
@@ -82,7 +86,7 @@ pub fn build_for_worker(settings: EngineSettings) -> wasmtime::Result<Engine> {
 /// Instance slots of a worker's pooling allocator.
 const WORKER_INSTANCE_SLOTS: u32 = 2;
 
-fn config(settings: EngineSettings) -> Config {
+fn config(settings: EngineSettings, init: MemoryInit) -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -91,7 +95,7 @@ fn config(settings: EngineSettings) -> Config {
         .cranelift_opt_level(OptLevel::Speed)
         // Synchronous calls only: async task tracking triples the cost of a call.
         .concurrency_support(false);
-    if settings.copy_init {
+    if init == MemoryInit::Copy {
         config.memory_init_cow(false);
     }
     config

@@ -113,8 +113,9 @@ impl Sandbox {
         line: Option<Arc<HostLine>>,
         cancels: Arc<Cancels>,
     ) -> Result<Sandbox, String> {
-        let engine = engine::build_for_worker(EngineSettings::for_pool(&setup.limits, setup.fresh))
-            .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
+        let engine =
+            engine::build_for_worker(EngineSettings::for_limits(&setup.limits), setup.memory_init)
+                .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
         // SAFETY: the setup arrives on this worker's stdin from the host that started it
         // (`ProcessTransport` pipes it; nothing else can write there), and the host names only
         // artifacts it produced itself with `task::artifact::prepare`, which `module::load`

@@ -7,8 +7,9 @@ use wasmtime::Engine;
 
 use super::artifact::{self, Artifact};
 use super::choose;
+use super::memory_init;
 use crate::error::Error;
-use crate::sandbox::engine::{self, EngineSettings};
+use crate::sandbox::engine::{self, EngineSettings, MemoryInit};
 use crate::sandbox::exports::{self, ExportedFunction};
 use crate::sandbox::host_calls;
 use crate::sandbox::linker;
@@ -58,6 +59,7 @@ struct TaskInner {
     source: PathBuf,
     kind: ModuleKind,
     settings: EngineSettings,
+    memory_init: MemoryInit,
     artifact: Artifact,
     functions: Vec<ExportedFunction>,
     imports: Vec<String>,
@@ -178,7 +180,8 @@ impl Task {
             TaskSource::Bytes { name, bytes } => (PathBuf::from(name), bytes),
         };
         let kind = sniff(&path, &bytes)?;
-        let engine = engine::build(settings).map_err(|e| Error::Compile {
+        let memory_init = memory_init::choose(&bytes);
+        let engine = engine::build(settings, memory_init).map_err(|e| Error::Compile {
             path: path.clone(),
             message: format!("cannot configure wasmtime: {e:#}"),
         })?;
@@ -229,6 +232,7 @@ impl Task {
                 source: path,
                 kind,
                 settings,
+                memory_init,
                 artifact,
                 functions,
                 imports,
@@ -249,6 +253,12 @@ impl Task {
     /// The engine settings it was compiled for.
     pub fn settings(&self) -> EngineSettings {
         self.inner.settings
+    }
+
+    /// How its instances' memory is initialised, chosen from the data it holds; workers
+    /// build their engines with it.
+    pub fn memory_init(&self) -> MemoryInit {
+        self.inner.memory_init
     }
 
     /// The precompiled artifact workers load.

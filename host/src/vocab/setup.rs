@@ -10,6 +10,7 @@ use super::command::CommandSpec;
 use super::grants::Grants;
 use super::module::{FunctionPath, ModuleKind};
 use crate::limits::Limits;
+use crate::sandbox::engine::MemoryInit;
 
 /// Everything a worker needs to become a sandbox host for one task module.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +25,8 @@ pub struct Setup {
     pub limits: Limits,
     /// A new instance for every task.
     pub fresh: bool,
+    /// How the module's instances get their memory: the host compiled the artifact for it.
+    pub memory_init: MemoryInit,
     /// Measure every task's run time (programs are always timed).
     pub timed: bool,
     /// Directories and environment variables granted to every sandbox.

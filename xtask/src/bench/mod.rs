@@ -97,7 +97,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         })
         .collect();
     if chosen.is_empty() {
-        bail!("--only {:?} matches no workload (W1 … W19b)", options.only);
+        bail!("--only {:?} matches no workload (W1 … W20)", options.only);
     }
 
     let mut outcomes = Vec::new();
@@ -327,7 +327,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
     })
 }
 
-/// W19's Python `square` (`guest-tasks/python/py-square`), built as the tests build it into
+/// W19's and W20's Python `square` (`guest-tasks/python/py-square`), built as the tests build it into
 /// `target/python/tasks`; why not, when componentize-py is missing.
 fn python_square(root: &Path) -> Result<PathBuf, String> {
     let python = &crate::guests::PYTHON;

@@ -88,7 +88,7 @@ pub type Judge = Box<dyn Fn(&Medians) -> Option<Verdict>>;
 
 /// One workload.
 pub struct Workload {
-    /// `W1` … `W19b`.
+    /// `W1` … `W20`.
     pub id: &'static str,
     /// What it does.
     pub title: String,
@@ -139,6 +139,8 @@ pub struct Sizes {
     pub w19_small: u64,
     /// … and large.
     pub w19_large: u64,
+    /// W20: `--fresh` tasks of the Python square.
+    pub w20_items: u64,
 }
 
 impl Sizes {
@@ -160,6 +162,7 @@ impl Sizes {
         w16_lines: 20_000,
         w19_small: 1_000,
         w19_large: 100_000,
+        w20_items: 1_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -180,6 +183,7 @@ impl Sizes {
         w16_lines: 200,
         w19_small: 100,
         w19_large: 1_000,
+        w20_items: 100,
     };
 }
 
@@ -211,7 +215,7 @@ pub struct Paths {
     pub w15_inputs: PathBuf,
     /// W16's corpus, one JSON string per line.
     pub w16_corpus: PathBuf,
-    /// W19's Python task (`guest-tasks/python/py-square`), or why it could not be built.
+    /// W19's and W20's Python task (`guest-tasks/python/py-square`), or why it could not be built.
     pub py_square: Result<PathBuf, String>,
     /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
     pub tiny_tests: PathBuf,
@@ -965,6 +969,41 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             skipped: paths.py_square.as_ref().err().cloned(),
         });
     }
+
+    let w20_range = format!("0..{}", sizes.w20_items);
+    let w20_items = sizes.w20_items as f64;
+    workloads.push(Workload {
+        id: "W20",
+        title: format!(
+            "--fresh (a new instance per task) with the Python square over 0..{}, whole \
+             process, compile cache warm; the kept instance beside it",
+            sizes.w20_items
+        ),
+        unit: "s",
+        goal: "≤ 2 ms per task on each core, start-up included",
+        contenders: vec![
+            Contender::new(
+                "mpwasm --fresh",
+                root,
+                &[&mpwasm, "run", &py_square, "--map", &w20_range, "--fresh"],
+                Measure::Wall,
+            ),
+            Contender::new(
+                "mpwasm (kept instance)",
+                root,
+                &[&mpwasm, "run", &py_square, "--map", &w20_range],
+                Measure::Wall,
+            ),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let per_task = m.get("mpwasm --fresh")? * cores_f / w20_items * 1000.0;
+            Some((
+                per_task <= 2.0,
+                format!("{per_task:.2} ms per task on each core"),
+            ))
+        }),
+        skipped: paths.py_square.as_ref().err().cloned(),
+    });
 
     workloads
 }
