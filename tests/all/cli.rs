@@ -611,6 +611,85 @@ fn the_compile_cache_is_filled_unless_no_cache() {
 }
 
 #[test]
+fn compiled_functions_are_reused_and_a_damaged_one_is_compiled_again() {
+    let dir = std::env::temp_dir().join(format!("mpwasm-functions-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let compile_and_run = || {
+        // Without the compiled module, so the run compiles again.
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|x| x == "cwasm") {
+                std::fs::remove_file(entry.path()).expect("removed");
+            }
+        }
+        let out = std::process::Command::new(common::mpwasm_bin())
+            .args(["run", guests::SQUARE, "--map", "0..4"])
+            .env("MPWASM_CACHE_DIR", &dir)
+            .output()
+            .expect("mpwasm runs");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n4\n9\n");
+    };
+    // Every entry by its inode: a rewritten entry (written anew, renamed in) gets a new one.
+    let entries = || -> std::collections::BTreeMap<std::path::PathBuf, u64> {
+        use std::os::unix::fs::MetadataExt;
+        let mut found = std::collections::BTreeMap::new();
+        for folder in std::fs::read_dir(dir.join("functions"))
+            .expect("functions/")
+            .flatten()
+        {
+            for entry in std::fs::read_dir(folder.path())
+                .expect("a folder")
+                .flatten()
+            {
+                let ino = entry.metadata().expect("metadata").ino();
+                found.insert(entry.path(), ino);
+            }
+        }
+        found
+    };
+    compile_and_run();
+    let first = entries();
+    assert!(
+        first.len() > 10,
+        "the compile filed its functions: {first:?}"
+    );
+
+    // Compiled again: every function filed comes from the cache, none is written again (a
+    // few functions, 1 to 5 of square's 40, get another key from every compile, and are
+    // filed anew).
+    compile_and_run();
+    let second = entries();
+    for (path, ino) in &first {
+        assert_eq!(second.get(path), Some(ino), "{} was reused", path.display());
+    }
+
+    // Damaged entries are compiled again (and rewritten), and the module still runs right.
+    let damaged: Vec<_> = first.keys().step_by(3).cloned().collect();
+    for path in &damaged {
+        let mut bytes = std::fs::read(path).expect("an entry");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(path, &bytes).expect("damaged");
+    }
+    let before = entries();
+    compile_and_run();
+    let after = entries();
+    for path in &damaged {
+        assert_ne!(
+            before[path],
+            after[path],
+            "{} was compiled again",
+            path.display()
+        );
+    }
+    let untouched = first.keys().filter(|p| !damaged.contains(p));
+    for path in untouched {
+        assert_eq!(before[path], after[path], "{} was reused", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn lines_are_string_inputs_as_they_are() {
     // Quotes, backslashes, a CRLF line end, an empty line and a last line without a newline:
     // each is the string input its JSON Lines twin spells out.

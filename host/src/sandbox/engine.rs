@@ -2,7 +2,11 @@
 //! so both sides must build it from the same [`EngineSettings`].
 
 use serde::{Deserialize, Serialize};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use std::sync::Arc;
+
+use wasmtime::{
+    CacheStore, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
 
 use crate::limits::Limits;
 
@@ -46,6 +50,21 @@ pub enum MemoryInit {
 /// wasmtime's error if the configuration is refused (it should not be on supported hosts).
 pub fn build(settings: EngineSettings, init: MemoryInit) -> wasmtime::Result<Engine> {
     Engine::new(&config(settings, init))
+}
+
+/// [`build`]'s engine, compiling through Cranelift's incremental cache `functions` (a
+/// function found there is not compiled again). The cache does not change compiled code.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_caching(
+    settings: EngineSettings,
+    init: MemoryInit,
+    functions: Arc<dyn CacheStore>,
+) -> wasmtime::Result<Engine> {
+    let mut config = config(settings, init);
+    config.enable_incremental_compilation(functions)?;
+    Engine::new(&config)
 }
 
 /// The engine of a worker process: [`build`]'s, plus wasmtime's pooling instance allocator, so

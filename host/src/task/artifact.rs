@@ -4,7 +4,8 @@
 //! Artifacts live in a cache directory keyed by the SHA-256 of the module bytes and the
 //! engine's compatibility hash, so a second run of the same module skips compiling too:
 //! `$MPWASM_CACHE_DIR`, else `$XDG_CACHE_HOME/mpwasm`, else `~/.cache/mpwasm`. When no cache
-//! directory is writable, a temporary file is used and removed when the run ends.
+//! directory is writable, a temporary file is used and removed when the run ends. The same
+//! directory holds Cranelift's cache of compiled functions ([`super::function_cache`]).
 
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};

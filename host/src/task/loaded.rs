@@ -7,6 +7,7 @@ use wasmtime::Engine;
 
 use super::artifact::{self, Artifact};
 use super::choose;
+use super::function_cache::FunctionCache;
 use super::memory_init;
 use crate::error::Error;
 use crate::sandbox::engine::{self, EngineSettings, MemoryInit};
@@ -181,7 +182,15 @@ impl Task {
         };
         let kind = sniff(&path, &bytes)?;
         let memory_init = memory_init::choose(&bytes);
-        let engine = engine::build(settings, memory_init).map_err(|e| Error::Compile {
+        // Through the compile cache, functions compiled for other modules are reused too.
+        let functions = artifact::cache_dir().filter(|_| cache).map(|dir| {
+            Arc::new(FunctionCache::in_cache_dir(&dir)) as Arc<dyn wasmtime::CacheStore>
+        });
+        let engine = match functions {
+            Some(functions) => engine::build_caching(settings, memory_init, functions),
+            None => engine::build(settings, memory_init),
+        }
+        .map_err(|e| Error::Compile {
             path: path.clone(),
             message: format!("cannot configure wasmtime: {e:#}"),
         })?;

@@ -970,6 +970,59 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         });
     }
 
+    // The first compile of a Python app: into an empty cache, and into a cache where another
+    // Python app (the greeter) was compiled before, whose CPython functions it reuses. Every
+    // run removes the compiled modules, so each one compiles; the warm-up run compiles the
+    // greeter first.
+    let scratch = paths.root.join("target/bench");
+    let (cold, shared) = (scratch.join("compile-cold"), scratch.join("compile-shared"));
+    let greeter = paths.py_square.as_ref().map_or_else(
+        |_| String::new(),
+        |path| p(&path.with_file_name("py_greeter.wasm")),
+    );
+    let cold_run = format!(
+        "rm -rf '{dir}' && exec \"$0\" inspect \"$1\"",
+        dir = cold.display()
+    );
+    let shared_run = format!(
+        "rm -f '{dir}'/*.cwasm && {{ [ -d '{dir}/functions' ] || \"$0\" inspect \"$2\" >/dev/null; }} \
+         && rm -f '{dir}'/*.cwasm && exec \"$0\" inspect \"$1\"",
+        dir = shared.display()
+    );
+    workloads.push(Workload {
+        id: "W19c",
+        title: "the first compile of a Python app (`mpwasm inspect py_square.wasm`, CPython \
+                inside, 17.5 MiB), into an empty compile cache and into one where another \
+                Python app was compiled before"
+            .into(),
+        unit: "s",
+        goal: "another app's compiled CPython makes it ≥ 2x faster",
+        contenders: vec![
+            Contender::new(
+                "after another Python app",
+                root,
+                &["sh", "-c", &shared_run, &mpwasm, &py_square, &greeter],
+                Measure::Wall,
+            )
+            .env("MPWASM_CACHE_DIR", &shared.to_string_lossy()),
+            Contender::new(
+                "empty cache",
+                root,
+                &["sh", "-c", &cold_run, &mpwasm, &py_square],
+                Measure::Wall,
+            )
+            .env("MPWASM_CACHE_DIR", &cold.to_string_lossy()),
+        ],
+        verdict: Box::new(move |m: &Medians| {
+            let ratio = m.get("after another Python app")? / m.get("empty cache")?;
+            Some((
+                ratio <= 0.5,
+                format!("{ratio:.3}x the empty cache's (goal ≤ 0.5)"),
+            ))
+        }),
+        skipped: paths.py_square.as_ref().err().cloned(),
+    });
+
     let w20_range = format!("0..{}", sizes.w20_items);
     let w20_items = sizes.w20_items as f64;
     workloads.push(Workload {
