@@ -206,6 +206,52 @@ fn new_python_writes_a_task_that_builds_and_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn new_js_writes_a_task_that_builds_and_runs() {
+    if guests::JS_SQUARE.is_empty() {
+        eprintln!("skipped: componentize-js is missing (cargo xtask setup installs it)");
+        return;
+    }
+    let dir = temp_dir("new-js");
+    let task_dir = dir.join("js-task");
+    let created = mpwasm(&[
+        "new",
+        "js-task",
+        "--lang",
+        "js",
+        "--path",
+        task_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(
+        created.stdout.contains("JavaScript task") && created.stdout.contains("sh build.sh"),
+        "{created:?}"
+    );
+    for file in [
+        "wit/world.wit",
+        "app.js",
+        "package.json",
+        "build.sh",
+        "README.md",
+    ] {
+        assert!(task_dir.join(file).is_file(), "{file} is missing");
+    }
+    // As its README says: build.sh installs componentize-js with npm, then builds.
+    let build = Command::new("sh")
+        .arg("build.sh")
+        .current_dir(&task_dir)
+        .env_remove("COMPONENTIZE_JS")
+        .output()
+        .expect("sh runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    squares_0_to_10(&task_dir.join("js_task.wasm"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Builds the crate `mpwasm new` wrote in `crate_dir` as its README says, in a target
 /// directory `target_name` kept between test runs; the path of its `LIB.wasm`.
 fn build_new_crate(

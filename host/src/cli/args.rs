@@ -194,9 +194,10 @@ pub struct NewArgs {
     #[arg(long)]
     pub shared: bool,
 
-    /// The language of the task: a Rust crate, or a Python module built into a component by
+    /// The language of the task: a Rust crate, a Python module built into a component by
     /// componentize-py (its `build.sh` installs componentize-py into `.venv` from PyPI the
-    /// first time).
+    /// first time), or a JavaScript module built by componentize-js (its `build.sh` installs
+    /// it into `node_modules` with npm the first time).
     #[arg(long, value_enum, default_value = "rust")]
     pub lang: Lang,
 }
@@ -208,6 +209,8 @@ pub enum Lang {
     Rust,
     /// A Python module (`app.py`) built with componentize-py.
     Python,
+    /// A JavaScript module (`app.js`) built with componentize-js.
+    Js,
 }
 
 /// The flags of `mpwasm completions`.

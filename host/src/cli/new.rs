@@ -4,7 +4,9 @@
 //! With `--shared`, the world imports the job's shared store (`mpwasm:shared`, whose WIT is
 //! written to `wit/deps/shared/`) and the function counts words into it. With `--lang python`
 //! it writes a Python task instead: the WIT world, `app.py` and a `build.sh` that builds it
-//! with componentize-py (installed into `.venv` from PyPI the first time).
+//! with componentize-py (installed into `.venv` from PyPI the first time); with `--lang js` a
+//! JavaScript task: the world, `app.js`, a `package.json` naming componentize-js and a
+//! `build.sh` that installs it with npm the first time and builds.
 
 use std::path::PathBuf;
 
@@ -17,6 +19,8 @@ use super::args::{Lang, NewArgs};
 const WIT_BINDGEN: &str = "0.61";
 /// The componentize-py a Python task's `build.sh` installs (the one the tests build with).
 const COMPONENTIZE_PY: &str = "0.25.1";
+/// The componentize-js a JavaScript task's `package.json` names (the one the tests build with).
+const COMPONENTIZE_JS: &str = "0.23.0";
 
 /// Whether `name` can be a crate name and (with `-` for `_`) a WIT identifier.
 fn valid(name: &str) -> bool {
@@ -183,6 +187,98 @@ Only the modules `app.py` imports when it is built are bundled (add pure-Python 
     ]
 }
 
+/// The files of a JavaScript task: the world, `app.js`, `package.json`, `build.sh` and a
+/// README.
+fn js_files(name: &str) -> Vec<(&'static str, String)> {
+    let world = name.replace('_', "-");
+    let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let wit = format!(
+        r#"package local:{world};
+
+/// The task's interface: what mpwasm can call. Add functions here and export them from
+/// app.js (kebab-case names become camelCase); any WIT types work, as JSON.
+world {world} {{
+  /// Returns `x * x`.
+  export square: func(x: u64) -> u64;
+}}
+"#
+    );
+    let app = r#"// The task: one exported function per function of the world in wit/world.wit, for mpwasm.
+//
+// Each call runs in a sandbox: no files, no network, no environment unless mpwasm grants them.
+// console.log() is shown per task. An exception fails only this input, but componentize-js
+// does not pass its message on: catch it and console.error() what you need to see.
+
+// A u64 arrives as a BigInt; wrap like the Rust task to stay in range.
+export function square(x) {
+  return (x * x) % (1n << 64n);
+}
+"#
+    .to_string();
+    let package = format!(
+        r#"{{
+  "name": "{name}",
+  "private": true,
+  "type": "module",
+  "scripts": {{
+    "build": "componentize-js app.js -w wit -n {world} -o {wasm}"
+  }},
+  "devDependencies": {{
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}"
+  }}
+}}
+"#
+    );
+    let build = format!(
+        r#"#!/bin/sh
+# Builds {wasm} from app.js and wit/ with componentize-js, which npm installs into node_modules
+# the first time ($COMPONENTIZE_JS names another one).
+set -eu
+cd "$(dirname "$0")"
+tool="${{COMPONENTIZE_JS:-node_modules/.bin/componentize-js}}"
+if [ ! -x "$tool" ]; then
+  npm install --silent --no-audit --no-fund
+  tool=node_modules/.bin/componentize-js
+fi
+"$tool" app.js -w wit -n {world} -o {wasm}
+"#
+    );
+    let readme = format!(
+        r#"# {name}
+
+A task for mpwasm written in JavaScript: `square(x)`, called once per input, each call in a
+sandbox. componentize-js builds `app.js` and the world in `wit/world.wit` into a component with
+SpiderMonkey inside.
+
+```sh
+sh build.sh                                # installs componentize-js with npm the first time
+mpwasm run {wasm} --map 0..10
+```
+
+Change the function in `wit/world.wit` and `app.js`; `mpwasm inspect {wasm}` shows what the
+component exports. The first run compiles SpiderMonkey for this machine (a few seconds; cached
+after). Only what `app.js` imports is bundled, there is no `fetch` or `node:` module, and an
+uncaught exception fails the task without its message (catch it and `console.error` it).
+"#
+    );
+    vec![
+        ("wit/world.wit", wit),
+        ("app.js", app),
+        ("package.json", package),
+        ("build.sh", build),
+        ("README.md", readme),
+        (
+            ".gitignore",
+            format!(
+                "node_modules/
+package-lock.json
+{wasm}
+"
+            ),
+        ),
+    ]
+}
+
 /// The files of a task using the shared store: `count(text)` adds each word to its count.
 fn shared_files(name: &str) -> Vec<(&'static str, String)> {
     let world = name.replace('_', "-");
@@ -285,11 +381,12 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         );
     }
     if args.shared && args.lang != Lang::Rust {
-        bail!("--shared writes a Rust task; leave out --lang python, or --shared");
+        bail!("--shared writes a Rust task; leave out --lang, or --shared");
     }
     let files = match args.lang {
         Lang::Rust => files(&args.name, args.shared),
         Lang::Python => python_files(&args.name),
+        Lang::Js => js_files(&args.name),
     };
     for (file, text) in files {
         let path = dir.join(file);
@@ -304,9 +401,13 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         }
     }
     let lib = args.name.replace('-', "_");
-    if args.lang == Lang::Python {
+    if let Some(lang) = match args.lang {
+        Lang::Python => Some("Python"),
+        Lang::Js => Some("JavaScript"),
+        Lang::Rust => None,
+    } {
         println!(
-            "created the Python task {name} in {dir}\n\nbuild and run it:\n  cd {dir}\n  \
+            "created the {lang} task {name} in {dir}\n\nbuild and run it:\n  cd {dir}\n  \
              sh build.sh\n  mpwasm run {lib}.wasm --map 0..10",
             name = args.name,
             dir = dir.display(),
