@@ -3,7 +3,8 @@
 //! run saying that it compiles CPython) (componentize-py's own `exports#init` hook is
 //! not a task function), and a Python error says what Python said: the exception with where
 //! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError; and a
-//! fresh instance starts from the interpreter's image every task.
+//! fresh instance starts from the interpreter's image every task; the sales summary over
+//! `--csv` gives the Rust task's rows, and a library from PyPI is bundled and runs.
 //!
 //! Without componentize-py (`cargo xtask setup` installs it) the Python tasks are not built
 //! and these tests say they were skipped; CI sets `MPWASM_REQUIRE_PYTHON=1`, which makes that
@@ -13,7 +14,7 @@ use mpwasm::{ErrorKind, Pool};
 use mpwasm_test_artifacts::guests;
 use serde_json::json;
 
-use crate::common::{self, mpwasm};
+use crate::common::{self, mpwasm, mpwasm_with_stdin};
 
 /// The built Python task at `path`, or `None` (saying so) when componentize-py was missing.
 fn built(path: &'static str, name: &str) -> Option<&'static str> {
@@ -219,4 +220,48 @@ fn the_seeds_examples_run_in_python_as_the_readme_shows() {
         .collect();
     got.sort_unstable();
     assert_eq!(got, [0, 1, 4, 9, 16, 25, 36, 49]);
+}
+
+#[test]
+fn python_summarizes_csv_rows_as_the_rust_task_does() {
+    let Some(py_sales) = built(guests::PY_SALES, "py-sales") else {
+        return;
+    };
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-tasks/sales/data/sales.csv"
+    );
+    // Each row becomes the `sale` record by the header's names; the Python dataclass out
+    // is the same JSON as the Rust record, row for row.
+    let python = mpwasm(&["run", py_sales, "--csv", csv]);
+    let rust = mpwasm(&["run", guests::SALES, "--csv", csv]);
+    assert_eq!(python.code, 0, "{python:?}");
+    assert_eq!(rust.code, 0, "{rust:?}");
+    assert_eq!(python.json_lines().len(), 5, "{python:?}");
+    assert_eq!(python.json_lines(), rust.json_lines());
+}
+
+#[test]
+fn a_library_from_pypi_is_bundled_into_the_task() {
+    let Some(task) = built(guests::PY_HUMANIZE, "py-humanize") else {
+        return;
+    };
+    // humanize (requirements.txt) was installed at build time and imported into the
+    // component: it runs with no files and no network.
+    let sizes = mpwasm(&[
+        "run",
+        task,
+        "--func",
+        "natural-size",
+        "--map",
+        "0..=3000000:1500000",
+    ]);
+    assert_eq!(sizes.code, 0, "{sizes:?}");
+    assert_eq!(sizes.lines(), ["\"0 Bytes\"", "\"1.5 MB\"", "\"3.0 MB\""]);
+    let numbers = mpwasm_with_stdin(
+        &["run", task, "--func", "intcomma", "--input", "-"],
+        "1234567\n-1000\n",
+    );
+    assert_eq!(numbers.code, 0, "{numbers:?}");
+    assert_eq!(numbers.lines(), ["\"1,234,567\"", "\"-1,000\""]);
 }

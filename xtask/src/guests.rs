@@ -251,6 +251,14 @@ impl Scripted {
                 .arg(&wit)
                 .args(["-w", name, "componentize", "app", "-p"])
                 .arg(&app);
+            // A task bundling libraries from PyPI pins them in requirements.txt: installed
+            // into the scratch directory, which joins the module path.
+            let requirements = app.join("requirements.txt");
+            if requirements.is_file() {
+                let deps = scratch.join("deps");
+                pip_install(tool, &requirements, &deps)?;
+                command.arg("-p").arg(&deps);
+            }
         } else {
             command
                 .arg(app.join(self.source))
@@ -293,6 +301,40 @@ impl Scripted {
             .collect();
         names.sort();
         Ok(names)
+    }
+}
+
+/// Installs the pinned `requirements` into `target` with the pip beside `tool` (the
+/// componentize-py of a virtual environment), else `python3 -m pip`.
+fn pip_install(tool: &Path, requirements: &Path, target: &Path) -> Result<(), String> {
+    let beside = tool.with_file_name("pip");
+    let mut pip = if beside.is_file() {
+        std::process::Command::new(beside)
+    } else {
+        let mut python = std::process::Command::new("python3");
+        python.args(["-m", "pip"]);
+        python
+    };
+    let status = pip
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(target)
+        .arg("-r")
+        .arg(requirements)
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| format!("cannot run pip: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "pip could not install {} ({status}): a task's libraries come from PyPI",
+            requirements.display()
+        ))
     }
 }
 
