@@ -1,6 +1,6 @@
 //! Tasks written in Python, built from `guest-tasks/python/` by componentize-py: the seed's
 //! three examples run as the README shows, `square` without naming its function (its first
-//! run saying that it compiles CPython) (componentize-py's own `exports#init` hook is
+//! run saying that it compiles CPython, with a spinner on a terminal) (componentize-py's own `exports#init` hook is
 //! not a task function), and a Python error says what Python said: the exception with where
 //! it was raised, `sys.exit` as an exit, a result of the wrong type as the TypeError; and a
 //! fresh instance starts from the interpreter's image every task; the sales summary over
@@ -47,6 +47,31 @@ fn the_seeds_square_in_python_runs_without_naming_its_function() {
         let said = stderr.contains("mpwasm: compiling py_square.wasm (17.");
         assert_eq!(said, first, "first run: {first}: {stderr}");
     }
+    // On a terminal (a pseudo-terminal made by `script`), a spinner while it compiles, then
+    // how long it took. Without the compiled module, it compiles again (from the functions
+    // the first run filed).
+    for entry in std::fs::read_dir(&cache).expect("the cache").flatten() {
+        if entry.path().extension().is_some_and(|x| x == "cwasm") {
+            std::fs::remove_file(entry.path()).expect("removed");
+        }
+    }
+    let line = format!(
+        "'{}' run '{task}' --map 0..3 -q",
+        common::mpwasm_bin().display()
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("MPWASM_CACHE_DIR", &cache)
+        .env("COLUMNS", "200")
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{screen}");
+    assert!(
+        screen.contains("mpwasm: compiling py_square.wasm (17.5 MiB), first run only [")
+            && screen.contains("mpwasm: compiled py_square.wasm in "),
+        "{screen}"
+    );
     let _ = std::fs::remove_dir_all(&cache);
     let call = mpwasm(&["call", task, "7"]);
     assert_eq!((call.code, call.stdout.trim()), (0, "49"), "{call:?}");

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::ExitCode;
 use super::args::Format;
+use super::output::compiling;
 use super::run::report::{Display, Reporter};
 use super::settings::CallSettings;
 
@@ -18,7 +19,9 @@ use super::settings::CallSettings;
 /// # Errors
 /// When the module cannot be loaded or started, or stdin cannot be read for a program.
 pub fn run(settings: CallSettings) -> Result<ExitCode> {
-    let task = settings.pool.load(settings.task.as_path())?;
+    let task = settings.pool.load(settings.task.as_path());
+    compiling::done();
+    let task = task?;
     if task.program_export().is_some() && !settings.function_named {
         let pool = settings
             .pool

@@ -9,6 +9,7 @@ use mpwasm::broker::{BrokerJob, SubmitOptions, submit};
 use mpwasm::pool::{Outcomes, Submitter, Terminator};
 use mpwasm::{Pool, PoolBuilder, Task};
 
+use crate::cli::output::compiling;
 use crate::cli::settings::Target;
 
 /// A started job's runner.
@@ -34,12 +35,16 @@ impl Running {
     ) -> Result<(Running, Submitter, Outcomes)> {
         Ok(match target {
             Target::Local => {
-                let pool = pool.build_checked(task, check)?;
+                let pool = pool.build_checked(task, check);
+                compiling::done();
+                let pool = pool?;
                 let (submitter, outcomes) = pool.job(ordered);
                 (Running::Local(Box::new(pool)), submitter, outcomes)
             }
             Target::Broker { url, lease } => {
-                check(&pool.load(task)?)?;
+                let loaded = pool.load(task);
+                compiling::done();
+                check(&loaded?)?;
                 let options = SubmitOptions {
                     ordered,
                     lease: *lease,

@@ -11,27 +11,11 @@ use mpwasm::limits::{parse_duration, parse_size};
 use mpwasm::{DirGrant, HttpGrant};
 
 use crate::cli::args::CommonArgs;
-
-/// Modules at least this large take seconds to compile (CPython in a Python task: ~17 MiB,
-/// 11–22 s on two cores), so their first run says so instead of looking stuck.
-const SAY_COMPILING: u64 = 4 << 20;
-
-/// Says on stderr that a large module is being compiled, once per machine.
-fn say_compiling(path: &std::path::Path, bytes: u64) {
-    if bytes >= SAY_COMPILING {
-        let name = path.file_name().unwrap_or(path.as_os_str());
-        eprintln!(
-            "mpwasm: compiling {} ({}) for this machine; only its first run does this (the \
-             result is cached)",
-            name.to_string_lossy(),
-            mpwasm::limits::format_size(bytes)
-        );
-    }
-}
+use crate::cli::output::compiling;
 
 /// Builds the pool settings from the flags shared by `run` and `call`.
 pub fn pool_builder(common: &CommonArgs) -> Result<PoolBuilder> {
-    let mut builder = PoolBuilder::new().on_compile(say_compiling);
+    let mut builder = PoolBuilder::new().on_compile(compiling::starting);
     if let Some(n) = common.processes {
         builder = builder.processes(processes(n)?);
     }
