@@ -7,18 +7,7 @@ use std::time::{Duration, Instant};
 
 use mpwasm_test_artifacts::guests;
 
-use crate::common::{self, children, wait_for_children};
-
-/// Whether `pid` is still a live process (a zombie waiting for a reaper counts as gone).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
+use crate::common::{self, alive, children, wait_for_children};
 
 fn wait_gone(pids: &[u32]) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(3);

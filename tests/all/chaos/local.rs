@@ -14,7 +14,7 @@ use mpwasm_test_artifacts::guests;
 use serde_json::json;
 
 use super::{Figures, Tally, observe, peak_kib, rss_kib, sized};
-use crate::common::{self, KillStorm, Rng, temp_dir};
+use crate::common::{self, KillStorm, Rng, alive, temp_dir};
 
 /// No scenario may take longer than this.
 const LIMIT: Duration = Duration::from_secs(300);
@@ -119,15 +119,6 @@ fn an_endless_input_runs_in_bounded_memory() {
     assert!(early > 0 && late > 0);
     assert!(late < 2 * early, "RSS grew from {early} KiB to {late} KiB");
     assert!(late < 200 * 1024, "RSS {late} KiB");
-}
-
-/// Whether `pid` is alive (a zombie counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
 }
 
 #[test]

@@ -87,6 +87,15 @@ pub fn run_jsonl(task: &str, func: &str, extra: &[&str], stdin: &str) -> Run {
     mpwasm_with_stdin(&args, stdin)
 }
 
+/// Whether `pid` is still a live process (a zombie waiting for a reaper counts as gone).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
 /// The child processes (workers) of process `pid`, from /proc.
 pub fn children(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
