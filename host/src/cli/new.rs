@@ -206,8 +206,8 @@ world {world} {{
     let app = r#"// The task: one exported function per function of the world in wit/world.wit, for mpwasm.
 //
 // Each call runs in a sandbox: no files, no network, no environment unless mpwasm grants them.
-// console.log() is shown per task. An exception fails only this input, but componentize-js
-// does not pass its message on: catch it and console.error() what you need to see.
+// console.log() is shown per task. An exception fails only this input, with its message and
+// where it was thrown.
 
 // A u64 arrives as a BigInt; wrap like the Rust task to stay in range.
 export function square(x) {
@@ -257,8 +257,8 @@ mpwasm run {wasm} --map 0..10
 
 Change the function in `wit/world.wit` and `app.js`; `mpwasm inspect {wasm}` shows what the
 component exports. The first run compiles SpiderMonkey for this machine (a few seconds; cached
-after). Only what `app.js` imports is bundled, there is no `fetch` or `node:` module, and an
-uncaught exception fails the task without its message (catch it and `console.error` it).
+after). Only what `app.js` imports is bundled, there are no `node:` modules and no network, and
+an uncaught exception fails only its input, with its message and where it was thrown.
 "#
     );
     vec![

@@ -1,7 +1,7 @@
 //! Turns a wasmtime error from a task into an [`ErrorKind`] and a message that names the
 //! cause and the limit: memory-limit (from the limiter's record, not the message text),
 //! timeout (epoch interrupt), fuel, and traps (with a Rust guest's panic message when the
-//! guest printed one), and the ends of host calls (a deadline passed while waiting for the
+//! guest printed one, a Python task's exception, or a JavaScript task's uncaught exception), and the ends of host calls (a deadline passed while waiting for the
 //! application is a timeout; a handler's error with nowhere to go is `host-error`).
 
 use wasmtime::Trap;
@@ -97,6 +97,9 @@ pub fn classify(
                 ),
             ),
             Some(panic) => (ErrorKind::Trap, format!("the task panicked: {panic}")),
+            None if let Some(thrown) = js_exception(output) => {
+                (ErrorKind::Trap, format!("the task threw {thrown}"))
+            }
             None => (
                 ErrorKind::Trap,
                 "wasm `unreachable` instruction executed (the guest aborted)".to_string(),
@@ -155,6 +158,40 @@ pub fn python_exception(output: &[u8]) -> Option<String> {
     Some(match last_frame {
         Some(frame) => format!("{raised} (at {frame})"),
         None => raised,
+    })
+}
+
+/// What componentize-js's runtime prints when an uncaught exception makes it abort.
+const JS_ABORT: &str = "Redirecting call to abort() to mozalloc_abort";
+
+/// Finds the uncaught JavaScript exception before componentize-js's abort in guest output:
+/// the thrown value's message, then `Stack:` and frames (`boom@app.js:2:23`) →
+/// `bad thing (at boom, app.js:2:23)`; a thrown value without a stack (a string) is printed
+/// alone. JavaScript prints no error type here, only the message.
+pub fn js_exception(output: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(output);
+    let before = text[..text.rfind(JS_ABORT)?].trim_end();
+    let (message, frame) = match before.rfind("\nStack:\n") {
+        Some(at) => {
+            let message = before[..at].lines().next_back()?;
+            let frame = before[at + "\nStack:\n".len()..]
+                .lines()
+                .next()
+                .map(str::trim);
+            (message, frame)
+        }
+        None => (before.lines().next_back()?, None),
+    };
+    let message = message.trim();
+    if message.is_empty() {
+        return None;
+    }
+    Some(match frame.and_then(|f| f.split_once('@')) {
+        Some((function, place)) if !function.is_empty() => {
+            format!("{message} (at {function}, {place})")
+        }
+        Some((_, place)) => format!("{message} (at {place})"),
+        None => message.to_string(),
     })
 }
 
@@ -225,6 +262,28 @@ mod tests {
             None
         );
         assert_eq!(python_exception(b"no traceback"), None);
+    }
+
+    #[test]
+    fn finds_the_javascript_exception_before_the_abort() {
+        let out = b"working\nbad thing 2\nStack:\n  boom@app.js:2:23\n  export_boom@/tmp/x/sources/initializer.js:26:15\n\nRedirecting call to abort() to mozalloc_abort\n\n";
+        assert_eq!(
+            js_exception(out).as_deref(),
+            Some("bad thing 2 (at boom, app.js:2:23)")
+        );
+        let string = b"\"a string\"\nRedirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(js_exception(string).as_deref(), Some("\"a string\""));
+        let anonymous =
+            b"oops\nStack:\n  @app.js:1:1\n\nRedirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(
+            js_exception(anonymous).as_deref(),
+            Some("oops (at app.js:1:1)")
+        );
+        assert_eq!(js_exception(b"bad thing\nStack:\n  f@a.js:1:1\n"), None);
+        assert_eq!(
+            js_exception(b"Redirecting call to abort() to mozalloc_abort\n"),
+            None
+        );
     }
 
     #[test]
