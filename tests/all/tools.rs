@@ -167,34 +167,41 @@ fn new_shared_writes_a_crate_that_counts_into_the_shared_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn new_python_writes_a_task_that_builds_and_runs() {
-    if guests::PY_SQUARE.is_empty() {
-        eprintln!("skipped: componentize-py is missing (cargo xtask setup installs it)");
-        return;
-    }
-    let dir = temp_dir("new-python");
-    let task_dir = dir.join("py-task");
+/// `mpwasm new NAME --lang LANG` into a fresh directory: it says so (naming the language),
+/// writes `files`, and its `build.sh` builds `WASM` as its README says, installing the tool
+/// itself (`tool_env`, which names another one, is cleared); the task squares 0..10.
+fn new_scripted_task_builds_and_runs(
+    lang: &str,
+    language: &str,
+    name: &str,
+    files: &[&str],
+    tool_env: &str,
+) {
+    let dir = temp_dir(&format!("new-{lang}"));
+    let task_dir = dir.join(name);
     let created = mpwasm(&[
         "new",
-        "py-task",
+        name,
         "--lang",
-        "python",
+        lang,
         "--path",
         task_dir.to_str().expect("utf-8"),
     ]);
     assert_eq!(created.code, 0, "{created:?}");
-    assert!(created.stdout.contains("sh build.sh"), "{created:?}");
-    for file in ["wit/world.wit", "app.py", "build.sh", "README.md"] {
+    assert!(
+        created.stdout.contains(&format!("{language} task"))
+            && created.stdout.contains("sh build.sh"),
+        "{created:?}"
+    );
+    for file in files {
         assert!(task_dir.join(file).is_file(), "{file} is missing");
     }
-    let shared = mpwasm(&["new", "x", "--lang", "python", "--shared"]);
-    assert_eq!(shared.code, 2, "{shared:?}");
-    // As its README says: build.sh installs componentize-py into .venv, then builds.
+    let shared = mpwasm(&["new", "x", "--lang", lang, "--shared"]);
+    assert_eq!(shared.code, 2, "--shared is for Rust tasks: {shared:?}");
     let build = Command::new("sh")
         .arg("build.sh")
         .current_dir(&task_dir)
-        .env_remove("COMPONENTIZE_PY")
+        .env_remove(tool_env)
         .output()
         .expect("sh runs");
     assert!(
@@ -202,8 +209,19 @@ fn new_python_writes_a_task_that_builds_and_runs() {
         "{}",
         String::from_utf8_lossy(&build.stderr)
     );
-    squares_0_to_10(&task_dir.join("py_task.wasm"));
+    squares_0_to_10(&task_dir.join(format!("{}.wasm", name.replace('-', "_"))));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn new_python_writes_a_task_that_builds_and_runs() {
+    if guests::PY_SQUARE.is_empty() {
+        eprintln!("skipped: componentize-py is missing (cargo xtask setup installs it)");
+        return;
+    }
+    // build.sh installs componentize-py into .venv from PyPI, then builds.
+    let files = ["wit/world.wit", "app.py", "build.sh", "README.md"];
+    new_scripted_task_builds_and_runs("python", "Python", "py-task", &files, "COMPONENTIZE_PY");
 }
 
 #[test]
@@ -212,44 +230,15 @@ fn new_js_writes_a_task_that_builds_and_runs() {
         eprintln!("skipped: componentize-js is missing (cargo xtask setup installs it)");
         return;
     }
-    let dir = temp_dir("new-js");
-    let task_dir = dir.join("js-task");
-    let created = mpwasm(&[
-        "new",
-        "js-task",
-        "--lang",
-        "js",
-        "--path",
-        task_dir.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(created.code, 0, "{created:?}");
-    assert!(
-        created.stdout.contains("JavaScript task") && created.stdout.contains("sh build.sh"),
-        "{created:?}"
-    );
-    for file in [
+    // build.sh installs componentize-js into node_modules with npm, then builds.
+    let files = [
         "wit/world.wit",
         "app.js",
         "package.json",
         "build.sh",
         "README.md",
-    ] {
-        assert!(task_dir.join(file).is_file(), "{file} is missing");
-    }
-    // As its README says: build.sh installs componentize-js with npm, then builds.
-    let build = Command::new("sh")
-        .arg("build.sh")
-        .current_dir(&task_dir)
-        .env_remove("COMPONENTIZE_JS")
-        .output()
-        .expect("sh runs");
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    squares_0_to_10(&task_dir.join("js_task.wasm"));
-    let _ = std::fs::remove_dir_all(&dir);
+    ];
+    new_scripted_task_builds_and_runs("js", "JavaScript", "js-task", &files, "COMPONENTIZE_JS");
 }
 
 /// Builds the crate `mpwasm new` wrote in `crate_dir` as its README says, in a target

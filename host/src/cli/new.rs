@@ -114,20 +114,29 @@ target/wasm32-wasip2/release/{lib}.wasm` shows what the module exports.
     ]
 }
 
-/// The files of a Python task: the world, `app.py`, `build.sh` and a README.
-fn python_files(name: &str) -> Vec<(&'static str, String)> {
-    let world = name.replace('_', "-");
-    let wasm = format!("{}.wasm", name.replace('-', "_"));
-    let wit = format!(
+/// The WIT world `world` of a Python or JavaScript task, exporting `square`; `how` ends the
+/// sentence saying how to add functions.
+fn square_world(world: &str, how: &str) -> String {
+    format!(
         r#"package local:{world};
 
-/// The task's interface: what mpwasm can call. Add functions here and implement them as
-/// methods in app.py; any WIT types work (records arrive as dataclasses), as JSON.
+/// The task's interface: what mpwasm can call. Add functions here and {how}
 world {world} {{
   /// Returns `x * x`.
   export square: func(x: u64) -> u64;
 }}
 "#
+    )
+}
+
+/// The files of a Python task: the world, `app.py`, `build.sh` and a README.
+fn python_files(name: &str) -> Vec<(&'static str, String)> {
+    let world = name.replace('_', "-");
+    let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let wit = square_world(
+        &world,
+        "implement them as\n/// methods in app.py; any WIT types work (records arrive as \
+         dataclasses), as JSON.",
     );
     let app = r#""""The task: one method per function of the world in wit/world.wit, for mpwasm.
 
@@ -192,16 +201,10 @@ Only the modules `app.py` imports when it is built are bundled (add pure-Python 
 fn js_files(name: &str) -> Vec<(&'static str, String)> {
     let world = name.replace('_', "-");
     let wasm = format!("{}.wasm", name.replace('-', "_"));
-    let wit = format!(
-        r#"package local:{world};
-
-/// The task's interface: what mpwasm can call. Add functions here and export them from
-/// app.js (kebab-case names become camelCase); any WIT types work, as JSON.
-world {world} {{
-  /// Returns `x * x`.
-  export square: func(x: u64) -> u64;
-}}
-"#
+    let wit = square_world(
+        &world,
+        "export them from\n/// app.js (kebab-case names become camelCase); any WIT types \
+         work, as JSON.",
     );
     let app = r#"// The task: one exported function per function of the world in wit/world.wit, for mpwasm.
 //
