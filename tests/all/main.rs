@@ -29,5 +29,6 @@ mod shared_broker;
 mod signals;
 mod startup;
 mod test_command;
+mod test_config;
 mod tools;
 mod values;

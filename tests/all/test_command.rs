@@ -737,3 +737,145 @@ fn a_progress_bar_shows_on_a_terminal_beside_the_test_lines() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The JUnit report's cases: name → (what it holds: `failure:TYPE`, `skipped`, or `passed`).
+fn junit_cases(xml: &str) -> BTreeMap<String, String> {
+    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let name = case.attribute("name").expect("a name").to_string();
+            let held = case
+                .children()
+                .find_map(|c| match c.tag_name().name() {
+                    "failure" => Some(format!("failure:{}", c.attribute("type").unwrap_or(""))),
+                    "skipped" => Some("skipped".to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "passed".to_string());
+            (name, held)
+        })
+        .collect()
+}
+
+/// The summary line after its timing (`13 tests run: ...`).
+fn summary(run: &Run) -> String {
+    run.stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("Summary"))
+        .and_then(|l| l.split_once("] "))
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| panic!("no summary: {run:?}"))
+}
+
+#[test]
+fn the_suite_runs_on_a_brokers_workers_as_it_does_here() {
+    use crate::common::broker::{Redis, Worker};
+    let dir = temp_dir("test-broker");
+    let (local_xml, broker_xml) = (dir.join("local.xml"), dir.join("broker.xml"));
+    let local = full_run(&["--junit", local_xml.to_str().expect("utf-8")]);
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let workers = [Worker::start(&url, &[]), Worker::start(&url, &[])];
+    let remote = mpwasm(&[
+        "test",
+        guests::UNTRUSTED_TESTS,
+        "--broker",
+        &url,
+        "--memory",
+        "64MiB",
+        "--timeout",
+        "2s",
+        "--junit",
+        broker_xml.to_str().expect("utf-8"),
+    ]);
+    let logs = || workers.iter().map(Worker::log).collect::<String>();
+    assert_eq!(remote.code, local.code, "{remote:?}\n{}", logs());
+    assert_eq!(labels(&remote), labels(&local), "{remote:?}");
+    assert_eq!(summary(&remote), summary(&local), "{remote:?}");
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).expect("a report");
+    assert_eq!(
+        junit_cases(&read(&broker_xml)),
+        junit_cases(&read(&local_xml))
+    );
+    // -j is a local pool's size.
+    let refused = mpwasm(&["test", guests::UNTRUSTED_TESTS, "--broker", &url, "-j", "2"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("mpwasm worker -j N"), "{refused:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_test_whose_broker_worker_dies_is_taken_over_and_gets_its_verdict() {
+    use crate::common::broker::{Redis, Worker};
+    use std::io::{BufRead, BufReader};
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let mut first = Worker::start(&url, &[]);
+    let mut run = std::process::Command::new(mpwasm_bin())
+        .args([
+            "test",
+            guests::UNTRUSTED_TESTS,
+            "tests::hangs",
+            "tests::passes",
+        ])
+        .args([
+            "--exact",
+            "--broker",
+            &url,
+            "--lease",
+            "1s",
+            "--timeout",
+            "3s",
+        ])
+        .args(["--message-format", "libtest-json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mpwasm test starts");
+    let mut lines = BufReader::new(run.stdout.take().expect("stdout")).lines();
+    // Once `hangs` is handed over and the lone worker runs a pool for it, that worker dies.
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        seen.push(line.clone());
+        if line.contains(r#""event":"started","name":"tests::hangs""#) {
+            break;
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while crate::common::workers(first.pid()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{seen:?}\n{}",
+            first.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // (It adopts a new job at once; `hangs` then runs for 3 s.)
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    first.kill();
+    let second = Worker::start(&url, &[]);
+    seen.extend(lines.map_while(Result::ok));
+    let status = run.wait().expect("mpwasm test ends");
+    let verdicts: BTreeMap<String, String> = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "test" && e["event"] != "started")
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or("").to_string(),
+                e["event"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(status.code(), Some(1), "{seen:?}\n{}", second.log());
+    assert_eq!(verdicts.len(), 2, "{seen:?}");
+    assert_eq!(verdicts["tests::passes"], r#""ok""#, "{seen:?}");
+    assert_eq!(verdicts["tests::hangs"], r#""failed""#, "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.contains("time limit exceeded")),
+        "{seen:?}"
+    );
+    assert!(second.log().contains("took over"), "{}", second.log());
+}

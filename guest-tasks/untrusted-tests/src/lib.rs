@@ -21,6 +21,10 @@ mod tests {
     #[test]
     fn passes_with_output() {
         println!("hello from a passing test");
+        // Granted by a config override in one test of `mpwasm test`'s.
+        if let Ok(greeting) = std::env::var("GREETING") {
+            println!("GREETING is {greeting}");
+        }
         assert_eq!(add(1, 2), 3);
     }
 

@@ -257,22 +257,69 @@ pub struct TestArgs {
     #[arg(short = 'j', long = "processes", value_name = "N")]
     pub processes: Option<usize>,
 
-    /// Wall-clock limit per test; a test past it is stopped and reported as TIMEOUT.
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub timeout: String,
+    /// Wall-clock limit per test; a test past it is stopped and reported as TIMEOUT
+    /// [default: the profile's `timeout`, or 60s]. Given, it holds for every test, over the
+    /// profile's overrides.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 
     /// The most memory one test may grow to; a test past it is stopped and reported as
-    /// MEMORY [default: 1GiB, or less when half the RAM shared between the workers is less].
+    /// MEMORY [default: the profile's `memory`, or 1GiB, or less when half the RAM shared
+    /// between the workers is less]. Given, it holds for every test, over the overrides.
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<String>,
 
-    /// Run a failed test again, up to N times; one that then passes is reported FLAKY.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub retries: u32,
+    /// Run a failed test again, up to N times; one that then passes is reported FLAKY
+    /// [default: the profile's `retries`, or 0]. Given, it holds for every test.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 
-    /// Write a JUnit XML report here (one testsuite per binary, one testcase per test).
+    /// Write a JUnit XML report here (one testsuite per binary, one testcase per test)
+    /// [default: the profile's `junit.path`, or none].
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+
+    /// The profile of the config file to use: its settings, then `[profile.default]`'s for
+    /// what it leaves out, then the built-in defaults; flags override them all.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "MPWASM_PROFILE",
+        default_value = "default"
+    )]
+    pub profile: String,
+
+    /// The config file [default: the first `.config/mpwasm.toml` in the current directory or
+    /// above it]. See README.md, "mpwasm test", for its keys.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Print the settings each selected test would run with (and which config overrides
+    /// gave them) instead of running the tests.
+    #[arg(long, conflicts_with = "list")]
+    pub show_config: bool,
+
+    /// Run the tests on the workers of a Redis broker instead of on this machine, as `mpwasm
+    /// run --broker` does: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS.
+    /// Each test still gets its own sandbox with the same limits (lowered to a worker's caps);
+    /// the output and JUnit are those of a local run but for timings and worker names.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPWASM_BROKER",
+        hide_env_values = true
+    )]
+    pub broker: Option<String>,
+
+    /// With --broker: how long a test may sit with a worker that stopped answering (its
+    /// machine died) before another worker takes it over and runs it again.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        requires = "broker"
+    )]
+    pub lease: String,
 
     /// The most output kept per test; the rest is dropped with a note [default: 1MiB].
     #[arg(long, value_name = "SIZE")]
@@ -315,7 +362,8 @@ pub struct TestArgs {
 
     /// Print a `SLOW [>DUR]` line for a test still running after DUR, and again after each
     /// further DUR (tests then start one per worker at a time, so a test's time counts from
-    /// its start).
+    /// its start) [default: the profile's `slow-timeout`, whose `terminate-after = K` stops
+    /// a test after K periods].
     #[arg(long, value_name = "DURATION")]
     pub slow_timeout: Option<String>,
 
@@ -330,7 +378,8 @@ pub struct TestArgs {
     pub final_status_level: Option<StatusLevel>,
 
     /// Stop starting tests once N have failed (after their retries): the tests running then
-    /// finish, the rest (and the binaries after) do not run, and the summary counts them.
+    /// finish, the rest (and the binaries after) do not run, and the summary counts them
+    /// [default: the profile's `max-fail` or `fail-fast`, or no limit].
     #[arg(long, value_name = "N", conflicts_with = "no_fail_fast")]
     pub max_fail: Option<String>,
 

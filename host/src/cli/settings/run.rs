@@ -66,6 +66,34 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// From `--broker` (none: local), `--lease` and whether `-j` was given (a local pool's
+    /// size, refused with a broker).
+    ///
+    /// # Errors
+    /// `-j` with a broker, a lease under 100ms, a URL that does not parse.
+    pub fn new(broker: Option<&str>, lease: &str, processes_given: bool) -> Result<Target> {
+        let Some(url) = broker else {
+            return Ok(Target::Local);
+        };
+        if processes_given {
+            bail!(
+                "-j/--processes sets the size of a local pool; with --broker each worker \
+                 chooses its own (mpwasm worker -j N)"
+            );
+        }
+        let text = lease;
+        let lease = duration("--lease", text)?;
+        if lease < MIN_LEASE {
+            bail!("invalid --lease `{text}`: it must be at least 100ms");
+        }
+        Ok(Target::Broker {
+            url: Arc::new(BrokerUrl::parse(url)?),
+            lease,
+        })
+    }
+}
+
 /// How results and progress are shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputSettings {
@@ -127,28 +155,11 @@ impl RunSettings {
             pool = pool.program_args(args.program_args.clone(), args.stdin);
         }
         pool = shared_settings(&args, pool)?;
-        let target = match &args.broker {
-            Some(url) => {
-                if args.common.processes.is_some() {
-                    bail!(
-                        "-j/--processes sets the size of a local pool; with --broker each worker \
-                         chooses its own (mpwasm worker -j N)"
-                    );
-                }
-                let lease = duration("--lease", &args.lease)?;
-                if lease < MIN_LEASE {
-                    bail!(
-                        "invalid --lease `{}`: it must be at least 100ms",
-                        args.lease
-                    );
-                }
-                Target::Broker {
-                    url: Arc::new(BrokerUrl::parse(url)?),
-                    lease,
-                }
-            }
-            None => Target::Local,
-        };
+        let target = Target::new(
+            args.broker.as_deref(),
+            &args.lease,
+            args.common.processes.is_some(),
+        )?;
         let bar = if args.quiet {
             BarMode::Off
         } else if args.progress {

@@ -1,6 +1,6 @@
-//! `mpwasm test`'s checked settings: the test binaries, libtest's selection, and the pool every
-//! binary runs in (program mode, one test per batch, a test's limits), built from the checked
-//! values directly.
+//! `mpwasm test`'s checked settings: the test binaries, libtest's selection, the limits each
+//! test gets (the flags over the config file's profile and its overrides), and the pool every
+//! binary runs in (program mode, one test per batch), built from the checked values directly.
 
 use std::path::PathBuf;
 
@@ -8,14 +8,19 @@ use anyhow::{Result, bail};
 use mpwasm::PoolBuilder;
 use mpwasm::limits::{default_memory_limit, default_processes};
 
+use super::Target;
 use super::pool::{grant_dirs, grant_env, limit_duration, limit_size, processes, size};
 use crate::cli::args::{MessageFormat, NoTests, StatusLevel, TestArgs};
 use crate::cli::style::ColorChoice;
+use crate::cli::test::config::{ConfigFile, DEFAULT_PROFILE, Fixed, Limits, Profile};
 use crate::cli::test::libtest::{Selection, crate_name};
 use crate::cli::test::partition::Partition;
 
 /// The default memory limit per test, unless the machine's share is smaller.
 const DEFAULT_TEST_MEMORY: u64 = 1024 * 1024 * 1024;
+
+/// The time limit per test without `--timeout` or a profile's.
+const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Enough room for every test (and retry) of a binary at once: they are all submitted by the
 /// thread that also collects the verdicts, so the window must never make it wait.
@@ -38,21 +43,27 @@ pub struct TestSettings {
     pub max_fail: Option<usize>,
     /// How the run is reported on stdout (`--message-format`).
     pub message_format: MessageFormat,
-    /// After how long (and each further period) a running test is reported slow.
-    pub slow_timeout: Option<std::time::Duration>,
     /// Which tests get a line as they finish (`--status-level`).
     pub status_level: StatusLevel,
     /// Which tests are listed again after the summary (`--final-status-level`).
     pub final_status_level: StatusLevel,
-    /// How often a failed test runs again (`--retries`).
-    pub retries: u32,
+    /// What each test gets (its time and memory limits, its retries), before and after the
+    /// config file's overrides.
+    pub limits: Limits,
+    /// The config file and profile in use, when there is a file.
+    pub config: Option<(PathBuf, String)>,
+    /// Print each selected test's settings instead of running them (`--show-config`).
+    pub show_config: bool,
+    /// Where the tests run: worker processes here, or a broker's workers (`--broker`).
+    pub target: Target,
     /// Where to write the JUnit XML report (`--junit`).
     pub junit: Option<PathBuf>,
     /// Show every test's output, not only the failures'.
     pub nocapture: bool,
     /// Colour for the test lines and the summary.
     pub color: ColorChoice,
-    /// The pool each binary runs in.
+    /// The pool each binary runs in (with the limits before overrides; a test whose
+    /// overrides change them runs in a pool of its own).
     pub pool: PoolBuilder,
 }
 
@@ -102,10 +113,22 @@ impl TestSettings {
             .map(Partition::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("--partition {e}"))?;
-        let max_fail = match &args.max_fail {
-            None => None,
-            Some(text) if text == "all" => None,
-            Some(text) => match text.parse::<usize>() {
+        let file = ConfigFile::find(args.config.as_deref())?;
+        let profile = match &file {
+            Some(file) => file.profile(&args.profile)?,
+            None if args.profile == DEFAULT_PROFILE => Profile::default(),
+            None => bail!(
+                "profile `{}`: there is no config file (looked for {} here and in every \
+                 directory above; --config PATH names one)",
+                args.profile,
+                crate::cli::test::config::FILE
+            ),
+        };
+        let max_fail = match (&args.max_fail, args.no_fail_fast) {
+            (None, true) => None,
+            (None, false) => profile.max_fail.flatten(),
+            (Some(text), _) if text == "all" => None,
+            (Some(text), _) => match text.parse::<usize>() {
                 Ok(n) if n > 0 => Some(n),
                 _ => bail!(
                     "--max-fail `{text}`: expected a number of failed tests, 1 or more (or \
@@ -117,17 +140,47 @@ impl TestSettings {
         if let Some(n) = args.processes {
             pool = pool.processes(processes(n)?);
         }
-        let memory = match &args.memory {
-            Some(text) => limit_size("--memory", text)?,
-            None => {
+        let memory = match (&args.memory, profile.memory) {
+            (Some(text), _) => limit_size("--memory", text)?,
+            (None, Some(bytes)) => bytes,
+            (None, None) => {
                 // The machine's share as the cores' count sees it ($MPWASM_PROCESSES aside).
                 let shared_by = args.processes.unwrap_or_else(default_processes).max(1);
                 DEFAULT_TEST_MEMORY.min(default_memory_limit(shared_by))
             }
         };
-        pool = pool
-            .memory_limit(memory)
-            .timeout(limit_duration("--timeout", &args.timeout)?);
+        let timeout = match (&args.timeout, profile.timeout) {
+            (Some(text), _) => limit_duration("--timeout", text)?,
+            (None, Some(limit)) => limit,
+            (None, None) => DEFAULT_TEST_TIMEOUT,
+        };
+        let slow_timeout = match &args.slow_timeout {
+            Some(text) => Some(limit_duration("--slow-timeout", text)?),
+            None => profile.slow_timeout,
+        };
+        let limits = Limits {
+            timeout,
+            memory,
+            retries: args.retries.or(profile.retries).unwrap_or(0),
+            fixed: Fixed {
+                timeout: args.timeout.is_some(),
+                memory: args.memory.is_some(),
+                retries: args.retries.is_some(),
+            },
+            configured: Fixed {
+                timeout: args.timeout.is_none() && profile.timeout.is_some(),
+                memory: args.memory.is_none() && profile.memory.is_some(),
+                retries: args.retries.is_none() && profile.retries.is_some(),
+            },
+            slow: slow_timeout.map(|period| (period, profile.terminate_after)),
+            overrides: profile.overrides,
+            flag_env: args
+                .env
+                .iter()
+                .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string())
+                .collect(),
+        };
+        pool = pool.memory_limit(memory).timeout(limits.base().timeout);
         if let Some(text) = &args.output_limit {
             pool = pool.output_limit(size("--output-limit", text)?);
         }
@@ -152,11 +205,6 @@ impl TestSettings {
             partition,
             max_fail,
             message_format: args.message_format,
-            slow_timeout: args
-                .slow_timeout
-                .as_deref()
-                .map(|text| limit_duration("--slow-timeout", text))
-                .transpose()?,
             status_level: args.status_level.unwrap_or(StatusLevel::Skip),
             final_status_level: args.final_status_level.unwrap_or(StatusLevel::Fail),
             no_tests: args.no_tests.unwrap_or_else(|| {
@@ -166,8 +214,15 @@ impl TestSettings {
                     NoTests::Fail
                 }
             }),
-            retries: args.retries,
-            junit: args.junit,
+            limits,
+            config: file.map(|f| (f.path().to_path_buf(), args.profile.clone())),
+            show_config: args.show_config,
+            target: Target::new(
+                args.broker.as_deref(),
+                &args.lease,
+                args.processes.is_some(),
+            )?,
+            junit: args.junit.or(profile.junit),
             nocapture: args.nocapture,
             color: args.color,
             pool,

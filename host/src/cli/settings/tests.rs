@@ -401,7 +401,7 @@ fn test_arguments_become_settings() {
     assert_eq!(got.selection.skip, ["slow"]);
     assert!(got.selection.exact && !got.selection.ignored_only);
     assert!(!got.list && !got.nocapture && got.junit.is_none());
-    assert_eq!(got.retries, 0);
+    assert_eq!(got.limits.retries, 0);
     let machine_share = (1u64 << 30).min(default_memory_limit(default_processes().max(1)));
     assert_eq!(
         shown(&got.pool),
@@ -443,7 +443,7 @@ fn test_arguments_become_settings() {
         .cache(false);
     assert_eq!(shown(&got.pool), shown(&want));
     assert!(got.selection.ignored_only && got.list && got.nocapture);
-    assert_eq!(got.retries, 2);
+    assert_eq!(got.limits.retries, 2);
     assert_eq!(got.junit, Some(PathBuf::from("report.xml")));
     // Without --memory, the machine's share is counted for -j.
     let got = test_settings(&[a_text, "-j", "3"]).expect("settings");

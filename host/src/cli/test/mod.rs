@@ -9,10 +9,12 @@
 //! tests are killed), prints what finished and the summary, says how many tests did not run,
 //! and exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
 
+pub mod config;
 pub mod junit;
 pub mod libtest;
 pub mod libtest_json;
 pub mod partition;
+pub mod place;
 pub mod printer;
 pub mod progress;
 pub mod suite;
@@ -73,6 +75,9 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
     if settings.list {
         return list(&settings, &mut printer);
     }
+    if settings.show_config {
+        return show_config(&settings);
+    }
     let watcher = Watcher::new("mpwasm");
     let mut suites = Vec::new();
     let mut interrupted = None;
@@ -116,6 +121,11 @@ pub fn run(settings: TestSettings) -> Result<ExitCode> {
         return Ok(ExitCode::Success);
     }
     if let Some(path) = &settings.junit {
+        // A profile's path is often under target/, which may not be there yet.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {} for the JUnit report", dir.display()))?;
+        }
         std::fs::write(path, junit::render(&suites, elapsed))
             .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
     }
@@ -176,9 +186,10 @@ fn no_tests_reason(settings: &TestSettings, tally: &Tally, skipped: usize) -> St
 /// only the ignored ones). A closed stdout ends the listing quietly.
 fn list(settings: &TestSettings, printer: &mut Printer) -> Result<ExitCode> {
     let mut tally = Tally::default();
+    let watcher = Watcher::new("mpwasm");
     for binary in &settings.binaries {
-        let pool = suite::start_pool(&settings.pool, &binary.path)?;
-        let tests = suite::list_tests(&pool, &binary.path)?;
+        let place = place::Place::open(settings, binary)?;
+        let tests = place.list(settings, binary, &watcher)?;
         for test in suite::select(settings, binary, &tests, &mut tally) {
             if settings.selection.ignored_only && !test.ignored {
                 continue;
@@ -188,6 +199,59 @@ fn list(settings: &TestSettings, printer: &mut Printer) -> Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::Success)
+}
+
+/// `--show-config`: where the settings come from, what holds for the whole run, then each
+/// selected test's limits and the overrides that gave them. A closed stdout ends it quietly.
+fn show_config(settings: &TestSettings) -> Result<ExitCode> {
+    use std::io::Write as _;
+    let mut text = match &settings.config {
+        Some((path, profile)) => format!("profile {profile} of {}\n", path.display()),
+        None => format!(
+            "no config file ({} here or above; --config PATH names one): the flags and the \
+             built-in defaults\n",
+            config::FILE
+        ),
+    };
+    let limits = &settings.limits;
+    text.push_str(&format!(
+        "run: slow-timeout {}, max-fail {}, junit {}\n",
+        limits.slow.map_or_else(
+            || "none".to_string(),
+            |(period, k)| {
+                let period = mpwasm::limits::format_duration(period);
+                k.map_or(period.clone(), |k| {
+                    format!("{period} (terminate-after {k})")
+                })
+            }
+        ),
+        settings
+            .max_fail
+            .map_or_else(|| "none".to_string(), |n| n.to_string()),
+        settings
+            .junit
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |p| p.display().to_string()),
+    ));
+    let mut tally = Tally::default();
+    let watcher = Watcher::new("mpwasm");
+    for binary in &settings.binaries {
+        let place = place::Place::open(settings, binary)?;
+        let tests = place.list(settings, binary, &watcher)?;
+        text.push_str(&format!("{}:\n", binary.name));
+        for test in suite::select(settings, binary, &tests, &mut tally) {
+            let got = limits.for_test(&binary.name, &test.name);
+            text.push_str(&format!("  {}: {got}", test.name));
+            if !got.overrides.is_empty() {
+                text.push_str(&format!(" (override {})", got.overrides.join("; ")));
+            }
+            text.push('\n');
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head`) is no error: what was asked for was read.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     Ok(ExitCode::Success)
 }
 

@@ -4,16 +4,17 @@
 //! rest is counted as not run.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use mpwasm::pool::{Next, Outcomes, Submitter};
-use mpwasm::{ErrorKind, Pool, PoolBuilder, TaskIndex, TaskOutcome};
+use mpwasm::{ErrorKind, TaskIndex, TaskOutcome};
 
+use super::config::TestLimits;
 use super::junit::{Case, Suite};
 use super::libtest::{self, Selection, Status, TestCase, Verdict};
 use super::partition::{self, Tally};
+use super::place::Place;
 use super::printer::Printer;
 use crate::cli::args::MessageFormat;
 use crate::cli::output::stdout::StdoutClosed;
@@ -71,10 +72,11 @@ pub fn run_binary(
     watcher: &Watcher,
     carried: &mut Carried,
 ) -> Result<Ended> {
-    let pool = start_pool(&settings.pool, &binary.path)?;
-    let terminator = pool.terminator();
-    watcher.on_first(move || terminator.terminate())?;
-    let tests = list_tests(&pool, &binary.path);
+    let place = Place::open(settings, binary)?;
+    if let Some(terminator) = place.terminator() {
+        watcher.on_first(move || terminator.terminate())?;
+    }
+    let tests = place.list(settings, binary, watcher);
     if let Some(signal) = watcher.received() {
         return Ok(Ended::Interrupted {
             suite: None,
@@ -87,42 +89,78 @@ pub fn run_binary(
     let started = Instant::now();
     // As libtest counts: every selected test, the ignored ones (reported `ignored`) included.
     if printer
-        .suite_started(selected.len(), pool.processes())
+        .suite_started(selected.len(), place.processes())
         .is_err()
     {
         return Ok(Ended::StdoutClosed);
     }
-    let (submitter, mut outcomes) = pool.job(false);
-    let (terminator, waker) = (pool.terminator(), outcomes.waker());
-    watcher.on_first(move || {
-        terminator.terminate();
-        waker.wake();
-    })?;
-    let plan = Plan {
-        suite: &binary.name,
-        selected: &selected,
-        selection: &settings.selection,
-        retries: settings.retries,
-        max_fail: settings.max_fail,
-        slow: settings.slow_timeout,
-        // Slow tests are timed from their start, and libtest-json's `started` says a test
-        // started: one per worker at a time, so each starts as it is handed over. With a
-        // failure limit, a few per worker, so that the rest can stay unstarted. Otherwise all
-        // at once.
-        in_flight: if settings.slow_timeout.is_some()
-            || settings.message_format == MessageFormat::LibtestJson
+    // Tests whose overrides change their pool's limits or grants run in a pool (or broker
+    // job) of their own, one group after another, in the order their first test comes in the
+    // binary.
+    let limits: Vec<TestLimits> = selected
+        .iter()
+        .map(|t| settings.limits.for_test(&binary.name, &t.name))
+        .collect();
+    let base = settings.limits.base();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, test) in limits.iter().enumerate() {
+        match groups
+            .iter_mut()
+            .find(|g| limits[g[0]].pool_key() == test.pool_key())
         {
-            pool.processes().max(1)
-        } else if settings.max_fail.is_some() {
-            2 * pool.processes().max(1)
-        } else {
-            usize::MAX
-        },
-    };
-    let run = run_suite(&plan, (submitter, outcomes), printer, watcher, carried);
-    let Ok(SuiteRun { cases, not_run }) = run else {
-        return Ok(Ended::StdoutClosed);
-    };
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut cases = Vec::new();
+    let mut not_run = 0;
+    for group in &groups {
+        if watcher.received().is_some() {
+            not_run += group.len();
+            continue;
+        }
+        if carried.max_fail_reached(settings.max_fail) {
+            carried.not_started += group.len();
+            continue;
+        }
+        let first = &limits[group[0]];
+        let (job, submitter, mut outcomes) =
+            place.job(settings, binary, first, first.pool_key() == base.pool_key())?;
+        let (terminator, waker) = (job.terminator.clone(), outcomes.waker());
+        watcher.on_first(move || {
+            terminator.terminate();
+            waker.wake();
+        })?;
+        let plan = Plan {
+            suite: &binary.name,
+            selected: group.iter().map(|&i| selected[i]).collect(),
+            limits: group.iter().map(|&i| &limits[i]).collect(),
+            selection: &settings.selection,
+            max_fail: settings.max_fail,
+            slow: settings.limits.slow.map(|(period, _)| period),
+            // Slow tests are timed from their start, and libtest-json's `started` says a test
+            // started: one per worker at a time, so each starts as it is handed over. With a
+            // failure limit, a few per worker, so that the rest can stay unstarted. Otherwise
+            // all at once.
+            in_flight: if settings.limits.slow.is_some()
+                || settings.message_format == MessageFormat::LibtestJson
+            {
+                job.workers.max(1)
+            } else if settings.max_fail.is_some() {
+                2 * job.workers.max(1)
+            } else {
+                usize::MAX
+            },
+        };
+        let run = run_suite(&plan, (submitter, outcomes), printer, watcher, carried);
+        job.finish();
+        let Ok(run) = run else {
+            return Ok(Ended::StdoutClosed);
+        };
+        cases.extend(run.cases);
+        not_run += run.not_run;
+    }
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
     let suite = Suite {
         name: binary.name.clone(),
         cases,
@@ -159,69 +197,17 @@ pub fn select<'a>(
     partition::take(settings.partition.as_ref(), &binary.name, selected, tally)
 }
 
-/// Starts the pool for one test binary.
-///
-/// # Errors
-/// When the binary cannot be loaded, or is not a WASI program (so not a test binary).
-pub fn start_pool(settings: &PoolBuilder, path: &Path) -> Result<Pool> {
-    settings.clone().build(path).map_err(|e| match e {
-        mpwasm::Error::NotAProgram { path } => anyhow::anyhow!(
-            "{} is not a test binary (it is not a WASI program); build tests with `cargo \
-             test --target wasm32-wasip2 --no-run`",
-            path.display()
-        ),
-        other => other.into(),
-    })
-}
-
-/// The binary's tests, from `--list` and `--list --ignored` run in sandboxes.
-///
-/// # Errors
-/// When a listing fails or cannot be read.
-pub fn list_tests(pool: &Pool, path: &Path) -> Result<Vec<TestCase>> {
-    let list = |ignored: bool| -> Result<Vec<String>> {
-        let outcome = pool
-            .apply_async(vec![libtest::list_input(ignored)])
-            .wait_outcome();
-        let run = outcome.program_run();
-        match (outcome.json(), run) {
-            (Ok(_), Some(run)) => Ok(libtest::parse_list(&run.stdout)),
-            (Err(error), run) => bail!(
-                "cannot list the tests of {}: {}: {}\n{}",
-                path.display(),
-                error.kind(),
-                error.message(),
-                run.map_or_else(
-                    || String::from_utf8_lossy(outcome.output()).into_owned(),
-                    |r| r.stderr
-                )
-            ),
-            (Ok(value), None) => bail!(
-                "cannot list the tests of {}: unreadable result {value}",
-                path.display()
-            ),
-        }
-    };
-    let ignored = list(true)?;
-    Ok(list(false)?
-        .into_iter()
-        .map(|name| TestCase {
-            ignored: ignored.contains(&name),
-            name,
-        })
-        .collect())
-}
-
-/// What one binary runs.
+/// What one pool of a binary runs: the tests that share their limits.
 struct Plan<'a> {
     /// The crate's name, for the lines.
     pub suite: &'a str,
-    /// The tests the filters select.
-    pub selected: &'a [&'a TestCase],
+    /// The tests, of those the filters select.
+    pub selected: Vec<&'a TestCase>,
+    /// What each of them gets (its retries, and whether its time limit is
+    /// `terminate-after`'s).
+    pub limits: Vec<&'a TestLimits>,
     /// Which of them run (the others are skipped as ignored).
     pub selection: &'a Selection,
-    /// How often a failed test runs again.
-    pub retries: u32,
     /// How many failed tests stop the run from starting more (`--max-fail`).
     pub max_fail: Option<usize>,
     /// How many tests may be submitted and unfinished at once.
@@ -305,7 +291,7 @@ impl Tracker<'_> {
 
 /// Runs the plan's tests on `job`, a job of the binary's pool, at most `plan.in_flight` at once
 /// and none once `--max-fail` is reached (counted in `carried`), retrying a failed test up to
-/// `plan.retries` times, until all have a verdict or `watcher` records a signal.
+/// its `retries` times, until all have a verdict or `watcher` records a signal.
 ///
 /// # Errors
 /// [`StdoutClosed`]: stdout is gone, so the run stops.
@@ -383,8 +369,10 @@ fn run_suite(
             Status::Fail | Status::Timeout | Status::Memory
         );
         // A retry is a new start: none once --max-fail is reached.
-        if failed && attempt < plan.retries && !carried.max_fail_reached(plan.max_fail) {
-            printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, plan.retries)?;
+        let verdict = explain_limit(verdict, plan.limits[i], plan.slow);
+        let retries = plan.limits[i].retries;
+        if failed && attempt < retries && !carried.max_fail_reached(plan.max_fail) {
+            printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, retries)?;
             if let Some(index) = submitter.push(libtest::run_input(test)) {
                 submitter.flush();
                 tracker.failed_attempts.entry(i).or_default().push(verdict);
@@ -406,9 +394,38 @@ fn run_suite(
     }
     submitter.finish();
     let not_run = tracker.stopped + tracker.running.len() + (plan.selected.len() - next);
-    let mut cases = tracker.cases;
-    cases.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(SuiteRun { cases, not_run })
+    Ok(SuiteRun {
+        cases: tracker.cases,
+        not_run,
+    })
+}
+
+/// A verdict's reason naming where its limit came from: a timeout that `terminate-after`
+/// set says so (the test was stopped as slow), and a limit from the config file is not
+/// called the flag's.
+fn explain_limit(mut verdict: Verdict, limits: &TestLimits, slow: Option<Duration>) -> Verdict {
+    let from_config = " in the config file; --show-config says which line";
+    match verdict.status {
+        Status::Timeout if limits.terminated_as_slow => {
+            let periods = slow.map_or(0, |p| limits.timeout.as_nanos() / p.as_nanos().max(1));
+            verdict.reason = format!(
+                "{} (terminate-after: stopped after {periods} slow-timeout periods)",
+                verdict.reason.replace(" (--timeout)", "")
+            );
+        }
+        Status::Timeout if limits.configured.timeout => {
+            verdict.reason = verdict
+                .reason
+                .replace("(--timeout)", &format!("(`timeout`{from_config})"));
+        }
+        Status::Memory if limits.configured.memory => {
+            verdict.reason = verdict
+                .reason
+                .replace("(--memory)", &format!("(`memory`{from_config})"));
+        }
+        _ => {}
+    }
+    verdict
 }
 
 /// After a signal: prints the tests that still finished within the drain; the pool is
@@ -436,6 +453,7 @@ fn drain(
             continue;
         }
         let verdict = libtest::judge(tracker.plan.selected[i], &outcome);
+        let verdict = explain_limit(verdict, tracker.plan.limits[i], tracker.plan.slow);
         tracker.finish(i, verdict, printer)?;
     }
     Ok(())
