@@ -1,5 +1,6 @@
 //! The contenders of the broker workloads (W11, W12, W16): a local `mpwasm run`, and the same run
-//! submitted to a Redis broker served by N `mpwasm worker` processes on this machine. Each
+//! submitted to a Redis broker served by N `mpwasm worker` processes on this machine; and W17's
+//! `mpwasm test`, here or through such a broker. Each
 //! times the submitting `mpwasm run` process, whole, the way a user waits for it; the broker
 //! and the workers are started (and given one warm-up job, so each has fetched and compiled
 //! the module) before the clock starts, as long-lived servers are. The output is checked, not
@@ -99,6 +100,77 @@ pub fn broker(
         .args(&flags)
         .arg(task);
     timed(&mut command, items)
+}
+
+/// Times `mpwasm test BINARY` (W17): here when `workers` is 0, else through a Redis broker
+/// served by `workers` workers of one process each (started and warmed up with one test
+/// first). Prints the summary's counts as the check (the same for both) and the seconds.
+pub fn test_suite(mpwasm: &Path, binary: &Path, workers: usize) -> Result<()> {
+    let redis = if workers > 0 {
+        Some(RedisServer::start(&[])?)
+    } else {
+        None
+    };
+    let url = redis.as_ref().map(RedisServer::url);
+    let mut children = Vec::new();
+    if let (Some(redis), Some(url)) = (&redis, &url) {
+        for _ in 0..workers {
+            let child = Command::new(mpwasm)
+                .args(["worker", "-q", "-j", "1", "--broker", url])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .context("cannot start mpwasm worker")?;
+            children.push(Guard(child));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while redis.query(&["ZCARD", "mpwasm:workers"])? != format!(":{workers}") {
+            if Instant::now() > deadline {
+                bail!("the {workers} workers did not register with the broker");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let command = |extra: &[&str]| {
+        let mut command = Command::new(mpwasm);
+        command
+            .arg("test")
+            .arg(binary)
+            .args(extra)
+            .args(["--status-level", "fail"]);
+        if let Some(url) = &url {
+            command.args(["--broker", url]);
+        }
+        command
+    };
+    let warm_up = command(&["t00000", "--exact"])
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run the warm-up")?;
+    if !warm_up.success() {
+        bail!("the warm-up test failed: {warm_up}");
+    }
+    let start = Instant::now();
+    let out = command(&[])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run mpwasm test")?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!("mpwasm test failed: {}", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("Summary"))
+        .and_then(|l| l.split_once("] "))
+        .map(|(_, counts)| counts.to_string())
+        .context("mpwasm test printed no summary")?;
+    println!("check {summary}");
+    metric("seconds", seconds, "s");
+    drop(children);
+    Ok(())
 }
 
 /// Runs `command`, prints the digest of its output and the time it took, in seconds and per

@@ -42,6 +42,8 @@ usage: mpwasm-bench <workload> [args]
                                            for A..B: `--input PATH`)
   broker-remote MPWASM TASK A..B N P       the same through a Redis broker with N workers of
                                            one process holding P inputs each (redis-server)
+  test-suite MPWASM BINARY N                time `mpwasm test BINARY`: here (N = 0) or through a
+                                           Redis broker with N workers of one process
   pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes
   pipe-echo ROUNDS             the same, as W13's anchor
   shm-roundtrip ROUNDS         a round trip through shared memory to a spinning child (W13's
@@ -98,6 +100,9 @@ fn run(args: &[String]) -> Result<()> {
             number(n)?,
             number(prefetch)?,
         ),
+        ["test-suite", mpwasm, binary, workers] => {
+            broker::test_suite(mpwasm.as_ref(), binary.as_ref(), number(workers)?)
+        }
         ["pipe-roundtrip", rounds] => anchor::pipe_roundtrip(number(rounds)?, "calls returned 9"),
         ["pipe-echo", rounds] => anchor::pipe_roundtrip(number(rounds)?, "echoes matched"),
         ["shm-roundtrip", rounds] => shm::roundtrip(number(rounds)?, "echoes matched"),

@@ -1,4 +1,5 @@
-//! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W13 of the
+//! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W17 of the test
+//! runner issue, W13 of the
 //! plugin-host issue, W14 of its part two, and W15–W16 of the shared-state issue: for each, its
 //! contenders (the exact commands), how a run is measured, and the goal it is judged against.
 //! Sizes come from [`Sizes`]: the full ones for `cargo xtask bench`, tiny ones for the smoke run
@@ -141,6 +142,8 @@ pub struct Sizes {
     pub w19_large: u64,
     /// W20: `--fresh` tasks of the Python square.
     pub w20_items: u64,
+    /// W17: tests in the generated test binary.
+    pub w17_tests: usize,
 }
 
 impl Sizes {
@@ -163,6 +166,7 @@ impl Sizes {
         w19_small: 1_000,
         w19_large: 100_000,
         w20_items: 1_000,
+        w17_tests: 10_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -184,6 +188,7 @@ impl Sizes {
         w19_small: 100,
         w19_large: 1_000,
         w20_items: 100,
+        w17_tests: 100,
     };
 }
 
@@ -219,6 +224,9 @@ pub struct Paths {
     pub py_square: Result<PathBuf, String>,
     /// The test binary of `guest-tasks/tiny-tests` (200 tiny tests).
     pub tiny_tests: PathBuf,
+    /// W17's generated crate of many tiny tests (for nextest, which builds it itself) and its
+    /// test binary.
+    pub many_tests: (PathBuf, PathBuf),
     /// Whether `cargo nextest` is installed.
     pub nextest: bool,
     /// W2's inputs, one `N` per line.
@@ -635,6 +643,74 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         )
     };
     let per_item = Measure::Metric("per_item");
+    let (many_dir, many_binary) = (p(&paths.many_tests.0), p(&paths.many_tests.1));
+    let tests = sizes.w17_tests;
+    let mut w17 = vec![
+        Contender::new(
+            "mpwasm",
+            root,
+            &[&bench, "test-suite", &mpwasm, &many_binary, "0"],
+            Measure::Metric("seconds"),
+        ),
+        Contender::new(
+            "mpwasm, 2 broker workers",
+            root,
+            &[&bench, "test-suite", &mpwasm, &many_binary, "2"],
+            Measure::Metric("seconds"),
+        ),
+    ];
+    if let (Some(wasmtime), true) = (&paths.wasmtime, paths.nextest) {
+        let manifest = format!("{many_dir}/Cargo.toml");
+        let target_dir = format!("{many_dir}/target");
+        let nextest = [
+            "cargo",
+            "nextest",
+            "run",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+            &manifest,
+            "--target-dir",
+            &target_dir,
+        ];
+        let runner = format!("{} run", wasmtime.display());
+        w17.push(
+            Contender::new("nextest+wasmtime", root, &nextest, Measure::WallUncompared)
+                .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+        );
+    }
+    workloads.push(Workload {
+        id: "W17",
+        title: format!(
+            "`mpwasm test` on a generated binary of {tests} tiny tests: here, and through a \
+             Redis broker to two local workers (each one process)"
+        ),
+        unit: "s",
+        goal: "reported: tests per second here, through the broker, and against \
+               cargo-nextest with `wasmtime run` where both are installed",
+        contenders: w17,
+        verdict: Box::new(move |m: &Medians| {
+            let here = m.get("mpwasm")?;
+            let broker = m.get("mpwasm, 2 broker workers")?;
+            let nextest = m.get("nextest+wasmtime").map_or_else(
+                || "nextest+wasmtime not installed".to_string(),
+                |n| format!("{:.1}x faster than nextest+wasmtime", n / here),
+            );
+            Some((
+                true,
+                format!(
+                    "{:.0} tests/s here, {:.0} tests/s through the broker ({:.2}x the time); \
+                     {nextest}",
+                    tests as f64 / here,
+                    tests as f64 / broker,
+                    broker / here
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
     workloads.push(Workload {
         id: "W11",
         title: format!(
