@@ -879,3 +879,82 @@ fn a_test_whose_broker_worker_dies_is_taken_over_and_gets_its_verdict() {
     );
     assert!(second.log().contains("took over"), "{}", second.log());
 }
+
+#[test]
+fn ctrl_c_stops_a_broker_test_run_and_its_tests_on_the_workers() {
+    use crate::common::broker::{Redis, Worker};
+    use std::io::{BufRead, BufReader};
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    // Each holds one test at a time (by default a worker also holds the next one, which
+    // would wait behind `hangs`).
+    let prefetch = ["--prefetch", "1"];
+    let workers = [
+        Worker::start(&url, &prefetch),
+        Worker::start(&url, &prefetch),
+    ];
+    let mut run = std::process::Command::new(mpwasm_bin())
+        .args([
+            "test",
+            guests::UNTRUSTED_TESTS,
+            "tests::hangs",
+            "tests::passes",
+        ])
+        .args(["--exact", "--broker", &url, "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mpwasm test starts");
+    let mut out = BufReader::new(run.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("a test line");
+    assert!(
+        line.trim_start().starts_with("PASS") && line.contains("tests::passes"),
+        "{line:?}"
+    );
+    // `hangs` runs on the other worker, in a worker process of its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while workers
+        .iter()
+        .all(|w| crate::common::workers(w.pid()).is_empty())
+    {
+        assert!(std::time::Instant::now() < deadline, "no worker runs hangs");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("the rest of stdout");
+    let status = run.wait().expect("it exits");
+    let err = crate::common::read_stderr(&mut run);
+    assert_eq!(status.code(), Some(130), "{rest}\n{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the run was not stopped"
+    );
+    assert!(
+        rest.contains("1 test run: 1 passed, 0 failed, 0 skipped"),
+        "{rest}"
+    );
+    assert!(
+        err.contains("interrupted by SIGINT: 1 test did not run"),
+        "{err}"
+    );
+    // The job is gone from the broker, so no worker goes on running `hangs`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while workers
+        .iter()
+        .any(|w| !crate::common::workers(w.pid()).is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a worker still runs the stopped job: {}",
+            workers.iter().map(Worker::log).collect::<String>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
