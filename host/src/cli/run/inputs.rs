@@ -101,6 +101,30 @@ pub struct Fed {
     pub read: u64,
 }
 
+/// Where a reader puts the inputs it reads: a job's submitter ([`Feeder`]), or a test's list.
+pub(super) trait Sink {
+    /// The index the next input offered gets.
+    fn next_index(&self) -> u64;
+    /// Takes the next input; `None` when no more are wanted (the consumer is gone).
+    fn offer(&mut self, input: compact_str::CompactString) -> Option<()>;
+    /// The reader may block next: whatever is held should go now.
+    fn flush(&mut self);
+}
+
+impl Sink for Feeder {
+    fn next_index(&self) -> u64 {
+        self.next_input
+    }
+
+    fn offer(&mut self, input: compact_str::CompactString) -> Option<()> {
+        Feeder::offer(self, input)
+    }
+
+    fn flush(&mut self) {
+        self.submitter.flush();
+    }
+}
+
 impl Feeder {
     /// Submits the next input (or skips it, when done); `None` when the consumer is gone.
     fn offer(&mut self, input: impl Into<compact_str::CompactString>) -> Option<()> {
@@ -274,7 +298,7 @@ fn open_reader(path: Option<&Path>, flag: &str) -> Result<(Box<dyn Read + Send>,
 }
 
 /// A CSV field as JSON: a number or `true`/`false` when it reads as one, else a string.
-fn csv_field(field: &str) -> Json {
+pub(super) fn csv_field(field: &str) -> Json {
     let trimmed = field.trim();
     if let Ok(number) = trimmed.parse::<serde_json::Number>() {
         return Json::Number(number);
@@ -286,11 +310,13 @@ fn csv_field(field: &str) -> Json {
     }
 }
 
-fn feed_csv(
+/// Reads CSV rows from `reader` into `feeder`, each a JSON array (or an object when `header`
+/// names the columns); returns why reading stopped early, if it did.
+pub(super) fn feed_csv(
     reader: Box<dyn Read + Send>,
     lines: &LineMap,
     header: bool,
-    feeder: &mut Feeder,
+    feeder: &mut impl Sink,
 ) -> Option<String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(header)
@@ -311,13 +337,13 @@ fn feed_csv(
     let mut record = csv::StringRecord::new();
     let mut shift = 0u64;
     loop {
-        feeder.submitter.flush();
+        feeder.flush();
         match csv.read_record(&mut record) {
             Ok(false) => return None,
             Ok(true) => {}
             Err(e) => return Some(format!("error reading CSV {}: {e}", lines.name())),
         }
-        let index = feeder.next_input;
+        let index = feeder.next_index();
         // The row's line, for messages: rows may span lines (quoted line breaks).
         if let Some(line) = record.position().map(|p| p.line())
             && line.saturating_sub(1 + index) != shift
@@ -336,15 +362,17 @@ fn feed_csv(
         } else {
             Json::Array(record.iter().map(csv_field).collect())
         };
-        feeder.offer(value.to_string())?;
+        feeder.offer(value.to_string().into())?;
     }
 }
 
-fn feed_lines(
+/// Reads lines from `reader` into `feeder`: each non-blank one as JSON text, or each one as a
+/// JSON string when `text_lines`; returns why reading stopped early, if it did.
+pub(super) fn feed_lines(
     reader: Box<dyn Read + Send>,
     lines: &LineMap,
     text_lines: bool,
-    feeder: &mut Feeder,
+    feeder: &mut impl Sink,
 ) -> Option<String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line = Vec::new();
@@ -353,7 +381,7 @@ fn feed_lines(
     loop {
         if reader.buffer().is_empty() {
             // The next read may block (a pipe): let what we have run meanwhile.
-            feeder.submitter.flush();
+            feeder.flush();
         }
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -378,7 +406,7 @@ fn feed_lines(
                 // Not UTF-8, so no string: send text the worker rejects as invalid input.
                 Err(_) => format!("invalid UTF-8 in line {number}"),
             };
-            feeder.offer(input)?;
+            feeder.offer(input.into())?;
             continue;
         }
         let text = match std::str::from_utf8(&line) {
@@ -388,11 +416,11 @@ fn feed_lines(
         };
         if text.is_empty() {
             skipped += 1;
-            lines.record(feeder.next_input, skipped);
+            lines.record(feeder.next_index(), skipped);
             continue;
         }
         // `None`: the consumer is gone, so stop reading; there is no read error to report.
-        feeder.offer(text)?;
+        feeder.offer(text.into())?;
     }
 }
 

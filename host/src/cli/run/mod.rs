@@ -9,6 +9,8 @@
 
 pub mod index_shift;
 pub mod inputs;
+#[cfg(test)]
+mod inputs_fuzz;
 pub mod joblog;
 pub mod print_loop;
 pub mod progress;
