@@ -187,6 +187,53 @@ fn a_python_error_says_what_python_said() {
 }
 
 #[test]
+fn what_python_cannot_do_inside_fails_as_the_readme_says() {
+    let Some(task) = built(guests::PY_MISBEHAVE, "py-misbehave") else {
+        return;
+    };
+    let pool = |memory: u64| {
+        Pool::builder()
+            .worker_program(common::mpwasm_bin())
+            .processes(1)
+            .function("id")
+            .memory_limit(memory << 20)
+            .build(task)
+            .expect("the pool starts")
+    };
+    // An interpreter does not fit in 8 MiB: every task fails, saying so.
+    let small = pool(8);
+    let err = small.call("id", vec![json!(1)]).expect_err("no room");
+    assert_eq!(err.kind(), ErrorKind::MemoryLimit, "{err}");
+    assert!(
+        err.message().contains("cannot instantiate the module")
+            && err.message().contains("over the limit of 8 MiB"),
+        "{err}"
+    );
+    // An allocation past the limit is `memory-limit`, never a Python MemoryError.
+    let roomy = pool(64);
+    assert_eq!(
+        roomy.call("hog", vec![json!(4)]).expect("4 MiB fit"),
+        json!(4 << 20)
+    );
+    let err = roomy
+        .call("hog", vec![json!(200)])
+        .expect_err("200 MiB do not");
+    assert_eq!(err.kind(), ErrorKind::MemoryLimit, "{err}");
+    assert!(!err.message().contains("MemoryError"), "{err}");
+    // No sockets: the import itself fails.
+    let dialed = roomy
+        .call("dial", vec![json!("127.0.0.1")])
+        .expect("dial answers");
+    assert!(
+        dialed
+            .as_str()
+            .is_some_and(|d| d.starts_with("ModuleNotFoundError")),
+        "{dialed}"
+    );
+    assert_eq!(roomy.call("id", vec![json!(5)]).expect("id"), json!(5));
+}
+
+#[test]
 fn a_fresh_python_instance_starts_from_the_image_every_task() {
     let Some(task) = built(guests::PY_MISBEHAVE, "py-misbehave") else {
         return;

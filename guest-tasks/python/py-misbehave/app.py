@@ -1,6 +1,6 @@
 """A Python task that misbehaves on purpose: an exception raised two calls deep, `sys.exit`,
-and a result of the wrong type (see `wit/py-misbehave.wit`); and a counter that shows whether
-an instance is kept between tasks."""
+a result of the wrong type, an allocation past any limit and a socket (see
+`wit/py-misbehave.wit`); and a counter that shows whether an instance is kept between tasks."""
 
 import sys
 
@@ -30,3 +30,16 @@ class WitWorld(wit_world.WitWorld):
         global served
         served += 1
         return served
+
+    def hog(self, mib: int) -> int:
+        block = bytearray(mib << 20)
+        return len(block)
+
+    def dial(self, host: str) -> str:
+        try:
+            import socket  # noqa: PLC0415 (the import is what is tried)
+
+            socket.create_connection((host, 80), timeout=1)
+        except Exception as e:  # noqa: BLE001 (any failure is the answer)
+            return f"{type(e).__name__}: {e}"
+        return "connected"
