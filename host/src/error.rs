@@ -43,6 +43,11 @@ pub enum ErrorKind {
     /// The task's result was too large for the worker's answer: the results of one batch
     /// share [`BATCH_RESULT_BUDGET`](crate::worker::BATCH_RESULT_BUDGET) bytes.
     ResultTooLarge,
+    /// The call's plugin was removed from its pool ([`PluginPool::remove`]) before the call
+    /// started. (Last: outcomes carry kinds by their position.)
+    ///
+    /// [`PluginPool::remove`]: crate::PluginPool::remove
+    PluginRemoved,
 }
 
 impl ErrorKind {
@@ -62,6 +67,7 @@ impl ErrorKind {
             ErrorKind::BrokerLost => "broker-lost",
             ErrorKind::HostError => "host-error",
             ErrorKind::ResultTooLarge => "result-too-large",
+            ErrorKind::PluginRemoved => "plugin-removed",
         }
     }
 }
@@ -253,4 +259,13 @@ pub enum Error {
     /// A builder setting is out of range.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// One plugin of a pool of plugins cannot be set up (or its new version cannot replace
+    /// it); the pool is as it was.
+    #[error("plugin `{plugin}`: {source}")]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
 }

@@ -52,7 +52,8 @@ pub use ids::TaskIndex;
 pub use imports::{HostCallInfo, HostError, HostHandler};
 pub use limits::Limits;
 pub use pool::{
-    AsyncResult, CallOptions, Canceller, Export, Pool, PoolBuilder, Process, TaskOutcome, Typed,
+    AsyncResult, CallOptions, Canceller, Export, ExportSource, Plugin, PluginOptions, PluginPool,
+    Pool, PoolBuilder, Process, TaskOutcome, Typed,
 };
 pub use shared::SharedStore;
 pub use task::{ExportedFunction, Task};

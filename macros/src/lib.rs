@@ -543,7 +543,7 @@ impl<'a> Generator<'a> {
             .map(|module| quote!(#module: #module::Exports<'p>));
         let sub_new = subs
             .iter()
-            .map(|module| quote!(#module: #module::Exports::new(pool)?));
+            .map(|module| quote!(#module: #module::Exports::new(pool.clone())?));
         let sub_with = subs
             .iter()
             .map(|module| quote!(#module: self.#module.with(options.clone())?));
@@ -568,12 +568,13 @@ impl<'a> Generator<'a> {
                 /// The functions it calls, as `Pool::export` names them.
                 pub const FUNCTIONS: &'static [&'static str] = &[#(#paths),*];
 
-                /// A client calling through `pool`.
+                /// A client calling through `pool`: a `&Pool`, or a `Plugin` of a pool of
+                /// plugins.
                 ///
                 /// # Errors
                 /// `Error::NoSuchFunction` when the pool's module lacks one of the functions
                 /// (it was built from another WIT).
-                pub fn new(pool: &'p ::mpwasm::Pool) -> ::std::result::Result<Self, ::mpwasm::Error> {
+                pub fn new(pool: impl ::mpwasm::ExportSource<'p> + ::std::clone::Clone) -> ::std::result::Result<Self, ::mpwasm::Error> {
                     let exports = Self::FUNCTIONS
                         .iter()
                         .map(|name| pool.export(name))

@@ -386,3 +386,54 @@ fn wit_names_like_the_macros_own_compile_and_an_enum_error_is_the_guests_err() {
     // The handler the macro generates for it builds (and registers) without a clash.
     let _builder = awkward::host::add_to(Pool::builder(), Arc::new(Awkward));
 }
+
+#[test]
+fn a_plugin_of_a_pool_of_plugins_has_a_typed_client_and_keeps_it_across_a_replace() {
+    let app = Arc::new(App::default());
+    let pool = doc::app::add_to(
+        Pool::builder()
+            .worker_program(common::mpwasm_bin())
+            .processes(1),
+        Arc::clone(&app),
+    )
+    .plugin("doc", guests::PLUGIN_TIDY, mpwasm::PluginOptions::new())
+    .plugin("square", guests::SQUARE, mpwasm::PluginOptions::new())
+    .build_plugins()
+    .expect("pool starts");
+    let client = doc::DocPlugin::new(pool.plugin("doc").expect("doc"))
+        .expect("transform is exported")
+        .with(CallOptions::new().context(json!({"user": "bo"})))
+        .expect("options");
+    let document = doc::Document {
+        title: "t".into(),
+        body: "b".into(),
+        tags: vec!["calls:3".into()],
+    };
+    let tidied = client
+        .transform(&document)
+        .expect("transform runs")
+        .expect("tidied");
+    assert!(
+        tidied.tags.iter().any(|t| t.starts_with("seen:")),
+        "version 0 is the tidy plugin: {tidied:?}"
+    );
+    // The same client, after the plugin was replaced: the chatty plugin answers, calling the
+    // application through its handlers.
+    assert_eq!(
+        pool.replace("doc", guests::PLUGIN_CHATTY)
+            .expect("replaced"),
+        1
+    );
+    let chatted = futures::executor::block_on(client.transform_async(&document))
+        .expect("transform runs")
+        .expect("answered");
+    assert_eq!(chatted.tags, ["calls:3", "answered:0"], "{chatted:?}");
+    assert!(
+        app.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|line| line.starts_with("bo: ")),
+        "the tidy plugin logged with the call's context"
+    );
+}

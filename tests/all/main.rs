@@ -18,6 +18,7 @@ mod javascript;
 mod library;
 mod long_runs;
 mod plugin_app;
+mod plugins;
 mod programs;
 mod python;
 mod random_inputs;

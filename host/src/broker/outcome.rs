@@ -62,6 +62,7 @@ pub fn decode(bytes: &[u8]) -> Result<TaskOutcome, String> {
             .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value)),
         output: remote.output,
         nanos: remote.nanos,
+        plugin_version: None,
     })
 }
 

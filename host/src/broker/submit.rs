@@ -123,6 +123,7 @@ pub fn submit(
     settings: PoolBuilder,
     options: SubmitOptions,
 ) -> Result<(BrokerJob, Submitter, Outcomes), BrokerError> {
+    settings.no_plugins()?;
     if !settings.host_imports().is_empty() {
         let names: Vec<&str> = settings.host_imports().names().collect();
         return Err(Error::Config(format!(

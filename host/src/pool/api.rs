@@ -5,10 +5,12 @@
 //! Inputs follow one rule: a 1-parameter function takes the value, a k-parameter function an
 //! array of k values.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,10 +22,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::builder::PoolShared;
+use super::handlers::JobScope;
 use super::inbox::Requests;
 use super::job::{self, Outcomes, Submitter, TryPush};
+use super::lane::{Lane, Slot};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::{JobCall, JobId, JobShared, Request};
+use super::request::{JobCall, JobId, JobShared, PluginTarget, Request};
 use super::trace::OutputTrace;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::TaskIndex;
@@ -31,9 +35,10 @@ use crate::limits::Limits;
 use crate::shared::SharedStore;
 use crate::sync;
 use crate::task::{ExportedFunction, Task};
-use crate::vocab::CallLimits;
+use crate::vocab::{CallLimits, TaskCall};
 
 /// What every task of a pool calls.
+#[derive(Clone)]
 pub(crate) struct Callee {
     /// The function (for a program: its `wasi:cli/run` or `_start`).
     pub(crate) function: ExportedFunction,
@@ -68,24 +73,114 @@ pub(crate) struct Callee {
 ///
 /// Dropping the pool stops its workers at once; tasks still running end as `cancelled`.
 pub struct Pool {
-    requests: Requests,
+    face: Arc<Face>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
-    task: Task,
-    function: ExportedFunction,
-    /// How many arguments a task takes (1 for a program: its input).
-    arity: usize,
-    /// Whether tasks run the module as a program.
-    program: bool,
-    /// Every export a task may call (see [`Callee::exports`]).
-    exports: Vec<ExportedFunction>,
-    limits: Limits,
     processes: usize,
-    window: usize,
-    next_job: AtomicU64,
-    /// What each job's shared state starts as, when the module imports a shared interface.
-    shared: Option<PoolShared>,
-    /// The plugin's name, when tasks' output also goes to `tracing`.
-    trace: Option<String>,
+}
+
+/// What calls need of the pool that serves them, for one module (of a pool of one module, or
+/// one version of a plugin): where requests go, what to call and how.
+pub(crate) struct Face {
+    pub(crate) requests: Requests,
+    /// Numbers the pool's jobs (shared by every face of a pool of plugins).
+    pub(crate) next_job: Arc<AtomicU64>,
+    pub(crate) window: usize,
+    pub(crate) task: Task,
+    pub(crate) callee: Callee,
+    pub(crate) limits: Limits,
+    /// In a pool of plugins: the plugin's number and this version.
+    pub(crate) target: Option<(u32, u32)>,
+    /// The lane of each export's single calls without options of their own, by number.
+    lanes: Mutex<HashMap<u32, LaneCell>>,
+}
+
+/// A lane, opened when its first call comes (see [`Export::lane`]).
+type LaneCell = Arc<OnceLock<Arc<Lane>>>;
+
+impl Face {
+    /// What calls need of a module (see the fields).
+    pub(crate) fn new(
+        requests: Requests,
+        next_job: Arc<AtomicU64>,
+        window: usize,
+        task: Task,
+        callee: Callee,
+        limits: Limits,
+        target: Option<(u32, u32)>,
+    ) -> Face {
+        Face {
+            requests,
+            next_job,
+            window,
+            task,
+            callee,
+            limits,
+            target,
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lane cell export `number`'s calls share while they carry no options.
+    fn lane_cell(&self, number: u32) -> LaneCell {
+        Arc::clone(sync::lock(&self.lanes).entry(number).or_default())
+    }
+
+    /// The export numbered `number` (0: the module's own function).
+    fn function(&self, number: u32) -> &ExportedFunction {
+        match number {
+            0 => &self.callee.function,
+            n => self
+                .callee
+                .exports
+                .get(n as usize)
+                .unwrap_or(&self.callee.function),
+        }
+    }
+
+    /// Its own function as an [`Export`].
+    pub(crate) fn main<'p>(self: &Arc<Face>) -> Export<'p> {
+        Export {
+            face: Arc::clone(self),
+            number: 0,
+            arity: self.callee.arity,
+            call: JobCall::default(),
+            store: None,
+            lane: self.lane_cell(0),
+            _pool: PhantomData,
+        }
+    }
+
+    /// Another export, by name (see [`Pool::export`]).
+    pub(crate) fn export<'p>(self: &Arc<Face>, name: &str) -> Result<Export<'p>, Error> {
+        if self.callee.program {
+            return Err(Error::Config(format!(
+                "{} runs as a program: it has no exports to call by name",
+                self.task.source().display()
+            )));
+        }
+        let wanted = self.task.function(Some(name))?;
+        let number = self
+            .callee
+            .exports
+            .iter()
+            .position(|f| f.path == wanted.path)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "export `{}` cannot be called (it is the module's `init`, or its \
+                     signature is not supported)",
+                    wanted.path
+                ))
+            })?;
+        Ok(Export {
+            face: Arc::clone(self),
+            number: number as u32,
+            arity: self.callee.exports[number].params.len(),
+            call: JobCall::default(),
+            store: None,
+            lane: self.lane_cell(number as u32),
+            _pool: PhantomData,
+        })
+    }
 }
 
 impl Pool {
@@ -93,55 +188,46 @@ impl Pool {
         requests: Requests,
         dispatcher: JoinHandle<()>,
         task: Task,
-        Callee {
-            function,
-            arity,
-            program,
-            exports,
-            shared,
-            trace,
-        }: Callee,
+        callee: Callee,
         limits: Limits,
         processes: usize,
         window: usize,
     ) -> Pool {
         Pool {
-            requests,
+            face: Arc::new(Face::new(
+                requests,
+                Arc::new(AtomicU64::new(0)),
+                window,
+                task,
+                callee,
+                limits,
+                None,
+            )),
             dispatcher: Mutex::new(Some(dispatcher)),
-            task,
-            function,
-            arity,
-            program,
-            exports,
-            limits,
             processes,
-            window,
-            next_job: AtomicU64::new(0),
-            shared,
-            trace,
         }
     }
 
     /// The task module.
     pub fn task(&self) -> &Task {
-        &self.task
+        &self.face.task
     }
 
     /// The function every task calls (for a program: its `wasi:cli/run` or `_start`).
     pub fn function(&self) -> &ExportedFunction {
-        &self.function
+        &self.face.callee.function
     }
 
     /// Whether every task runs the module as a WASI program (see
     /// [`PoolBuilder::program_args`](super::PoolBuilder::program_args)); a program's task takes one input, and its value is
     /// `{"exit":C,"stdout":..,"stderr":..}`.
     pub fn is_program(&self) -> bool {
-        self.program
+        self.face.callee.program
     }
 
     /// The limits every task runs under.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.face.limits
     }
 
     /// How many worker processes the pool keeps.
@@ -234,14 +320,7 @@ impl Pool {
 
     /// The pool's own function as an [`Export`] (what [`map`](Self::map) and the rest call).
     pub fn main(&self) -> Export<'_> {
-        Export {
-            pool: self,
-            number: 0,
-            function: &self.function,
-            arity: self.arity,
-            call: JobCall::default(),
-            store: None,
-        }
+        self.face.main()
     }
 
     /// Another export of the module, served by the same workers: `name` or
@@ -267,33 +346,7 @@ impl Pool {
     /// [`Error::NoSuchFunction`] (listing the exports), [`Error::AmbiguousFunction`], or
     /// [`Error::Config`] for a pool that runs a program (it has no exports to call).
     pub fn export(&self, name: &str) -> Result<Export<'_>, Error> {
-        if self.program {
-            return Err(Error::Config(format!(
-                "{} runs as a program: it has no exports to call by name",
-                self.task.source().display()
-            )));
-        }
-        let wanted = self.task.function(Some(name))?;
-        let number = self
-            .exports
-            .iter()
-            .position(|f| f.path == wanted.path)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "export `{}` cannot be called (it is the module's `init`, or its \
-                     signature is not supported)",
-                    wanted.path
-                ))
-            })?;
-        let function = &self.exports[number];
-        Ok(Export {
-            pool: self,
-            number: number as u32,
-            function,
-            arity: function.params.len(),
-            call: JobCall::default(),
-            store: None,
-        })
+        self.face.export(name)
     }
 
     /// Calls export `export` once with these arguments and waits: shorthand for
@@ -306,6 +359,23 @@ impl Pool {
         self.export(export)
             .map_err(|e| TaskError::new(TaskIndex(0), ErrorKind::BadInput, e.to_string()))?
             .apply(args)
+    }
+}
+
+/// What serves exports by name for as long as `'p`: a `&Pool`, or a
+/// [`Plugin`](super::Plugin) of a pool of plugins. The clients `mpwasm::bindgen!` generates
+/// take one.
+pub trait ExportSource<'p> {
+    /// The export `name` (`name` or `interface#name`), as [`Pool::export`].
+    ///
+    /// # Errors
+    /// As [`Pool::export`].
+    fn export(&self, name: &str) -> Result<Export<'p>, Error>;
+}
+
+impl<'p> ExportSource<'p> for &'p Pool {
+    fn export(&self, name: &str) -> Result<Export<'p>, Error> {
+        Pool::export(self, name)
     }
 }
 
@@ -363,19 +433,22 @@ impl CallOptions {
 /// [`Pool::main`]; cheap to clone.
 #[derive(Clone)]
 pub struct Export<'p> {
-    pool: &'p Pool,
+    face: Arc<Face>,
     number: u32,
-    function: &'p ExportedFunction,
     arity: usize,
     call: JobCall,
     /// The shared store its jobs use (`None`: a fresh one each).
     store: Option<SharedStore>,
+    /// The lane its single calls share (one per export and options).
+    lane: LaneCell,
+    /// It is used while its pool lives.
+    _pool: PhantomData<&'p ()>,
 }
 
 impl<'p> Export<'p> {
     /// The function its calls call.
-    pub fn function(&self) -> &'p ExportedFunction {
-        self.function
+    pub fn function(&self) -> &ExportedFunction {
+        self.face.function(self.number)
     }
 
     /// The same export, every call made through it carrying `options`.
@@ -384,7 +457,7 @@ impl<'p> Export<'p> {
     /// [`Error::Config`] for a fuel budget in a pool that does not meter fuel, or a zero
     /// timeout.
     pub fn with(mut self, options: CallOptions) -> Result<Export<'p>, Error> {
-        if options.fuel.is_some() && self.pool.limits.fuel.is_none() {
+        if options.fuel.is_some() && self.face.limits.fuel.is_none() {
             return Err(Error::Config(
                 "a call's fuel budget needs a pool that meters fuel: build it with \
                  `PoolBuilder::fuel` (its default budget)"
@@ -399,15 +472,17 @@ impl<'p> Export<'p> {
                 timeout: options.timeout,
                 fuel: options.fuel,
             });
-        if options.shared.is_some() && self.pool.shared.is_none() {
+        if options.shared.is_some() && self.face.callee.shared.is_none() {
             return Err(Error::Config(format!(
                 "{} imports no shared interface (mpwasm:shared/*), so a shared store has \
                  nothing to serve",
-                self.pool.task.source().display()
+                self.face.task.source().display()
             )));
         }
         self.call.context = Arc::new(options.context.unwrap_or(Value::Null));
         self.store = options.shared;
+        // Calls with these options share a lane of their own.
+        self.lane = LaneCell::default();
         Ok(self)
     }
 
@@ -421,29 +496,65 @@ impl<'p> Export<'p> {
         self.open(true, true, false)
     }
 
+    /// In a pool of plugins, the plugin its jobs call and how.
+    fn target(&self) -> Option<Arc<PluginTarget>> {
+        self.face.target.map(|(plugin, version)| {
+            Arc::new(PluginTarget {
+                plugin,
+                version,
+                function: (self.number != 0).then(|| self.function().path.clone()),
+            })
+        })
+    }
+
+    /// The lane its single calls share, opened on the first call: unless its calls need a job
+    /// each (a fresh shared store each, output sent to `tracing` as each job takes it).
+    fn lane(&self) -> Option<Arc<Lane>> {
+        let face = &self.face;
+        if face.callee.shared.is_some() || face.callee.trace.is_some() || self.store.is_some() {
+            return None;
+        }
+        let lane = self.lane.get_or_init(|| {
+            let call = (self.number != 0 || self.call.limits.is_some()).then(|| {
+                Box::new(TaskCall {
+                    export: self.number,
+                    limits: self.call.limits,
+                })
+            });
+            let scope = Arc::new(JobScope {
+                context: Arc::clone(&self.call.context),
+                shared: None,
+            });
+            let job = face.next_job.fetch_add(1, Ordering::Relaxed);
+            Arc::new(Lane::open(&face.requests, job, call, scope, self.target()))
+        });
+        Some(Arc::clone(lane))
+    }
+
     /// Opens a job; `growable`: its tasks may add inputs (`work#submit`), which only a job
     /// whose caller takes every outcome as it comes can allow (not one call, not a typed map
     /// pairing each input with one result).
     fn open(&self, ordered: bool, cancellable: bool, growable: bool) -> (Submitter, Outcomes) {
-        let pool = self.pool;
-        let id = pool.next_job.fetch_add(1, Ordering::Relaxed);
+        let face = &self.face;
+        let id = face.next_job.fetch_add(1, Ordering::Relaxed);
         let mut call = self.call.clone();
         call.export = self.number;
         call.cancellable = cancellable;
-        call.trace = pool.trace.as_ref().map(|plugin| {
+        call.trace = face.callee.trace.as_ref().map(|plugin| {
             Arc::new(OutputTrace {
                 plugin: plugin.clone(),
-                export: self.function.path.to_string(),
+                export: self.function().path.to_string(),
             })
         });
-        call.shared = pool.shared.as_ref().map(|shared| JobShared {
+        call.target = self.target();
+        call.shared = face.callee.shared.as_ref().map(|shared| JobShared {
             store: self.store.clone().unwrap_or_else(|| shared.fresh()),
             limits: shared.limits,
             // Inputs added on a broker worker go to the submitter, never to this pool.
             growable: growable && shared.remote.is_none(),
             remote: shared.remote.clone(),
         });
-        job::open(&pool.requests, id, pool.window, ordered, call)
+        job::open(&face.requests, id, face.window, ordered, call)
     }
 
     /// Applies the function to every input and returns the results in input order, one per
@@ -466,7 +577,7 @@ impl<'p> Export<'p> {
         Imap {
             feed: Feed::new(inputs.into_iter(), submitter),
             outcomes,
-            _pool: self.pool,
+            _pool: PhantomData,
         }
     }
 
@@ -480,7 +591,7 @@ impl<'p> Export<'p> {
         ImapUnordered {
             feed: Feed::new(inputs.into_iter(), submitter),
             outcomes,
-            _pool: self.pool,
+            _pool: PhantomData,
         }
     }
 
@@ -522,6 +633,19 @@ impl<'p> Export<'p> {
     /// One cancellable call of `input`; an input that could not be made is its outcome at
     /// once.
     fn submit_one(&self, input: Result<Value, String>) -> AsyncResult {
+        if let (Ok(value), Some(lane)) = (&input, self.lane()) {
+            let (index, slot) = lane.call(CompactString::from(value.to_string()));
+            return AsyncResult {
+                canceller: Canceller {
+                    requests: self.face.requests.clone(),
+                    job: lane.job(),
+                    index,
+                },
+                source: Source::Lane { slot, _lane: lane },
+                result: None,
+                answered: false,
+            };
+        }
         let (mut submitter, outcomes) = self.cancellable_job();
         let (index, result) = match input {
             // A fresh job's window always has room for its first task.
@@ -538,11 +662,11 @@ impl<'p> Export<'p> {
         submitter.finish();
         AsyncResult {
             canceller: Canceller {
-                requests: self.pool.requests.clone(),
+                requests: self.face.requests.clone(),
                 job: outcomes.job_id(),
                 index,
             },
-            outcomes,
+            source: Source::Job(outcomes),
             result,
             answered,
         }
@@ -568,7 +692,7 @@ impl<'p> Export<'p> {
         let fixed = Imap {
             feed: Feed::new(good.into_iter(), submitter),
             outcomes,
-            _pool: self.pool,
+            _pool: PhantomData,
         };
         let mut results = fixed.collect::<Vec<_>>().into_iter();
         converted
@@ -613,34 +737,42 @@ impl<'p> Export<'p> {
 impl Pool {
     /// Stops the workers now; tasks not finished end as `cancelled` (Python's `terminate`).
     pub fn terminate(&self) {
-        let _ = self.requests.send(Request::Shutdown);
+        let _ = self.face.requests.send(Request::Shutdown);
     }
 
     /// A handle that terminates this pool from another thread (a signal handler, a watchdog).
     pub fn terminator(&self) -> Terminator {
-        Terminator(self.requests.clone())
+        Terminator::new(self.face.requests.clone())
     }
 }
 
-/// Terminates a [`Pool`] from another thread; see [`Pool::terminator`].
+/// Terminates a [`Pool`] (or a [`PluginPool`](super::PluginPool)) from another thread; see
+/// [`Pool::terminator`].
 #[derive(Clone)]
-pub struct Terminator(Requests);
+pub struct Terminator(Vec<Requests>);
 
 impl Terminator {
     /// A terminator that sends [`Request::Shutdown`] on `requests`.
     pub(crate) fn new(requests: Requests) -> Terminator {
-        Terminator(requests)
+        Terminator(vec![requests])
+    }
+
+    /// A terminator that sends [`Request::Shutdown`] to each of `servers`.
+    pub(crate) fn of_all(servers: Vec<Requests>) -> Terminator {
+        Terminator(servers)
     }
 
     /// Stops the pool's workers now, as [`Pool::terminate`].
     pub fn terminate(&self) {
-        let _ = self.0.send(Request::Shutdown);
+        for requests in &self.0 {
+            let _ = requests.send(Request::Shutdown);
+        }
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let _ = self.requests.send(Request::Shutdown);
+        let _ = self.face.requests.send(Request::Shutdown);
         let handle = sync::lock(&self.dispatcher).take();
         if let Some(handle) = handle {
             let _ = handle.join();
@@ -754,7 +886,7 @@ impl<I: Iterator<Item = Value>> Feed<I> {
 pub struct Imap<'p, I> {
     feed: Feed<I>,
     outcomes: Outcomes,
-    _pool: &'p Pool,
+    _pool: PhantomData<&'p ()>,
 }
 
 impl<I: Iterator<Item = Value>> Iterator for Imap<'_, I> {
@@ -771,7 +903,7 @@ impl<I: Iterator<Item = Value>> Iterator for Imap<'_, I> {
 pub struct ImapUnordered<'p, I> {
     feed: Feed<I>,
     outcomes: Outcomes,
-    _pool: &'p Pool,
+    _pool: PhantomData<&'p ()>,
 }
 
 impl<I: Iterator<Item = Value>> Iterator for ImapUnordered<'_, I> {
@@ -822,10 +954,41 @@ impl<I: Iterator<Item = Value> + Unpin> Stream for ImapUnordered<'_, I> {
 /// The outcome is taken once: awaiting or waiting again after that gives `cancelled`.
 pub struct AsyncResult {
     canceller: Canceller,
-    outcomes: Outcomes,
+    source: Source,
     result: Option<TaskOutcome>,
     /// The outcome was taken (or is held in `result`): dropping no longer cancels.
     answered: bool,
+}
+
+/// Where a call's outcome comes from.
+enum Source {
+    /// A job of its own.
+    Job(Outcomes),
+    /// Its slot in a lane (kept open while the call waits).
+    Lane { slot: Arc<Slot>, _lane: Arc<Lane> },
+}
+
+impl Source {
+    fn try_next(&mut self) -> Option<TaskOutcome> {
+        match self {
+            Source::Job(outcomes) => outcomes.try_next(),
+            Source::Lane { slot, .. } => slot.try_take(),
+        }
+    }
+
+    fn next_blocking(&mut self) -> Option<TaskOutcome> {
+        match self {
+            Source::Job(outcomes) => outcomes.next_blocking(),
+            Source::Lane { slot, .. } => slot.wait(),
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<TaskOutcome>> {
+        match self {
+            Source::Job(outcomes) => outcomes.poll_next_outcome(cx),
+            Source::Lane { slot, .. } => slot.poll_take(cx),
+        }
+    }
 }
 
 /// Cancels one submitted call, from any thread; see [`AsyncResult::canceller`].
@@ -876,7 +1039,7 @@ impl AsyncResult {
         if let Some(outcome) = self.result.take() {
             return outcome;
         }
-        self.outcomes
+        self.source
             .next_blocking()
             .unwrap_or_else(|| TaskOutcome::cancelled(self.canceller.index, Cancelled::NoAnswer))
     }
@@ -890,7 +1053,7 @@ impl AsyncResult {
     /// Whether the result is ready.
     pub fn ready(&mut self) -> bool {
         if self.result.is_none() && !self.answered {
-            self.result = self.outcomes.try_next();
+            self.result = self.source.try_next();
             self.answered = self.result.is_some();
         }
         self.result.is_some()
@@ -903,7 +1066,7 @@ impl AsyncResult {
             self.answered = true;
             return Poll::Ready(outcome);
         }
-        match self.outcomes.poll_next_outcome(cx) {
+        match self.source.poll_next(cx) {
             Poll::Ready(outcome) => {
                 self.answered = true;
                 Poll::Ready(outcome.unwrap_or_else(|| {

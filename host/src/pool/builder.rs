@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use super::api::{Callee, Pool};
 use super::dispatcher::{self, DispatcherConfig};
+use super::plugins::{self, PluginDef, PluginOptions, PluginPool};
 use super::transport::{ProcessTransport, Transport};
 use crate::error::Error;
 use crate::imports::{HostHandler, HostImports};
 use crate::limits::{Limits, default_memory_limit, default_processes};
-use crate::sandbox::engine::EngineSettings;
+use crate::sandbox::engine::{EngineSettings, MemoryInit};
 use crate::shared::{self, Backend, Remote, SharedLimits, SharedStore};
 use crate::task::{Task, TaskSource};
-use crate::vocab::{CommandSpec, Entry, JobSpec, Setup};
+use crate::vocab::{CommandSpec, Entry, Grants, JobSpec, ModuleSetup, Setup};
 use crate::vocab::{DirGrant, HttpGrant};
 
 /// Configures a [`Pool`]. Every setting has a default; see each method.
@@ -41,6 +42,8 @@ pub struct PoolBuilder {
     name: Option<String>,
     /// Told when a module is about to be compiled.
     compile_notice: Option<CompileNotice>,
+    /// The plugins of a pool of plugins ([`build_plugins`](Self::build_plugins)).
+    plugins: Vec<PluginDef>,
 }
 
 /// What [`PoolBuilder::on_compile`] calls: the module's path (or name) and its size in bytes.
@@ -312,7 +315,7 @@ impl PoolBuilder {
         limits
     }
 
-    fn resolved_processes(&self) -> usize {
+    pub(crate) fn resolved_processes(&self) -> usize {
         self.processes
             .or_else(|| {
                 std::env::var("MPWASM_PROCESSES")
@@ -323,13 +326,45 @@ impl PoolBuilder {
             .max(1)
     }
 
+    /// Adds a plugin named `name` to a pool of plugins, loaded from `source`, with `options`
+    /// over this builder's settings; [`build_plugins`](Self::build_plugins) starts the pool.
+    /// The builder's processes, host functions (for every plugin importing them), retries,
+    /// chunk size, window, cache and worker program serve all its plugins.
+    pub fn plugin(
+        mut self,
+        name: impl Into<String>,
+        source: impl Into<TaskSource>,
+        options: PluginOptions,
+    ) -> Self {
+        self.plugins.push(PluginDef {
+            name: name.into(),
+            source: source.into(),
+            options,
+        });
+        self
+    }
+
+    /// Loads every plugin given with [`plugin`](Self::plugin) (compiling each once, or taking
+    /// it from the cache) and starts one pool of worker processes for them all; see
+    /// [`PluginPool`] for how they share it.
+    ///
+    /// # Errors
+    /// Any [`Error`] of [`build`](Self::build) for a plugin ([`Error::Plugin`] names it), two
+    /// plugins of one name, or none.
+    pub fn build_plugins(mut self) -> Result<PluginPool, Error> {
+        let defs = std::mem::take(&mut self.plugins);
+        plugins::build(self, defs)
+    }
+
     /// Loads the task module (compiling it once, or taking it from the cache) and starts the
     /// workers.
     ///
     /// # Errors
     /// Any [`Error`] from loading the module or choosing the function, or
-    /// [`Error::Spawn`] when no worker process can be started.
+    /// [`Error::Spawn`] when no worker process can be started; [`Error::Config`] for a
+    /// builder given plugins (they start with [`build_plugins`](Self::build_plugins)).
     pub fn build(self, source: impl Into<TaskSource>) -> Result<Pool, Error> {
+        self.no_plugins()?;
         // The workers start while the module loads; they wait for their setup.
         let transport = ProcessTransport::new(self.program()).prespawn(self.resolved_processes());
         let task = self.load(source)?;
@@ -346,6 +381,7 @@ impl PoolBuilder {
         source: impl Into<TaskSource>,
         check: impl FnOnce(&Task) -> Result<(), E>,
     ) -> Result<Pool, E> {
+        self.no_plugins()?;
         let transport = ProcessTransport::new(self.program()).prespawn(self.resolved_processes());
         let task = self.load(source)?;
         check(&task)?;
@@ -380,12 +416,54 @@ impl PoolBuilder {
     /// # Errors
     /// As [`build`](Self::build).
     pub fn build_task(self, task: &Task) -> Result<Pool, Error> {
+        self.no_plugins()?;
         let transport = ProcessTransport::new(self.program());
         self.start(task, transport)
     }
 
+    /// A builder given plugins builds only a [`PluginPool`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying so.
+    pub(crate) fn no_plugins(&self) -> Result<(), Error> {
+        match self.plugins.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Config(format!(
+                "this builder holds plugins (`{}`{}): start it with build_plugins, which makes a \
+                 pool of plugins; a pool of plugins runs only on this machine",
+                first.name,
+                if self.plugins.len() > 1 { ", ..." } else { "" }
+            ))),
+        }
+    }
+
+    /// [`load`](Self::load), compiling for `memory_init` whatever the module's data (the
+    /// plugins of a pool share their workers' engine).
+    pub(crate) fn load_with_init(
+        &self,
+        source: TaskSource,
+        memory_init: MemoryInit,
+    ) -> Result<Task, Error> {
+        let settings = self.engine_settings();
+        let answered: Vec<String> = self.host.names().map(str::to_string).collect();
+        let notice = self.compile_notice.as_ref().map(|n| &*n.0);
+        Task::load_initialised(
+            source,
+            settings,
+            !self.no_cache,
+            &answered,
+            notice,
+            memory_init,
+        )
+    }
+
+    /// The window of inputs a streaming job may have submitted and not consumed.
+    pub(crate) fn window_or_default(&self) -> usize {
+        self.window.unwrap_or(16_384)
+    }
+
     /// The worker program: as configured, or [`ProcessTransport::default_program`].
-    fn program(&self) -> PathBuf {
+    pub(crate) fn program(&self) -> PathBuf {
         self.worker_program
             .clone()
             .unwrap_or_else(ProcessTransport::default_program)
@@ -471,9 +549,18 @@ impl PoolBuilder {
         EngineSettings::for_limits(&self.limits())
     }
 
-    fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
+    /// What a worker needs to run `task` with these settings, and what the pool's calls
+    /// need, after the checks [`build`](Self::build) makes; `name` names the module in
+    /// messages.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings that cannot work (a zero chunk size, memory limit or
+    /// share of tasks, a granted directory that is not one, host functions for a program, a
+    /// task loaded with other engine settings), and the errors of [`entry`](Self::entry).
+    pub(crate) fn plan(&self, task: &Task, name: String) -> Result<Plan, Error> {
         let limits = self.limits();
-        if task.settings() != EngineSettings::for_limits(&limits) {
+        let engine = EngineSettings::for_limits(&limits);
+        if task.settings() != engine {
             return Err(Error::Config(
                 "the task was loaded with other engine settings than this pool needs (fuel \
                  metering is compiled in only when a fuel budget is set); load it with \
@@ -521,11 +608,7 @@ impl PoolBuilder {
             callee.shared = Some(self.pool_shared()?);
         }
         if self.trace_output {
-            callee.trace = Some(self.name.clone().unwrap_or_else(|| {
-                task.source()
-                    .file_stem()
-                    .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned())
-            }));
+            callee.trace = Some(self.name.clone().unwrap_or_else(|| name.clone()));
         }
         if !host_imports.is_empty() && matches!(entry, Entry::Program(_)) {
             return Err(Error::Config(format!(
@@ -536,24 +619,40 @@ impl PoolBuilder {
                 host_imports.join(", ")
             )));
         }
-        let processes = self.resolved_processes();
-        let setup = Setup {
+        let module = ModuleSetup {
+            name,
             artifact: task.artifact().to_path_buf(),
             kind: task.kind(),
             entry,
             limits: limits.clone(),
             fresh: self.spec.fresh,
-            memory_init: task.memory_init(),
             timed: self.spec.timed,
-            grants,
             host_imports,
-            host_socket: None,
         };
+        Ok(Plan {
+            module,
+            callee,
+            grants,
+            limits,
+            engine,
+        })
+    }
+
+    fn start(self, task: &Task, transport: ProcessTransport) -> Result<Pool, Error> {
+        let name = task
+            .source()
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        let plan = self.plan(task, name)?;
+        let processes = self.resolved_processes();
+        let window = self.window_or_default();
+        let setup = Setup::one(plan.module, task.memory_init(), plan.grants, plan.engine);
         let transport: Box<dyn Transport> = Box::new(transport);
         let (requests, handle) = dispatcher::start(
             DispatcherConfig {
                 processes,
                 setup,
+                plugins: false,
                 chunksize: self.spec.chunksize,
                 retries: self.spec.retries_or_default(),
                 max_tasks_per_worker: self.spec.max_tasks_per_worker,
@@ -565,10 +664,10 @@ impl PoolBuilder {
             requests,
             handle,
             task.clone(),
-            callee,
-            limits,
+            plan.callee,
+            plan.limits,
             processes,
-            self.window.unwrap_or(16_384),
+            window,
         ))
     }
 
@@ -603,6 +702,20 @@ impl PoolBuilder {
             remote: self.shared_remote.clone(),
         })
     }
+}
+
+/// What [`PoolBuilder::plan`] makes of a module: what workers run, what calls need.
+pub(crate) struct Plan {
+    /// What a worker loads and runs.
+    pub(crate) module: ModuleSetup,
+    /// What every call of it needs.
+    pub(crate) callee: Callee,
+    /// What its sandboxes are granted (directories made absolute).
+    pub(crate) grants: Grants,
+    /// Its tasks' limits.
+    pub(crate) limits: Limits,
+    /// What its compiled code was built with.
+    pub(crate) engine: EngineSettings,
 }
 
 /// What a pool whose module imports a shared interface gives each job.

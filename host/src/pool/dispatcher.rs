@@ -1,15 +1,25 @@
 //! The dispatcher: the single owner of scheduling state and the only one that talks to
 //! workers. It runs on its own thread and waits on its one [`Inbox`]: jobs' [`Request`]s (tasks
-//! go into one FIFO queue) and worker links' [`WorkerReport`]s. Batches go to workers with
-//! room (see [`ChunkPolicy`]), outcomes go back to their jobs. When a worker dies, the tasks
-//! it held are retried on a fresh worker (up to `retries` times) or reported `worker-lost`; a
-//! worker that cannot even start three times in a row marks the pool broken, and every task
-//! then fails with the reason instead of hanging.
+//! go into their module's FIFO queue), worker links' [`WorkerReport`]s and, in a pool of
+//! plugins, [`Control`]s. Batches go to workers with room (see [`ChunkPolicy`]), outcomes go
+//! back to their jobs. When a worker dies, the tasks it held are retried on a fresh worker (up
+//! to `retries` times) or reported `worker-lost`; a worker that cannot even start three times
+//! in a row marks the pool broken, and every task then fails with the reason instead of
+//! hanging.
 //!
 //! Each slot holds at most one worker process ([`Worker`]), whose life is a [`Phase`]:
 //! `Starting` → `Ready` → (`Retiring` | `Failing`) → its exit, which the phase explains (put
 //! the tasks back, charge them an attempt, or count a failed start); then a new process, with
 //! a new generation, takes the slot.
+//!
+//! A pool of plugins has a module (a queue, a chunk policy) per plugin, and every worker
+//! process loads them all at its start, before it confines itself (no code enters a confined
+//! process). A replace or remove makes a new [`Setup`]: each slot gets a new process for it at
+//! once, and the old one keeps only what it holds: it finishes its batches on the old code and
+//! is stopped when it holds nothing. A task runs on the version current when it goes into a
+//! batch (a retry after a worker death too). Each worker is sent the batches of the plugin it
+//! ran last while that plugin has work, unless another plugin has waited longer than
+//! [`WARM_PATIENCE`].
 //!
 //! Adding a case: a job-facing one is a [`Request`] variant handled in `on_request` (the
 //! broker's submitter serves requests too); a worker-facing one is a [`WorkerEvent`] (or a
@@ -25,15 +35,15 @@ use crossbeam_channel::{Receiver, unbounded};
 use super::chunking::{ChunkPolicy, fitting};
 use super::events::{WorkerEvent, WorkerReport};
 use super::handlers::{CallRoute, Contexts, JobScope};
-use super::inbox::{Inbox, Reports, Requests};
+use super::inbox::{Control, Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::{JobId, JobMsg, JobSender, Request};
+use super::request::{JobId, JobMsg, JobSender, PluginTarget, Request};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
 use crate::imports::HostImports;
 use crate::limits::format_duration;
-use crate::vocab::{Setup, WireOutcome, WireTask};
+use crate::vocab::{Entry, Setup, TaskCall, WireOutcome, WireTask};
 use crate::wire::frame::{FrameError, MAX_FRAME, encode_frame};
 use crate::wire::message::{BatchDone, BatchRef, FromWorker, ToWorkerRef, WireTaskRef};
 
@@ -46,12 +56,19 @@ const MAX_START_FAILURES: u32 = 3;
 /// start: a storm of kills that catches the odd worker while it loads must not end the pool.
 const MAX_KILLED_STARTS: u32 = 20;
 
+/// How long a plugin's tasks may wait while workers keep serving the plugins they hold warm
+/// instances of; past it, the next worker with room serves the plugin that waited longest.
+pub const WARM_PATIENCE: Duration = Duration::from_millis(10);
+
 /// What a dispatcher needs to run.
 pub struct DispatcherConfig {
     /// How many workers.
     pub processes: usize,
     /// What every worker loads.
     pub setup: Setup,
+    /// Whether the modules are plugins (outcomes then carry their version, and the setup may
+    /// change through [`Control`]s).
+    pub plugins: bool,
     /// A fixed chunk size, or adaptive.
     pub chunksize: Option<usize>,
     /// How often a task whose worker died is retried before it is reported `worker-lost`.
@@ -75,9 +92,29 @@ struct Queued {
 
 struct InFlight {
     id: BatchId,
+    /// The module its tasks run.
+    module: u32,
     tasks: Vec<Queued>,
     /// How long the worker may take over it once it is at the head (see `batch_budget`).
     budget: Option<Duration>,
+}
+
+/// The tasks waiting for one module (a pool's one module, or a plugin).
+struct ModuleQueue {
+    queue: VecDeque<Queued>,
+    policy: ChunkPolicy,
+    /// Since when it has waited for a worker (set when tasks arrive in an empty queue, and
+    /// again when a batch leaves and some stay).
+    waiting_since: Option<Instant>,
+    /// Its version, in a pool of plugins: 0 at the start, one more at each replace.
+    version: u32,
+    /// Removed from the pool: its tasks fail `plugin-removed`.
+    removed: bool,
+    /// Its name, for messages.
+    name: String,
+    /// Keeps the current version's compiled artifact on disk while workers may load it
+    /// (replaced plugins only; the pool keeps the first versions' own).
+    keep: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// A job the dispatcher serves.
@@ -87,19 +124,35 @@ struct Job {
     scope: Arc<JobScope>,
     /// Whether it may cancel its tasks.
     cancellable: bool,
+    /// The module its tasks run (0 in a pool of one module).
+    module: u32,
+    /// In a pool of plugins: how its export was chosen.
+    target: Option<Arc<PluginTarget>>,
+    /// Its export's number in a version of its plugin other than the one it was numbered in
+    /// (found by name after a replace), or why that version cannot run it.
+    renumbered: Option<(u32, Result<u32, String>)>,
 }
 
-/// One slot of the pool: the worker process in it, if any. Restarts bump the generation, so
-/// late reports of a replaced process are recognised.
+/// One slot of the pool: the worker process in it, if any, and processes it held before a
+/// change of the pool's plugins, which finish what they hold. Restarts bump the generation,
+/// so late reports of a replaced process are recognised.
 struct Slot {
     generation: u64,
     /// `None`: the last process could not be started.
     worker: Option<Worker>,
+    /// Processes of an older setup, each ending once it holds nothing.
+    old: Vec<Worker>,
 }
 
 /// A worker process of a slot, from its start until its exit is reported.
 struct Worker {
     link: Box<dyn WorkerLink>,
+    /// Its slot's generation when it started.
+    generation: u64,
+    /// What it loaded.
+    setup: Arc<Setup>,
+    /// The version of each plugin in `setup` (plugins only).
+    versions: Arc<Vec<u32>>,
     phase: Phase,
     /// Batches sent and not answered, oldest first.
     in_flight: VecDeque<InFlight>,
@@ -107,6 +160,9 @@ struct Worker {
     sent: u64,
     /// Since when the batch at the head of `in_flight` has been the worker's to answer.
     head_since: Option<Instant>,
+    /// The modules it ran batches of, most recent last: those it keeps instances of (the
+    /// host's copy of the worker's choice, as far as the host can tell).
+    recent: VecDeque<u32>,
 }
 
 /// Where a worker process is in its life.
@@ -118,11 +174,12 @@ enum Phase {
         /// Its process id.
         pid: u32,
     },
-    /// It ran its share of tasks (`--max-tasks-per-worker`) and was stopped; its exit is
-    /// expected and costs its tasks nothing.
+    /// It ran its share of tasks (`--max-tasks-per-worker`), or its setup was replaced and it
+    /// finished what it held, and it was stopped; its exit is expected and costs its tasks
+    /// nothing.
     Retiring {
-        /// Its process id.
-        pid: u32,
+        /// Its process id, if it was ever ready.
+        pid: Option<u32>,
     },
     /// It is going down for a reason (its setup failed, it wrote garbage, a task is stuck, it
     /// fell silent, it answered out of order); the first reason explains its exit.
@@ -135,13 +192,22 @@ enum Phase {
 }
 
 impl Worker {
-    fn new(link: Box<dyn WorkerLink>) -> Worker {
+    fn new(
+        link: Box<dyn WorkerLink>,
+        generation: u64,
+        setup: Arc<Setup>,
+        versions: Arc<Vec<u32>>,
+    ) -> Worker {
         Worker {
             link,
+            generation,
+            setup,
+            versions,
             phase: Phase::Starting,
             in_flight: VecDeque::new(),
             sent: 0,
             head_since: None,
+            recent: VecDeque::new(),
         }
     }
 
@@ -149,8 +215,8 @@ impl Worker {
     fn pid(&self) -> Option<u32> {
         match &self.phase {
             Phase::Starting => None,
-            Phase::Ready { pid } | Phase::Retiring { pid } => Some(*pid),
-            Phase::Failing { pid, .. } => *pid,
+            Phase::Ready { pid } => Some(*pid),
+            Phase::Retiring { pid } | Phase::Failing { pid, .. } => *pid,
         }
     }
 
@@ -172,6 +238,26 @@ impl Worker {
             self.link.kill();
         }
     }
+
+    /// It is stopped with nothing lost: its exit costs nothing and starts nothing.
+    fn retire(&mut self) {
+        if matches!(self.phase, Phase::Starting | Phase::Ready { .. }) {
+            self.phase = Phase::Retiring { pid: self.pid() };
+        }
+        self.link.kill();
+    }
+
+    /// Module `module` got a batch: it is the most recent, of at most `kept`.
+    fn used(&mut self, module: u32, kept: usize) {
+        if self.recent.back() == Some(&module) {
+            return;
+        }
+        self.recent.retain(|&m| m != module);
+        self.recent.push_back(module);
+        while self.recent.len() > kept {
+            self.recent.pop_front();
+        }
+    }
 }
 
 /// The dispatcher's state (see the module docs).
@@ -180,13 +266,20 @@ pub struct Dispatcher {
     /// Handed to every worker link the dispatcher starts (so the inbox never disconnects).
     reports: Reports,
     transport: Box<dyn Transport>,
-    setup: Setup,
+    /// What new workers load.
+    setup: Arc<Setup>,
+    /// The version of each plugin in `setup`, for new workers.
+    versions: Arc<Vec<u32>>,
+    /// Whether the modules are plugins.
+    plugins: bool,
     retries: u32,
     max_tasks: Option<u64>,
     slots: Vec<Slot>,
-    queue: VecDeque<Queued>,
+    /// The queue of each module, by its number.
+    modules: Vec<ModuleQueue>,
+    /// How many tasks the queues hold.
+    queued: usize,
     jobs: HashMap<JobId, Job>,
-    policy: ChunkPolicy,
     next_batch: u64,
     start_failures: u32,
     /// Workers killed from outside before they were ready, in a row.
@@ -200,6 +293,8 @@ pub struct Dispatcher {
     jobs_with_context: usize,
     /// How many open jobs may cancel (none: no batch is marked cancellable).
     cancellable_jobs: usize,
+    /// What keeps the artifacts of replaced versions, while processes of older setups live.
+    retired: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 /// Starts the workers and the dispatcher thread; returns where jobs send their requests.
@@ -213,21 +308,38 @@ pub fn start(
     let (inbox_tx, inbox) = unbounded();
     let requests = Requests::to_dispatcher(inbox_tx.clone());
     // Host calls go from each worker's call socket to threads the transport starts for it;
-    // the dispatcher only files the contexts they need.
+    // the dispatcher only files the contexts they need. A pool of plugins may gain a plugin
+    // that makes them.
     let contexts = Arc::new(Contexts::default());
-    let route = (!config.setup.host_imports.is_empty())
+    let route = (config.setup.wants_calls() || config.plugins)
         .then(|| CallRoute::new(config.host, Arc::clone(&contexts)));
+    let modules = config
+        .setup
+        .modules
+        .iter()
+        .map(|module| ModuleQueue {
+            queue: VecDeque::new(),
+            policy: ChunkPolicy::new(config.chunksize),
+            waiting_since: None,
+            version: 0,
+            removed: module.is_none(),
+            name: module.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+            keep: None,
+        })
+        .collect::<Vec<_>>();
     let mut dispatcher = Dispatcher {
         inbox,
         reports: Reports::to_dispatcher(inbox_tx, route),
         transport,
-        setup: config.setup,
+        versions: Arc::new(vec![0; modules.len()]),
+        setup: Arc::new(config.setup),
+        plugins: config.plugins,
         retries: config.retries,
         max_tasks: config.max_tasks_per_worker,
         slots: Vec::new(),
-        queue: VecDeque::new(),
+        modules,
+        queued: 0,
         jobs: HashMap::new(),
-        policy: ChunkPolicy::new(config.chunksize),
         next_batch: 0,
         start_failures: 0,
         killed_starts: 0,
@@ -236,6 +348,7 @@ pub fn start(
         contexts,
         jobs_with_context: 0,
         cancellable_jobs: 0,
+        retired: Vec::new(),
     };
     for i in 0..config.processes.max(1) {
         let id = WorkerId(i as u32);
@@ -255,9 +368,16 @@ pub fn start(
                 return Err(e);
             }
         };
+        let worker = Worker::new(
+            link,
+            0,
+            Arc::clone(&dispatcher.setup),
+            Arc::clone(&dispatcher.versions),
+        );
         dispatcher.slots.push(Slot {
             generation: 0,
-            worker: Some(Worker::new(link)),
+            worker: Some(worker),
+            old: Vec::new(),
         });
     }
     let handle = std::thread::Builder::new()
@@ -289,24 +409,46 @@ impl Dispatcher {
                     generation,
                     event,
                 })) => self.on_worker(slot, generation, event),
+                Some(Inbox::Control(control)) => self.on_control(control),
                 None => self.stop_silent_workers(),
             }
             self.schedule();
         }
     }
 
+    /// The worker process of `slot` that started as `generation`: the slot's own, or one of an
+    /// older setup finishing what it holds.
+    fn worker_mut(&mut self, slot: WorkerId, generation: u64) -> Option<&mut Worker> {
+        let s = self.slots.get_mut(slot.0 as usize)?;
+        if s.generation == generation {
+            return s.worker.as_mut();
+        }
+        s.old.iter_mut().find(|w| w.generation == generation)
+    }
+
+    /// Every worker process, the slots' own and the old ones.
+    fn all_workers(&self) -> impl Iterator<Item = &Worker> {
+        self.slots
+            .iter()
+            .flat_map(|s| s.worker.iter().chain(s.old.iter()))
+    }
+
+    /// The timeout a task of `module` runs under, from `setup`: its call's own, or the
+    /// module's.
+    fn timeout_of(setup: &Setup, module: u32, task: &WireTask) -> Option<Duration> {
+        task.limits()
+            .and_then(|l| l.timeout)
+            .or_else(|| setup.module(module)?.limits.timeout)
+    }
+
     /// How long a worker may take over a batch at the head of its queue before the host
-    /// gives up on it: every task its full timeout (its call's own, or the pool's) plus the
+    /// gives up on it: every task its full timeout (its call's own, or the module's) plus the
     /// worker's own watchdog grace, and two seconds of slack. Only when every task has a
     /// timeout; without one a task may run forever.
-    fn batch_budget(&self, tasks: &[Queued]) -> Option<Duration> {
+    fn batch_budget(setup: &Setup, module: u32, tasks: &[Queued]) -> Option<Duration> {
         let mut budget = Duration::from_secs(2);
         for q in tasks {
-            let timeout = q
-                .task
-                .limits()
-                .and_then(|l| l.timeout)
-                .or(self.setup.limits.timeout)?;
+            let timeout = Dispatcher::timeout_of(setup, module, &q.task)?;
             budget = budget
                 .saturating_add(timeout)
                 .saturating_add(crate::worker::stuck_grace(timeout));
@@ -315,9 +457,7 @@ impl Dispatcher {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.worker.as_ref())
+        self.all_workers()
             .filter_map(|w| w.head_since?.checked_add(w.in_flight.front()?.budget?))
             .min()
     }
@@ -327,26 +467,23 @@ impl Dispatcher {
     /// retries or reports its tasks.
     fn stop_silent_workers(&mut self) {
         let now = Instant::now();
-        for i in 0..self.slots.len() {
-            let Some(worker) = &self.slots[i].worker else {
-                continue;
-            };
-            let budget = worker.in_flight.front().and_then(|head| head.budget);
-            let (Some(budget), Some(since)) = (budget, worker.head_since) else {
-                continue;
-            };
-            if since.checked_add(budget).is_some_and(|due| now >= due)
-                && let Some(worker) = self.slots[i].worker.as_mut()
-            {
-                worker.head_since = None;
-                worker.fail(
-                    format!(
-                        "it did not answer within {} (--timeout per task plus grace) and was \
-                         killed",
-                        format_duration(budget)
-                    ),
-                    true,
-                );
+        for slot in &mut self.slots {
+            for worker in slot.worker.iter_mut().chain(slot.old.iter_mut()) {
+                let budget = worker.in_flight.front().and_then(|head| head.budget);
+                let (Some(budget), Some(since)) = (budget, worker.head_since) else {
+                    continue;
+                };
+                if since.checked_add(budget).is_some_and(|due| now >= due) {
+                    worker.head_since = None;
+                    worker.fail(
+                        format!(
+                            "it did not answer within {} (--timeout per task plus grace) and \
+                             was killed",
+                            format_duration(budget)
+                        ),
+                        true,
+                    );
+                }
             }
         }
     }
@@ -358,12 +495,13 @@ impl Dispatcher {
                 results,
                 scope,
                 cancellable,
-            } => self.open(job, results, scope, cancellable),
+                target,
+            } => self.open(job, results, scope, cancellable, target),
             Request::Cancel { job, index } => self.cancel(job, index),
             Request::Submit { job, tasks } => {
-                if !self.jobs.contains_key(&job) {
+                let Some(module) = self.jobs.get(&job).map(|j| j.module) else {
                     return;
-                }
+                };
                 if let Some(reason) = self.broken.clone() {
                     let outcomes = tasks
                         .into_iter()
@@ -372,21 +510,122 @@ impl Dispatcher {
                     self.deliver(job, outcomes);
                     return;
                 }
-                self.queue.extend(tasks.into_iter().map(|task| Queued {
+                let queued = tasks.into_iter().map(|task| Queued {
                     job,
                     task,
                     attempts: 0,
                     cancelled: false,
                     answered: false,
-                }));
+                });
+                self.enqueue(module, queued, false);
             }
             Request::Close { job } => {
                 if let Some(j) = self.jobs.remove(&job) {
                     self.forgot(&j);
+                    if let Some(m) = self.modules.get_mut(j.module as usize) {
+                        let before = m.queue.len();
+                        m.queue.retain(|q| q.job != job);
+                        self.queued -= before - m.queue.len();
+                    }
                 }
-                self.queue.retain(|q| q.job != job);
             }
             Request::Shutdown => {}
+        }
+    }
+
+    /// Queues `tasks` for `module`: at the back (new ones), or at the front in their order
+    /// (tasks put back). A removed plugin's tasks fail instead.
+    fn enqueue(&mut self, module: u32, tasks: impl IntoIterator<Item = Queued>, front: bool) {
+        let Some(m) = self.modules.get_mut(module as usize).filter(|m| !m.removed) else {
+            let name = self.modules.get(module as usize).map(|m| m.name.clone());
+            for q in tasks {
+                if !q.answered {
+                    let outcome = removed_before_start(q.task.index, name.as_deref());
+                    self.deliver(q.job, vec![outcome]);
+                }
+            }
+            return;
+        };
+        let before = m.queue.len();
+        if front {
+            let tasks: Vec<Queued> = tasks.into_iter().collect();
+            for q in tasks.into_iter().rev() {
+                m.queue.push_front(q);
+            }
+        } else {
+            m.queue.extend(tasks);
+        }
+        self.queued += m.queue.len() - before;
+        if before == 0 && !m.queue.is_empty() && self.plugins {
+            m.waiting_since = Some(Instant::now());
+        }
+    }
+
+    /// A change of the pool's plugins: a new setup for new workers, and the old ones stopped
+    /// once they hold nothing.
+    fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Replace {
+                plugin,
+                module,
+                keep,
+                done,
+            } => {
+                let Some(queue) = self.modules.get_mut(plugin as usize) else {
+                    return;
+                };
+                queue.version += 1;
+                queue.removed = false;
+                let version = queue.version;
+                if let Some(old) = queue.keep.replace(keep) {
+                    self.retired.push(old);
+                }
+                let mut setup = (*self.setup).clone();
+                setup.modules[plugin as usize] = Some(*module);
+                let mut versions = (*self.versions).clone();
+                versions[plugin as usize] = version;
+                self.change_setup(setup, versions);
+                let _ = done.send(version);
+            }
+            Control::Remove { plugin, done } => {
+                let Some(queue) = self.modules.get_mut(plugin as usize) else {
+                    return;
+                };
+                queue.removed = true;
+                if let Some(old) = queue.keep.take() {
+                    self.retired.push(old);
+                }
+                let waiting: Vec<Queued> = queue.queue.drain(..).collect();
+                let name = queue.name.clone();
+                self.queued -= waiting.len();
+                for q in waiting {
+                    let outcome = removed_before_start(q.task.index, Some(&name));
+                    self.deliver(q.job, vec![outcome]);
+                }
+                let mut setup = (*self.setup).clone();
+                setup.modules[plugin as usize] = None;
+                let versions = Arc::clone(&self.versions);
+                self.change_setup(setup, (*versions).clone());
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// New workers load `setup` from now on: every slot gets one at once, and its old process
+    /// finishes what it holds (stopped at once if it holds nothing).
+    fn change_setup(&mut self, setup: Setup, versions: Vec<u32>) {
+        self.setup = Arc::new(setup);
+        self.versions = Arc::new(versions);
+        for i in 0..self.slots.len() {
+            if let Some(mut worker) = self.slots[i].worker.take() {
+                if worker.in_flight.is_empty() {
+                    worker.retire();
+                }
+                self.slots[i].old.push(worker);
+            }
+            if self.broken.is_none() {
+                self.restart(WorkerId(i as u32));
+            }
         }
     }
 
@@ -394,46 +633,48 @@ impl Dispatcher {
     /// or stopped there (a worker that cannot stop it ends itself, and its exit answers the
     /// call `cancelled`); a finished one is left.
     fn cancel(&mut self, job: JobId, index: TaskIndex) {
-        if let Some(at) = self
-            .queue
-            .iter()
-            .position(|q| q.job == job && q.task.index == index)
+        let module = self.jobs.get(&job).map_or(0, |j| j.module);
+        if let Some(m) = self.modules.get_mut(module as usize)
+            && let Some(at) = m
+                .queue
+                .iter()
+                .position(|q| q.job == job && q.task.index == index)
         {
-            let _ = self.queue.remove(at);
+            let _ = m.queue.remove(at);
+            self.queued -= 1;
             self.deliver(job, vec![cancelled_before_start(index)]);
             return;
         }
-        for worker in self.slots.iter_mut().filter_map(|s| s.worker.as_mut()) {
-            for batch in &mut worker.in_flight {
-                let Some(position) = batch
-                    .tasks
-                    .iter()
-                    .position(|q| q.job == job && q.task.index == index)
-                else {
-                    continue;
-                };
-                if batch.tasks[position].cancelled {
+        for slot in &mut self.slots {
+            for worker in slot.worker.iter_mut().chain(slot.old.iter_mut()) {
+                for batch in &mut worker.in_flight {
+                    let Some(position) = batch
+                        .tasks
+                        .iter()
+                        .position(|q| q.job == job && q.task.index == index)
+                    else {
+                        continue;
+                    };
+                    if batch.tasks[position].cancelled {
+                        return;
+                    }
+                    batch.tasks[position].cancelled = true;
+                    let frame = encode_frame(&ToWorkerRef::Cancel {
+                        batch: batch.id,
+                        position: position as u32,
+                    });
+                    if let Ok(frame) = frame {
+                        worker.link.send(frame);
+                    }
                     return;
                 }
-                batch.tasks[position].cancelled = true;
-                let frame = encode_frame(&ToWorkerRef::Cancel {
-                    batch: batch.id,
-                    position: position as u32,
-                });
-                if let Ok(frame) = frame {
-                    worker.link.send(frame);
-                }
-                return;
             }
         }
     }
 
     fn on_worker(&mut self, slot: WorkerId, generation: u64, event: WorkerEvent) {
-        let Some(s) = self.slots.get_mut(slot.0 as usize) else {
-            return;
-        };
-        let Some(worker) = s.worker.as_mut().filter(|_| s.generation == generation) else {
-            return; // a late event from a process already replaced
+        let Some(worker) = self.worker_mut(slot, generation) else {
+            return; // a late event from a process already gone
         };
         match event {
             WorkerEvent::Message(FromWorker::Ready {
@@ -444,8 +685,10 @@ impl Dispatcher {
                 match &mut worker.phase {
                     Phase::Starting => worker.phase = Phase::Ready { pid },
                     // Trouble came first: its tasks may run now, so its exit charges them.
-                    Phase::Failing { pid: known, .. } => *known = Some(pid),
-                    Phase::Ready { .. } | Phase::Retiring { .. } => {}
+                    Phase::Failing { pid: known, .. } | Phase::Retiring { pid: known } => {
+                        *known = Some(pid)
+                    }
+                    Phase::Ready { .. } => {}
                 }
                 self.start_failures = 0;
                 self.killed_starts = 0;
@@ -458,9 +701,9 @@ impl Dispatcher {
             WorkerEvent::Message(FromWorker::SetupFailed { message }) => {
                 worker.fail(message, false)
             }
-            WorkerEvent::Message(FromWorker::Done(done)) => self.on_done(slot, done),
+            WorkerEvent::Message(FromWorker::Done(done)) => self.on_done(slot, generation, done),
             WorkerEvent::Message(FromWorker::Stuck { id, done, index }) => {
-                self.on_stuck(slot, id, done, index);
+                self.on_stuck(slot, generation, id, done, index);
             }
             WorkerEvent::Message(FromWorker::NotStarted { batch, position }) => {
                 let task = worker
@@ -482,12 +725,15 @@ impl Dispatcher {
                 status,
                 killed,
                 stderr,
-            } => self.on_exit(slot, status, killed, stderr),
+            } => self.on_exit(slot, generation, status, killed, stderr),
         }
     }
 
-    fn on_done(&mut self, slot: WorkerId, done: BatchDone) {
-        let Some(worker) = self.slots[slot.0 as usize].worker.as_mut() else {
+    fn on_done(&mut self, slot: WorkerId, generation: u64, done: BatchDone) {
+        let current = self.slots[slot.0 as usize].generation == generation;
+        let max_tasks = self.max_tasks;
+        let plugins = self.plugins;
+        let Some(worker) = self.worker_mut(slot, generation) else {
             return;
         };
         let matches = worker
@@ -505,20 +751,25 @@ impl Dispatcher {
         let Some(batch) = worker.in_flight.pop_front() else {
             return;
         };
-        self.contexts.forget(batch.id);
         worker.head_since = (!worker.in_flight.is_empty()).then(Instant::now);
 
         let pid = worker.pid();
-        if let Phase::Ready { pid } = worker.phase
-            && self.max_tasks.is_some_and(|max| worker.sent >= max)
-            && worker.in_flight.is_empty()
-        {
-            // It ran its share (--max-tasks-per-worker): replace it.
-            worker.phase = Phase::Retiring { pid };
-            worker.link.kill();
+        if worker.in_flight.is_empty() {
+            let its_share = max_tasks.is_some_and(|max| worker.sent >= max);
+            if matches!(worker.phase, Phase::Ready { .. }) && (its_share || !current) {
+                // It ran its share (--max-tasks-per-worker), or it finished what it held
+                // under an older setup: replace it.
+                worker.retire();
+            }
         }
-        self.policy
-            .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
+        let version = plugins
+            .then(|| worker.versions.get(batch.module as usize).copied())
+            .flatten();
+        self.contexts.forget(batch.id);
+        if let Some(m) = self.modules.get_mut(batch.module as usize) {
+            m.policy
+                .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
+        }
         let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
         let mut run_job = None;
         for (queued, outcome) in batch.tasks.into_iter().zip(done.outcomes) {
@@ -539,6 +790,7 @@ impl Dispatcher {
                     .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value)),
                 output: outcome.output,
                 nanos: outcome.nanos,
+                plugin_version: version,
             });
         }
         if let Some(job) = run_job {
@@ -549,8 +801,16 @@ impl Dispatcher {
     /// A task is blocked past its timeout where epochs cannot reach it: keep what the batch
     /// finished, report the task as `timeout`, put the rest back (they did not run), and kill
     /// the worker; its exit starts a replacement.
-    fn on_stuck(&mut self, slot: WorkerId, id: BatchId, done: Vec<WireOutcome>, index: TaskIndex) {
-        let Some(worker) = self.slots[slot.0 as usize].worker.as_mut() else {
+    fn on_stuck(
+        &mut self,
+        slot: WorkerId,
+        generation: u64,
+        id: BatchId,
+        done: Vec<WireOutcome>,
+        index: TaskIndex,
+    ) {
+        let plugins = self.plugins;
+        let Some(worker) = self.worker_mut(slot, generation) else {
             return;
         };
         if worker.in_flight.front().is_none_or(|b| b.id != id) {
@@ -561,18 +821,25 @@ impl Dispatcher {
             format!("it was stopped because task {index} was stuck"),
             true,
         );
+        let setup = Arc::clone(&worker.setup);
+        let versions = Arc::clone(&worker.versions);
         let mut batches: Vec<InFlight> = worker.in_flight.drain(..).collect();
         for b in &batches {
             self.contexts.forget(b.id);
         }
         let first = batches.remove(0);
+        let module = first.module;
+        let version = plugins
+            .then(|| versions.get(module as usize).copied())
+            .flatten();
         let mut tasks = first.tasks.into_iter();
         let finished: Vec<Queued> = tasks.by_ref().take(done.len()).collect();
         let stuck = tasks.next();
-        let mut back: Vec<Queued> = tasks.collect();
-        back.extend(batches.into_iter().flat_map(|b| b.tasks));
-        for q in back.into_iter().rev().filter(|q| !q.answered) {
-            self.queue.push_front(q);
+        let rest: Vec<Queued> = tasks.filter(|q| !q.answered).collect();
+        self.enqueue(module, rest, true);
+        for b in batches.into_iter().rev() {
+            let back: Vec<Queued> = b.tasks.into_iter().filter(|q| !q.answered).collect();
+            self.enqueue(b.module, back, true);
         }
         for (q, outcome) in finished.into_iter().zip(done) {
             if q.answered {
@@ -590,35 +857,62 @@ impl Dispatcher {
                     result,
                     output: outcome.output,
                     nanos: outcome.nanos,
+                    plugin_version: version,
                 }],
             );
         }
         if let Some(q) = stuck {
-            let limit = self.setup.limits.timeout.map_or_else(String::new, |t| {
-                format!(" of {} (--timeout)", format_duration(t))
-            });
+            let limit = Dispatcher::timeout_of(&setup, module, &q.task)
+                .map_or_else(String::new, |t| {
+                    format!(" of {} (--timeout)", format_duration(t))
+                });
             let message = format!(
                 "the task ran past its limit{limit} blocked inside a host call, where it cannot \
                  be interrupted; its worker process was stopped and replaced"
             );
             let mut outcome = TaskOutcome::failed(q.task.index, ErrorKind::Timeout, message);
             outcome.worker_pid = pid;
+            outcome.plugin_version = version;
             self.deliver(q.job, vec![outcome]);
         }
     }
 
-    fn on_exit(&mut self, slot: WorkerId, status: String, killed: bool, stderr: String) {
-        let Some(mut worker) = self.slots[slot.0 as usize].worker.take() else {
+    fn on_exit(
+        &mut self,
+        slot: WorkerId,
+        generation: u64,
+        status: String,
+        killed: bool,
+        stderr: String,
+    ) {
+        let s = &mut self.slots[slot.0 as usize];
+        let current = s.generation == generation;
+        let taken = if current {
+            s.worker.take()
+        } else {
+            s.old
+                .iter()
+                .position(|w| w.generation == generation)
+                .map(|at| s.old.swap_remove(at))
+        };
+        let Some(mut worker) = taken else {
             return;
         };
+        if !self.slots.iter().any(|s| !s.old.is_empty()) {
+            // No process of an older setup is left to load a replaced version's artifact.
+            self.retired.clear();
+        }
         for b in &worker.in_flight {
             self.contexts.forget(b.id);
         }
-        let held: Vec<Queued> = worker
+        let held: Vec<(u32, Queued)> = worker
             .in_flight
             .drain(..)
-            .flat_map(|b| b.tasks)
-            .filter(|q| !q.answered)
+            .flat_map(|b| {
+                let module = b.module;
+                b.tasks.into_iter().map(move |q| (module, q))
+            })
+            .filter(|(_, q)| !q.answered)
             .collect();
         let what = match (&worker.phase, stderr.is_empty()) {
             (Phase::Failing { trouble, .. }, _) => format!("{status}: {trouble}"),
@@ -628,9 +922,7 @@ impl Dispatcher {
         let ran = worker.pid();
         let pid = ran.map_or_else(String::new, |p| format!(" (pid {p})"));
         if let Phase::Retiring { .. } = worker.phase {
-            for q in held.into_iter().rev() {
-                self.queue.push_front(q);
-            }
+            self.put_back(held);
         } else if ran.is_none() {
             // It never started: the tasks did not run, so put them back untouched.
             let from_outside = killed && matches!(worker.phase, Phase::Starting);
@@ -639,9 +931,7 @@ impl Dispatcher {
             } else {
                 self.start_failures += 1;
             }
-            for q in held.into_iter().rev() {
-                self.queue.push_front(q);
-            }
+            self.put_back(held);
             if self.start_failures >= MAX_START_FAILURES {
                 self.break_pool(format!(
                     "worker processes cannot start: the last one ended: {what}"
@@ -659,7 +949,7 @@ impl Dispatcher {
         } else {
             let mut lost = Vec::new();
             let mut again = Vec::new();
-            for mut q in held {
+            for (module, mut q) in held {
                 if q.cancelled {
                     // Its cancel is what took the worker down, or it would be cancelled anyway.
                     let outcome = TaskOutcome::failed(
@@ -675,14 +965,12 @@ impl Dispatcher {
                 }
                 q.attempts += 1;
                 if q.attempts <= self.retries {
-                    again.push(q);
+                    again.push((module, q));
                 } else {
                     lost.push(q);
                 }
             }
-            for q in again.into_iter().rev() {
-                self.queue.push_front(q);
-            }
+            self.put_back(again);
             for q in lost {
                 let tries = if q.attempts > 1 {
                     format!(" (after {} attempts)", q.attempts)
@@ -701,17 +989,43 @@ impl Dispatcher {
                 );
             }
         }
-        self.restart(slot);
+        if current {
+            self.restart(slot);
+        }
+    }
+
+    /// Puts tasks a worker held back at the front of their modules' queues, in their order.
+    fn put_back(&mut self, held: Vec<(u32, Queued)>) {
+        let mut runs: Vec<(u32, Vec<Queued>)> = Vec::new();
+        for (module, q) in held {
+            match runs.last_mut() {
+                Some((m, run)) if *m == module => run.push(q),
+                _ => runs.push((module, vec![q])),
+            }
+        }
+        // Later batches first, so each module's queue ends in the order they were held.
+        for (module, run) in runs.into_iter().rev() {
+            self.enqueue(module, run, true);
+        }
     }
 
     fn restart(&mut self, slot: WorkerId) {
         let s = &mut self.slots[slot.0 as usize];
         s.generation += 1;
+        let generation = s.generation;
         match self
             .transport
-            .start(slot, s.generation, &self.setup, self.reports.clone())
+            .start(slot, generation, &self.setup, self.reports.clone())
         {
-            Ok(link) => s.worker = Some(Worker::new(link)),
+            Ok(link) => {
+                let worker = Worker::new(
+                    link,
+                    generation,
+                    Arc::clone(&self.setup),
+                    Arc::clone(&self.versions),
+                );
+                self.slots[slot.0 as usize].worker = Some(worker);
+            }
             Err(e) => {
                 self.start_failures += 1;
                 if self.start_failures >= MAX_START_FAILURES {
@@ -723,7 +1037,12 @@ impl Dispatcher {
 
     /// No worker can be started: fail everything queued and everything to come.
     fn break_pool(&mut self, reason: String) {
-        let queued: Vec<Queued> = self.queue.drain(..).collect();
+        let queued: Vec<Queued> = self
+            .modules
+            .iter_mut()
+            .flat_map(|m| m.queue.drain(..))
+            .collect();
+        self.queued = 0;
         for q in queued {
             self.deliver(
                 q.job,
@@ -747,13 +1066,23 @@ impl Dispatcher {
     }
 
     /// Job `job` starts.
-    fn open(&mut self, job: JobId, results: JobSender, scope: Arc<JobScope>, cancellable: bool) {
+    fn open(
+        &mut self,
+        job: JobId,
+        results: JobSender,
+        scope: Arc<JobScope>,
+        cancellable: bool,
+        target: Option<Arc<PluginTarget>>,
+    ) {
         self.jobs_with_context += usize::from(!scope.is_plain());
         self.cancellable_jobs += usize::from(cancellable);
         let job_entry = Job {
             results,
             scope,
             cancellable,
+            module: target.as_ref().map_or(0, |t| t.plugin),
+            target,
+            renumbered: None,
         };
         self.jobs.insert(job, job_entry);
     }
@@ -765,7 +1094,7 @@ impl Dispatcher {
     }
 
     fn schedule(&mut self) {
-        if self.queue.is_empty() {
+        if self.queued == 0 {
             return;
         }
         let live = self
@@ -777,19 +1106,35 @@ impl Dispatcher {
         if live == 0 {
             return;
         }
+        // With several plugins, a worker first leaves a plugin it holds no instance of to a
+        // better placed one (see `elsewhere`); a round in which that left everything waiting
+        // is made again without.
+        let mut placing = self.plugins && self.modules.len() > 1;
         // One batch per worker per round, so a short queue spreads over all workers.
         loop {
             let mut sent_any = false;
+            let mut left = false;
             for i in 0..self.slots.len() {
-                if self.queue.is_empty() {
+                if self.queued == 0 {
                     return;
                 }
-                let chunk = self.policy.chunk(self.queue.len(), live);
-                let depth = self.policy.depth(chunk);
-                let Some(worker) = self.slots[i].worker.as_mut() else {
+                let Some(worker) = self.slots[i].worker.as_ref() else {
                     continue;
                 };
-                if worker.in_flight.len() >= depth || !worker.takes_batches() {
+                if !worker.takes_batches() {
+                    continue;
+                }
+                let Some(module) = pick_module(&self.modules, &worker.recent) else {
+                    continue;
+                };
+                let m = &self.modules[module as usize];
+                let chunk = m.policy.chunk(m.queue.len(), live);
+                let depth = m.policy.depth(chunk);
+                if worker.in_flight.len() >= depth {
+                    continue;
+                }
+                if placing && self.elsewhere(i, module, depth) {
+                    left = true;
                     continue;
                 }
                 let share = self.max_tasks.map_or(usize::MAX, |max| {
@@ -798,94 +1143,225 @@ impl Dispatcher {
                 if share == 0 {
                     continue;
                 }
-                let take = chunk.min(self.queue.len()).min(share);
-                let take = fitting(self.queue.iter().map(|q| q.task.input.len()), take);
-                worker.sent += take as u64;
-                let tasks: Vec<Queued> = self.queue.drain(..take).collect();
-                let id = BatchId(self.next_batch);
-                self.next_batch += 1;
-                let cancellable = self.cancellable_jobs > 0
-                    && tasks
-                        .iter()
-                        .any(|q| self.jobs.get(&q.job).is_some_and(|j| j.cancellable));
-                // Filed before the batch is sent: its first host call may come at once.
-                if self.jobs_with_context > 0 {
-                    for (position, q) in tasks.iter().enumerate() {
-                        if let Some(j) = self.jobs.get(&q.job).filter(|j| !j.scope.is_plain()) {
-                            self.contexts
-                                .file(id, position as u32, Arc::clone(&j.scope));
-                        }
-                    }
+                let take = chunk.min(m.queue.len()).min(share);
+                let take = fitting(m.queue.iter().map(|q| q.task.input.len()), take);
+                if self.send_batch(i, module, take) {
+                    sent_any = true;
                 }
-                let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
-                    id,
-                    cancellable,
-                    tasks: tasks
-                        .iter()
-                        .map(|q| WireTaskRef {
-                            index: q.task.index,
-                            input: &q.task.input,
-                            call: q.task.call.as_deref(),
-                        })
-                        .collect(),
-                }));
-                match frame {
-                    Ok(frame) => worker.link.send(frame),
-                    Err(e) => {
-                        // Only an input over the frame limit by itself gets here (`fitting`
-                        // sends it alone): fail it.
-                        self.contexts.forget(id);
-                        let bytes: usize = tasks.iter().map(|q| q.task.input.len()).sum();
-                        let message = match e {
-                            FrameError::TooLarge(_) => format!(
-                                "the input is {bytes} bytes, more than the {} MiB a worker takes \
-                                 in one message: pass data this large in a file (--dir) and \
-                                 its path as the input",
-                                MAX_FRAME >> 20
-                            ),
-                            e => format!("the input cannot be sent to a worker: {e}"),
-                        };
-                        let failed: Vec<(JobId, TaskOutcome)> = tasks
-                            .into_iter()
-                            .map(|q| {
-                                let o = TaskOutcome::failed(
-                                    q.task.index,
-                                    ErrorKind::BadInput,
-                                    &message,
-                                );
-                                (q.job, o)
-                            })
-                            .collect();
-                        for (job, outcome) in failed {
-                            self.deliver(job, vec![outcome]);
-                        }
-                        continue;
-                    }
-                }
-                if worker.in_flight.is_empty() {
-                    worker.head_since = Some(Instant::now());
-                }
-                let budget = self.batch_budget(&tasks);
-                let Some(worker) = self.slots[i].worker.as_mut() else {
-                    continue;
-                };
-                worker.in_flight.push_back(InFlight { id, tasks, budget });
-                sent_any = true;
             }
             if !sent_any {
+                if left && placing {
+                    placing = false;
+                    continue;
+                }
                 return;
             }
         }
     }
 
+    /// Whether `module`'s next batch should go to another worker than slot `i`'s, which holds
+    /// no instance of it: one with room for a batch (fewer than `depth`) that holds one, or,
+    /// when none does, one that holds fewer batches, or as many and fewer instances (so new
+    /// plugins spread over the workers). Never once the module waited past
+    /// [`WARM_PATIENCE`].
+    fn elsewhere(&self, i: usize, module: u32, depth: usize) -> bool {
+        let Some(here) = self.slots[i].worker.as_ref() else {
+            return false;
+        };
+        if here.recent.contains(&module) {
+            return false;
+        }
+        let m = &self.modules[module as usize];
+        if m.waiting_since.is_none_or(|s| s.elapsed() > WARM_PATIENCE) {
+            return false;
+        }
+        let load = |w: &Worker| (w.in_flight.len(), w.recent.len());
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .filter_map(|(_, s)| s.worker.as_ref())
+            .filter(|o| o.takes_batches() && o.in_flight.len() < depth)
+            .any(|o| o.recent.contains(&module) || load(o) < load(here))
+    }
+
+    /// Sends the first `take` tasks of `module`'s queue to slot `i`'s worker as one batch;
+    /// false when none went (they failed here instead).
+    fn send_batch(&mut self, i: usize, module: u32, take: usize) -> bool {
+        let m = &mut self.modules[module as usize];
+        let tasks: Vec<Queued> = m.queue.drain(..take).collect();
+        m.waiting_since = (!m.queue.is_empty() && self.plugins).then(Instant::now);
+        self.queued -= take;
+        let id = BatchId(self.next_batch);
+        self.next_batch += 1;
+        // (Tasks of one job come in runs: look each job up once.)
+        let mut last = None;
+        let cancellable = self.cancellable_jobs > 0
+            && tasks.iter().any(|q| {
+                let seen = last.replace(q.job) == Some(q.job);
+                !seen && self.jobs.get(&q.job).is_some_and(|j| j.cancellable)
+            });
+        // In a pool of plugins, a job whose export was numbered in another version of the
+        // plugin than the one this batch runs finds it by name; a version without it fails
+        // the task.
+        let (tasks, calls) = if self.plugins {
+            self.renumber(module, tasks)
+        } else {
+            (tasks, Vec::new())
+        };
+        if tasks.is_empty() {
+            return false;
+        }
+        // Filed before the batch is sent: its first host call may come at once.
+        if self.jobs_with_context > 0 {
+            for (position, q) in tasks.iter().enumerate() {
+                if let Some(j) = self.jobs.get(&q.job).filter(|j| !j.scope.is_plain()) {
+                    self.contexts
+                        .file(id, position as u32, Arc::clone(&j.scope));
+                }
+            }
+        }
+        let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
+            id,
+            cancellable,
+            tasks: tasks
+                .iter()
+                .map(|q| WireTaskRef {
+                    index: q.task.index,
+                    input: &q.task.input,
+                    call: match calls.iter().find(|(job, _)| *job == q.job) {
+                        Some((_, call)) => call.as_ref(),
+                        None => q.task.call.as_deref(),
+                    },
+                })
+                .collect(),
+            module,
+        }));
+        let Some(worker) = self.slots[i].worker.as_mut() else {
+            return false;
+        };
+        match frame {
+            Ok(frame) => worker.link.send(frame),
+            Err(e) => {
+                // Only an input over the frame limit by itself gets here (`fitting` sends it
+                // alone): fail it.
+                self.contexts.forget(id);
+                let bytes: usize = tasks.iter().map(|q| q.task.input.len()).sum();
+                let message = match e {
+                    FrameError::TooLarge(_) => format!(
+                        "the input is {bytes} bytes, more than the {} MiB a worker takes in one \
+                         message: pass data this large in a file (--dir) and its path as the \
+                         input",
+                        MAX_FRAME >> 20
+                    ),
+                    e => format!("the input cannot be sent to a worker: {e}"),
+                };
+                for q in tasks {
+                    let outcome = TaskOutcome::failed(q.task.index, ErrorKind::BadInput, &message);
+                    self.deliver(q.job, vec![outcome]);
+                }
+                return false;
+            }
+        }
+        worker.sent += tasks.len() as u64;
+        if worker.in_flight.is_empty() {
+            worker.head_since = Some(Instant::now());
+        }
+        let kept = worker.setup.kept_instances as usize;
+        worker.used(module, kept);
+        let budget = Dispatcher::batch_budget(&worker.setup, module, &tasks);
+        worker.in_flight.push_back(InFlight {
+            id,
+            module,
+            tasks,
+            budget,
+        });
+        true
+    }
+
+    /// The calls of `tasks` for the current version of plugin `module`: for each job whose
+    /// export was numbered in another version, its number there (by name), or, when that
+    /// version lacks it, the job's tasks fail `bad-input`. Returns the tasks that go, and the
+    /// calls that replace their own, by job.
+    #[allow(clippy::type_complexity)]
+    fn renumber(
+        &mut self,
+        module: u32,
+        tasks: Vec<Queued>,
+    ) -> (Vec<Queued>, Vec<(JobId, Option<TaskCall>)>) {
+        let version = self.modules[module as usize].version;
+        let mut calls: Vec<(JobId, Option<TaskCall>)> = Vec::new();
+        let mut refused: Vec<(JobId, String)> = Vec::new();
+        for q in &tasks {
+            if calls.iter().any(|(j, _)| *j == q.job) || refused.iter().any(|(j, _)| *j == q.job) {
+                continue;
+            }
+            let Some(job) = self.jobs.get_mut(&q.job) else {
+                continue;
+            };
+            let Some(target) = job.target.as_ref().filter(|t| t.version != version) else {
+                continue;
+            };
+            let Some(function) = target.function.clone() else {
+                continue; // the plugin's own function: number 0 in every version
+            };
+            let number = match &job.renumbered {
+                Some((v, number)) if *v == version => number.clone(),
+                _ => {
+                    let functions = match self.setup.module(module).map(|m| &m.entry) {
+                        Some(Entry::Functions { functions, .. }) => functions.as_slice(),
+                        _ => &[],
+                    };
+                    let number = functions
+                        .iter()
+                        .position(|f| *f == function)
+                        .map(|n| n as u32)
+                        .ok_or_else(|| {
+                            format!(
+                                "version {version} of the plugin has no export `{function}` \
+                                 (the call was made to version {}, which had it)",
+                                target.version
+                            )
+                        });
+                    job.renumbered = Some((version, number.clone()));
+                    number
+                }
+            };
+            match number {
+                Ok(export) => {
+                    let limits = q.task.limits().copied();
+                    let call =
+                        (export != 0 || limits.is_some()).then_some(TaskCall { export, limits });
+                    calls.push((q.job, call));
+                }
+                Err(message) => refused.push((q.job, message)),
+            }
+        }
+        if refused.is_empty() {
+            return (tasks, calls);
+        }
+        let mut going = Vec::with_capacity(tasks.len());
+        for q in tasks {
+            match refused.iter().find(|(j, _)| *j == q.job) {
+                Some((_, message)) => {
+                    let outcome = TaskOutcome::failed(q.task.index, ErrorKind::BadInput, message);
+                    self.deliver(q.job, vec![outcome]);
+                }
+                None => going.push(q),
+            }
+        }
+        (going, calls)
+    }
+
     fn shutdown(&mut self) {
-        let mut running = 0;
+        let mut running: Vec<(WorkerId, u64)> = Vec::new();
         let mut left: Vec<Queued> = Vec::new();
-        for slot in &mut self.slots {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             // Dropping the worker closes its link too.
-            if let Some(mut worker) = slot.worker.take() {
+            let workers = slot.worker.take().into_iter().chain(slot.old.drain(..));
+            for mut worker in workers {
                 worker.link.kill();
-                running += 1;
+                running.push((WorkerId(i as u32), worker.generation));
                 left.extend(
                     worker
                         .in_flight
@@ -895,7 +1371,10 @@ impl Dispatcher {
                 );
             }
         }
-        left.extend(self.queue.drain(..));
+        for m in &mut self.modules {
+            left.extend(m.queue.drain(..));
+        }
+        self.queued = 0;
         for q in left {
             let outcome = TaskOutcome::cancelled(q.task.index, Cancelled::BeforeFinish);
             self.deliver(q.job, vec![outcome]);
@@ -903,7 +1382,7 @@ impl Dispatcher {
         // Wait (briefly) until every killed worker is reaped, so none outlives the pool; answer
         // what still arrives meanwhile.
         let deadline = Instant::now() + Duration::from_secs(2);
-        while running > 0 {
+        while !running.is_empty() {
             let Ok(inbox) = self.inbox.recv_deadline(deadline) else {
                 break;
             };
@@ -912,7 +1391,7 @@ impl Dispatcher {
                     slot,
                     generation,
                     event: WorkerEvent::Exited { .. },
-                }) if self.slots[slot.0 as usize].generation == generation => running -= 1,
+                }) => running.retain(|&w| w != (slot, generation)),
                 Inbox::Request(Request::Submit { job, tasks }) => {
                     self.deliver(job, TaskOutcome::never_started(tasks));
                 }
@@ -921,11 +1400,41 @@ impl Dispatcher {
                     results,
                     scope,
                     cancellable,
-                }) => self.open(job, results, scope, cancellable),
-                Inbox::Report(_) | Inbox::Request(_) => {}
+                    target,
+                }) => self.open(job, results, scope, cancellable, target),
+                Inbox::Report(_) | Inbox::Request(_) | Inbox::Control(_) => {}
             }
         }
     }
+}
+
+/// The module whose tasks go next to a worker that ran `recent` last: with one module, it;
+/// with several, the one that waited longest past [`WARM_PATIENCE`], else one the worker ran
+/// last (its instance is warm), else the one that waited longest.
+fn pick_module(modules: &[ModuleQueue], recent: &VecDeque<u32>) -> Option<u32> {
+    if modules.len() == 1 {
+        return (!modules[0].queue.is_empty()).then_some(0);
+    }
+    let mut oldest: Option<(u32, Option<Instant>)> = None;
+    let mut warm: Option<(u32, Option<Instant>)> = None;
+    for (n, m) in modules.iter().enumerate() {
+        if m.queue.is_empty() {
+            continue;
+        }
+        let (n, since) = (n as u32, m.waiting_since);
+        if oldest.is_none_or(|(_, o)| since < o) {
+            oldest = Some((n, since));
+        }
+        if recent.contains(&n) && warm.is_none_or(|(_, w)| since < w) {
+            warm = Some((n, since));
+        }
+    }
+    let (longest, since) = oldest?;
+    let overdue = since.is_none_or(|s| s.elapsed() > WARM_PATIENCE);
+    if overdue {
+        return Some(longest);
+    }
+    Some(warm.map_or(longest, |(n, _)| n))
 }
 
 /// The outcome of a call cancelled before it started.
@@ -934,6 +1443,16 @@ fn cancelled_before_start(index: TaskIndex) -> TaskOutcome {
         index,
         ErrorKind::Cancelled,
         "the call was cancelled before it started",
+    )
+}
+
+/// The outcome of a call whose plugin was removed before it started.
+fn removed_before_start(index: TaskIndex, plugin: Option<&str>) -> TaskOutcome {
+    let plugin = plugin.map_or_else(|| "its plugin".to_string(), |p| format!("plugin `{p}`"));
+    TaskOutcome::failed(
+        index,
+        ErrorKind::PluginRemoved,
+        format!("{plugin} was removed from the pool before this call started"),
     )
 }
 
@@ -947,10 +1466,29 @@ mod tests {
     use super::*;
     use crate::limits::Limits;
     use crate::pool::fake_transport::{Act, FakeTransport, Record, Script};
+    use crate::pool::inbox::Requests;
     use crate::pool::job;
     use crate::pool::request::JobCall;
     use crate::sync::lock;
-    use crate::vocab::{Entry, FunctionPath, Grants, ModuleKind};
+    use crate::vocab::{Entry, FunctionPath, Grants, ModuleKind, ModuleSetup};
+
+    /// A module named `name` with these functions, at an artifact that is not there (the fakes
+    /// load nothing; one with a name answers `NAME#EXPORT:INPUT`).
+    fn fake_module(name: &str, functions: &[&str]) -> ModuleSetup {
+        ModuleSetup {
+            name: name.into(),
+            artifact: PathBuf::from("/nonexistent.cwasm"),
+            kind: ModuleKind::Component,
+            entry: Entry::Functions {
+                functions: functions.iter().map(|f| FunctionPath::parse(f)).collect(),
+                init: None,
+            },
+            limits: Limits::for_processes(2),
+            fresh: false,
+            timed: false,
+            host_imports: Vec::new(),
+        }
+    }
 
     /// A pool over fake workers acting as `script`: `tasks` inputs `0..tasks` through one job;
     /// returns every outcome by index (asserting each index comes exactly once) and what the
@@ -965,21 +1503,13 @@ mod tests {
         let (transport, record) = FakeTransport::new(script);
         let config = DispatcherConfig {
             processes: 2,
-            setup: Setup {
-                artifact: PathBuf::from("/nonexistent.cwasm"),
-                kind: ModuleKind::Component,
-                entry: Entry::Functions {
-                    functions: vec![FunctionPath::parse("f")],
-                    init: None,
-                },
-                limits: Limits::for_processes(2),
-                fresh: false,
-                memory_init: crate::sandbox::engine::MemoryInit::CopyOnWrite,
-                timed: false,
-                grants: Grants::default(),
-                host_imports: Vec::new(),
-                host_socket: None,
-            },
+            setup: Setup::one(
+                fake_module("", &["f"]),
+                crate::sandbox::engine::MemoryInit::CopyOnWrite,
+                Grants::default(),
+                crate::sandbox::engine::EngineSettings { fuel: false },
+            ),
+            plugins: false,
             chunksize,
             retries,
             max_tasks_per_worker,
@@ -1199,5 +1729,361 @@ mod tests {
             2 + MAX_KILLED_STARTS as usize - 1,
             "{record:?}"
         );
+    }
+
+    /// A pool of plugins named `names` (each exporting `f` and `g`) over `processes` normal
+    /// fake workers, chunks of 2.
+    fn plugin_dispatcher(
+        names: &[&str],
+        processes: usize,
+    ) -> (Requests, std::thread::JoinHandle<()>, Arc<Mutex<Record>>) {
+        let (transport, record) = FakeTransport::new(script(|_, _| Act::Normal));
+        let mut setup = Setup::one(
+            fake_module(names[0], &["f", "g"]),
+            crate::sandbox::engine::MemoryInit::CopyOnWrite,
+            Grants::default(),
+            crate::sandbox::engine::EngineSettings { fuel: false },
+        );
+        setup.modules = names
+            .iter()
+            .map(|n| Some(fake_module(n, &["f", "g"])))
+            .collect();
+        setup.kept_instances = 4;
+        let config = DispatcherConfig {
+            processes,
+            setup,
+            plugins: true,
+            chunksize: Some(2),
+            retries: 1,
+            max_tasks_per_worker: None,
+            host: HostImports::default(),
+        };
+        let (requests, handle) = start(config, Box::new(transport)).expect("starts");
+        (requests, handle, record)
+    }
+
+    /// Opens job `job` calling plugin `plugin` (its export `function`, numbered `export` in
+    /// `version`; `None`: its own function).
+    fn plugin_job(
+        requests: &Requests,
+        job: JobId,
+        plugin: u32,
+        version: u32,
+        function: Option<(&str, u32)>,
+    ) -> (job::Submitter, job::Outcomes) {
+        let call = JobCall {
+            export: function.map_or(0, |(_, n)| n),
+            target: Some(Arc::new(PluginTarget {
+                plugin,
+                version,
+                function: function.map(|(f, _)| FunctionPath::parse(f)),
+            })),
+            ..JobCall::default()
+        };
+        job::open(requests, job, 1 << 16, false, call)
+    }
+
+    /// Every outcome of `outcomes`, by index, each exactly once, within 30 s.
+    fn all_of(outcomes: job::Outcomes) -> BTreeMap<u64, TaskOutcome> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(outcomes.collect::<Vec<TaskOutcome>>());
+        });
+        let outcomes = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("every task gets an outcome: the job does not hang");
+        let mut by_index = BTreeMap::new();
+        for outcome in outcomes {
+            let index = outcome.index().0;
+            assert!(
+                by_index.insert(index, outcome).is_none(),
+                "task {index} got two outcomes"
+            );
+        }
+        by_index
+    }
+
+    fn replace(requests: &Requests, plugin: u32, module: ModuleSetup) -> u32 {
+        let (done, answer) = crossbeam_channel::bounded(1);
+        assert!(requests.control(Control::Replace {
+            plugin,
+            module: Box::new(module),
+            keep: Box::new(()),
+            done,
+        }));
+        answer.recv().expect("the dispatcher answers")
+    }
+
+    fn remove(requests: &Requests, plugin: u32) {
+        let (done, answer) = crossbeam_channel::bounded(1);
+        assert!(requests.control(Control::Remove { plugin, done }));
+        answer.recv().expect("the dispatcher answers");
+    }
+
+    fn stop(requests: &Requests, handle: std::thread::JoinHandle<()>) {
+        requests.send(Request::Shutdown);
+        let _ = handle.join();
+    }
+
+    #[test]
+    fn after_a_replace_every_call_runs_on_the_new_version_and_none_is_lost() {
+        let (requests, handle, record) = plugin_dispatcher(&["a@0", "b@0"], 2);
+        let (mut submitter, outcomes) = plugin_job(&requests, 1, 0, 0, None);
+        for i in 0..3000 {
+            submitter.push(i.to_string());
+        }
+        submitter.flush();
+        assert_eq!(replace(&requests, 0, fake_module("a@1", &["f", "g"])), 1);
+        for i in 3000..6000 {
+            submitter.push(i.to_string());
+        }
+        submitter.finish();
+        let outcomes = all_of(outcomes);
+        assert_eq!(outcomes.len(), 6000);
+        let mut old = 0;
+        for (index, outcome) in &outcomes {
+            let version = outcome.plugin_version().expect("a plugin's version");
+            let want = format!("a@{version}#0:{index}");
+            assert_eq!(outcome.json(), Ok(want.as_str()), "task {index}");
+            if *index >= 3000 {
+                assert_eq!(version, 1, "task {index} came after the replace returned");
+            }
+            old += usize::from(version == 0);
+        }
+        assert!(
+            old > 0,
+            "calls submitted before the replace ran on version 0"
+        );
+        // The other plugin is untouched, on the new processes too.
+        let (mut submitter, outcomes) = plugin_job(&requests, 2, 1, 0, None);
+        submitter.push("7");
+        submitter.finish();
+        let outcome = &all_of(outcomes)[&0];
+        assert_eq!(outcome.json(), Ok("b@0#0:7"));
+        assert_eq!(outcome.plugin_version(), Some(0));
+        let record = std::mem::take(&mut *lock(&record));
+        assert_eq!(
+            record.strays, 0,
+            "no batch went to a process without its module"
+        );
+        assert_eq!(
+            record.started.len(),
+            4,
+            "each slot got a new process for the new version: {record:?}"
+        );
+        stop(&requests, handle);
+    }
+
+    #[test]
+    fn a_call_by_export_name_finds_it_in_a_new_version_or_says_it_is_gone() {
+        let (requests, handle, _) = plugin_dispatcher(&["a@0"], 1);
+        // `g` is export 1 in version 0 and export 2 in version 1.
+        let v1 = fake_module("a@1", &["f", "h", "g"]);
+        assert_eq!(replace(&requests, 0, v1), 1);
+        let (mut submitter, outcomes) = plugin_job(&requests, 1, 0, 0, Some(("g", 1)));
+        submitter.push("5");
+        submitter.finish();
+        assert_eq!(all_of(outcomes)[&0].json(), Ok("a@1#2:5"));
+        // Version 2 has no `g`.
+        assert_eq!(replace(&requests, 0, fake_module("a@2", &["f"])), 2);
+        let (mut submitter, outcomes) = plugin_job(&requests, 2, 0, 0, Some(("g", 1)));
+        submitter.push("5");
+        submitter.finish();
+        let error = all_of(outcomes)[&0].json().expect_err("g is gone").clone();
+        assert_eq!(error.kind(), ErrorKind::BadInput);
+        assert!(
+            error
+                .message()
+                .contains("version 2 of the plugin has no export `g`"),
+            "{}",
+            error.message()
+        );
+        // Its own function is number 0 in every version.
+        let (mut submitter, outcomes) = plugin_job(&requests, 3, 0, 0, None);
+        submitter.push("5");
+        submitter.finish();
+        assert_eq!(all_of(outcomes)[&0].json(), Ok("a@2#0:5"));
+        stop(&requests, handle);
+    }
+
+    #[test]
+    fn a_removed_plugins_waiting_calls_fail_and_so_does_every_later_one() {
+        let (requests, handle, record) = plugin_dispatcher(&["a@0", "b@0"], 1);
+        let (mut submitter, outcomes) = plugin_job(&requests, 1, 0, 0, None);
+        for i in 0..5000 {
+            submitter.push(i.to_string());
+        }
+        submitter.flush();
+        remove(&requests, 0);
+        submitter.finish();
+        let mut removed = 0;
+        for (index, outcome) in all_of(outcomes) {
+            match outcome.json() {
+                Ok(json) => assert_eq!(json, format!("a@0#0:{index}")),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::PluginRemoved, "{e}");
+                    assert!(
+                        e.message()
+                            .contains("plugin `a@0` was removed from the pool before this call"),
+                        "{e}"
+                    );
+                    removed += 1;
+                }
+            }
+        }
+        assert!(removed > 0, "calls still waiting when it was removed fail");
+        let (mut submitter, outcomes) = plugin_job(&requests, 2, 0, 0, None);
+        submitter.push("1");
+        submitter.finish();
+        let later = all_of(outcomes);
+        let kind = later[&0].json().expect_err("removed").kind();
+        assert_eq!(kind, ErrorKind::PluginRemoved);
+        let (mut submitter, outcomes) = plugin_job(&requests, 3, 1, 0, None);
+        submitter.push("1");
+        submitter.finish();
+        assert_eq!(all_of(outcomes)[&0].json(), Ok("b@0#0:1"));
+        assert_eq!(lock(&record).strays, 0);
+        stop(&requests, handle);
+    }
+
+    #[test]
+    fn a_worker_dying_after_a_replace_has_its_calls_run_again_on_the_new_version() {
+        // Slot 0's first process dies on its second batch, after the replace: its calls go
+        // to the new process, version 1.
+        let (transport, record) = FakeTransport::new(script(|slot, generation| {
+            if slot.0 == 0 && generation == 0 {
+                Act::DieOnBatch(1)
+            } else {
+                Act::Normal
+            }
+        }));
+        let mut setup = Setup::one(
+            fake_module("a@0", &["f"]),
+            crate::sandbox::engine::MemoryInit::CopyOnWrite,
+            Grants::default(),
+            crate::sandbox::engine::EngineSettings { fuel: false },
+        );
+        setup.kept_instances = 4;
+        let config = DispatcherConfig {
+            processes: 1,
+            setup,
+            plugins: true,
+            chunksize: Some(1),
+            retries: 1,
+            max_tasks_per_worker: None,
+            host: HostImports::default(),
+        };
+        let (requests, handle) = start(config, Box::new(transport)).expect("starts");
+        let (mut submitter, outcomes) = plugin_job(&requests, 1, 0, 0, None);
+        for i in 0..200 {
+            submitter.push(i.to_string());
+        }
+        submitter.flush();
+        replace(&requests, 0, fake_module("a@1", &["f"]));
+        submitter.finish();
+        let outcomes = all_of(outcomes);
+        assert_eq!(outcomes.len(), 200);
+        for (index, outcome) in &outcomes {
+            let version = outcome.plugin_version().expect("a version");
+            assert_eq!(
+                outcome.json(),
+                Ok(format!("a@{version}#0:{index}").as_str())
+            );
+        }
+        assert_eq!(lock(&record).strays, 0);
+        stop(&requests, handle);
+    }
+
+    fn waiting(tasks: usize, since: Option<Instant>) -> ModuleQueue {
+        ModuleQueue {
+            queue: (0..tasks)
+                .map(|i| Queued {
+                    job: 0,
+                    task: WireTask {
+                        index: TaskIndex(i as u64),
+                        input: "0".into(),
+                        call: None,
+                    },
+                    attempts: 0,
+                    cancelled: false,
+                    answered: false,
+                })
+                .collect(),
+            policy: ChunkPolicy::new(None),
+            waiting_since: since,
+            version: 0,
+            removed: false,
+            name: String::new(),
+            keep: None,
+        }
+    }
+
+    #[test]
+    fn a_worker_gets_the_plugin_it_holds_warm_unless_another_waited_too_long() {
+        let now = Instant::now();
+        let recent = |m: &[u32]| m.iter().copied().collect::<VecDeque<u32>>();
+        // 0 waited a little longer, but the worker holds 1 warm.
+        let modules = [
+            waiting(3, Some(now)),
+            waiting(3, Some(now + Duration::from_millis(1))),
+        ];
+        assert_eq!(pick_module(&modules, &recent(&[1])), Some(1));
+        assert_eq!(pick_module(&modules, &recent(&[])), Some(0), "the oldest");
+        assert_eq!(pick_module(&modules, &recent(&[2])), Some(0));
+        // Past the patience, the one that waited longest goes first, warm or not.
+        let long_ago = now - WARM_PATIENCE * 3;
+        let modules = [waiting(3, Some(long_ago)), waiting(3, Some(now))];
+        assert_eq!(pick_module(&modules, &recent(&[1])), Some(0));
+        // Empty queues are never picked.
+        let modules = [waiting(0, None), waiting(1, Some(now))];
+        assert_eq!(pick_module(&modules, &recent(&[0])), Some(1));
+        let modules = [waiting(0, None), waiting(0, None)];
+        assert_eq!(pick_module(&modules, &recent(&[0])), None);
+    }
+
+    #[test]
+    fn plugins_stay_on_the_workers_that_hold_them_warm() {
+        // Six plugins with work all along, two workers keeping four instances each: a batch
+        // to a worker for a plugin that is not among the four it ran last makes a new
+        // instance there. Once each plugin is warm somewhere, workers keep to those (the
+        // fakes answer at once, so a plugin rarely waits past the patience), so few do.
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let (requests, handle, record) = plugin_dispatcher(&names, 2);
+        let jobs: Vec<_> = (0..names.len() as u32)
+            .map(|plugin| {
+                let (mut submitter, outcomes) =
+                    plugin_job(&requests, plugin.into(), plugin, 0, None);
+                for i in 0..2000 {
+                    submitter.push(i.to_string());
+                }
+                submitter.finish();
+                outcomes
+            })
+            .collect();
+        for outcomes in jobs {
+            assert_eq!(all_of(outcomes).len(), 2000);
+        }
+        let record = std::mem::take(&mut *lock(&record));
+        let batches: usize = record.batches.values().map(Vec::len).sum();
+        let mut cold = 0;
+        for sent in record.batches.values() {
+            let mut warm: VecDeque<u32> = VecDeque::new();
+            for &module in sent {
+                if !warm.contains(&module) {
+                    cold += 1;
+                }
+                warm.retain(|&m| m != module);
+                warm.push_back(module);
+                if warm.len() > 4 {
+                    warm.pop_front();
+                }
+            }
+        }
+        assert!(batches >= 6000, "{batches}");
+        assert!(
+            cold * 5 < batches,
+            "{cold} of {batches} batches went to a worker without a warm instance"
+        );
+        stop(&requests, handle);
     }
 }

@@ -11,14 +11,15 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use super::events::{WorkerEvent, WorkerReport};
 use super::inbox::Reports;
 use super::transport::{Transport, WorkerLink};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::ids::WorkerId;
 use crate::sync::lock;
-use crate::vocab::{CapturedOutput, Setup, WireOutcome};
+use crate::vocab::{CapturedOutput, Setup, WireFailure, WireOutcome};
 use crate::wire::frame::read_frame;
 use crate::wire::message::{BatchDone, FromWorker, ToWorker};
 
-/// How one fake worker process behaves.
+/// How one fake worker process behaves. A fake's answer to a task is its input, or, for a
+/// module given a name, `NAME#EXPORT:INPUT` (so a test sees which module and export ran it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Act {
     /// Ready, then every batch answered: each task's result is its input.
@@ -45,6 +46,10 @@ pub(crate) struct Record {
     pub(crate) started: Vec<(WorkerId, u64)>,
     /// Tasks each process answered, by (slot, generation).
     pub(crate) answered: HashMap<(WorkerId, u64), usize>,
+    /// The batches each process got, by (slot, generation): the module of each, in order.
+    pub(crate) batches: HashMap<(WorkerId, u64), Vec<u32>>,
+    /// Batches sent to a process for a module its setup does not have.
+    pub(crate) strays: usize,
 }
 
 /// The fake transport.
@@ -88,10 +93,15 @@ impl Transport for FakeTransport {
         &mut self,
         slot: WorkerId,
         generation: u64,
-        _setup: &Setup,
+        setup: &Setup,
         events: Reports,
     ) -> Result<Box<dyn WorkerLink>, Error> {
         let act = (self.script)(slot, generation);
+        let names: Vec<Option<String>> = setup
+            .modules
+            .iter()
+            .map(|m| m.as_ref().map(|m| m.name.clone()))
+            .collect();
         lock(&self.record).started.push((slot, generation));
         let (tx, rx) = unbounded();
         let record = Arc::clone(&self.record);
@@ -104,7 +114,22 @@ impl Transport for FakeTransport {
                 });
             };
             let pid = 1000 + slot.0 * 100 + generation as u32;
-            run(act, pid, &rx, &report, |tasks| {
+            let batch = |module: u32| {
+                let mut record = lock(&record);
+                record
+                    .batches
+                    .entry((slot, generation))
+                    .or_default()
+                    .push(module);
+                match names.get(module as usize) {
+                    Some(Some(name)) => Some(name.clone()),
+                    _ => {
+                        record.strays += 1;
+                        None
+                    }
+                }
+            };
+            run(act, pid, &rx, &report, batch, |tasks| {
                 *lock(&record)
                     .answered
                     .entry((slot, generation))
@@ -121,6 +146,7 @@ fn run(
     pid: u32,
     rx: &Receiver<ToFake>,
     report: &dyn Fn(WorkerEvent),
+    module: impl Fn(u32) -> Option<String>,
     answered: impl Fn(usize),
 ) {
     let exited = |status: &str| WorkerEvent::Exited {
@@ -165,12 +191,22 @@ fn run(
                 return;
             }
         };
+        let name = module(batch.module);
         let outcomes: Vec<WireOutcome> = batch
             .tasks
             .iter()
             .map(|t| WireOutcome {
                 index: t.index,
-                result: Ok(t.input.clone()),
+                result: match &name {
+                    Some(name) if !name.is_empty() => {
+                        Ok(format!("{name}#{}:{}", t.export(), t.input).into())
+                    }
+                    Some(_) => Ok(t.input.clone()),
+                    None => Err(Box::new(WireFailure::new(
+                        ErrorKind::Trap,
+                        format!("no module number {}", batch.module),
+                    ))),
+                },
                 output: CapturedOutput::default(),
                 nanos: 0,
             })

@@ -12,7 +12,7 @@ use crossbeam_channel::{SendError, Sender, unbounded};
 use super::events::WorkerReport;
 use super::handlers::CallRoute;
 use super::request::Request;
-use crate::vocab::WireTask;
+use crate::vocab::{ModuleSetup, WireTask};
 
 /// What the dispatcher receives.
 pub enum Inbox {
@@ -20,6 +20,31 @@ pub enum Inbox {
     Request(Request),
     /// A worker link's report.
     Report(WorkerReport),
+    /// A change of a pool of plugins ([`crate::PluginPool`]).
+    Control(Control),
+}
+
+/// A change of a pool of plugins, answered on `done` once the dispatcher made it: every task
+/// it puts in a batch afterwards runs on the new version (or fails `plugin-removed`).
+pub enum Control {
+    /// Plugin `plugin` runs `module` from now on, as its next version (sent on `done`).
+    Replace {
+        /// The plugin's number.
+        plugin: u32,
+        /// The new version's module.
+        module: Box<ModuleSetup>,
+        /// What keeps its compiled artifact on disk while workers may load it (its `Task`).
+        keep: Box<dyn std::any::Any + Send>,
+        /// Where the new version's number goes.
+        done: Sender<u32>,
+    },
+    /// Plugin `plugin` is removed: calls not yet in a batch fail `plugin-removed`.
+    Remove {
+        /// The plugin's number.
+        plugin: u32,
+        /// Answered once done.
+        done: Sender<()>,
+    },
 }
 
 /// Where a job's requests go (cheap to clone).
@@ -52,6 +77,15 @@ impl Requests {
         self.submit(request).is_ok()
     }
 
+    /// Sends a change of a pool of plugins; false when its dispatcher is gone (or this goes
+    /// to another kind of server, which has no plugins).
+    pub(crate) fn control(&self, control: Control) -> bool {
+        match &self.0 {
+            Route::Dispatcher(inbox) => inbox.send(Inbox::Control(control)).is_ok(),
+            Route::Server(_) => false,
+        }
+    }
+
     /// Sends `request`. When its server is gone, the tasks it carried come back, so they can
     /// still be given an outcome.
     pub(crate) fn submit(&self, request: Request) -> Result<(), Vec<WireTask>> {
@@ -59,7 +93,7 @@ impl Requests {
             Route::Dispatcher(inbox) => match inbox.send(Inbox::Request(request)) {
                 Ok(()) => return Ok(()),
                 Err(SendError(Inbox::Request(request))) => request,
-                Err(SendError(Inbox::Report(_))) => return Err(Vec::new()),
+                Err(SendError(Inbox::Report(_) | Inbox::Control(_))) => return Err(Vec::new()),
             },
             Route::Server(tx) => match tx.send(request) {
                 Ok(()) => return Ok(()),

@@ -221,6 +221,7 @@ pub(crate) fn open(
             shared: shared.clone(),
         }),
         cancellable: call.cancellable,
+        target: call.target,
     });
     let submitter = Submitter {
         job,

@@ -9,7 +9,8 @@
 //! a job speaks only `Request`s, so a broker's submitter can serve the same job type. The
 //! public API ([`api`], [`builder`]) wraps jobs as `map`, `imap`, `apply_async`, ... A worker's
 //! call into the application (a host function) goes over the worker's call socket to threads
-//! that serve it (`handlers`), never through the dispatcher.
+//! that serve it (`handlers`), never through the dispatcher. A pool of several plugins
+//! ([`plugins`]) runs a dispatcher per group of plugins that may share processes.
 
 pub mod api;
 pub mod builder;
@@ -21,16 +22,20 @@ mod fake_transport;
 pub(crate) mod handlers;
 pub mod inbox;
 pub mod job;
+pub(crate) mod lane;
 pub mod outcome;
+pub mod plugins;
 pub mod process;
 pub mod request;
 pub mod trace;
 pub mod transport;
 
 pub use api::{
-    AsyncResult, CallOptions, Canceller, Export, Imap, ImapUnordered, Pool, Terminator, Typed,
+    AsyncResult, CallOptions, Canceller, Export, ExportSource, Imap, ImapUnordered, Pool,
+    Terminator, Typed,
 };
 pub use builder::PoolBuilder;
 pub use job::{Next, Outcomes, Submitter, Waker};
 pub use outcome::TaskOutcome;
+pub use plugins::{KEPT_INSTANCES, Plugin, PluginOptions, PluginPool};
 pub use process::Process;

@@ -45,6 +45,8 @@ pub struct TaskOutcome {
     pub(crate) output: CapturedOutput,
     /// Run time in the worker in nanoseconds; 0 when not measured.
     pub(crate) nanos: u64,
+    /// In a pool of plugins, the version of the plugin that ran it.
+    pub(crate) plugin_version: Option<u32>,
 }
 
 impl TaskOutcome {
@@ -55,6 +57,7 @@ impl TaskOutcome {
             result: Err(TaskError::new(index, kind, message)),
             output: CapturedOutput::default(),
             nanos: 0,
+            plugin_version: None,
         }
     }
 
@@ -96,6 +99,14 @@ impl TaskOutcome {
     /// None if it never reached a worker, or its worker was lost.
     pub fn duration(&self) -> Option<Duration> {
         (self.nanos > 0).then(|| Duration::from_nanos(self.nanos))
+    }
+
+    /// In a pool of plugins ([`crate::PluginPool`]), the version of the plugin that ran the
+    /// task: 0 for the module it was built with, one more for each
+    /// [`replace`](crate::PluginPool::replace). `None` for a task that never ran on one (it
+    /// failed before, e.g. `plugin-removed`), and in a pool of one module.
+    pub fn plugin_version(&self) -> Option<u32> {
+        self.plugin_version
     }
 
     /// How many output bytes were dropped past the cap.

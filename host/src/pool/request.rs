@@ -10,11 +10,12 @@ use crossbeam_channel::{SendError, Sender};
 use serde_json::Value;
 
 use super::handlers::JobScope;
+use super::lane::RouterEnd;
 use super::outcome::TaskOutcome;
 use super::trace::OutputTrace;
 use crate::ids::TaskIndex;
 use crate::shared::{Remote, SharedLimits, SharedStore};
-use crate::vocab::{CallLimits, WireTask};
+use crate::vocab::{CallLimits, FunctionPath, WireTask};
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within the pool that runs it.
 pub type JobId = u64;
@@ -31,6 +32,8 @@ pub enum Request {
         scope: Arc<JobScope>,
         /// Whether it may cancel its tasks (`Cancel`); the workers track only such tasks.
         cancellable: bool,
+        /// In a pool of plugins: the plugin its tasks call, and how its export was named.
+        target: Option<Arc<PluginTarget>>,
     },
     /// Tasks for a job, in index order.
     Submit {
@@ -74,6 +77,22 @@ pub struct JobCall {
     pub shared: Option<JobShared>,
     /// Where its tasks' output goes as `tracing` events, when the pool sends it there.
     pub(crate) trace: Option<Arc<OutputTrace>>,
+    /// In a pool of plugins: the plugin its tasks call.
+    pub(crate) target: Option<Arc<PluginTarget>>,
+}
+
+/// The plugin a job's tasks call in a pool of plugins, and how its export was chosen: the
+/// dispatcher runs each task on the plugin's version current when the task goes to a worker,
+/// which may be newer than the one `export` was numbered in (after a replace): then it finds
+/// the export by name in that version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginTarget {
+    /// The plugin's number in its pool.
+    pub plugin: u32,
+    /// The version the job's export number was found in.
+    pub version: u32,
+    /// The export by name; `None` for the plugin's own function (number 0 in every version).
+    pub function: Option<FunctionPath>,
 }
 
 /// A job's shared state as it opens: the store (the one its options gave, or a fresh one
@@ -106,18 +125,35 @@ pub enum JobMsg {
 /// message so no thread of an async runtime ever blocks on the channel, and woken again when
 /// a sender goes away, so a consumer whose server vanished without a word sees the channel
 /// disconnected (and answers `cancelled`) instead of waiting forever.
+///
+/// A lane's job (`pool/lane.rs`) has no channel: its outcomes go straight to each call's slot.
 #[derive(Clone)]
 pub struct JobSender {
     /// Always `Some` until the sender is dropped (taken then, so the channel may disconnect
-    /// before the consumer is woken).
+    /// before the consumer is woken); `None` for a lane's job.
     tx: Option<Sender<JobMsg>>,
     wake: Arc<AtomicWaker>,
+    /// A lane's router, which hands each outcome to its call.
+    route: Option<Arc<RouterEnd>>,
 }
 
 impl JobSender {
     /// A sender over `tx` that wakes whatever task registered in `wake`.
     pub(crate) fn new(tx: Sender<JobMsg>, wake: Arc<AtomicWaker>) -> JobSender {
-        JobSender { tx: Some(tx), wake }
+        JobSender {
+            tx: Some(tx),
+            wake,
+            route: None,
+        }
+    }
+
+    /// A sender handing each outcome to its call's slot through a lane's router.
+    pub(crate) fn to_router(end: Arc<RouterEnd>) -> JobSender {
+        JobSender {
+            tx: None,
+            wake: Arc::new(AtomicWaker::new()),
+            route: Some(end),
+        }
     }
 
     /// Sends `msg`, then wakes the consumer's task if one waits.
@@ -125,6 +161,12 @@ impl JobSender {
     /// # Errors
     /// The message back when the consumer is gone.
     pub fn send(&self, msg: JobMsg) -> Result<(), SendError<JobMsg>> {
+        if let Some(route) = &self.route {
+            if let JobMsg::Outcomes(outcomes) = msg {
+                route.0.deliver(outcomes);
+            }
+            return Ok(());
+        }
         let sent = match &self.tx {
             Some(tx) => tx.send(msg),
             None => Err(SendError(msg)),

@@ -151,7 +151,7 @@ impl Transport for ProcessTransport {
         let child = Arc::new(Mutex::new(child));
         let (tx, rx) = unbounded::<Vec<u8>>();
         // A pool answering imports: this worker gets a call socket of its own.
-        let calls = match events.calls().filter(|_| !setup.host_imports.is_empty()) {
+        let calls = match events.calls().filter(|_| setup.wants_calls()) {
             Some(route) => Some((CallSocket::bind()?, route.clone())),
             None => None,
         };

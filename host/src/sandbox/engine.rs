@@ -70,24 +70,30 @@ pub fn build_caching(
 /// The engine of a worker process: [`build`]'s, plus wasmtime's pooling instance allocator, so
 /// a new instance (every task with `--fresh`, or after a failure) takes a slot reserved at
 /// start-up, whose memory is reset between instances, instead of mapping and unmapping fresh
-/// memory each time. A worker runs one instance at a time (the old one is
-/// dropped before the next is made), so a handful of slots is plenty; each memory slot
-/// reserves address space only. The allocation strategy is not part of the compiled code: a
-/// worker loads what the host compiled with [`build`].
+/// memory each time. A worker keeps at most `kept` instances alive (one per module, of the
+/// modules it ran last) and makes one more at a time, so `kept + 1` slots are plenty; each
+/// memory slot reserves address space only. The allocation strategy is not part of the
+/// compiled code: a worker loads what the host compiled with [`build`].
 ///
 /// # Errors
 /// As [`build`].
-pub fn build_for_worker(settings: EngineSettings, init: MemoryInit) -> wasmtime::Result<Engine> {
+pub fn build_for_worker(
+    settings: EngineSettings,
+    init: MemoryInit,
+    kept: u32,
+) -> wasmtime::Result<Engine> {
+    // Instances alive at once: the kept ones, and a replacement being made.
+    let slots = kept.max(1) + 1;
     let mut pooling = PoolingAllocationConfig::new();
     pooling
-        // Instances alive at once: the running one, and a replacement being made.
-        .total_component_instances(WORKER_INSTANCE_SLOTS)
+        .total_component_instances(slots)
         // A wasm32-wasip2 component holds a few core instances (the program, the WASI adapter
         // and its shims); leave room for much larger compositions. Slots only reserve address
         // space until used.
-        .total_core_instances(WORKER_INSTANCE_SLOTS * 128)
-        .total_memories(WORKER_INSTANCE_SLOTS * 16)
-        .total_tables(WORKER_INSTANCE_SLOTS * 128)
+        .total_core_instances(slots * 128)
+        // Components rarely hold more than a couple of memories each (at most 4, below).
+        .total_memories((slots * 4).max(32))
+        .total_tables(slots * 128)
         // No async, so no fiber stacks: the default 1000 each cost a guard-page mprotect when
         // the worker starts (a third of a small job's start-up, measured).
         .total_stacks(0)
@@ -95,7 +101,7 @@ pub fn build_for_worker(settings: EngineSettings, init: MemoryInit) -> wasmtime:
         .max_tables_per_module(8)
         // A GC heap per store only for modules with GC objects (exceptions thrown with
         // exception handling): a slot per instance, not wasmtime's default 1000.
-        .total_gc_heaps(WORKER_INSTANCE_SLOTS * 2)
+        .total_gc_heaps(slots * 2)
         // No memory is kept resident between instances: a slot's pages are given back and
         // fault in again when used. Keeping some resident was measured slower for `--fresh`
         // with square (1 MiB: 2.4x slower, as wasmtime then resets it by hand; 64 KiB: no gain).
@@ -104,9 +110,6 @@ pub fn build_for_worker(settings: EngineSettings, init: MemoryInit) -> wasmtime:
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config)
 }
-
-/// Instance slots of a worker's pooling allocator.
-const WORKER_INSTANCE_SLOTS: u32 = 2;
 
 fn config(settings: EngineSettings, init: MemoryInit) -> Config {
     let mut config = Config::new();
@@ -144,7 +147,7 @@ mod tests {
     fn modules_with_exception_handling_compile_and_run_on_host_and_worker_engines() {
         let settings = EngineSettings { fuel: false };
         let host = build(settings, MemoryInit::CopyOnWrite).expect("the host's engine");
-        let worker = build_for_worker(settings, MemoryInit::CopyOnWrite).expect("a worker's");
+        let worker = build_for_worker(settings, MemoryInit::CopyOnWrite, 1).expect("a worker's");
         let module = Module::new(&host, THROWS_AND_CATCHES).expect("exceptions compile");
         let compiled = module.serialize().expect("serialised");
         // SAFETY: `compiled` was made just above by `Module::serialize` with an engine of the

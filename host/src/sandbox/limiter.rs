@@ -35,6 +35,11 @@ impl MemoryLimiter {
         self.limit
     }
 
+    /// The bytes of memories and tables the store holds now.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
     fn grow(&mut self, extra: u64) -> wasmtime::Result<bool> {
         let wanted = self.used.saturating_add(extra);
         if wanted > self.limit {

@@ -16,7 +16,6 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::cancel::{CallCancelled, CancelKey, Cancels};
 use super::classify::classify;
-use super::engine::{self, EngineSettings};
 use super::exports::{self, ExportedFunction};
 use super::host_calls::{self, HostLine};
 use super::linker;
@@ -29,7 +28,7 @@ use crate::error::ErrorKind;
 use crate::limits::Limits;
 use crate::values::{params_from_json, results_to_json, single_integer};
 use crate::vocab::{
-    Entry, FunctionPath, Grants, ModuleKind, Setup, WireFailure, WireOutcome, WireTask,
+    Entry, FunctionPath, Grants, ModuleKind, ModuleSetup, WireFailure, WireOutcome, WireTask,
 };
 
 /// How long one epoch tick lasts for a given timeout: fine enough to stop a task within ~5%
@@ -92,7 +91,7 @@ pub struct Sandbox {
     fresh: bool,
     /// Measure each task's run time (asked for, or a program).
     timed: bool,
-    /// The worker's epoch tick.
+    /// The worker's epoch tick (a program's deadline is counted in ticks).
     tick: Duration,
     output: OutputCapture,
     grants: Grants,
@@ -102,43 +101,37 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Loads the artifact named in `setup` and resolves the function. Only a worker process
-    /// calls it, with the setup its host sent; the imports the setup says the application
-    /// answers are linked to calls over `line`.
+    /// Loads the artifact `setup` names into `engine` and resolves its functions. Only a worker
+    /// process calls it, with the setup its host sent: `grants` and `tick` are the process's
+    /// (its setup's), and the imports the module's setup says the application answers are
+    /// linked to calls over `line`.
     ///
     /// # Errors
     /// A message saying what could not be loaded or found.
     pub(crate) fn new(
-        setup: &Setup,
+        engine: &Engine,
+        setup: &ModuleSetup,
+        grants: &Grants,
+        tick: Duration,
         line: Option<Arc<HostLine>>,
         cancels: Arc<Cancels>,
     ) -> Result<Sandbox, String> {
-        let engine =
-            engine::build_for_worker(EngineSettings::for_limits(&setup.limits), setup.memory_init)
-                .map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
         // SAFETY: the setup arrives on this worker's stdin from the host that started it
         // (`ProcessTransport` pipes it; nothing else can write there), and the host names only
         // artifacts it produced itself with `task::artifact::prepare`, which `module::load`
         // requires. A broker's worker receives modules as `.wasm` bytes and compiles them
         // itself before a local pool names the artifact, so no artifact crosses machines.
-        let loaded =
-            unsafe { module::load(&engine, setup.kind, &setup.artifact) }.map_err(|e| {
-                format!(
-                    "cannot load the precompiled module {}: {e:#}",
-                    setup.artifact.display()
-                )
-            })?;
+        let loaded = unsafe { module::load(engine, setup.kind, &setup.artifact) }.map_err(|e| {
+            format!(
+                "cannot load the precompiled module {}: {e:#}",
+                setup.artifact.display()
+            )
+        })?;
         let (prepared, signatures) = match &setup.entry {
             Entry::Functions { functions, init } => {
                 let host = line.map(|line| (setup.host_imports.as_slice(), line));
-                let (prepared, targets) = prepare_functions(
-                    &engine,
-                    &loaded,
-                    setup.kind,
-                    functions,
-                    init.as_ref(),
-                    host,
-                )?;
+                let (prepared, targets) =
+                    prepare_functions(engine, &loaded, setup.kind, functions, init.as_ref(), host)?;
                 let signatures = targets
                     .into_iter()
                     .map(|t| Signature {
@@ -149,12 +142,12 @@ impl Sandbox {
                 (prepared, signatures)
             }
             Entry::Program(spec) => {
-                let program = Program::new(&engine, &loaded, spec.clone(), setup.limits.output)?;
+                let program = Program::new(engine, &loaded, spec.clone(), setup.limits.output)?;
                 (Prepared::Program(program), Vec::new())
             }
         };
         Ok(Sandbox {
-            engine,
+            engine: engine.clone(),
             prepared,
             signatures,
             args: Vec::new(),
@@ -162,17 +155,34 @@ impl Sandbox {
             limits: setup.limits.clone(),
             fresh: setup.fresh,
             timed: setup.timed || matches!(setup.entry, Entry::Program(_)),
-            tick: worker_tick(setup.limits.timeout),
+            tick,
             output: OutputCapture::new(setup.limits.output),
-            grants: setup.grants.clone(),
+            grants: grants.clone(),
             live: None,
             cancels,
         })
     }
 
-    /// The engine, for the epoch ticker.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The limits its tasks run under, unless a call sets its own.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether it holds a live instance (kept from its last task).
+    pub fn has_instance(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The bytes of memories and tables its live instance holds (0 without one).
+    pub fn instance_bytes(&self) -> u64 {
+        self.live
+            .as_ref()
+            .map_or(0, |live| live.store.data().limiter.used())
+    }
+
+    /// Drops its live instance, if any: its next task makes a new one (and runs `init`).
+    pub fn drop_instance(&mut self) {
+        self.live = None;
     }
 
     /// Runs one task, the one at `key` in the worker's batches, and reports its outcome

@@ -151,7 +151,34 @@ impl Task {
         answered: &[String],
         notice: Option<&artifact::Notice>,
     ) -> Result<Task, Error> {
-        Task::load_inner(source, settings, cache, Answered::These(answered), notice)
+        Task::load_inner(
+            source,
+            settings,
+            cache,
+            Answered::These(answered),
+            notice,
+            None,
+        )
+    }
+
+    /// [`load_noticed`](Self::load_noticed), with `memory_init` whatever the module's data:
+    /// the plugins of a pool share their workers' one engine, so they are compiled alike.
+    pub(crate) fn load_initialised(
+        source: TaskSource,
+        settings: EngineSettings,
+        cache: bool,
+        answered: &[String],
+        notice: Option<&artifact::Notice>,
+        memory_init: MemoryInit,
+    ) -> Result<Task, Error> {
+        Task::load_inner(
+            source,
+            settings,
+            cache,
+            Answered::These(answered),
+            notice,
+            Some(memory_init),
+        )
     }
 
     fn load_with(
@@ -160,7 +187,7 @@ impl Task {
         cache: bool,
         answered: Answered<'_>,
     ) -> Result<Task, Error> {
-        Task::load_inner(source, settings, cache, answered, None)
+        Task::load_inner(source, settings, cache, answered, None, None)
     }
 
     fn load_inner(
@@ -169,6 +196,7 @@ impl Task {
         cache: bool,
         answered: Answered<'_>,
         notice: Option<&artifact::Notice>,
+        forced: Option<MemoryInit>,
     ) -> Result<Task, Error> {
         let (path, bytes) = match source {
             TaskSource::Path(path) => {
@@ -181,7 +209,7 @@ impl Task {
             TaskSource::Bytes { name, bytes } => (PathBuf::from(name), bytes),
         };
         let kind = sniff(&path, &bytes)?;
-        let memory_init = memory_init::choose(&bytes);
+        let memory_init = forced.unwrap_or_else(|| memory_init::choose(&bytes));
         // Through the compile cache, functions compiled for other modules are reused too.
         let functions = artifact::cache_dir().filter(|_| cache).map(|dir| {
             Arc::new(FunctionCache::in_cache_dir(&dir)) as Arc<dyn wasmtime::CacheStore>
@@ -214,6 +242,7 @@ impl Task {
                     cache,
                     answered,
                     notice,
+                    forced,
                 );
             }
             Err(e) => {

@@ -4,7 +4,8 @@
 //! wasmtime, processes or Redis; every other room may depend on it, and it on none of them
 //! (only on the leaf modules [`crate::ids`], [`crate::limits`] and [`crate::error`]'s kinds).
 //!
-//! - [`setup`]: what a worker is told before its first task ([`Setup`], [`Entry`]).
+//! - [`setup`]: what a worker is told before its first task ([`Setup`], [`ModuleSetup`],
+//!   [`Entry`]).
 //! - [`task`]: one task and its outcome in transit ([`WireTask`], [`WireOutcome`],
 //!   [`WireFailure`], [`CapturedOutput`]).
 //! - [`grants`]: capabilities granted to sandboxes ([`Grants`], [`DirGrant`], [`HttpGrant`]).
@@ -31,5 +32,5 @@ pub use grants::{DirGrant, Grants, HttpGrant};
 pub use host_call::{HostCall, HostFault, HostReply};
 pub use job::JobSpec;
 pub use module::{FunctionPath, ModuleKind};
-pub use setup::{Entry, Setup};
+pub use setup::{Entry, ModuleSetup, Setup};
 pub use task::{CallLimits, CapturedOutput, TaskCall, WireFailure, WireOutcome, WireTask};

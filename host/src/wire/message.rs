@@ -34,6 +34,9 @@ pub struct Batch {
     /// Whether a task of it may be cancelled: then the worker tracks which task runs (one
     /// memory fence per task); a batch of jobs that cannot cancel skips that.
     pub cancellable: bool,
+    /// The module its tasks run, by its number in the worker's setup (0 in a pool of one
+    /// module; a plugin's number in a pool of plugins). Last, so it costs one byte.
+    pub module: u32,
 }
 
 /// Borrowed twins of [`ToWorker`], [`Batch`] and [`WireTask`] that encode to the very same
@@ -62,6 +65,8 @@ pub struct BatchRef<'a> {
     pub tasks: Vec<WireTaskRef<'a>>,
     /// As [`Batch::cancellable`].
     pub cancellable: bool,
+    /// As [`Batch::module`].
+    pub module: u32,
 }
 
 /// Borrowed [`WireTask`].
@@ -136,6 +141,7 @@ mod tests {
         let owned = ToWorker::Run(Batch {
             id: BatchId(7),
             cancellable: true,
+            module: 3,
             tasks: vec![
                 WireTask {
                     index: TaskIndex(3),
@@ -161,6 +167,7 @@ mod tests {
         let borrowed = ToWorkerRef::Run(BatchRef {
             id: batch.id,
             cancellable: batch.cancellable,
+            module: batch.module,
             tasks: batch
                 .tasks
                 .iter()

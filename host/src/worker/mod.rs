@@ -1,6 +1,6 @@
 //! The worker process: the `mpwasm` binary re-executed with the hidden `__worker` subcommand.
 //! It reads a [`Setup`](crate::vocab::Setup) and then batches from stdin, runs each
-//! task in its [`Sandbox`], and answers on stdout. A reader thread watches stdin: when the host
+//! task in the [`Sandbox`] of the batch's module ([`modules`]), and answers on stdout. A reader thread watches stdin: when the host
 //! closes it (or dies), the worker exits at once, even in the middle of a task, so no worker
 //! outlives its pool.
 //!
@@ -18,6 +18,7 @@ use compact_str::CompactString;
 use crossbeam_channel::{Receiver, bounded};
 
 mod confine;
+mod modules;
 mod output;
 #[cfg(target_os = "linux")]
 mod seccomp;
@@ -28,12 +29,14 @@ use crate::ids::{BatchId, TaskIndex};
 use crate::limits::format_size;
 use crate::sandbox::Sandbox;
 use crate::sandbox::cancel::{CancelKey, Cancels, STOP_GRACE};
+use crate::sandbox::engine;
 use crate::sandbox::host_calls::HostLine;
 use crate::sandbox::runner::worker_tick;
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
 use crate::wire::frame::{MAX_FRAME, read_frame};
 use crate::wire::message::{Batch, BatchDone, FromWorker, ToWorker};
+use modules::Modules;
 use output::Output;
 
 /// The hidden subcommand that makes the `mpwasm` binary a worker.
@@ -89,14 +92,27 @@ pub fn main() -> i32 {
             }
         },
     };
-    let mut sandbox = match Sandbox::new(&setup, line, Arc::clone(&cancels)) {
-        Ok(sandbox) => sandbox,
+    let engine =
+        match engine::build_for_worker(setup.engine, setup.memory_init, setup.kept_instances) {
+            Ok(engine) => engine,
+            Err(e) => {
+                out.send(&FromWorker::SetupFailed {
+                    message: format!("cannot configure wasmtime: {e:#}"),
+                });
+                return 3;
+            }
+        };
+    // The clock always runs: a call may bring its own timeout, and a running call is
+    // cancelled at the next epoch check.
+    let tick = worker_tick(setup.shortest_timeout());
+    let mut modules = match Modules::load(&setup, &engine, tick, line.as_ref(), &cancels) {
+        Ok(modules) => modules,
         Err(message) => {
             out.send(&FromWorker::SetupFailed { message });
             return 3;
         }
     };
-    // The artifact is mapped; from here on the process needs only the granted directories
+    // The artifacts are mapped; from here on the process needs only the granted directories
     // and the syscalls of the filter.
     let confinement = confine::confine(&setup.grants);
     #[cfg(target_os = "linux")]
@@ -111,72 +127,35 @@ pub fn main() -> i32 {
     }) {
         return 0;
     }
-    // The clock always runs: a call may bring its own timeout, and a running call is
-    // cancelled at the next epoch check.
     let progress = Arc::new(Mutex::new(Progress::default()));
-    let tick = worker_tick(setup.limits.timeout);
     spawn_clock(
-        sandbox.engine().clone(),
+        engine.clone(),
         tick,
         Arc::clone(&progress),
         out.clone(),
         Arc::clone(&cancels),
     );
     drop(stdin);
-    let requests = spawn_reader(
-        buf,
-        Arc::clone(&cancels),
-        sandbox.engine().clone(),
-        out.clone(),
-    );
+    let requests = spawn_reader(buf, Arc::clone(&cancels), engine, out.clone());
     for batch in requests.iter() {
         let started = Instant::now();
-        let mut budget = OutputBudget::new();
-        // Watched when a task of it may time out (the pool's timeout, or its own).
-        let watched = setup.limits.timeout.is_some()
-            || batch
+        let outcomes = match modules.prepare(batch.module) {
+            Some(sandbox) => run_batch(sandbox, &batch, &cancels, &progress),
+            // The host sends only the modules it set up: a batch for another is its mistake,
+            // answered rather than lost.
+            None => batch
                 .tasks
                 .iter()
-                .any(|t| t.limits().is_some_and(|l| l.timeout.is_some()));
-        let run = |sandbox: &mut Sandbox, position: usize, task: &WireTask| {
-            let key = CancelKey::new(batch.id, position);
-            if !batch.cancellable {
-                return sandbox.run(task, key);
-            }
-            cancels.started(key);
-            let outcome = if cancels.take_queued(key) {
-                cancelled_before_start(task)
-            } else {
-                sandbox.run(task, key)
-            };
-            cancels.finished();
-            outcome
+                .map(|task| {
+                    failed(
+                        task,
+                        ErrorKind::Trap,
+                        format!("this worker process has no module number {}", batch.module),
+                    )
+                })
+                .collect(),
         };
-        let outcomes = if !watched {
-            batch
-                .tasks
-                .iter()
-                .enumerate()
-                .map(|(position, task)| budget.charge(run(&mut sandbox, position, task)))
-                .collect()
-        } else {
-            lock(&progress).batch = Some(batch.id);
-            for (position, task) in batch.tasks.iter().enumerate() {
-                let timeout = task
-                    .limits()
-                    .and_then(|l| l.timeout)
-                    .or(setup.limits.timeout);
-                let limit = timeout.map_or(Duration::MAX, |t| t.saturating_add(stuck_grace(t)));
-                lock(&progress).current = Some((task.index, Instant::now(), limit));
-                let outcome = budget.charge(run(&mut sandbox, position, task));
-                let mut p = lock(&progress);
-                p.current = None;
-                p.done.push(outcome);
-            }
-            let mut p = lock(&progress);
-            p.batch = None;
-            std::mem::take(&mut p.done)
-        };
+        modules.ran(batch.module);
         cancels.batch_done(batch.id);
         let done = FromWorker::Done(BatchDone {
             id: batch.id,
@@ -194,6 +173,59 @@ pub fn main() -> i32 {
         }
     }
     0
+}
+
+/// Runs `batch`'s tasks in `sandbox`, in order, and returns their outcomes (their output and
+/// results within what one answer may carry).
+fn run_batch(
+    sandbox: &mut Sandbox,
+    batch: &Batch,
+    cancels: &Cancels,
+    progress: &Mutex<Progress>,
+) -> Vec<WireOutcome> {
+    let mut budget = OutputBudget::new();
+    let own_timeout = sandbox.limits().timeout;
+    // Watched when a task of it may time out (the module's timeout, or its call's own).
+    let watched = own_timeout.is_some()
+        || batch
+            .tasks
+            .iter()
+            .any(|t| t.limits().is_some_and(|l| l.timeout.is_some()));
+    let run = |sandbox: &mut Sandbox, position: usize, task: &WireTask| {
+        let key = CancelKey::new(batch.id, position);
+        if !batch.cancellable {
+            return sandbox.run(task, key);
+        }
+        cancels.started(key);
+        let outcome = if cancels.take_queued(key) {
+            cancelled_before_start(task)
+        } else {
+            sandbox.run(task, key)
+        };
+        cancels.finished();
+        outcome
+    };
+    if !watched {
+        return batch
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(position, task)| budget.charge(run(sandbox, position, task)))
+            .collect();
+    }
+    lock(progress).batch = Some(batch.id);
+    for (position, task) in batch.tasks.iter().enumerate() {
+        let timeout = task.limits().and_then(|l| l.timeout).or(own_timeout);
+        let limit = timeout.map_or(Duration::MAX, |t| t.saturating_add(stuck_grace(t)));
+        lock(progress).current = Some((task.index, Instant::now(), limit));
+        let outcome = budget.charge(run(sandbox, position, task));
+        let mut p = lock(progress);
+        p.current = None;
+        p.done.push(outcome);
+    }
+    let mut p = lock(progress);
+    p.batch = None;
+    std::mem::take(&mut p.done)
 }
 
 /// The clock: advances the epoch every tick (a clock, not a poll: running guests check the
@@ -240,12 +272,18 @@ fn spawn_clock(
 
 /// The outcome of a task cancelled before it started.
 fn cancelled_before_start(task: &WireTask) -> WireOutcome {
+    failed(
+        task,
+        ErrorKind::Cancelled,
+        "the call was cancelled before it started",
+    )
+}
+
+/// The outcome of a task that failed before it ran.
+fn failed(task: &WireTask, kind: ErrorKind, message: impl Into<String>) -> WireOutcome {
     WireOutcome {
         index: task.index,
-        result: Err(Box::new(WireFailure::new(
-            ErrorKind::Cancelled,
-            "the call was cancelled before it started",
-        ))),
+        result: Err(Box::new(WireFailure::new(kind, message))),
         output: CapturedOutput::default(),
         nanos: 0,
     }
