@@ -365,8 +365,9 @@ fn feeder(
                     shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
                 }
             }
-            // A broker's input cannot be stopped once a worker took it; it finishes.
-            Ok(Request::Cancel { .. }) => {}
+            // A broker's input cannot be stopped once a worker took it; it finishes. (No job
+            // of a broker has a queue to take from: its submitter sends `Submit`s.)
+            Ok(Request::Cancel { .. } | Request::Take { .. }) => {}
             Ok(Request::Close { .. } | Request::Shutdown) | Err(_) => break,
         }
     }

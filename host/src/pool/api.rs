@@ -90,8 +90,29 @@ pub(crate) struct Face {
     pub(crate) limits: Limits,
     /// In a pool of plugins: the plugin's number and this version.
     pub(crate) target: Option<(u32, u32)>,
-    /// The lane of each export's single calls without options of their own, by number.
+    /// The lane of the module's own function's single calls without options of their own.
+    main_lane: LaneCell,
+    /// The same for its other exports, by number.
     lanes: Mutex<HashMap<u32, LaneCell>>,
+}
+
+/// The face an [`Export`] calls through: its pool's (borrowed for as long as the pool lives),
+/// or a plugin version's (shared, as a plugin's handle outlives a replace).
+#[derive(Clone)]
+enum FaceRef<'p> {
+    Pool(&'p Face),
+    Plugin(Arc<Face>),
+}
+
+impl std::ops::Deref for FaceRef<'_> {
+    type Target = Face;
+
+    fn deref(&self) -> &Face {
+        match self {
+            FaceRef::Pool(face) => face,
+            FaceRef::Plugin(face) => face,
+        }
+    }
 }
 
 /// A lane, opened when its first call comes (see [`Export::lane`]).
@@ -116,12 +137,16 @@ impl Face {
             callee,
             limits,
             target,
+            main_lane: LaneCell::default(),
             lanes: Mutex::new(HashMap::new()),
         }
     }
 
     /// The lane cell export `number`'s calls share while they carry no options.
     fn lane_cell(&self, number: u32) -> LaneCell {
+        if number == 0 {
+            return Arc::clone(&self.main_lane);
+        }
         Arc::clone(sync::lock(&self.lanes).entry(number).or_default())
     }
 
@@ -137,29 +162,37 @@ impl Face {
         }
     }
 
-    /// Its own function as an [`Export`].
+    /// Its own function as an [`Export`] of a plugin version.
     pub(crate) fn main<'p>(self: &Arc<Face>) -> Export<'p> {
+        Face::main_of(FaceRef::Plugin(Arc::clone(self)))
+    }
+
+    /// Another export of a plugin version, by name (see [`Pool::export`]).
+    pub(crate) fn export<'p>(self: &Arc<Face>, name: &str) -> Result<Export<'p>, Error> {
+        Face::export_of(FaceRef::Plugin(Arc::clone(self)), name)
+    }
+
+    fn main_of(face: FaceRef<'_>) -> Export<'_> {
         Export {
-            face: Arc::clone(self),
+            arity: face.callee.arity,
+            face,
             number: 0,
-            arity: self.callee.arity,
-            call: JobCall::default(),
+            call: None,
             store: None,
-            lane: self.lane_cell(0),
-            _pool: PhantomData,
+            lane: None,
         }
     }
 
-    /// Another export, by name (see [`Pool::export`]).
-    pub(crate) fn export<'p>(self: &Arc<Face>, name: &str) -> Result<Export<'p>, Error> {
-        if self.callee.program {
+    fn export_of<'p>(face: FaceRef<'p>, name: &str) -> Result<Export<'p>, Error> {
+        let this = &*face;
+        if this.callee.program {
             return Err(Error::Config(format!(
                 "{} runs as a program: it has no exports to call by name",
-                self.task.source().display()
+                this.task.source().display()
             )));
         }
-        let wanted = self.task.function(Some(name))?;
-        let number = self
+        let wanted = this.task.function(Some(name))?;
+        let number = this
             .callee
             .exports
             .iter()
@@ -171,14 +204,14 @@ impl Face {
                     wanted.path
                 ))
             })?;
+        let arity = this.callee.exports[number].params.len();
         Ok(Export {
-            face: Arc::clone(self),
+            face,
             number: number as u32,
-            arity: self.callee.exports[number].params.len(),
-            call: JobCall::default(),
+            arity,
+            call: None,
             store: None,
-            lane: self.lane_cell(number as u32),
-            _pool: PhantomData,
+            lane: None,
         })
     }
 }
@@ -320,7 +353,7 @@ impl Pool {
 
     /// The pool's own function as an [`Export`] (what [`map`](Self::map) and the rest call).
     pub fn main(&self) -> Export<'_> {
-        self.face.main()
+        Face::main_of(FaceRef::Pool(&self.face))
     }
 
     /// Another export of the module, served by the same workers: `name` or
@@ -346,7 +379,7 @@ impl Pool {
     /// [`Error::NoSuchFunction`] (listing the exports), [`Error::AmbiguousFunction`], or
     /// [`Error::Config`] for a pool that runs a program (it has no exports to call).
     pub fn export(&self, name: &str) -> Result<Export<'_>, Error> {
-        self.face.export(name)
+        Face::export_of(FaceRef::Pool(&self.face), name)
     }
 
     /// Calls export `export` once with these arguments and waits: shorthand for
@@ -433,16 +466,16 @@ impl CallOptions {
 /// [`Pool::main`]; cheap to clone.
 #[derive(Clone)]
 pub struct Export<'p> {
-    face: Arc<Face>,
+    face: FaceRef<'p>,
     number: u32,
     arity: usize,
-    call: JobCall,
+    /// The options its calls carry (`None`: none, the pool's).
+    call: Option<JobCall>,
     /// The shared store its jobs use (`None`: a fresh one each).
     store: Option<SharedStore>,
-    /// The lane its single calls share (one per export and options).
-    lane: LaneCell,
-    /// It is used while its pool lives.
-    _pool: PhantomData<&'p ()>,
+    /// The lane its single calls share when they carry options (`None`: the face's, for
+    /// calls of this export without options).
+    lane: Option<LaneCell>,
 }
 
 impl<'p> Export<'p> {
@@ -467,11 +500,11 @@ impl<'p> Export<'p> {
         if options.timeout == Some(Duration::ZERO) {
             return Err(Error::Config("a call's timeout must be above 0".into()));
         }
-        self.call.limits =
-            (options.timeout.is_some() || options.fuel.is_some()).then_some(CallLimits {
-                timeout: options.timeout,
-                fuel: options.fuel,
-            });
+        let call = self.call.get_or_insert_with(JobCall::default);
+        call.limits = (options.timeout.is_some() || options.fuel.is_some()).then_some(CallLimits {
+            timeout: options.timeout,
+            fuel: options.fuel,
+        });
         if options.shared.is_some() && self.face.callee.shared.is_none() {
             return Err(Error::Config(format!(
                 "{} imports no shared interface (mpwasm:shared/*), so a shared store has \
@@ -479,10 +512,10 @@ impl<'p> Export<'p> {
                 self.face.task.source().display()
             )));
         }
-        self.call.context = Arc::new(options.context.unwrap_or(Value::Null));
+        call.context = Arc::new(options.context.unwrap_or(Value::Null));
         self.store = options.shared;
         // Calls with these options share a lane of their own.
-        self.lane = LaneCell::default();
+        self.lane = Some(LaneCell::default());
         Ok(self)
     }
 
@@ -514,15 +547,29 @@ impl<'p> Export<'p> {
         if face.callee.shared.is_some() || face.callee.trace.is_some() || self.store.is_some() {
             return None;
         }
-        let lane = self.lane.get_or_init(|| {
-            let call = (self.number != 0 || self.call.limits.is_some()).then(|| {
+        let own;
+        let cell = match &self.lane {
+            Some(cell) => cell,
+            None if self.number == 0 => &face.main_lane,
+            None => {
+                own = face.lane_cell(self.number);
+                &own
+            }
+        };
+        let lane = cell.get_or_init(|| {
+            let limits = self.call.as_ref().and_then(|c| c.limits);
+            let call = (self.number != 0 || limits.is_some()).then(|| {
                 Box::new(TaskCall {
                     export: self.number,
-                    limits: self.call.limits,
+                    limits,
                 })
             });
+            let context = self
+                .call
+                .as_ref()
+                .map_or_else(|| Arc::new(Value::Null), |c| Arc::clone(&c.context));
             let scope = Arc::new(JobScope {
-                context: Arc::clone(&self.call.context),
+                context,
                 shared: None,
             });
             let job = face.next_job.fetch_add(1, Ordering::Relaxed);
@@ -537,7 +584,7 @@ impl<'p> Export<'p> {
     fn open(&self, ordered: bool, cancellable: bool, growable: bool) -> (Submitter, Outcomes) {
         let face = &self.face;
         let id = face.next_job.fetch_add(1, Ordering::Relaxed);
-        let mut call = self.call.clone();
+        let mut call = self.call.clone().unwrap_or_default();
         call.export = self.number;
         call.cancellable = cancellable;
         call.trace = face.callee.trace.as_ref().map(|plugin| {
@@ -636,12 +683,9 @@ impl<'p> Export<'p> {
         if let (Ok(value), Some(lane)) = (&input, self.lane()) {
             let (index, slot) = lane.call(CompactString::from(value.to_string()));
             return AsyncResult {
-                canceller: Canceller {
-                    requests: self.face.requests.clone(),
-                    job: lane.job(),
-                    index,
-                },
-                source: Source::Lane { slot, _lane: lane },
+                job: lane.job(),
+                index,
+                source: Source::Lane { slot, lane },
                 result: None,
                 answered: false,
             };
@@ -661,11 +705,8 @@ impl<'p> Export<'p> {
         let answered = result.is_some();
         submitter.finish();
         AsyncResult {
-            canceller: Canceller {
-                requests: self.face.requests.clone(),
-                job: outcomes.job_id(),
-                index,
-            },
+            job: outcomes.job_id(),
+            index,
             source: Source::Job(outcomes),
             result,
             answered,
@@ -953,7 +994,9 @@ impl<I: Iterator<Item = Value> + Unpin> Stream for ImapUnordered<'_, I> {
 /// broker cannot cancel one input, so there the call runs on and its result is dropped).
 /// The outcome is taken once: awaiting or waiting again after that gives `cancelled`.
 pub struct AsyncResult {
-    canceller: Canceller,
+    /// The call's job and task.
+    job: JobId,
+    index: TaskIndex,
     source: Source,
     result: Option<TaskOutcome>,
     /// The outcome was taken (or is held in `result`): dropping no longer cancels.
@@ -965,10 +1008,18 @@ enum Source {
     /// A job of its own.
     Job(Outcomes),
     /// Its slot in a lane (kept open while the call waits).
-    Lane { slot: Arc<Slot>, _lane: Arc<Lane> },
+    Lane { slot: Arc<Slot>, lane: Arc<Lane> },
 }
 
 impl Source {
+    /// Where the call's requests go.
+    fn requests(&self) -> &Requests {
+        match self {
+            Source::Job(outcomes) => outcomes.requests(),
+            Source::Lane { lane, .. } => lane.requests(),
+        }
+    }
+
     fn try_next(&mut self) -> Option<TaskOutcome> {
         match self {
             Source::Job(outcomes) => outcomes.try_next(),
@@ -1017,12 +1068,19 @@ impl AsyncResult {
     /// Cancels the call (see [`Canceller::cancel`]); [`wait`](Self::wait) then returns its
     /// outcome.
     pub fn cancel(&self) {
-        self.canceller.cancel();
+        let _ = self.source.requests().send(Request::Cancel {
+            job: self.job,
+            index: self.index,
+        });
     }
 
     /// A handle that cancels the call from another thread.
     pub fn canceller(&self) -> Canceller {
-        self.canceller.clone()
+        Canceller {
+            requests: self.source.requests().clone(),
+            job: self.job,
+            index: self.index,
+        }
     }
 
     /// Waits for the result.
@@ -1041,7 +1099,7 @@ impl AsyncResult {
         }
         self.source
             .next_blocking()
-            .unwrap_or_else(|| TaskOutcome::cancelled(self.canceller.index, Cancelled::NoAnswer))
+            .unwrap_or_else(|| TaskOutcome::cancelled(self.index, Cancelled::NoAnswer))
     }
 
     /// The result if it is ready, without waiting; `None` while the task runs.
@@ -1069,9 +1127,10 @@ impl AsyncResult {
         match self.source.poll_next(cx) {
             Poll::Ready(outcome) => {
                 self.answered = true;
-                Poll::Ready(outcome.unwrap_or_else(|| {
-                    TaskOutcome::cancelled(self.canceller.index, Cancelled::NoAnswer)
-                }))
+                Poll::Ready(
+                    outcome
+                        .unwrap_or_else(|| TaskOutcome::cancelled(self.index, Cancelled::NoAnswer)),
+                )
             }
             Poll::Pending => Poll::Pending,
         }
@@ -1094,7 +1153,7 @@ impl Future for AsyncResult {
 impl Drop for AsyncResult {
     fn drop(&mut self) {
         if !self.answered {
-            self.canceller.cancel();
+            self.cancel();
         }
     }
 }

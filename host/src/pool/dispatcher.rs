@@ -37,7 +37,7 @@ use super::events::{WorkerEvent, WorkerReport};
 use super::handlers::{CallRoute, Contexts, JobScope};
 use super::inbox::{Control, Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
-use super::request::{JobId, JobMsg, JobSender, PluginTarget, Request};
+use super::request::{JobId, JobMsg, JobSender, PluginTarget, Request, TaskQueue};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
@@ -131,6 +131,8 @@ struct Job {
     /// Its export's number in a version of its plugin other than the one it was numbered in
     /// (found by name after a replace), or why that version cannot run it.
     renumbered: Option<(u32, Result<u32, String>)>,
+    /// Where its tasks wait to be taken (a lane's), if they do.
+    queue: Option<Arc<TaskQueue>>,
 }
 
 /// One slot of the pool: the worker process in it, if any, and processes it held before a
@@ -496,8 +498,16 @@ impl Dispatcher {
                 scope,
                 cancellable,
                 target,
-            } => self.open(job, results, scope, cancellable, target),
+                queue,
+            } => self.open(job, results, scope, cancellable, target, queue),
             Request::Cancel { job, index } => self.cancel(job, index),
+            Request::Take { job } => {
+                let tasks = match self.jobs.get(&job).and_then(|j| j.queue.as_ref()) {
+                    Some(queue) => queue.take(),
+                    None => return,
+                };
+                self.on_request(Request::Submit { job, tasks });
+            }
             Request::Submit { job, tasks } => {
                 let Some(module) = self.jobs.get(&job).map(|j| j.module) else {
                     return;
@@ -634,6 +644,13 @@ impl Dispatcher {
     /// call `cancelled`); a finished one is left.
     fn cancel(&mut self, job: JobId, index: TaskIndex) {
         let module = self.jobs.get(&job).map_or(0, |j| j.module);
+        // Not yet taken from its job's queue: it never will be.
+        if let Some(queue) = self.jobs.get(&job).and_then(|j| j.queue.as_ref())
+            && queue.remove(index)
+        {
+            self.deliver(job, vec![cancelled_before_start(index)]);
+            return;
+        }
         if let Some(m) = self.modules.get_mut(module as usize)
             && let Some(at) = m
                 .queue
@@ -1073,6 +1090,7 @@ impl Dispatcher {
         scope: Arc<JobScope>,
         cancellable: bool,
         target: Option<Arc<PluginTarget>>,
+        queue: Option<Arc<TaskQueue>>,
     ) {
         self.jobs_with_context += usize::from(!scope.is_plain());
         self.cancellable_jobs += usize::from(cancellable);
@@ -1083,6 +1101,7 @@ impl Dispatcher {
             module: target.as_ref().map_or(0, |t| t.plugin),
             target,
             renumbered: None,
+            queue,
         };
         self.jobs.insert(job, job_entry);
     }
@@ -1375,6 +1394,15 @@ impl Dispatcher {
             left.extend(m.queue.drain(..));
         }
         self.queued = 0;
+        // Tasks still waiting in jobs' own queues (lanes) never started either.
+        let waiting: Vec<(JobId, Vec<WireTask>)> = self
+            .jobs
+            .iter()
+            .filter_map(|(id, j)| Some((*id, j.queue.as_ref()?.take())))
+            .collect();
+        for (job, tasks) in waiting {
+            self.deliver(job, TaskOutcome::never_started(tasks));
+        }
         for q in left {
             let outcome = TaskOutcome::cancelled(q.task.index, Cancelled::BeforeFinish);
             self.deliver(q.job, vec![outcome]);
@@ -1401,7 +1429,14 @@ impl Dispatcher {
                     scope,
                     cancellable,
                     target,
-                }) => self.open(job, results, scope, cancellable, target),
+                    queue,
+                }) => self.open(job, results, scope, cancellable, target, queue),
+                Inbox::Request(Request::Take { job }) => {
+                    if let Some(queue) = self.jobs.get(&job).and_then(|j| j.queue.as_ref()) {
+                        let tasks = queue.take();
+                        self.deliver(job, TaskOutcome::never_started(tasks));
+                    }
+                }
                 Inbox::Report(_) | Inbox::Request(_) | Inbox::Control(_) => {}
             }
         }

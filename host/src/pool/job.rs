@@ -222,6 +222,7 @@ pub(crate) fn open(
         }),
         cancellable: call.cancellable,
         target: call.target,
+        queue: None,
     });
     let submitter = Submitter {
         job,
@@ -552,6 +553,11 @@ impl Outcomes {
         self.job
     }
 
+    /// Where the job's requests go.
+    pub(crate) fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
     /// A handle that wakes this consumer from another thread.
     pub fn waker(&mut self) -> Waker {
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -818,7 +824,10 @@ mod tests {
             match request {
                 Request::Open { results: tx, .. } => *results = Some(tx),
                 Request::Submit { tasks, .. } => got.extend(tasks.iter().map(|t| t.index.0)),
-                Request::Cancel { .. } | Request::Close { .. } | Request::Shutdown => {}
+                Request::Take { .. }
+                | Request::Cancel { .. }
+                | Request::Close { .. }
+                | Request::Shutdown => {}
             }
         }
         got

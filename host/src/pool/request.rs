@@ -3,7 +3,7 @@
 //! [`dispatcher`](super::dispatcher) serves them, and so does a broker's submitter, so the same
 //! [`Submitter`](super::Submitter) / [`Outcomes`](super::Outcomes) pair works for both.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use atomic_waker::AtomicWaker;
 use crossbeam_channel::{SendError, Sender};
@@ -15,6 +15,7 @@ use super::outcome::TaskOutcome;
 use super::trace::OutputTrace;
 use crate::ids::TaskIndex;
 use crate::shared::{Remote, SharedLimits, SharedStore};
+use crate::sync;
 use crate::vocab::{CallLimits, FunctionPath, WireTask};
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within the pool that runs it.
@@ -34,6 +35,9 @@ pub enum Request {
         cancellable: bool,
         /// In a pool of plugins: the plugin its tasks call, and how its export was named.
         target: Option<Arc<PluginTarget>>,
+        /// Where its tasks wait to be taken (`Take`), for a job whose tasks come from many
+        /// threads one at a time (a lane); `None`: they come in `Submit`s.
+        queue: Option<Arc<TaskQueue>>,
     },
     /// Tasks for a job, in index order.
     Submit {
@@ -41,6 +45,13 @@ pub enum Request {
         job: JobId,
         /// The tasks.
         tasks: Vec<WireTask>,
+    },
+    /// Take every task waiting in the job's queue (given at `Open`), as a `Submit` of them. A
+    /// submitter sends one when its task is the first in the empty queue, so one `Take`
+    /// brings all the tasks put there until it is served.
+    Take {
+        /// The job.
+        job: JobId,
     },
     /// Cancel one task of a job: if it is queued it never runs, if it runs it is stopped;
     /// its outcome is `cancelled` (unless it finished first). A server that cannot stop a
@@ -58,6 +69,36 @@ pub enum Request {
     },
     /// Stop everything now: what has not finished ends as `cancelled`.
     Shutdown,
+}
+
+/// Tasks waiting for a job's server to take them ([`Request::Take`]).
+#[derive(Default)]
+pub struct TaskQueue(Mutex<Vec<WireTask>>);
+
+impl TaskQueue {
+    /// Adds `task`; true when the queue was empty (the caller then sends the `Take`).
+    pub fn push(&self, task: WireTask) -> bool {
+        let mut tasks = sync::lock(&self.0);
+        tasks.push(task);
+        tasks.len() == 1
+    }
+
+    /// Every task waiting, in order.
+    pub fn take(&self) -> Vec<WireTask> {
+        std::mem::take(&mut *sync::lock(&self.0))
+    }
+
+    /// Removes task `index` if it still waits; whether it did.
+    pub fn remove(&self, index: TaskIndex) -> bool {
+        let mut tasks = sync::lock(&self.0);
+        match tasks.iter().position(|t| t.index == index) {
+            Some(at) => {
+                tasks.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// What every task of a job calls, and how: the export (an index into the pool's table, 0
