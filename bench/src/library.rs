@@ -1,6 +1,7 @@
 //! The mpwasm library as a contender, for workloads that are an API call: `apply` on a warm pool
 //! (W3), `imap_unordered` with chunksize 1 (W5), the memory of idle workers (W9), a guest's
-//! call into the application (W13), and awaited calls from tokio against `imap_unordered` (W14).
+//! call into the application (W13), awaited calls from tokio against `imap_unordered` (W14),
+//! and many plugins in one pool against a pool each (W21).
 
 use std::fs;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mpwasm::{HostCallInfo, HostError, Pool};
+use mpwasm::{HostCallInfo, HostError, PluginOptions, Pool};
 use serde_json::{Value, json};
 
 use crate::{metric, time_rounds};
@@ -127,6 +128,71 @@ pub fn tokio_calls(task: &Path, worker: &Path, n: u64, in_flight: usize) -> Resu
     println!("check sum of squares {sum}");
     metric("throughput", n as f64 / elapsed, "items/s");
     Ok(())
+}
+
+/// W21: `plugins` copies of the square task called round robin, one `apply` at a time, as
+/// plugins of one pool (`one-pool`) or each in a pool of its own (`pools`, each with the
+/// machine's default processes): the mean round trip over `rounds` calls (after a warm-up),
+/// and the proportional set size of all the worker processes together.
+pub fn plugins(task: &Path, worker: &Path, plugins: usize, rounds: u32, mode: &str) -> Result<()> {
+    let names: Vec<String> = (0..plugins).map(|n| format!("p{n}")).collect();
+    let mut turn = 0usize;
+    let (per_call, workers) = match mode {
+        "one-pool" => {
+            let mut builder = Pool::builder().worker_program(worker);
+            for name in &names {
+                builder = builder.plugin(name.as_str(), task, PluginOptions::new());
+            }
+            let pool = builder
+                .build_plugins()
+                .with_context(|| format!("cannot start a pool of plugins of {}", task.display()))?;
+            let handles = names
+                .iter()
+                .map(|n| pool.plugin(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let per_call = time_rounds(rounds, || {
+                let x = turn as u64;
+                let value = handles[turn % handles.len()].apply(vec![json!(x)])?;
+                turn += 1;
+                if value != json!(x * x) {
+                    bail!("square({x}) returned {value}");
+                }
+                Ok(())
+            })?;
+            (per_call, workers_pss()?)
+        }
+        "pools" => {
+            let pools = (0..plugins)
+                .map(|_| pool(task, worker, None))
+                .collect::<Result<Vec<_>>>()?;
+            let per_call = time_rounds(rounds, || {
+                let x = turn as u64;
+                let value = pools[turn % pools.len()].apply(vec![json!(x)])?;
+                turn += 1;
+                if value != json!(x * x) {
+                    bail!("square({x}) returned {value}");
+                }
+                Ok(())
+            })?;
+            (per_call, workers_pss()?)
+        }
+        other => bail!("unknown mode `{other}`: one-pool or pools"),
+    };
+    println!("check {rounds} calls over {plugins} plugins answered");
+    metric("roundtrip", per_call, "us");
+    metric("pss", workers.0, "MiB");
+    metric("workers", workers.1 as f64, "processes");
+    Ok(())
+}
+
+/// The proportional set size of this process's children together, in MiB, and how many.
+fn workers_pss() -> Result<(f64, usize)> {
+    let workers = children()?;
+    let mut total = 0.0;
+    for pid in &workers {
+        total += pss_kib(*pid)?;
+    }
+    Ok((total / 1024.0, workers.len()))
 }
 
 /// Warms every worker, lets them go idle, and reports each one's proportional set size.

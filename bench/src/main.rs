@@ -35,6 +35,9 @@ usage: mpwasm-bench <workload> [args]
   lib-imap-unordered-auto TASK WORKER N  the same with the pool's own chunking
   lib-tokio-calls TASK WORKER N K  time N apply_async calls awaited from a multi-threaded tokio
                                    runtime, K in flight at a time
+  lib-plugins TASK WORKER P N MODE  time N apply calls round robin over P copies of TASK as
+                                   plugins of one pool (MODE one-pool) or a pool each (pools),
+                                   and the workers' PSS together
   lib-idle-pss TASK WORKER     the proportional set size of each idle, warm worker
   lib-hostcall TASK WORKER ROUNDS  time a guest's call to an application function (TASK is
                                    the host-calls guest: its `chatter` calls `echo` ROUNDS times)
@@ -80,6 +83,13 @@ fn run(args: &[String]) -> Result<()> {
         ["lib-imap-unordered-auto", task, worker, n] => {
             library::imap_unordered(task.as_ref(), worker.as_ref(), number(n)?, None)
         }
+        ["lib-plugins", task, worker, plugins, rounds, mode] => library::plugins(
+            task.as_ref(),
+            worker.as_ref(),
+            number(plugins)?,
+            number(rounds)?,
+            mode,
+        ),
         ["lib-tokio-calls", task, worker, n, in_flight] => library::tokio_calls(
             task.as_ref(),
             worker.as_ref(),

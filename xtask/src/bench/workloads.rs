@@ -1,6 +1,6 @@
 //! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W17 of the test
-//! runner issue, W13 of the
-//! plugin-host issue, W14 of its part two, and W15–W16 of the shared-state issue: for each, its
+//! runner issue, W13 of the plugin-host issue, W14 and W21 of its part two, and W15–W16 of the
+//! shared-state issue: for each, its
 //! contenders (the exact commands), how a run is measured, and the goal it is judged against.
 //! Sizes come from [`Sizes`]: the full ones for `cargo xtask bench`, tiny ones for the smoke run
 //! in CI.
@@ -144,6 +144,10 @@ pub struct Sizes {
     pub w20_items: u64,
     /// W17: tests in the generated test binary.
     pub w17_tests: usize,
+    /// W21: plugins called round robin …
+    pub w21_plugins: usize,
+    /// … this many calls in all.
+    pub w21_calls: u32,
 }
 
 impl Sizes {
@@ -167,6 +171,8 @@ impl Sizes {
         w19_large: 100_000,
         w20_items: 1_000,
         w17_tests: 10_000,
+        w21_plugins: 20,
+        w21_calls: 20_000,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -189,6 +195,8 @@ impl Sizes {
         w19_large: 1_000,
         w20_items: 100,
         w17_tests: 100,
+        w21_plugins: 3,
+        w21_calls: 60,
     };
 }
 
@@ -883,6 +891,55 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
                 format!("{ratio:.3}x the blocking imap_unordered's calls/s (goal ≥ 0.9)"),
             ))
         }),
+        skipped: None,
+    });
+
+    let (w21_plugins, w21_calls) = (sizes.w21_plugins.to_string(), sizes.w21_calls.to_string());
+    let w21 = |label: &str, mode: &str, metric: &'static str| {
+        Contender::new(
+            label,
+            root,
+            &[
+                &bench,
+                "lib-plugins",
+                &square,
+                &mpwasm,
+                &w21_plugins,
+                &w21_calls,
+                mode,
+            ],
+            Measure::Metric(metric),
+        )
+    };
+    workloads.push(Workload {
+        id: "W21",
+        title: format!(
+            "{} square plugins called round robin, one apply at a time: one pool of plugins \
+             against a pool per plugin (library)",
+            sizes.w21_plugins
+        ),
+        unit: "µs/call",
+        goal: "≤ 1.2x a pool per plugin's time per call",
+        contenders: vec![
+            w21("mpwasm", "one-pool", "roundtrip"),
+            w21("a pool per plugin (anchor)", "pools", "roundtrip"),
+        ],
+        verdict: ratio_at_most("a pool per plugin (anchor)", 1.2),
+        skipped: None,
+    });
+    workloads.push(Workload {
+        id: "W21m",
+        title: format!(
+            "the worker processes' PSS together after W21's calls ({} plugins)",
+            sizes.w21_plugins
+        ),
+        unit: "MiB",
+        goal: "a fraction of a pool per plugin's",
+        contenders: vec![
+            w21("mpwasm", "one-pool", "pss"),
+            w21("a pool per plugin (anchor)", "pools", "pss"),
+        ],
+        verdict: ratio_at_most("a pool per plugin (anchor)", 0.5),
         skipped: None,
     });
 
