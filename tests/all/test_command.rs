@@ -958,3 +958,69 @@ fn ctrl_c_stops_a_broker_test_run_and_its_tests_on_the_workers() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Runs `mpwasm ARGS`, killing it if it has not ended within `limit` (a hang fails the test
+/// instead of stalling the suite).
+fn mpwasm_within(args: &[&str], limit: std::time::Duration) -> Run {
+    let child = crate::common::spawn(args);
+    let pid = child.id();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(limit).is_err() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    });
+    let out = child.wait_with_output().expect("mpwasm runs");
+    let _ = done_tx.send(());
+    let _ = watchdog.join();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(
+        run.code, -1,
+        "mpwasm {args:?} did not end within {limit:?}: {run:?}"
+    );
+    run
+}
+
+#[test]
+fn a_binary_with_more_tests_than_are_handed_over_ahead_runs_every_one_here_and_on_a_broker() {
+    use crate::common::broker::{Redis, Worker};
+    // 4 201 tests, 4 096 handed over ahead of the verdicts: the thread that collects them
+    // also starts the rest, and the retries of the one that fails, never waiting on itself.
+    let args = [
+        "test",
+        guests::MANY_TESTS,
+        "--retries",
+        "2",
+        "--status-level",
+        "retry",
+    ];
+    let limit = std::time::Duration::from_secs(300);
+    let check = |run: &Run| {
+        assert_eq!(run.code, 1, "one test fails: {run:?}");
+        assert!(
+            summary(run).contains("4201 tests run: 4200 passed, 1 failed, 0 skipped"),
+            "{}",
+            summary(run)
+        );
+        let retries = run
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("RETRY") && l.contains("fails_on_purpose"))
+            .count();
+        assert_eq!(retries, 2, "both retries ran: {}", run.stdout);
+    };
+    check(&mpwasm_within(&args, limit));
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let _workers = [Worker::start(&url, &[]), Worker::start(&url, &[])];
+    check(&mpwasm_within(
+        &[&args[..], &["--broker", &url]].concat(),
+        limit,
+    ));
+}

@@ -884,7 +884,7 @@ impl<I: Iterator<Item = Value>> Feed<I> {
             };
             // This thread is also the consumer: it must never wait for credits here.
             match submitter.try_push(input) {
-                TryPush::Pushed => {}
+                TryPush::Pushed(_) => {}
                 TryPush::Full(input) => {
                     self.held = Some(input);
                     break;

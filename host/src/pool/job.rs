@@ -146,9 +146,9 @@ impl Window {
 }
 
 /// What [`Submitter::try_push`] did.
-pub(crate) enum TryPush {
-    /// The task was submitted.
-    Pushed,
+pub enum TryPush {
+    /// The task was submitted, with this index.
+    Pushed(TaskIndex),
     /// The window has no room for it now: here it is back.
     Full(CompactString),
     /// The consumer is gone.
@@ -404,7 +404,7 @@ impl Submitter {
 
     /// Submits `input` if the window has room for it now, never waiting (for a thread that is
     /// also the consumer, which must not block on credits only it can give back).
-    pub(crate) fn try_push(&mut self, input: CompactString) -> TryPush {
+    pub fn try_push(&mut self, input: CompactString) -> TryPush {
         if self.window.is_closed() {
             return TryPush::Closed;
         }
@@ -417,8 +417,7 @@ impl Submitter {
         if self.credits < cost {
             return TryPush::Full(input);
         }
-        self.push_with_credits(input, cost);
-        TryPush::Pushed
+        TryPush::Pushed(self.push_with_credits(input, cost))
     }
 
     /// Whether there is room for at least one more small input now.
@@ -728,9 +727,10 @@ impl Outcomes {
         }
     }
 
-    /// Gives the credits of outcomes taken so far back to the submitter (done in bulk, and
-    /// before every wait, so a waiting submitter is never starved).
-    pub(crate) fn return_credits(&mut self) {
+    /// Gives the credits of outcomes taken so far back to the submitter now (they also go back
+    /// in bulk before every wait, so a waiting submitter is never starved): for a thread that
+    /// both takes outcomes and pushes inputs with [`Submitter::try_push`].
+    pub fn return_credits(&mut self) {
         self.window.give(std::mem::take(&mut self.owed));
     }
 

@@ -35,7 +35,7 @@ pub use api::{
     Terminator, Typed,
 };
 pub use builder::PoolBuilder;
-pub use job::{Next, Outcomes, Submitter, Waker};
+pub use job::{Next, Outcomes, Submitter, TryPush, Waker};
 pub use outcome::TaskOutcome;
 pub use plugins::{KEPT_INSTANCES, Plugin, PluginOptions, PluginPool};
 pub use process::Process;

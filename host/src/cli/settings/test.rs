@@ -22,9 +22,10 @@ const DEFAULT_TEST_MEMORY: u64 = 1024 * 1024 * 1024;
 /// The time limit per test without `--timeout` or a profile's.
 const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Enough room for every test (and retry) of a binary at once: they are all submitted by the
-/// thread that also collects the verdicts, so the window must never make it wait.
-const WINDOW: usize = 1 << 24;
+/// How many tests are handed to the pool ahead of the verdicts taken, as many as a broker's job
+/// takes: the thread that submits them also collects the verdicts, so it never waits for room
+/// (a binary with more tests starts the rest as verdicts come in).
+const WINDOW: usize = 4096;
 
 /// What `mpwasm test` does.
 #[derive(Debug)]

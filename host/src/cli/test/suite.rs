@@ -3,11 +3,11 @@
 //! asked. After a signal (the watcher stops the pool), what still finished is printed and the
 //! rest is counted as not run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mpwasm::pool::{Next, Outcomes, Submitter};
+use mpwasm::pool::{Next, Outcomes, Submitter, TryPush};
 use mpwasm::{ErrorKind, TaskIndex, TaskOutcome};
 
 use super::config::TestLimits;
@@ -313,23 +313,50 @@ fn run_suite(
     };
     // The next test to start, in the binary's order.
     let mut next = 0;
+    // Retries waiting for room in the job's window: (test, attempt).
+    let mut again: VecDeque<(usize, u32)> = VecDeque::new();
     let mut pending = None;
     loop {
+        // This thread also takes the outcomes: it must never wait for room only it can make,
+        // so tests start while the window has room now (the credits of the outcomes taken
+        // so far given back first), retries before new tests.
+        outcomes.return_credits();
+        while let Some(&(i, attempt)) = again.front() {
+            let test = plan.selected[i];
+            match submitter.try_push(libtest::run_input(test).into()) {
+                TryPush::Pushed(index) => {
+                    again.pop_front();
+                    tracker.running.insert(index, (i, attempt));
+                    tracker.clocks.insert(index, (Instant::now(), 0));
+                }
+                TryPush::Full(_) => break,
+                TryPush::Closed => {
+                    again.pop_front();
+                }
+            }
+        }
         // Start tests while there is room and --max-fail allows (ignored ones are skipped
         // at once, taking no room).
-        while next < plan.selected.len()
+        while again.is_empty()
+            && next < plan.selected.len()
             && tracker.running.len() < plan.in_flight
             && !carried.max_fail_reached(plan.max_fail)
         {
             let (i, test) = (next, plan.selected[next]);
-            next += 1;
             if plan.selection.runs(test) {
-                if let Some(index) = submitter.push(libtest::run_input(test)) {
-                    tracker.running.insert(index, (i, 0));
-                    tracker.clocks.insert(index, (Instant::now(), 0));
-                    printer.test_started(&test.name)?;
+                match submitter.try_push(libtest::run_input(test).into()) {
+                    TryPush::Pushed(index) => {
+                        tracker.running.insert(index, (i, 0));
+                        tracker.clocks.insert(index, (Instant::now(), 0));
+                        printer.test_started(&test.name)?;
+                    }
+                    // No room now: it starts once outcomes make some.
+                    TryPush::Full(_) => break,
+                    TryPush::Closed => {}
                 }
+                next += 1;
             } else {
+                next += 1;
                 printer.test_started(&test.name)?;
                 let verdict = Verdict {
                     status: Status::Skip("ignored".into()),
@@ -373,13 +400,9 @@ fn run_suite(
         let retries = plan.limits[i].retries;
         if failed && attempt < retries && !carried.max_fail_reached(plan.max_fail) {
             printer.retrying(plan.suite, &test.name, &verdict, attempt + 1, retries)?;
-            if let Some(index) = submitter.push(libtest::run_input(test)) {
-                submitter.flush();
-                tracker.failed_attempts.entry(i).or_default().push(verdict);
-                tracker.running.insert(index, (i, attempt + 1));
-                tracker.clocks.insert(index, (Instant::now(), 0));
-                continue;
-            }
+            tracker.failed_attempts.entry(i).or_default().push(verdict);
+            again.push_back((i, attempt + 1));
+            continue;
         }
         if failed {
             carried.failed += 1;
@@ -393,7 +416,8 @@ fn run_suite(
         carried.not_started += plan.selected.len() - next;
     }
     submitter.finish();
-    let not_run = tracker.stopped + tracker.running.len() + (plan.selected.len() - next);
+    let not_run =
+        tracker.stopped + tracker.running.len() + again.len() + (plan.selected.len() - next);
     Ok(SuiteRun {
         cases: tracker.cases,
         not_run,
