@@ -308,7 +308,8 @@ mod tests {
         // And a call after that is answered at once.
         let (_, late) = lane.call("9".into());
         assert_eq!(
-            late.try_take().map(|o| o.json().map_err(|e| e.kind()).err()),
+            late.try_take()
+                .map(|o| o.json().map_err(|e| e.kind()).err()),
             Some(Some(ErrorKind::Cancelled))
         );
         drop(lane);
