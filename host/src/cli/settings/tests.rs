@@ -369,7 +369,7 @@ fn test_pool(processes: Option<usize>, memory: u64, timeout: Duration) -> PoolBu
         .cache(true)
         .program_args(Vec::new(), false)
         .chunksize(1)
-        .window(1 << 24)
+        .window(4096)
 }
 
 #[test]
