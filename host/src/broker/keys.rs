@@ -26,6 +26,16 @@ pub const JOB_TTL: Duration = Duration::from_secs(30);
 /// A worker whose heartbeat is older than this is not counted as live.
 pub const LIVE: Duration = Duration::from_secs(10);
 
+/// What a worker publishes of itself for `mpwasm status` and the dashboard (a hash: host,
+/// processes, caps, jobs, inputs held, ...), renewed with its heartbeat and gone [`LIVE`]
+/// after its last one.
+pub fn worker_info(name: &str) -> String {
+    format!("mpwasm:worker:{name}")
+}
+
+/// How many recent failures and take-overs a job keeps for the dashboard.
+pub const RECENT: usize = 20;
+
 /// The SHA-256 of a module's bytes in lowercase hex: its name on the broker.
 pub fn module_hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -69,6 +79,15 @@ pub struct JobKeys {
     pub added: String,
     /// The submitter's answers to them (a hash: request → `o` + index, or `e` + why).
     pub added_replies: String,
+    /// What the job has done, for `mpwasm status` (a hash: `started`, `submitted`, `ended`,
+    /// `done`, `f:KIND` per kind of failure, `taken_over`).
+    pub stats: String,
+    /// Its last [`RECENT`] failures, newest first (a list of JSON objects: index, kind,
+    /// message, worker, time; never inputs or results).
+    pub failures: String,
+    /// Its last [`RECENT`] inputs taken over from a worker that stopped answering (a list of
+    /// JSON objects: index, from, by, delivery, time).
+    pub takeovers: String,
 }
 
 impl JobKeys {
@@ -88,6 +107,9 @@ impl JobKeys {
             queues: format!("{base}:queues"),
             added: format!("{base}:added"),
             added_replies: format!("{base}:added-replies"),
+            stats: format!("{base}:stats"),
+            failures: format!("{base}:failures"),
+            takeovers: format!("{base}:takeovers"),
             record: base,
         }
     }
@@ -110,14 +132,17 @@ impl JobKeys {
         ]
     }
 
-    /// Every key of the job.
-    pub fn all(&self) -> [&str; 5] {
+    /// Every key of the job (the record first).
+    pub fn all(&self) -> [&str; 8] {
         [
             &self.record,
             &self.input,
             &self.output,
             &self.notes,
             &self.refused,
+            &self.stats,
+            &self.failures,
+            &self.takeovers,
         ]
     }
 }

@@ -43,12 +43,14 @@ pub mod reply;
 pub mod scripts;
 pub mod serve;
 mod shared;
+pub mod status;
 pub mod submit;
 
 pub use connection::BrokerUrl;
 pub use error::BrokerError;
 pub use record::WorkerCaps;
 pub use serve::{ServeOptions, Server, Stopper};
+pub use status::{Failure, JobStatus, Status, StatusReader, Takeover, WorkerStatus};
 pub use submit::{BrokerJob, SubmitOptions, submit};
 
 /// This process's name on the broker: `HOST-PID`.

@@ -70,6 +70,37 @@ pub struct WorkerCaps {
 }
 
 impl WorkerCaps {
+    /// What they allow, in a line for `mpwasm status` (`memory ≤ 512 MiB, dirs /srv`, or
+    /// `defaults`).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(bytes) = self.max_memory {
+            parts.push(format!("memory ≤ {}", crate::limits::format_size(bytes)));
+        }
+        if let Some(limit) = self.max_timeout {
+            parts.push(format!(
+                "timeout ≤ {}",
+                crate::limits::format_duration(limit)
+            ));
+        }
+        if !self.allow_dirs.is_empty() {
+            let dirs: Vec<String> = self
+                .allow_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            parts.push(format!("dirs {}", dirs.join(" ")));
+        }
+        if self.allow_http {
+            parts.push("http".into());
+        }
+        if parts.is_empty() {
+            "defaults".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Lowers `settings` to these caps for a worker of `processes` processes. Returns notes
     /// on what was lowered, or why the job is refused.
     ///

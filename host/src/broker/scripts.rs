@@ -4,21 +4,38 @@
 //! (after a takeover) are dropped. [`SHARED_CALL`] and [`SHARED_SETTLE`]: a job's shared
 //! state and the journal that makes a retried input's calls exactly-once.
 
-/// `KEYS[1]` the input stream, `KEYS[2]` the result stream; `ARGV[1]` the consumer group,
-/// `ARGV[2]` the result stream's TTL in milliseconds, then pairs of (input entry id, encoded
-/// result). Acknowledges and deletes each input that is still pending and appends its result;
-/// returns how many results were stored.
+/// `KEYS[1]` the input stream, `KEYS[2]` the result stream, `KEYS[3]` the job's stats (a
+/// hash), `KEYS[4]` its recent failures (a list); `ARGV[1]` the consumer group, `ARGV[2]` the
+/// result stream's TTL in milliseconds, `ARGV[3]` how many failures the list keeps, then for
+/// each result (input entry id, encoded result, its kind: `ok` or a failure's, the failure as
+/// a JSON object or empty). Acknowledges and deletes each input that is still pending,
+/// appends its result and counts it in the stats (`done`, and `f:KIND` for a failure, which
+/// also goes on the list); returns how many results were stored.
 pub const STORE_RESULTS: &str = r"
 local stored = 0
-for i = 3, #ARGV, 2 do
+local failed = 0
+for i = 4, #ARGV, 4 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
     redis.call('XADD', KEYS[2], '*', 'r', ARGV[i + 1])
+    redis.call('HINCRBY', KEYS[3], 'done', 1)
+    if ARGV[i + 2] ~= 'ok' then
+      redis.call('HINCRBY', KEYS[3], 'f:' .. ARGV[i + 2], 1)
+      redis.call('LPUSH', KEYS[4], ARGV[i + 3])
+      failed = failed + 1
+    end
     stored = stored + 1
   end
 end
-if stored > 0 and redis.call('PTTL', KEYS[2]) < 0 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if failed > 0 then
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[3]) - 1)
+end
+if stored > 0 then
+  for k = 2, 4 do
+    if redis.call('PTTL', KEYS[k]) < 0 then
+      redis.call('PEXPIRE', KEYS[k], ARGV[2])
+    end
+  end
 end
 return stored
 ";

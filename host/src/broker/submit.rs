@@ -50,6 +50,9 @@ pub struct SubmitOptions {
     /// How long an input may sit with a worker that stopped renewing it before another worker
     /// takes it over.
     pub lease: Duration,
+    /// How many inputs the job will have, when known beforehand (a range, a suite's tests):
+    /// `mpwasm status` shows its progress against it.
+    pub total: Option<u64>,
 }
 
 impl Default for SubmitOptions {
@@ -58,6 +61,7 @@ impl Default for SubmitOptions {
             ordered: true,
             window: 4096,
             lease: Duration::from_secs(10),
+            total: None,
         }
     }
 }
@@ -183,6 +187,9 @@ pub fn submit(
     };
     let json = serde_json::to_string(&record).map_err(|e| Error::Config(e.to_string()))?;
     let ttl_ms = JOB_TTL.as_millis() as u64;
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     feed.run("create the job", |c| {
         redis::pipe()
             .atomic()
@@ -201,6 +208,17 @@ pub fn submit(
             .ignore()
             .cmd("PEXPIRE")
             .arg(&keys.input)
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("HSET")
+            .arg(&keys.stats)
+            .arg("started_ms")
+            .arg(started_ms)
+            .arg("total")
+            .arg(options.total.map_or_else(String::new, |t| t.to_string()))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.stats)
             .arg(ttl_ms)
             .ignore()
             .cmd("SADD")
@@ -361,7 +379,7 @@ fn feeder(
                     }
                     continue;
                 }
-                if let Err(e) = con.run("XADD", |c| append(c, &keys.input, &tasks)) {
+                if let Err(e) = con.run("XADD", |c| append(c, keys, &tasks)) {
                     shared.fail_all(ErrorKind::BrokerLost, &e.to_string(), true);
                 }
             }
@@ -418,11 +436,16 @@ fn feeder(
     });
 }
 
-fn append(c: &mut redis::Connection, stream: &str, tasks: &[WireTask]) -> redis::RedisResult<()> {
+fn append(c: &mut redis::Connection, keys: &JobKeys, tasks: &[WireTask]) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
+    pipe.cmd("HINCRBY")
+        .arg(&keys.stats)
+        .arg("submitted")
+        .arg(tasks.len())
+        .ignore();
     for task in tasks {
         pipe.cmd("XADD")
-            .arg(stream)
+            .arg(&keys.input)
             .arg("*")
             .arg(INDEX_FIELD)
             .arg(task.index.0)

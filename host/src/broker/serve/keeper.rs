@@ -10,8 +10,14 @@
 //! next renewal or heartbeat. An input is so first renewed within a third of its lease. It
 //! ends when the owner drops its senders; a lost broker is reported as
 //! [`ServeEvent::Failed`].
+//!
+//! With each heartbeat it publishes what `mpwasm status` and the dashboard show of the worker
+//! (its host, processes, caps, jobs, inputs held, jobs served, inputs answered), in a hash that
+//! expires with the heartbeat ([`worker_info`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -20,7 +26,7 @@ use redis::Value;
 use super::ServeEvent;
 use crate::broker::connection::{Conn, broker_time_ms};
 use crate::broker::error::BrokerError;
-use crate::broker::keys::{GROUP, LIVE, WORKERS};
+use crate::broker::keys::{GROUP, LIVE, WORKERS, worker_info};
 
 /// How often the heartbeat is written.
 const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -63,14 +69,39 @@ struct Renewal {
     entries: HashSet<String>,
 }
 
-/// Runs the keeper for the worker `name` (see the module docs).
+/// What the owner counts for the worker's published state.
+#[derive(Default)]
+pub(super) struct Counters {
+    /// Jobs this worker served (ran inputs of).
+    pub(super) jobs_served: AtomicU64,
+    /// Inputs it answered.
+    pub(super) inputs_done: AtomicU64,
+}
+
+/// What the worker publishes of itself that does not change.
+pub(super) struct Shown {
+    /// Its name on the broker.
+    pub(super) name: String,
+    /// Worker processes per job (`-j`).
+    pub(super) processes: usize,
+    /// Inputs it holds at once, at most (`--prefetch`).
+    pub(super) prefetch: usize,
+    /// What its operator allows jobs, in a line.
+    pub(super) caps: String,
+    /// The owner's counts.
+    pub(super) counters: Arc<Counters>,
+}
+
+/// Runs the keeper for the worker `shown.name` (see the module docs).
 pub(super) fn keep(
     mut con: Conn,
-    name: &str,
+    shown: &Shown,
     leases: &Receiver<Lease>,
     holdings: &Receiver<Lease>,
     events: &Sender<ServeEvent>,
 ) {
+    let name = shown.name.as_str();
+    let started_ms = super::writer::now_ms();
     let mut jobs: HashMap<String, Renewal> = HashMap::new();
     let mut next_beat = Instant::now();
     loop {
@@ -88,7 +119,7 @@ pub(super) fn keep(
         let mut result = Ok(());
         if now >= next_beat {
             next_beat = now + HEARTBEAT;
-            result = heartbeat(&mut con, name);
+            result = heartbeat(&mut con, shown, started_ms, &jobs);
         }
         for (input, renewal) in &mut jobs {
             if result.is_err() || now < renewal.next {
@@ -138,20 +169,62 @@ fn apply(jobs: &mut HashMap<String, Renewal>, message: Lease) {
     }
 }
 
-/// Marks this worker live, by the broker's clock, and forgets workers silent for long.
-fn heartbeat(con: &mut Conn, name: &str) -> Result<(), BrokerError> {
+/// Marks this worker live, by the broker's clock, forgets workers silent for long, and
+/// publishes what the worker is doing (gone [`LIVE`] after the last heartbeat).
+fn heartbeat(
+    con: &mut Conn,
+    shown: &Shown,
+    started_ms: u64,
+    jobs: &HashMap<String, Renewal>,
+) -> Result<(), BrokerError> {
+    let held: usize = jobs.values().map(|r| r.entries.len()).sum();
+    // Input streams are `mpwasm:job:ID:in`: the ids, for the reader.
+    let ids: Vec<&str> = jobs
+        .keys()
+        .filter_map(|input| input.strip_prefix("mpwasm:job:")?.strip_suffix(":in"))
+        .collect();
+    let host = shown
+        .name
+        .rsplit_once('-')
+        .map_or(shown.name.as_str(), |(host, _)| host);
+    let info = worker_info(&shown.name);
     con.run("heartbeat", |c| {
         let now_ms = broker_time_ms(c)?;
         redis::pipe()
             .cmd("ZADD")
             .arg(WORKERS)
             .arg(now_ms)
-            .arg(name)
+            .arg(&shown.name)
             .ignore()
             .cmd("ZREMRANGEBYSCORE")
             .arg(WORKERS)
             .arg("-inf")
             .arg(now_ms.saturating_sub(60 * LIVE.as_millis() as u64))
+            .ignore()
+            .cmd("HSET")
+            .arg(&info)
+            .arg("host")
+            .arg(host)
+            .arg("processes")
+            .arg(shown.processes)
+            .arg("prefetch")
+            .arg(shown.prefetch)
+            .arg("caps")
+            .arg(&shown.caps)
+            .arg("started_ms")
+            .arg(started_ms)
+            .arg("jobs")
+            .arg(ids.join(" "))
+            .arg("in_flight")
+            .arg(held)
+            .arg("jobs_served")
+            .arg(shown.counters.jobs_served.load(Ordering::Relaxed))
+            .arg("inputs_done")
+            .arg(shown.counters.inputs_done.load(Ordering::Relaxed))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&info)
+            .arg(LIVE.as_millis() as u64)
             .ignore()
             .query::<()>(c)
     })

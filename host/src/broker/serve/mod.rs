@@ -36,6 +36,7 @@ mod writer;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
@@ -139,6 +140,8 @@ enum Job {
 
 /// The owner loop's state (see the module docs).
 struct Owner {
+    /// What the worker has done, for its published state (the keeper writes it).
+    counters: Arc<keeper::Counters>,
     con: Conn,
     name: String,
     url: String,
@@ -194,10 +197,18 @@ impl Server {
             let events = events_tx.clone();
             std::thread::spawn(move || writer::write(writer_con, &stores_rx, &events))
         };
+        let counters = Arc::new(keeper::Counters::default());
         {
             let (name, events) = (name.clone(), events_tx.clone());
+            let shown = keeper::Shown {
+                name: name.clone(),
+                processes: options.processes,
+                prefetch: options.prefetch,
+                caps: options.caps.summary(),
+                counters: Arc::clone(&counters),
+            };
             std::thread::spawn(move || {
-                keeper::keep(keeper_con, &name, &leases_rx, &holdings_rx, &events);
+                keeper::keep(keeper_con, &shown, &leases_rx, &holdings_rx, &events);
             });
         }
         let adopter = Adopter {
@@ -216,6 +227,7 @@ impl Server {
         let owner = Owner {
             con,
             name,
+            counters,
             url: url.shown().to_string(),
             prefetch: options.prefetch,
             processes: options.processes,
@@ -395,6 +407,7 @@ impl Owner {
         }
         match adoption {
             Adoption::Served(served) => {
+                self.counters.jobs_served.fetch_add(1, Ordering::Relaxed);
                 let _ = self.leases.send(Lease::Job {
                     input: served.keys.input.clone(),
                     lease: served.lease,
@@ -467,17 +480,18 @@ impl Owner {
                     }
                 }
                 _ => {
-                    let payload = outcome::encode_failure(
-                        index,
-                        ErrorKind::BadInput,
-                        "the input on the broker is not UTF-8 JSON text".into(),
-                    );
+                    let message = "the input on the broker is not UTF-8 JSON text";
+                    let payload =
+                        outcome::encode_failure(index, ErrorKind::BadInput, message.into());
                     if self.held.hold(id, item, None) {
-                        let _ = self.stores.send(Store {
-                            keys: Arc::clone(&served.keys),
-                            entry: entry.id,
+                        let _ = self.stores.send(Store::new(
+                            &served.keys,
+                            entry.id,
+                            index,
                             payload,
-                        });
+                            Some((ErrorKind::BadInput, message)),
+                            &self.name,
+                        ));
                     }
                 }
             }
@@ -504,11 +518,16 @@ impl Owner {
             return;
         };
         served.answered += 1;
-        let _ = self.stores.send(Store {
-            keys: Arc::clone(&served.keys),
-            entry: item.entry.clone(),
-            payload: outcome::encode(outcome, item.index),
-        });
+        self.counters.inputs_done.fetch_add(1, Ordering::Relaxed);
+        let failed = outcome.json().err().map(|e| (e.kind(), e.message()));
+        let _ = self.stores.send(Store::new(
+            &served.keys,
+            item.entry.clone(),
+            item.index,
+            outcome::encode(outcome, item.index),
+            failed,
+            &self.name,
+        ));
     }
 
     /// Tells the keeper that `item` of `job` is no longer held.
@@ -607,43 +626,56 @@ impl Owner {
             })
             .collect();
         for (id, input, lease, max_deliveries) in served {
-            let (entry, deliveries) =
-                match takeover::claim(&mut self.con, &self.name, &input, lease) {
-                    Ok(Some(claimed)) => claimed,
-                    Ok(None) => continue,
-                    Err(BrokerError::Gone { .. }) => {
-                        self.next_refresh = Instant::now();
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            match entry.u64_field(INDEX_FIELD) {
+            let claimed = match takeover::claim(&mut self.con, &self.name, &input, lease) {
+                Ok(Some(claimed)) => claimed,
+                Ok(None) => continue,
+                Err(BrokerError::Gone { .. }) => {
+                    self.next_refresh = Instant::now();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let deliveries = claimed.deliveries;
+            match claimed.entry.u64_field(INDEX_FIELD) {
                 Some(index) if deliveries > max_deliveries => {
                     (self.log)(&format!(
                         "job {id}: input {index} was delivered {deliveries} times, its workers \
                          lost each time: it ends as worker-lost"
                     ));
                     let item = Item {
-                        entry: entry.id.clone(),
+                        entry: claimed.entry.id.clone(),
                         index,
                         suspect: false,
                     };
                     if let Some(Job::Served(served)) = self.jobs.get(&id)
                         && self.held.hold(&id, item, None)
                     {
-                        let _ = self.stores.send(Store {
-                            keys: Arc::clone(&served.keys),
-                            entry: entry.id,
-                            payload: takeover::worker_lost(index, deliveries, max_deliveries),
-                        });
+                        // For the dashboard only (see the take-over below).
+                        let _ = takeover::expired(&mut self.con, &served.keys);
+                        let (payload, message) =
+                            takeover::worker_lost(index, deliveries, max_deliveries);
+                        let _ = self.stores.send(Store::new(
+                            &served.keys,
+                            claimed.entry.id,
+                            index,
+                            payload,
+                            Some((ErrorKind::WorkerLost, &message)),
+                            &self.name,
+                        ));
                     }
                 }
-                _ => {
+                index => {
                     (self.log)(&format!(
                         "job {id}: took over an input from a worker that stopped answering \
                          (delivery {deliveries})"
                     ));
-                    self.dispatch(&id, vec![entry], true);
+                    if let (Some(index), Some(Job::Served(served))) = (index, self.jobs.get(&id)) {
+                        // For the dashboard only: a broker that fails here fails the next
+                        // command that matters, so this one's failure changes nothing.
+                        let keys = Arc::clone(&served.keys);
+                        let _ = takeover::record(&mut self.con, &keys, index, &claimed, &self.name);
+                    }
+                    self.dispatch(&id, vec![claimed.entry], true);
                 }
             }
             return Ok(());

@@ -11,7 +11,7 @@ use redis::Value;
 
 use crate::broker::connection::Conn;
 use crate::broker::error::BrokerError;
-use crate::broker::keys::GROUP;
+use crate::broker::keys::{GROUP, JOB_TTL, JobKeys, RECENT};
 use crate::broker::outcome;
 use crate::broker::reply::{self, Entry};
 use crate::error::ErrorKind;
@@ -35,9 +35,19 @@ pub(super) fn has_idle(con: &mut Conn, input: &str, lease: Duration) -> Result<b
     Ok(!reply::items(&reply).is_empty())
 }
 
-/// Takes over one entry of stream `input` idle for longer than `lease`, as the worker `name`:
-/// the entry and how many times it has now been delivered. `None` when there is none (or
-/// another worker was quicker).
+/// An input taken over: the entry, how many times it has now been delivered, and the worker
+/// that had it (when the broker said).
+pub(super) struct Claimed {
+    /// The input's entry.
+    pub(super) entry: Entry,
+    /// Its deliveries, this one included.
+    pub(super) deliveries: u64,
+    /// The worker it was taken from.
+    pub(super) from: Option<String>,
+}
+
+/// Takes over one entry of stream `input` idle for longer than `lease`, as the worker `name`.
+/// `None` when there is none (or another worker was quicker).
 ///
 /// # Errors
 /// As [`Conn::run`]; [`BrokerError::Gone`] when the job ended.
@@ -46,8 +56,24 @@ pub(super) fn claim(
     name: &str,
     input: &str,
     lease: Duration,
-) -> Result<Option<(Entry, u64)>, BrokerError> {
+) -> Result<Option<Claimed>, BrokerError> {
     con.run("XAUTOCLAIM", |c| {
+        // The first idle entry and its worker: the one XAUTOCLAIM takes, unless another
+        // worker is quicker.
+        let idle: Value = redis::cmd("XPENDING")
+            .arg(input)
+            .arg(GROUP)
+            .arg("IDLE")
+            .arg(lease.as_millis() as u64)
+            .arg("-")
+            .arg("+")
+            .arg(1)
+            .query(c)?;
+        let idle = reply::items(&idle).first().map(|p| {
+            let fields = reply::items(p);
+            let text = |i: usize| fields.get(i).and_then(|v| reply::text(v));
+            (text(0), text(1))
+        });
         let reply: Value = redis::cmd("XAUTOCLAIM")
             .arg(input)
             .arg(GROUP)
@@ -76,21 +102,105 @@ pub(super) fn claim(
             .first()
             .and_then(|p| reply::items(p).get(3).and_then(|n| reply::int(n)))
             .unwrap_or(1);
-        Ok(Some((entry, deliveries.max(1) as u64)))
+        let from = match idle {
+            Some((Some(id), from)) if id == entry.id => from,
+            _ => None,
+        };
+        Ok(Some(Claimed {
+            entry,
+            deliveries: deliveries.max(1) as u64,
+            from,
+        }))
+    })
+}
+
+/// Counts a take-over of input `index` (and its lapsed lease) in the job's stats and puts it
+/// on its list of recent ones, for `mpwasm status` and the dashboard.
+///
+/// # Errors
+/// As [`Conn::run`].
+pub(super) fn record(
+    con: &mut Conn,
+    keys: &JobKeys,
+    index: u64,
+    claimed: &Claimed,
+    by: &str,
+) -> Result<(), BrokerError> {
+    let note = serde_json::json!({
+        "index": index,
+        "from": claimed.from,
+        "by": by,
+        "delivery": claimed.deliveries,
+        "at_ms": super::writer::now_ms(),
+    })
+    .to_string();
+    let ttl_ms = JOB_TTL.as_millis() as u64;
+    con.run("record a take-over", |c| {
+        redis::pipe()
+            .cmd("HINCRBY")
+            .arg(&keys.stats)
+            .arg("taken_over")
+            .arg(1)
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(&keys.stats)
+            .arg("expired")
+            .arg(1)
+            .ignore()
+            .cmd("LPUSH")
+            .arg(&keys.takeovers)
+            .arg(&note)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(&keys.takeovers)
+            .arg(0)
+            .arg(RECENT as i64 - 1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.takeovers)
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.stats)
+            .arg(ttl_ms)
+            .ignore()
+            .query::<()>(c)
+    })
+}
+
+/// Counts an input whose lease lapsed and that is not run again (it was delivered too often)
+/// in the job's stats.
+///
+/// # Errors
+/// As [`Conn::run`].
+pub(super) fn expired(con: &mut Conn, keys: &JobKeys) -> Result<(), BrokerError> {
+    con.run("count a lapsed lease", |c| {
+        redis::pipe()
+            .cmd("HINCRBY")
+            .arg(&keys.stats)
+            .arg("expired")
+            .arg(1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&keys.stats)
+            .arg(JOB_TTL.as_millis() as u64)
+            .ignore()
+            .query::<()>(c)
     })
 }
 
 /// The result of input `index`, delivered `deliveries` times while the job allows
 /// `max_deliveries`: every worker running it was lost.
-pub(super) fn worker_lost(index: u64, deliveries: u64, max_deliveries: u64) -> Vec<u8> {
-    outcome::encode_failure(
-        index,
-        ErrorKind::WorkerLost,
-        format!(
-            "this input was delivered {deliveries} times and every worker running it was lost \
-             before answering (the job allows {max_deliveries} deliveries: --retries {})",
-            max_deliveries - 1
-        ),
+/// (The encoded result, and its message.)
+pub(super) fn worker_lost(index: u64, deliveries: u64, max_deliveries: u64) -> (Vec<u8>, String) {
+    let message = format!(
+        "this input was delivered {deliveries} times and every worker running it was lost \
+         before answering (the job allows {max_deliveries} deliveries: --retries {})",
+        max_deliveries - 1
+    );
+    (
+        outcome::encode_failure(index, ErrorKind::WorkerLost, message.clone()),
+        message,
     )
 }
 
@@ -100,7 +210,7 @@ mod tests {
 
     #[test]
     fn an_input_delivered_too_often_says_so() {
-        let failed = outcome::decode(&worker_lost(4, 3, 2)).expect("decodes");
+        let failed = outcome::decode(&worker_lost(4, 3, 2).0).expect("decodes");
         let error = failed.json().expect_err("a failure");
         assert_eq!(error.kind(), ErrorKind::WorkerLost);
         assert_eq!(error.index().0, 4);

@@ -74,7 +74,8 @@ pub fn run(settings: RunSettings) -> Result<ExitCode> {
     // Declared before the job so that it is dropped after it: on an early error the store
     // is still written, once the workers are gone.
     let mut shared: Option<SharedOut> = None;
-    let (running, submitter, mut outcomes) = Running::start(&target, &task, pool, ordered, &check)?;
+    let (running, submitter, mut outcomes) =
+        Running::start(&target, &task, pool, ordered, source.len(), &check)?;
     if let (Some(path), Some(store)) = (&shared_out, outcomes.shared_store()) {
         shared = Some(SharedOut {
             path: path.clone(),

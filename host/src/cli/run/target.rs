@@ -22,7 +22,8 @@ pub enum Running {
 
 impl Running {
     /// Starts `task` on `target` with `pool`'s settings, results in input order when
-    /// `ordered`; `check` looks at the loaded module first.
+    /// `ordered`; `total` is how many inputs there will be, when known (a broker shows the
+    /// job's progress against it); `check` looks at the loaded module first.
     ///
     /// # Errors
     /// When the module cannot be loaded, has no such function, or the broker refuses the job.
@@ -31,6 +32,7 @@ impl Running {
         task: &Path,
         pool: PoolBuilder,
         ordered: bool,
+        total: Option<u64>,
         check: &dyn Fn(&Task) -> Result<()>,
     ) -> Result<(Running, Submitter, Outcomes)> {
         Ok(match target {
@@ -48,6 +50,7 @@ impl Running {
                 let options = SubmitOptions {
                     ordered,
                     lease: *lease,
+                    total,
                     ..SubmitOptions::default()
                 };
                 let (job, submitter, outcomes) = submit(url, task, pool, options)?;

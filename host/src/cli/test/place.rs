@@ -113,7 +113,7 @@ impl Place {
             }
             Place::Broker => {
                 let (running, mut submitter, mut outcomes) =
-                    start_broker_job(settings, settings.pool.clone(), path, true)?;
+                    start_broker_job(settings, settings.pool.clone(), path, true, 2)?;
                 let (terminator, waker) = (running.terminator(), outcomes.waker());
                 watcher.on_first(move || {
                     terminator.terminate();
@@ -145,8 +145,9 @@ impl Place {
             .collect())
     }
 
-    /// A job for the tests that get `limits`: on this machine, in the binary's pool when they
-    /// are the run's own (`base`), else in a pool of their own; on a broker, a job of its own.
+    /// A job for the `tests` tests that get `limits`: on this machine, in the binary's pool
+    /// when they are the run's own (`base`), else in a pool of their own; on a broker, a job
+    /// of its own.
     ///
     /// # Errors
     /// When the group's pool cannot start or the broker refuses the job.
@@ -156,6 +157,7 @@ impl Place {
         binary: &TestBinary,
         limits: &TestLimits,
         base: bool,
+        tests: usize,
     ) -> Result<(GroupJob, Submitter, Outcomes)> {
         match self {
             Place::Local(pool) if base => {
@@ -184,7 +186,7 @@ impl Place {
                     group_builder(settings, limits)?
                 };
                 let (running, submitter, outcomes) =
-                    start_broker_job(settings, builder, &binary.path, false)?;
+                    start_broker_job(settings, builder, &binary.path, false, tests)?;
                 let job = GroupJob {
                     terminator: running.terminator(),
                     workers: BROKER_IN_FLIGHT,
@@ -223,8 +225,10 @@ fn start_broker_job(
     builder: PoolBuilder,
     path: &Path,
     ordered: bool,
+    runs: usize,
 ) -> Result<(Running, Submitter, Outcomes)> {
-    Running::start(&settings.target, path, builder, ordered, &|task| {
+    let total = Some(runs as u64);
+    Running::start(&settings.target, path, builder, ordered, total, &|task| {
         if task.program_export().is_none() {
             return Err(not_a_test_binary(path));
         }

@@ -124,8 +124,13 @@ pub fn run_binary(
             continue;
         }
         let first = &limits[group[0]];
-        let (job, submitter, mut outcomes) =
-            place.job(settings, binary, first, first.pool_key() == base.pool_key())?;
+        let (job, submitter, mut outcomes) = place.job(
+            settings,
+            binary,
+            first,
+            first.pool_key() == base.pool_key(),
+            group.len(),
+        )?;
         let (terminator, waker) = (job.terminator.clone(), outcomes.waker());
         watcher.on_first(move || {
             terminator.terminate();
