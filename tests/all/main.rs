@@ -11,6 +11,7 @@ mod broker;
 mod calls;
 mod chaos;
 mod cli;
+mod dashboard;
 mod examples;
 mod guests_built;
 mod host_functions;

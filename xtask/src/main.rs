@@ -3,7 +3,8 @@
 //! `setup` installs the wasm targets (and redis-server for the broker tests), `demo` builds the CLI and some guests and runs a tour of the
 //! CLI, `test` runs every check CI runs (formatting, clippy, tests), `bench` runs the benchmark
 //! against Python's Pool, native Rust and the wasmtime CLI and writes BENCHMARKS.md, `chaos`
-//! runs the fault scenarios at full size and writes RELIABILITY.md. Everything is built with the
+//! runs the fault scenarios at full size and writes RELIABILITY.md, `screenshot` makes the
+//! README's picture of the dashboard. Everything is built with the
 //! release profile, the workspace's only profile.
 
 mod bench;
@@ -12,6 +13,7 @@ mod command;
 mod demo;
 mod guests;
 mod redis_server;
+mod screenshot;
 mod setup;
 mod test;
 
@@ -28,6 +30,8 @@ tasks:
   test    what CI runs: rustfmt check, clippy (host and guests), cargo test --release
   bench   the side-by-side benchmark (see `cargo xtask bench --help`); writes BENCHMARKS.md
   chaos   the fault scenarios at full size (`--smoke`: CI's sizes); writes RELIABILITY.md
+  screenshot  the README's picture of the dashboard (docs/dashboard.png), taken by its test in
+          headless Chromium (needs Debian's chromium and chromium-driver)
   help    print this message
 ";
 
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         "test" => test::run(&root),
         "bench" => bench::run(&root, rest),
         "chaos" => chaos::run(&root, rest),
+        "screenshot" => screenshot::run(&root),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -116,6 +116,83 @@ pub enum Command {
         mpwasm worker --broker rediss://user:pw@redis.example.com:6380 --allow-dir /srv/data"
     )]
     Worker(WorkerArgs),
+    /// Show what a broker's workers and jobs are doing, read from the broker's own keys.
+    ///
+    /// Workers: name, host, processes, jobs served, inputs held, last heartbeat, what their
+    /// operator allows. Jobs: id, module, submitter, done/total, failures by kind, inputs per
+    /// second, age, estimated time left, the last failures and the inputs taken over from
+    /// workers that stopped answering. Never inputs or results, never the broker's password.
+    /// Exit status: 0 shown, 1 the broker was lost (--watch), 2 it could not be reached.
+    #[command(
+        after_help = "Examples:\n  mpwasm status --broker redis://broker-host:6379\n  \
+        mpwasm status --broker redis://broker-host:6379 --watch\n  \
+        mpwasm status --json | jq '.jobs[] | {id, done, total}'   # $MPWASM_BROKER"
+    )]
+    Status(StatusArgs),
+    /// Serve a live web dashboard of a broker's workers and jobs, its JSON and Prometheus
+    /// metrics.
+    ///
+    /// One page (no external assets; it works offline and on a phone) updated every second:
+    /// the workers, the jobs with a progress bar and a throughput sparkline each, the last
+    /// failures, the inputs taken over. `/api/status` is `mpwasm status --json`; `/metrics` is
+    /// in Prometheus' text format. It binds loopback unless told otherwise; it has no
+    /// accounts: on another address, give it a --token (every request must carry it) or it
+    /// warns. Stops on Ctrl-C or SIGTERM (exit 0); 2 if it cannot start.
+    #[command(
+        after_help = "Examples:\n  mpwasm dashboard --broker redis://broker-host:6379   # http://127.0.0.1:8080\n  \
+        MPWASM_DASHBOARD_TOKEN=s3cret mpwasm dashboard --listen 0.0.0.0:8080\n  \
+        curl -s 127.0.0.1:8080/metrics | grep mpwasm_inputs_done_total"
+    )]
+    Dashboard(DashboardArgs),
+}
+
+/// The flags of `mpwasm status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The broker: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPWASM_BROKER",
+        hide_env_values = true
+    )]
+    pub broker: String,
+
+    /// Print one JSON object (what the dashboard's /api/status serves).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show it again every second until Ctrl-C (redrawn in place on a terminal).
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// The flags of `mpwasm dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The broker: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPWASM_BROKER",
+        hide_env_values = true
+    )]
+    pub broker: String,
+
+    /// Where to listen, ADDRESS:PORT. Loopback by default: only this machine can look.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// A token every request must carry (`?token=...` or `Authorization: Bearer ...`); the
+    /// page keeps it for its own requests. Without one, anyone who reaches the address sees
+    /// the cluster (module names and counts, never inputs, results or the password).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MPWASM_DASHBOARD_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// The flags of `mpwasm worker`.

@@ -7,12 +7,14 @@
 
 mod args;
 mod call;
+mod dashboard;
 mod inspect;
 mod new;
 mod output;
 mod run;
 mod settings;
 mod signals;
+mod status;
 mod style;
 mod test;
 mod worker;
@@ -21,7 +23,9 @@ use anyhow::Result;
 use clap::Parser;
 
 use args::{Cli, Command, CompletionsArgs};
-use settings::{CallSettings, RunSettings, TestSettings, WorkerSettings};
+use settings::{
+    CallSettings, DashboardSettings, RunSettings, StatusSettings, TestSettings, WorkerSettings,
+};
 use signals::Signal;
 
 /// How a command ended. [`ExitCode::code`] is the only place these become numbers.
@@ -77,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::New(args) => new::run(args),
         Command::Worker(args) => WorkerSettings::new(args).and_then(worker::run),
+        Command::Status(args) => StatusSettings::new(args).and_then(status::run),
+        Command::Dashboard(args) => DashboardSettings::new(args).and_then(dashboard::run),
         Command::Completions(args) => completions(&args),
     };
     match result {

@@ -11,10 +11,12 @@ mod run;
 mod test;
 #[cfg(test)]
 mod tests;
+mod watch;
 mod worker;
 
 pub use call::CallSettings;
 pub use range::IntRange;
 pub use run::{BarMode, InputSpec, JobLogSettings, OutputSettings, RunSettings, Target};
 pub use test::{TestBinary, TestSettings};
+pub use watch::{DashboardSettings, StatusSettings};
 pub use worker::WorkerSettings;
