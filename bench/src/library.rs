@@ -136,7 +136,19 @@ pub fn tokio_calls(task: &Path, worker: &Path, n: u64, in_flight: usize) -> Resu
 /// and the proportional set size of all the worker processes together.
 pub fn plugins(task: &Path, worker: &Path, plugins: usize, rounds: u32, mode: &str) -> Result<()> {
     let names: Vec<String> = (0..plugins).map(|n| format!("p{n}")).collect();
-    let mut turn = 0usize;
+    // Call `k` goes to plugin `k % plugins` (`apply(k, x)`), squaring `k`.
+    let round_robin = |apply: &dyn Fn(usize, Value) -> Result<Value>| -> Result<f64> {
+        let mut turn = 0usize;
+        time_rounds(rounds, || {
+            let x = turn as u64;
+            let value = apply(turn, json!(x))?;
+            turn += 1;
+            if value != json!(x * x) {
+                bail!("square({x}) returned {value}");
+            }
+            Ok(())
+        })
+    };
     let (per_call, workers) = match mode {
         "one-pool" => {
             let mut builder = Pool::builder().worker_program(worker);
@@ -150,30 +162,14 @@ pub fn plugins(task: &Path, worker: &Path, plugins: usize, rounds: u32, mode: &s
                 .iter()
                 .map(|n| pool.plugin(n))
                 .collect::<Result<Vec<_>, _>>()?;
-            let per_call = time_rounds(rounds, || {
-                let x = turn as u64;
-                let value = handles[turn % handles.len()].apply(vec![json!(x)])?;
-                turn += 1;
-                if value != json!(x * x) {
-                    bail!("square({x}) returned {value}");
-                }
-                Ok(())
-            })?;
+            let per_call = round_robin(&|k, x| Ok(handles[k % handles.len()].apply(vec![x])?))?;
             (per_call, workers_pss()?)
         }
         "pools" => {
             let pools = (0..plugins)
                 .map(|_| pool(task, worker, None))
                 .collect::<Result<Vec<_>>>()?;
-            let per_call = time_rounds(rounds, || {
-                let x = turn as u64;
-                let value = pools[turn % pools.len()].apply(vec![json!(x)])?;
-                turn += 1;
-                if value != json!(x * x) {
-                    bail!("square({x}) returned {value}");
-                }
-                Ok(())
-            })?;
+            let per_call = round_robin(&|k, x| Ok(pools[k % pools.len()].apply(vec![x])?))?;
             (per_call, workers_pss()?)
         }
         other => bail!("unknown mode `{other}`: one-pool or pools"),

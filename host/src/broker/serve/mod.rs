@@ -651,7 +651,7 @@ impl Owner {
                         && self.held.hold(&id, item, None)
                     {
                         // For the dashboard only (see the take-over below).
-                        let _ = takeover::expired(&mut self.con, &served.keys);
+                        let _ = takeover::record(&mut self.con, &served.keys, None);
                         let (payload, message) =
                             takeover::worker_lost(index, deliveries, max_deliveries);
                         let _ = self.stores.send(Store::new(
@@ -673,7 +673,8 @@ impl Owner {
                         // For the dashboard only: a broker that fails here fails the next
                         // command that matters, so this one's failure changes nothing.
                         let keys = Arc::clone(&served.keys);
-                        let _ = takeover::record(&mut self.con, &keys, index, &claimed, &self.name);
+                        let taken = Some((index, &claimed, self.name.as_str()));
+                        let _ = takeover::record(&mut self.con, &keys, taken);
                     }
                     self.dispatch(&id, vec![claimed.entry], true);
                 }

@@ -114,84 +114,65 @@ pub(super) fn claim(
     })
 }
 
-/// Counts a take-over of input `index` (and its lapsed lease) in the job's stats and puts it
-/// on its list of recent ones, for `mpwasm status` and the dashboard.
+/// Counts an input whose lease lapsed in the job's stats, for `mpwasm status` and the
+/// dashboard; when it is run again (`taken_over`: its index, the claim, the worker taking it
+/// over), counts the take-over too and puts it on the job's list of recent ones.
 ///
 /// # Errors
 /// As [`Conn::run`].
 pub(super) fn record(
     con: &mut Conn,
     keys: &JobKeys,
-    index: u64,
-    claimed: &Claimed,
-    by: &str,
+    taken_over: Option<(u64, &Claimed, &str)>,
 ) -> Result<(), BrokerError> {
-    let note = serde_json::json!({
-        "index": index,
-        "from": claimed.from,
-        "by": by,
-        "delivery": claimed.deliveries,
-        "at_ms": super::writer::now_ms(),
-    })
-    .to_string();
+    let note = taken_over.map(|(index, claimed, by)| {
+        serde_json::json!({
+            "index": index,
+            "from": claimed.from,
+            "by": by,
+            "delivery": claimed.deliveries,
+            "at_ms": super::writer::now_ms(),
+        })
+        .to_string()
+    });
     let ttl_ms = JOB_TTL.as_millis() as u64;
-    con.run("record a take-over", |c| {
-        redis::pipe()
-            .cmd("HINCRBY")
-            .arg(&keys.stats)
-            .arg("taken_over")
-            .arg(1)
-            .ignore()
-            .cmd("HINCRBY")
-            .arg(&keys.stats)
-            .arg("expired")
-            .arg(1)
-            .ignore()
-            .cmd("LPUSH")
-            .arg(&keys.takeovers)
-            .arg(&note)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(&keys.takeovers)
-            .arg(0)
-            .arg(RECENT as i64 - 1)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&keys.takeovers)
-            .arg(ttl_ms)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&keys.stats)
-            .arg(ttl_ms)
-            .ignore()
-            .query::<()>(c)
-    })
-}
-
-/// Counts an input whose lease lapsed and that is not run again (it was delivered too often)
-/// in the job's stats.
-///
-/// # Errors
-/// As [`Conn::run`].
-pub(super) fn expired(con: &mut Conn, keys: &JobKeys) -> Result<(), BrokerError> {
     con.run("count a lapsed lease", |c| {
-        redis::pipe()
-            .cmd("HINCRBY")
+        let mut pipe = redis::pipe();
+        pipe.cmd("HINCRBY")
             .arg(&keys.stats)
             .arg("expired")
             .arg(1)
             .ignore()
             .cmd("PEXPIRE")
             .arg(&keys.stats)
-            .arg(JOB_TTL.as_millis() as u64)
-            .ignore()
-            .query::<()>(c)
+            .arg(ttl_ms)
+            .ignore();
+        if let Some(note) = &note {
+            pipe.cmd("HINCRBY")
+                .arg(&keys.stats)
+                .arg("taken_over")
+                .arg(1)
+                .ignore()
+                .cmd("LPUSH")
+                .arg(&keys.takeovers)
+                .arg(note)
+                .ignore()
+                .cmd("LTRIM")
+                .arg(&keys.takeovers)
+                .arg(0)
+                .arg(RECENT as i64 - 1)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&keys.takeovers)
+                .arg(ttl_ms)
+                .ignore();
+        }
+        pipe.query::<()>(c)
     })
 }
 
 /// The result of input `index`, delivered `deliveries` times while the job allows
-/// `max_deliveries`: every worker running it was lost.
-/// (The encoded result, and its message.)
+/// `max_deliveries`: every worker running it was lost. The encoded result, and its message.
 pub(super) fn worker_lost(index: u64, deliveries: u64, max_deliveries: u64) -> (Vec<u8>, String) {
     let message = format!(
         "this input was delivered {deliveries} times and every worker running it was lost \
