@@ -248,3 +248,46 @@ fn pss_kib(pid: u32) -> Result<f64> {
         .and_then(|kib| kib.parse().ok())
         .with_context(|| format!("no Pss line in {path}"))
 }
+
+/// Times one call of a `misbehave` export that prints `lines` lines one at a time
+/// (`chatter-stderr` or `chatter-stdout`), with the output kept up to `cap` bytes: the cost of
+/// guest output per line, the capture and its trip to the application included. Checks the
+/// lines kept (all of them, or the cap's worth and the rest counted as dropped).
+pub fn output(task: &Path, worker: &Path, lines: u32, export: &str, cap: u64) -> Result<()> {
+    let pool = Pool::builder()
+        .worker_program(worker)
+        .processes(1)
+        .output_limit(cap)
+        .function(export)
+        .build(task)
+        .with_context(|| format!("cannot start a pool for {}", task.display()))?;
+    // Warm up: the instance, its stdout and stderr handles, the pipes.
+    pool.apply_async(vec![json!(lines.min(1000))]).wait()?;
+    let start = Instant::now();
+    let mut call = pool.apply_async(vec![json!(lines)]);
+    let outcome = call.wait_outcome();
+    let elapsed = start.elapsed();
+    let written = outcome.json().map_err(Clone::clone)?.to_owned();
+    if written != lines.to_string() {
+        bail!("{export}({lines}) returned {written}");
+    }
+    let kept = outcome.output().iter().filter(|&&b| b == b'\n').count();
+    let expected: u64 = (1..=u64::from(lines))
+        .map(|line| format!("line {line}\n").len() as u64)
+        .sum();
+    let total = outcome.output().len() as u64 + outcome.output_dropped();
+    if total != expected || (total <= cap && kept != lines as usize) {
+        bail!(
+            "{export}({lines}) left {kept} lines and {} bytes dropped, {expected} bytes were \
+             written",
+            outcome.output_dropped()
+        );
+    }
+    println!("check {lines} lines written");
+    metric(
+        "per_line",
+        elapsed.as_secs_f64() * 1e6 / f64::from(lines.max(1)),
+        "us",
+    );
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! measurements end with `metric NAME VALUE UNIT` lines that the harness reads.
 //!
 //! - `native-*`: the same algorithms as the guest tasks, in native Rust over rayon's thread pool
-//!   (one thread per core): the ceiling for CPU-bound work.
+//!   (one thread per core): the ceiling for CPU-bound work; and the same output loop (W18).
 //! - `lib-*`: the mpwasm library, for the workloads that are an API call (apply, imap_unordered,
 //!   async calls from tokio) or that look inside a running pool (the workers' memory).
 //! - `broker-*`: a local run and the same run through a Redis broker, timed alike.
@@ -30,7 +30,12 @@ usage: mpwasm-bench <workload> [args]
   native-square N              print x*x for x in 0..N, in order (rayon)
   native-primes N COUNT        print primes(N) COUNT times (trial division, rayon)
   native-hash FILE             print the hex SHA-256 of each JSON string line of FILE (rayon)
+  native-output N TO           time N lines `line I` written natively to stderr (eprintln!),
+                               stdout (println!) or memory (writeln! into a Vec)
   lib-apply TASK WORKER ROUNDS     time Pool::apply of square(3) on a warm pool
+  lib-output TASK WORKER N EXPORT CAP  time one call of the misbehave guest's EXPORT
+                                   (chatter-stderr or chatter-stdout) printing N lines, output
+                                   kept up to CAP bytes
   lib-imap-unordered TASK WORKER N time imap_unordered with chunksize 1 over 0..N
   lib-imap-unordered-auto TASK WORKER N  the same with the pool's own chunking
   lib-tokio-calls TASK WORKER N K  time N apply_async calls awaited from a multi-threaded tokio
@@ -74,6 +79,14 @@ fn run(args: &[String]) -> Result<()> {
         ["native-square", n] => native::square(number(n)?),
         ["native-primes", n, count] => native::primes(number(n)?, number(count)?),
         ["native-hash", file] => native::hash(file.as_ref()),
+        ["native-output", lines, to] => native::output(number(lines)?, to),
+        ["lib-output", task, worker, lines, export, cap] => library::output(
+            task.as_ref(),
+            worker.as_ref(),
+            number(lines)?,
+            export,
+            number(cap)?,
+        ),
         ["lib-apply", task, worker, rounds] => {
             library::apply(task.as_ref(), worker.as_ref(), number(rounds)?)
         }

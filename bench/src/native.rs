@@ -86,3 +86,37 @@ fn is_prime(candidate: u32) -> bool {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+/// The loop of `misbehave`'s `chatter-stderr` / `chatter-stdout` natively: `lines` lines
+/// `line 1` .. `line N`, one `eprintln!` (`stderr`: unbuffered, into the harness's pipe), one
+/// `writeln!` through a line buffer as `println!` does (`stdout`: into the same pipe, since
+/// stdout carries the measurement) or one `writeln!` into memory (`memory`: what libtest's
+/// capture does) each; prints the time per line.
+pub fn output(lines: u32, to: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut memory = Vec::new();
+    match to {
+        "stderr" => (1..=lines).for_each(|line| eprintln!("line {line}")),
+        "stdout" => {
+            let mut out = std::io::LineWriter::new(std::io::stderr());
+            for line in 1..=lines {
+                writeln!(out, "line {line}")?;
+            }
+        }
+        "memory" => {
+            for line in 1..=lines {
+                writeln!(memory, "line {line}")?;
+            }
+        }
+        _ => anyhow::bail!("native-output writes to stderr, stdout or memory, not `{to}`"),
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(&memory);
+    println!("check {lines} lines written");
+    crate::metric(
+        "per_line",
+        elapsed.as_secs_f64() * 1e6 / f64::from(lines.max(1)),
+        "us",
+    );
+    Ok(())
+}

@@ -224,6 +224,61 @@ fn process_runs_one_call_and_captures_output() {
     );
 }
 
+/// The lines `line 1` .. `line N`, as `chatter-stderr` and `chatter-stdout` print them.
+fn chatter_lines(n: u32) -> String {
+    (1..=n).map(|line| format!("line {line}\n")).collect()
+}
+
+#[test]
+fn stdout_and_stderr_written_a_line_at_a_time_arrive_whole_in_order_and_capped() {
+    // Rust's stderr is unbuffered (several writes per line) and its stdout line-buffered: both
+    // take the short path to the capture, which must keep every byte in order, interleaved
+    // with the other stream as written, and count what passes the cap.
+    let pool = builder()
+        .processes(1)
+        .function("chatter-stderr")
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    for (export, n) in [("chatter-stderr", 20_000), ("chatter-stdout", 20_000)] {
+        let outcome = pool
+            .export(export)
+            .expect("exported")
+            .apply_async(vec![json!(n)])
+            .wait_outcome();
+        assert_eq!(outcome.json(), Ok(n.to_string().as_str()), "{export}");
+        assert_eq!(outcome.output_dropped(), 0, "{export}");
+        assert!(
+            String::from_utf8_lossy(outcome.output()) == chatter_lines(n),
+            "{export}: {} bytes, not the {} expected",
+            outcome.output().len(),
+            chatter_lines(n).len()
+        );
+    }
+    // `chatty` writes stdout through a lock, then one line on stderr: one stream after the
+    // other, in that order.
+    let outcome = pool
+        .export("chatty")
+        .expect("exported")
+        .apply_async(vec![json!(3)])
+        .wait_outcome();
+    assert_eq!(
+        String::from_utf8_lossy(outcome.output()),
+        "line 1\nline 2\nline 3\nchatty: printed 3 lines\n"
+    );
+
+    let capped = builder()
+        .processes(1)
+        .output_limit(1000)
+        .function("chatter-stderr")
+        .build(guests::MISBEHAVE)
+        .expect("pool starts");
+    let outcome = capped.apply_async(vec![json!(5000)]).wait_outcome();
+    assert_eq!(outcome.json(), Ok("5000"));
+    let all = chatter_lines(5000);
+    assert_eq!(outcome.output(), &all.as_bytes()[..1000]);
+    assert_eq!(outcome.output_dropped(), all.len() as u64 - 1000);
+}
+
 #[test]
 fn a_missing_worker_program_is_an_error_not_a_hang() {
     let err = Pool::builder()

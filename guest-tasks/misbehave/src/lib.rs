@@ -90,6 +90,20 @@ impl Guest for Task {
         n
     }
 
+    fn chatter_stderr(n: u32) -> u32 {
+        for line in 1..=n {
+            eprintln!("line {line}");
+        }
+        n
+    }
+
+    fn chatter_stdout(n: u32) -> u32 {
+        for line in 1..=n {
+            println!("line {line}");
+        }
+        n
+    }
+
     fn big(bytes: u64) -> String {
         "x".repeat(usize::try_from(bytes).unwrap_or(usize::MAX))
     }

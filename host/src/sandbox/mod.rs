@@ -3,7 +3,8 @@
 //! ([`module`]) and its exports ([`exports`]); then, inside a worker process, one [`Sandbox`]
 //! running one task module under the pool's [`Limits`](crate::limits::Limits): a fresh or
 //! kept instance per task, a memory limiter, epoch deadlines for time, fuel when asked, WASI
-//! with no capabilities, and guest output captured per task. Imports the application answers
+//! with no capabilities, and guest output captured per task (its stdout and stderr served on a
+//! short path, [`stdio`]). Imports the application answers
 //! are linked to calls over the worker's call socket ([`host_calls`]).
 
 pub mod cancel;
@@ -19,6 +20,7 @@ pub mod output;
 pub mod program;
 pub mod runner;
 pub mod state;
+pub mod stdio;
 pub mod typed;
 
 pub use runner::Sandbox;

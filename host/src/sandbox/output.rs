@@ -14,6 +14,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::vocab::CapturedOutput;
 
+/// What `check-write` allows at once.
+const ROOM: u64 = 64 * 1024;
+
 #[derive(Debug, Default)]
 struct Buffer {
     bytes: Vec<u8>,
@@ -40,12 +43,19 @@ impl OutputCapture {
         crate::sync::lock(&self.0)
     }
 
-    fn append(&self, data: &[u8]) {
+    /// Appends what the guest wrote: kept up to the cap, counted past it.
+    pub(crate) fn append(&self, data: &[u8]) {
         let mut buf = self.lock();
         let room = buf.cap.saturating_sub(buf.bytes.len());
         let kept = room.min(data.len());
         buf.bytes.extend_from_slice(&data[..kept]);
         buf.dropped += (data.len() - kept) as u64;
+    }
+
+    /// How many bytes a guest may write at once (`check-write`). Always the same: past the cap
+    /// the bytes are counted, not kept, so there is always room.
+    pub(crate) fn room(&self) -> u64 {
+        ROOM
     }
 
     /// A copy of what is captured so far (to look for a panic message), leaving it in place.
@@ -97,8 +107,7 @@ impl OutputStream for OutputCapture {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        // Always room: past the cap the bytes are counted, not kept.
-        Ok(64 * 1024)
+        Ok(ROOM as usize)
     }
 }
 

@@ -11,6 +11,7 @@ use super::host_calls::CallScope;
 use super::http::HttpPolicy;
 use super::limiter::MemoryLimiter;
 use super::output::OutputCapture;
+use super::stdio::StdStreams;
 use crate::vocab::{Grants, Invocation};
 
 /// The host state of one store.
@@ -25,6 +26,8 @@ pub struct SandboxState {
     pub http_policy: HttpPolicy,
     /// The task running, for host calls its guest makes.
     pub call: CallScope,
+    /// Which stream handles are the guest's stdout and stderr (components only).
+    pub stdio: StdStreams,
 }
 
 impl SandboxState {
@@ -92,6 +95,7 @@ impl SandboxState {
             http: WasiHttpCtx::new(),
             http_policy: HttpPolicy::new(grants.http.clone()),
             call: CallScope::default(),
+            stdio: StdStreams::new(stdout, stderr),
         })
     }
 }

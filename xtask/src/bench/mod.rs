@@ -266,6 +266,8 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
                 "shared-probe",
                 "-p",
                 "shared-wordcount",
+                "-p",
+                "misbehave",
             ],
         ),
     )?;
@@ -314,6 +316,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         primes: wasm.join("primes.wasm"),
         hash: wasm.join("hash.wasm"),
         host_calls: wasm.join("host_calls.wasm"),
+        misbehave: wasm.join("misbehave.wasm"),
         shared_probe: wasm.join("shared_probe.wasm"),
         shared_wordcount: wasm.join("shared_wordcount.wasm"),
         w15_inputs,

@@ -1,5 +1,5 @@
 //! The workloads W1–W10 of the performance issue, W11–W12 of the broker issue, W17 of the test
-//! runner issue, W13 of the plugin-host issue, W14 and W21 of its part two, and W15–W16 of the
+//! runner issue, W18 of the second performance issue, W13 of the plugin-host issue, W14 and W21 of its part two, and W15–W16 of the
 //! shared-state issue: for each, its
 //! contenders (the exact commands), how a run is measured, and the goal it is judged against.
 //! Sizes come from [`Sizes`]: the full ones for `cargo xtask bench`, tiny ones for the smoke run
@@ -144,6 +144,8 @@ pub struct Sizes {
     pub w20_items: u64,
     /// W17: tests in the generated test binary.
     pub w17_tests: usize,
+    /// W18: lines a guest prints one at a time.
+    pub w18_lines: u32,
     /// W21: plugins called round robin …
     pub w21_plugins: usize,
     /// … this many calls in all.
@@ -171,6 +173,7 @@ impl Sizes {
         w19_large: 100_000,
         w20_items: 1_000,
         w17_tests: 10_000,
+        w18_lines: 200_000,
         w21_plugins: 20,
         w21_calls: 20_000,
     };
@@ -195,6 +198,7 @@ impl Sizes {
         w19_large: 1_000,
         w20_items: 100,
         w17_tests: 100,
+        w18_lines: 2_000,
         w21_plugins: 3,
         w21_calls: 60,
     };
@@ -220,6 +224,8 @@ pub struct Paths {
     pub hash: PathBuf,
     /// See `square` (the plugin calling the application, for W13).
     pub host_calls: PathBuf,
+    /// See `square` (the output loops of W18).
+    pub misbehave: PathBuf,
     /// See `square` (every shared interface, for W15).
     pub shared_probe: PathBuf,
     /// See `square` (the word count into the shared store, for W16).
@@ -809,6 +815,66 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
                     rate("broker, 3 workers")?,
                     rate("local -j 1")?,
                     rate(&local_cores)?
+                ),
+            ))
+        }),
+        skipped: None,
+    });
+
+    let w18_lines = sizes.w18_lines.to_string();
+    let misbehave = p(&paths.misbehave);
+    // Kept: a cap above everything printed. Dropped: a cap of 1 KiB, nearly all past it.
+    let (kept, dropped) = ("1073741824", "1024");
+    let guest = |label: &str, export: &str, cap: &str| {
+        Contender::new(
+            label,
+            root,
+            &[
+                &bench,
+                "lib-output",
+                &misbehave,
+                &mpwasm,
+                &w18_lines,
+                export,
+                cap,
+            ],
+            Measure::Metric("per_line"),
+        )
+    };
+    let native = |label: &str, to: &str| {
+        Contender::new(
+            label,
+            root,
+            &[&bench, "native-output", &w18_lines, to],
+            Measure::Metric("per_line"),
+        )
+    };
+    workloads.push(Workload {
+        id: "W18",
+        title: format!(
+            "guest output: {} lines `line I` printed one at a time, `eprintln!` (unbuffered \
+             stderr) and `println!` (line-buffered stdout), kept per task or past the output \
+             cap (library, one call)",
+            sizes.w18_lines
+        ),
+        unit: "µs/line",
+        goal: "≤ 1 µs per `eprintln!` line, output kept",
+        contenders: vec![
+            guest("mpwasm", "chatter-stderr", kept),
+            guest("mpwasm, past the cap", "chatter-stderr", dropped),
+            guest("mpwasm println!", "chatter-stdout", kept),
+            guest("mpwasm println!, past the cap", "chatter-stdout", dropped),
+            native("native eprintln! into a pipe", "stderr"),
+            native("native println! into a pipe", "stdout"),
+            native("native into memory (libtest's capture)", "memory"),
+        ],
+        verdict: Box::new(|m: &Medians| {
+            let line = *m.get("mpwasm")?;
+            Some((
+                line <= 1.0,
+                format!(
+                    "{line:.2} µs per `eprintln!` line ({:.1}x native into a pipe; goal ≤ 1)",
+                    line / m.get("native eprintln! into a pipe")?
                 ),
             ))
         }),
