@@ -4,7 +4,9 @@
 //! produced the same results (CI runs it so the harness cannot rot; it asserts no timing).
 
 mod measure;
+mod plot;
 mod report;
+mod sweep;
 mod workloads;
 
 use std::fmt::Write as _;
@@ -26,16 +28,22 @@ use workloads::{Measure, Paths, Sizes};
 #[derive(Debug, Clone)]
 struct Options {
     smoke: bool,
+    sweep: bool,
     runs: usize,
     only: Vec<String>,
 }
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--smoke] [--runs N] [--only W1,W3,...]
+       cargo xtask bench --sweep [--smoke] [--runs N]
 
   --smoke      tiny sizes, one run, results checked, no timing claims, BENCHMARKS.md untouched
   --runs N     timed runs per contender (default 5); the figure is their median
   --only IDS   run only these workloads (printed; BENCHMARKS.md is left alone)
+  --sweep      the cost as the work grows instead: W1 over 1e3..1e7 items, W8 over 1 KiB..1 MiB
+               per input, W6 over 1..N processes, `mpwasm test` over 10..10 000 tests; fits
+               fixed cost + slope per contender, draws a chart per sweep and rewrites the
+               sweep section of BENCHMARKS.md (with --smoke: two tiny sizes, nothing written)
 
 The wasmtime CLI is a contender when `wasmtime` is on the PATH (or $WASMTIME names it).
 ";
@@ -43,6 +51,7 @@ The wasmtime CLI is a contender when `wasmtime` is on the PATH (or $WASMTIME nam
 fn options(args: &[String]) -> Result<Options> {
     let mut options = Options {
         smoke: false,
+        sweep: false,
         runs: 5,
         only: Vec::new(),
     };
@@ -50,6 +59,7 @@ fn options(args: &[String]) -> Result<Options> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--smoke" => options.smoke = true,
+            "--sweep" => options.sweep = true,
             "--runs" => {
                 let value = args.next().context("--runs needs a number")?;
                 options.runs = value
@@ -89,6 +99,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         Sizes::FULL
     };
     let paths = build(root, sizes)?;
+    if options.sweep {
+        return sweeps(root, &paths, &options);
+    }
     let all = workloads::all(&paths, sizes);
     let chosen: Vec<&workloads::Workload> = all
         .iter()
@@ -134,8 +147,23 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         });
     }
 
+    // The pictures: beside BENCHMARKS.md for a full run, under target/bench otherwise (the
+    // smoke run draws them too, so CI proves the drawing works).
+    let full = !options.smoke && options.only.is_empty();
+    let pictures = if full {
+        root.join("docs").join("bench")
+    } else {
+        demo::target_dir(root).join("bench")
+    };
+    fs::create_dir_all(&pictures)
+        .with_context(|| format!("cannot create {}", pictures.display()))?;
+    let ratios = pictures.join("ratios.svg");
+    plot::ratios(&outcomes, &ratios)?;
+    println!("drew {}", ratios.display());
+    let charts = [("the ratios of every workload", "docs/bench/ratios.svg")];
+
     let machine = machine(&paths);
-    let text = report::markdown(&machine, options.runs, &outcomes);
+    let text = report::markdown(&machine, options.runs, &outcomes, &charts);
     if options.smoke {
         println!("bench smoke: every contender ran and agreed on its results");
     } else if !options.only.is_empty() {
@@ -144,6 +172,32 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         let file = root.join("BENCHMARKS.md");
         report::write_into(&file, &text)?;
         println!("\n{text}\nwritten to {}", file.display());
+    }
+    Ok(())
+}
+
+/// `--sweep`: every sweep, its charts and, for a full run, its section of BENCHMARKS.md.
+fn sweeps(root: &Path, paths: &Paths, options: &Options) -> Result<()> {
+    let pictures = if options.smoke {
+        demo::target_dir(root).join("bench")
+    } else {
+        root.join("docs").join("bench")
+    };
+    fs::create_dir_all(&pictures)
+        .with_context(|| format!("cannot create {}", pictures.display()))?;
+    let text = sweep::run(paths, options.runs, options.smoke, &pictures, "docs/bench")?;
+    if options.smoke {
+        println!("bench sweep smoke: every size ran, was fitted and drawn");
+    } else {
+        let section = format!(
+            "{}\n\n{} runs per size (medians). Each fit is time = fixed + slope · size, by \
+             least squares weighted by 1/time².\n{text}",
+            machine(paths),
+            options.runs
+        );
+        let file = root.join("BENCHMARKS.md");
+        report::write_between(&file, report::SWEEP_BEGIN, report::SWEEP_END, &section)?;
+        println!("{section}\nwritten to {}", file.display());
     }
     Ok(())
 }

@@ -14,6 +14,10 @@ use super::workloads::{Medians, Verdict, Workload};
 pub const BEGIN: &str = "<!-- cargo xtask bench: generated from here -->";
 /// Marks its end.
 pub const END: &str = "<!-- cargo xtask bench: generated up to here -->";
+/// Marks the start of the part `cargo xtask bench --sweep` rewrites.
+pub const SWEEP_BEGIN: &str = "<!-- cargo xtask bench --sweep: generated from here -->";
+/// Marks its end.
+pub const SWEEP_END: &str = "<!-- cargo xtask bench --sweep: generated up to here -->";
 
 /// The figures of one contender.
 #[derive(Debug, Clone)]
@@ -72,8 +76,14 @@ impl Outcome<'_> {
     }
 }
 
-/// The report as Markdown: the machine, the runs, one table per workload, and every command.
-pub fn markdown(machine: &str, runs: usize, outcomes: &[Outcome<'_>]) -> String {
+/// The report as Markdown: the machine, the runs, the verdicts, the `charts` (alt text and path
+/// from the repository root), one table per workload, and every command.
+pub fn markdown(
+    machine: &str,
+    runs: usize,
+    outcomes: &[Outcome<'_>],
+    charts: &[(&str, &str)],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{machine}\n");
     let _ = writeln!(
@@ -93,6 +103,9 @@ pub fn markdown(machine: &str, runs: usize, outcomes: &[Outcome<'_>]) -> String 
             (None, None) => "no verdict: a contender it needs did not run".to_owned(),
         };
         let _ = writeln!(out, "| {} | {} | {verdict} |", w.id, w.goal);
+    }
+    for (alt, path) in charts {
+        let _ = writeln!(out, "\n![{alt}]({path})");
     }
     for outcome in outcomes {
         let w = outcome.workload;
@@ -140,11 +153,20 @@ fn figure(value: f64) -> String {
 /// Replaces the generated section of `path` (between [`BEGIN`] and [`END`]) with `section`,
 /// creating the file, or appending the section, when there is none.
 pub fn write_into(path: &Path, section: &str) -> Result<()> {
+    write_between(path, BEGIN, END, section)
+}
+
+/// Writes `section` into the file at `path` between the markers `begin` and `end`, replacing
+/// what was there (or appending it with the markers when they are missing).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_between(path: &Path, begin: &str, end: &str, section: &str) -> Result<()> {
     let old = fs::read_to_string(path).unwrap_or_default();
-    let block = format!("{BEGIN}\n{section}\n{END}");
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(start), Some(end)) if start < end => {
-            format!("{}{block}{}", &old[..start], &old[end + END.len()..])
+    let block = format!("{begin}\n{section}\n{end}");
+    let new = match (old.find(begin), old.find(end)) {
+        (Some(start), Some(stop)) if start < stop => {
+            format!("{}{block}{}", &old[..start], &old[stop + end.len()..])
         }
         _ if old.is_empty() => format!("# Benchmarks\n\n{block}\n"),
         _ => format!("{}\n{block}\n", old.trim_end()),

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Says once that W10 runs without its nextest contender.
+static NEXTEST_MISSING: std::sync::Once = std::sync::Once::new();
+
 /// How a contender's run is turned into one number, always "lower is better".
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Measure {
@@ -103,6 +106,9 @@ pub struct Workload {
     pub verdict: Judge,
     /// Why it is not run, when it is not.
     pub skipped: Option<String>,
+    /// The goal as a ratio mpwasm / a contender (at most), for the chart: the contender's
+    /// label and the ratio. `None` when the goal is not such a ratio.
+    pub goal_line: Option<(&'static str, f64)>,
 }
 
 /// The sizes of the workloads.
@@ -205,6 +211,7 @@ impl Sizes {
 }
 
 /// Where the programs and data files are.
+#[derive(Clone)]
 pub struct Paths {
     /// The `mpwasm` binary.
     pub mpwasm: PathBuf,
@@ -309,6 +316,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("python Pool", 0.5),
         skipped: None,
+        goal_line: Some(("python Pool", 0.5)),
     });
 
     workloads.push(Workload {
@@ -341,6 +349,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("rust+rayon", 1.15),
         skipped: None,
+        goal_line: Some(("rust+rayon", 1.15)),
     });
 
     workloads.push(Workload {
@@ -370,6 +379,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("pipe (anchor)", 1.2),
         skipped: None,
+        goal_line: Some(("pipe (anchor)", 1.2)),
     });
 
     let mut w4 = vec![
@@ -412,6 +422,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             Some((met, figure))
         }),
         skipped: None,
+        goal_line: Some(("python Pool", 1.0 / 9.0)),
     });
 
     workloads.push(Workload {
@@ -438,6 +449,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("python Pool", 0.1),
         skipped: None,
+        goal_line: Some(("python Pool", 0.1)),
     });
 
     let one = "1".to_owned();
@@ -485,6 +497,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             })
         },
         skipped: None,
+        goal_line: None,
     });
 
     workloads.push(Workload {
@@ -514,6 +527,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             Some((rate >= 100_000.0, format!("{:.0} tasks/s per core", rate)))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     workloads.push(Workload {
@@ -553,6 +567,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     workloads.push(Workload {
@@ -572,6 +587,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("python Pool", 1.0),
         skipped: None,
+        goal_line: Some(("python Pool", 1.0)),
     });
 
     let tiny_tests = p(&paths.tiny_tests);
@@ -611,10 +627,13 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
                     .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
             );
         }
-        _ => eprintln!(
-            "bench: W10's cargo-nextest contender needs `cargo nextest` and the wasmtime CLI \
-             (on the PATH or in $WASMTIME); it is left out"
-        ),
+        // Said once, though a sweep builds the workloads once per size.
+        _ => NEXTEST_MISSING.call_once(|| {
+            eprintln!(
+                "bench: W10's cargo-nextest contender needs `cargo nextest` and the wasmtime \
+                 CLI (on the PATH or in $WASMTIME); it is left out"
+            );
+        }),
     }
     workloads.push(Workload {
         id: "W10",
@@ -637,6 +656,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: Some(("nextest+wasmtime", 1.0 / 7.0)),
     });
 
     let w11_range = format!("0..{}", sizes.w11_items);
@@ -723,6 +743,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     workloads.push(Workload {
@@ -772,6 +793,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     let w12_range = format!("100000..{}", 100_000 + sizes.w12_items);
@@ -819,6 +841,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     let w18_lines = sizes.w18_lines.to_string();
@@ -879,6 +902,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     let w13_calls = sizes.w13_calls.to_string();
@@ -910,6 +934,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("pipe (anchor)", 1.2),
         skipped: None,
+        goal_line: Some(("pipe (anchor)", 1.2)),
     });
 
     let w14_calls = sizes.w14_calls.to_string();
@@ -958,6 +983,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: Some(("imap_unordered (anchor)", 1.0 / 0.9)),
     });
 
     let (w21_plugins, w21_calls) = (sizes.w21_plugins.to_string(), sizes.w21_calls.to_string());
@@ -992,6 +1018,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("a pool per plugin (anchor)", 1.2),
         skipped: None,
+        goal_line: Some(("a pool per plugin (anchor)", 1.2)),
     });
     workloads.push(Workload {
         id: "W21m",
@@ -1007,6 +1034,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         ],
         verdict: ratio_at_most("a pool per plugin (anchor)", 0.5),
         skipped: None,
+        goal_line: Some(("a pool per plugin (anchor)", 0.5)),
     });
 
     let (shared_probe, shared_wordcount) = (p(&paths.shared_probe), p(&paths.shared_wordcount));
@@ -1074,6 +1102,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     let w16_inputs = format!("@{w16_corpus}");
@@ -1137,6 +1166,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: None,
+        goal_line: None,
     });
 
     let py_square = paths
@@ -1166,6 +1196,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ],
             verdict: ratio_at_most("python Pool", 0.5),
             skipped: paths.py_square.as_ref().err().cloned(),
+            goal_line: Some(("python Pool", 0.5)),
         });
     }
 
@@ -1220,6 +1251,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: paths.py_square.as_ref().err().cloned(),
+        goal_line: None,
     });
 
     let w20_range = format!("0..{}", sizes.w20_items);
@@ -1255,6 +1287,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             ))
         }),
         skipped: paths.py_square.as_ref().err().cloned(),
+        goal_line: None,
     });
 
     workloads
