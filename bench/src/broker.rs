@@ -42,21 +42,24 @@ pub fn local(mpwasm: &Path, task: &Path, range: &str, processes: usize) -> Resul
 }
 
 /// Times `mpwasm run TASK --map RANGE --broker URL` with `workers` workers of one process,
-/// each holding `prefetch` inputs at most.
+/// each holding `prefetch` inputs at most (`None`: the worker's adaptive window).
 pub fn broker(
     mpwasm: &Path,
     task: &Path,
     range: &str,
     workers: usize,
-    prefetch: usize,
+    prefetch: Option<usize>,
 ) -> Result<()> {
     let redis = RedisServer::start(&[])?;
     let url = redis.url();
     let mut children = Vec::new();
     for _ in 0..workers {
-        let child = Command::new(mpwasm)
-            .args(["worker", "-q", "-j", "1", "--broker", &url])
-            .args(["--prefetch", &prefetch.to_string()])
+        let mut worker = Command::new(mpwasm);
+        worker.args(["worker", "-q", "-j", "1", "--broker", &url]);
+        if let Some(n) = prefetch {
+            worker.args(["--prefetch", &n.to_string()]);
+        }
+        let child = worker
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -71,7 +74,9 @@ pub fn broker(
         std::thread::sleep(Duration::from_millis(20));
     }
     let (flags, items) = inputs(range)?;
-    let warm_count = workers * prefetch * 2;
+    // Enough for every worker to fill its window twice (an adaptive one learns the cost from
+    // its first batches).
+    let warm_count = workers * prefetch.unwrap_or(8) * 2;
     let warm_flags = match range.strip_prefix('@') {
         // The first inputs of the file, so that they fit the function.
         Some(path) => {

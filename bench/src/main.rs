@@ -49,7 +49,8 @@ usage: mpwasm-bench <workload> [args]
   broker-local MPWASM TASK A..B J          time `mpwasm run TASK --map A..B -j J` (`@PATH`
                                            for A..B: `--input PATH`)
   broker-remote MPWASM TASK A..B N P       the same through a Redis broker with N workers of
-                                           one process holding P inputs each (redis-server)
+                                           one process holding P inputs each (`auto`: their
+                                           adaptive window) (redis-server)
   test-suite MPWASM BINARY N                time `mpwasm test BINARY`: here (N = 0) or through a
                                            Redis broker with N workers of one process
   pipe-roundtrip ROUNDS        time a 16-byte round trip to a child process over pipes
@@ -121,7 +122,10 @@ fn run(args: &[String]) -> Result<()> {
             task.as_ref(),
             range,
             number(n)?,
-            number(prefetch)?,
+            match *prefetch {
+                "auto" => None,
+                n => Some(number(n)?),
+            },
         ),
         ["test-suite", mpwasm, binary, workers] => {
             broker::test_suite(mpwasm.as_ref(), binary.as_ref(), number(workers)?)

@@ -428,3 +428,47 @@ mod browser {
         Ok(())
     }
 }
+
+#[test]
+fn a_worker_with_prefetch_auto_widens_its_window_for_tiny_inputs_and_loses_none() {
+    let redis = Redis::start(&[]);
+    let url = redis.url();
+    let _worker = Worker::start(&url, &["--prefetch", "auto"]);
+    wait_status(&url, "the worker registers", |s| {
+        s["workers"].as_array().is_some_and(|w| w.len() == 1)
+    });
+    assert_eq!(
+        status(&url)["workers"][0]["prefetch"],
+        2,
+        "two per process before any input's cost is known"
+    );
+    let items = 200_000u64;
+    let range = format!("0..{items}");
+    let job = Command::new(mpwasm_bin())
+        .args([
+            "run",
+            "-q",
+            guests::SQUARE,
+            "--map",
+            &range,
+            "--broker",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the job starts");
+    // square costs a few µs in the worker: 2 ms of it is far more than the floor of 2.
+    let widened = wait_status(&url, "the window widens", |s| {
+        s["workers"][0]["prefetch"].as_u64().is_some_and(|n| n > 2)
+    });
+    let window = widened["workers"][0]["prefetch"].as_u64().unwrap_or(0);
+    assert!(window <= 256, "at most 256 per process: {window}");
+    let out = job.wait_with_output().expect("the job ends");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let results: Vec<&str> = text.lines().collect();
+    assert_eq!(results.len() as u64, items, "every input answered once");
+    for (x, line) in results.iter().enumerate().step_by(9973) {
+        assert_eq!(*line, (x as u64 * x as u64).to_string(), "input {x}");
+    }
+}

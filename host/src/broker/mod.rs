@@ -49,7 +49,7 @@ pub mod submit;
 pub use connection::BrokerUrl;
 pub use error::BrokerError;
 pub use record::WorkerCaps;
-pub use serve::{ServeOptions, Server, Stopper};
+pub use serve::{Prefetch, ServeOptions, Server, Stopper};
 pub use status::{Failure, JobStatus, Status, StatusReader, Takeover, WorkerStatus};
 pub use submit::{BrokerJob, SubmitOptions, submit};
 

@@ -38,7 +38,7 @@ pub struct WorkerStatus {
     pub host: String,
     /// Worker processes per job (`-j`).
     pub processes: u64,
-    /// Inputs it holds at once at most (`--prefetch`).
+    /// Inputs it holds at once at most, now (`--prefetch`, or its adaptive window).
     pub prefetch: u64,
     /// What its operator allows jobs (`--max-memory`, `--allow-dir`, ...), in a line.
     pub caps: String,

@@ -213,10 +213,13 @@ pub struct WorkerArgs {
 
     /// Inputs held at once over all jobs, running or queued here [default: two per process, so
     /// the next input is here when one finishes]. More hides the broker's round trip for tiny
-    /// tasks; fewer leaves more to other machines. An input queued behind one that crashes the
-    /// machine is charged that delivery too, then runs alone on the worker that takes it over.
-    #[arg(long, value_name = "N")]
-    pub prefetch: Option<usize>,
+    /// tasks; fewer leaves more to other machines. `auto` learns it from what an input costs:
+    /// about 2 ms of work per process, 2 to 256 inputs per process (tiny inputs then come many
+    /// per read; a small job may then run on fewer machines). An input queued behind one that
+    /// crashes the machine is charged that delivery too, then runs alone on the worker that
+    /// takes it over.
+    #[arg(long, value_name = "N|auto")]
+    pub prefetch: Option<String>,
 
     /// The most memory any job's sandbox may have here [default: half the RAM shared
     /// between the processes, at most 4 GiB].

@@ -76,6 +76,8 @@ pub struct Pool {
     face: Arc<Face>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     processes: usize,
+    /// What the dispatcher learned one task costs (nanoseconds; 0: nothing yet).
+    task_nanos: Arc<AtomicU64>,
 }
 
 /// What calls need of the pool that serves them, for one module (of a pool of one module, or
@@ -223,10 +225,11 @@ impl Pool {
         task: Task,
         callee: Callee,
         limits: Limits,
-        processes: usize,
-        window: usize,
+        (processes, window): (usize, usize),
+        task_nanos: Arc<AtomicU64>,
     ) -> Pool {
         Pool {
+            task_nanos,
             face: Arc::new(Face::new(
                 requests,
                 Arc::new(AtomicU64::new(0)),
@@ -266,6 +269,17 @@ impl Pool {
     /// How many worker processes the pool keeps.
     pub fn processes(&self) -> usize {
         self.processes
+    }
+
+    /// What one task costs in a worker, as the pool learned it to size its batches: a moving
+    /// average of a batch's time in the worker per task (the pipes and the host excluded).
+    /// `None` until the first batch came back. A caller that feeds the pool from elsewhere (a
+    /// broker worker reading inputs) sizes its own window with it.
+    pub fn task_cost(&self) -> Option<Duration> {
+        match self.task_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
     }
 
     /// Opens a raw job: push JSON-text inputs on the [`Submitter`] (from any thread) and take

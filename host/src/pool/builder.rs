@@ -648,6 +648,7 @@ impl PoolBuilder {
         let window = self.window_or_default();
         let setup = Setup::one(plan.module, task.memory_init(), plan.grants, plan.engine);
         let transport: Box<dyn Transport> = Box::new(transport);
+        let task_nanos = Arc::default();
         let (requests, handle) = dispatcher::start(
             DispatcherConfig {
                 processes,
@@ -657,6 +658,7 @@ impl PoolBuilder {
                 retries: self.spec.retries_or_default(),
                 max_tasks_per_worker: self.spec.max_tasks_per_worker,
                 host: self.host,
+                task_nanos: Arc::clone(&task_nanos),
             },
             transport,
         )?;
@@ -666,8 +668,8 @@ impl PoolBuilder {
             task.clone(),
             plan.callee,
             plan.limits,
-            processes,
-            window,
+            (processes, window),
+            task_nanos,
         ))
     }
 

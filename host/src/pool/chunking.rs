@@ -64,6 +64,12 @@ impl ChunkPolicy {
         });
     }
 
+    /// What it learned one task costs (the moving average), in nanoseconds; `None` before the
+    /// first batch.
+    pub fn nanos_per_task(&self) -> Option<f64> {
+        self.nanos_per_task
+    }
+
     /// The size of the next batch, when `queued` tasks wait and `workers` workers may each
     /// hold `depth` batches: never so large that one worker takes more than its share.
     pub fn chunk(&self, queued: usize, workers: usize) -> usize {

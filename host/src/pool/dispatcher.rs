@@ -28,6 +28,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, unbounded};
@@ -77,6 +78,10 @@ pub struct DispatcherConfig {
     pub max_tasks_per_worker: Option<u64>,
     /// The application's answers to the module's imports, answered on threads serving each worker's call socket.
     pub host: HostImports,
+    /// Where the dispatcher publishes what one task of the first module costs in a worker,
+    /// as its chunk policy learned it (nanoseconds; 0 until the first batch comes back), for
+    /// callers that size their own windows (a broker worker reading inputs).
+    pub task_nanos: Arc<AtomicU64>,
 }
 
 struct Queued {
@@ -265,6 +270,8 @@ impl Worker {
 /// The dispatcher's state (see the module docs).
 pub struct Dispatcher {
     inbox: Receiver<Inbox>,
+    /// See [`DispatcherConfig::task_nanos`].
+    task_nanos: Arc<AtomicU64>,
     /// Handed to every worker link the dispatcher starts (so the inbox never disconnects).
     reports: Reports,
     transport: Box<dyn Transport>,
@@ -331,6 +338,7 @@ pub fn start(
         .collect::<Vec<_>>();
     let mut dispatcher = Dispatcher {
         inbox,
+        task_nanos: Arc::clone(&config.task_nanos),
         reports: Reports::to_dispatcher(inbox_tx, route),
         transport,
         versions: Arc::new(vec![0; modules.len()]),
@@ -786,6 +794,10 @@ impl Dispatcher {
         if let Some(m) = self.modules.get_mut(batch.module as usize) {
             m.policy
                 .observe(batch.tasks.len(), Duration::from_nanos(done.busy_nanos));
+            if let (0, Some(nanos)) = (batch.module, m.policy.nanos_per_task()) {
+                self.task_nanos
+                    .store((nanos as u64).max(1), Ordering::Relaxed);
+            }
         }
         let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
         let mut run_job = None;
@@ -1549,6 +1561,7 @@ mod tests {
             retries,
             max_tasks_per_worker,
             host: HostImports::default(),
+            task_nanos: Arc::default(),
         };
         let (requests, dispatcher) = start(config, Box::new(transport)).expect("starts");
         let (mut submitter, outcomes) = job::open(&requests, 0, 1 << 16, false, JobCall::default());
@@ -1792,6 +1805,7 @@ mod tests {
             retries: 1,
             max_tasks_per_worker: None,
             host: HostImports::default(),
+            task_nanos: Arc::default(),
         };
         let (requests, handle) = start(config, Box::new(transport)).expect("starts");
         (requests, handle, record)
@@ -2007,6 +2021,7 @@ mod tests {
             retries: 1,
             max_tasks_per_worker: None,
             host: HostImports::default(),
+            task_nanos: Arc::default(),
         };
         let (requests, handle) = start(config, Box::new(transport)).expect("starts");
         let (mut submitter, outcomes) = plugin_job(&requests, 1, 0, 0, None);

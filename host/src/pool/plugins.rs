@@ -304,6 +304,7 @@ pub(crate) fn build(builder: PoolBuilder, defs: Vec<PluginDef>) -> Result<Plugin
                 retries: builder.spec().retries_or_default(),
                 max_tasks_per_worker: builder.spec().max_tasks_per_worker,
                 host: builder.host_imports().clone(),
+                task_nanos: Arc::default(),
             },
             Box::new(transport) as Box<dyn Transport>,
         );

@@ -76,6 +76,8 @@ pub(super) struct Counters {
     pub(super) jobs_served: AtomicU64,
     /// Inputs it answered.
     pub(super) inputs_done: AtomicU64,
+    /// Inputs it holds at once at most, now (its prefetch window).
+    pub(super) window: AtomicU64,
 }
 
 /// What the worker publishes of itself that does not change.
@@ -84,8 +86,6 @@ pub(super) struct Shown {
     pub(super) name: String,
     /// Worker processes per job (`-j`).
     pub(super) processes: usize,
-    /// Inputs it holds at once, at most (`--prefetch`).
-    pub(super) prefetch: usize,
     /// What its operator allows jobs, in a line.
     pub(super) caps: String,
     /// The owner's counts.
@@ -208,7 +208,7 @@ fn heartbeat(
             .arg("processes")
             .arg(shown.processes)
             .arg("prefetch")
-            .arg(shown.prefetch)
+            .arg(shown.counters.window.load(Ordering::Relaxed))
             .arg("caps")
             .arg(&shown.caps)
             .arg("started_ms")

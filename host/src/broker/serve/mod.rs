@@ -1,7 +1,8 @@
 //! The worker's side: `mpwasm worker --broker URL`. A [`Server`] watches the broker's running
 //! jobs, adopts each (its module, its settings lowered to the operator's [`WorkerCaps`], a local
 //! [`Pool`](crate::Pool)), reads inputs from all jobs' streams at once in the consumer group (so
-//! jobs share the worker), holds at most `prefetch` of them, takes over the inputs of workers
+//! jobs share the worker), holds at most a window of them ([`Prefetch`]: fixed, or learned
+//! from what an input costs), takes over the inputs of workers
 //! that stopped renewing their lease, and answers through the broker.
 //!
 //! # Design
@@ -62,12 +63,54 @@ const REFRESH: Duration = Duration::from_millis(250);
 /// Where the worker says what it does (jobs started, refused, inputs taken over).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// How many inputs a worker holds at once (running or queued here), over all jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Exactly this many (`--prefetch N`).
+    Fixed(usize),
+    /// Learned as the jobs run (`--prefetch auto`): enough for about [`ADAPTIVE_WORK`] of work
+    /// per process, as the local pools measure an input's cost (the slowest job served
+    /// decides, so a job of slow inputs is not hoarded by one machine), between
+    /// [`ADAPTIVE_MIN`] and [`ADAPTIVE_MAX`] inputs per process. Tiny inputs then come many per
+    /// read and the broker's round trip is paid once for all of them; each input keeps its own
+    /// lease and is taken over alone. Not the default: a small job's inputs may all go to the
+    /// first worker that reads, and a worker cut off from the broker holds more inputs whose
+    /// leases lapse.
+    Adaptive,
+}
+
+/// The work an adaptive window holds per process.
+pub const ADAPTIVE_WORK: Duration = Duration::from_millis(2);
+/// An adaptive window's inputs per process, at least: the next is here when one finishes.
+pub const ADAPTIVE_MIN: usize = 2;
+/// An adaptive window's inputs per process, at most: what a lost machine leaves to others.
+pub const ADAPTIVE_MAX: usize = 256;
+
+impl Prefetch {
+    /// The inputs to hold for `processes` processes per job when the slowest job's input
+    /// costs `cost` in a worker (`None`: not measured yet).
+    pub fn window(self, processes: usize, cost: Option<Duration>) -> usize {
+        match self {
+            Prefetch::Fixed(n) => n.max(1),
+            Prefetch::Adaptive => {
+                let per_process = cost.map_or(ADAPTIVE_MIN, |cost| {
+                    let fits = ADAPTIVE_WORK.as_nanos() / cost.as_nanos().max(1);
+                    usize::try_from(fits)
+                        .unwrap_or(ADAPTIVE_MAX)
+                        .clamp(ADAPTIVE_MIN, ADAPTIVE_MAX)
+                });
+                processes.max(1).saturating_mul(per_process)
+            }
+        }
+    }
+}
+
 /// How a worker serves the broker.
 pub struct ServeOptions {
     /// Worker processes per job's pool.
     pub processes: usize,
     /// Inputs held at once (running or queued here), over all jobs.
-    pub prefetch: usize,
+    pub prefetch: Prefetch,
     /// What the operator allows any job.
     pub caps: WorkerCaps,
     /// Where modules fetched from the broker are kept, by hash.
@@ -145,7 +188,7 @@ struct Owner {
     con: Conn,
     name: String,
     url: String,
-    prefetch: usize,
+    prefetch: Prefetch,
     processes: usize,
     log: Log,
     events: Receiver<ServeEvent>,
@@ -198,12 +241,15 @@ impl Server {
             std::thread::spawn(move || writer::write(writer_con, &stores_rx, &events))
         };
         let counters = Arc::new(keeper::Counters::default());
+        counters.window.store(
+            options.prefetch.window(options.processes, None) as u64,
+            Ordering::Relaxed,
+        );
         {
             let (name, events) = (name.clone(), events_tx.clone());
             let shown = keeper::Shown {
                 name: name.clone(),
                 processes: options.processes,
-                prefetch: options.prefetch,
                 caps: options.caps.summary(),
                 counters: Arc::clone(&counters),
             };
@@ -265,12 +311,19 @@ impl Server {
         let Server { mut owner, writer } = self;
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let window = match owner.prefetch {
+            Prefetch::Fixed(n) => plural(n, "input", "inputs"),
+            Prefetch::Adaptive => format!(
+                "{}–{} inputs, as they cost",
+                owner.processes * ADAPTIVE_MIN,
+                owner.processes * ADAPTIVE_MAX
+            ),
+        };
         (owner.log)(&format!(
-            "serving {} as {} ({} per job, {} at once)",
+            "serving {} as {} ({} per job, {window} at once)",
             owner.url,
             owner.name,
             plural(owner.processes, "process", "processes"),
-            plural(owner.prefetch, "input", "inputs")
         ));
         let result = owner.serve();
         let ids: Vec<String> = owner.jobs.keys().cloned().collect();
@@ -569,8 +622,9 @@ impl Owner {
             let free = if self.claiming || self.held.suspects() > 0 {
                 0
             } else {
-                let running = self.prefetch.saturating_sub(self.held.running());
-                running.min((2 * self.prefetch).saturating_sub(self.held.count()))
+                let window = self.window();
+                let running = window.saturating_sub(self.held.running());
+                running.min((2 * window).saturating_sub(self.held.count()))
             };
             if free == 0 {
                 return; // a finished or stored input makes room, and wakes the owner
@@ -581,6 +635,22 @@ impl Owner {
             }
         };
         self.reading = self.reads.send(read).is_ok();
+    }
+
+    /// The inputs to hold now (see [`Prefetch`]); published for `mpwasm status` when it
+    /// changes.
+    fn window(&self) -> usize {
+        let slowest = self
+            .jobs
+            .values()
+            .filter_map(|job| match job {
+                Job::Served(served) => served.pool.task_cost(),
+                Job::Adopting | Job::Refused => None,
+            })
+            .max();
+        let window = self.prefetch.window(self.processes, slowest);
+        self.counters.window.store(window as u64, Ordering::Relaxed);
+        window
     }
 
     /// Looks, for each served job whose check is due, for inputs idle past its lease (their

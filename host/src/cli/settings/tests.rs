@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use mpwasm::DirGrant;
 use mpwasm::PoolBuilder;
-use mpwasm::broker::WorkerCaps;
+use mpwasm::broker::{Prefetch, WorkerCaps};
 use mpwasm::limits::{default_memory_limit, default_processes};
 use serde_json::json;
 
@@ -509,7 +509,7 @@ fn worker(args: &[&str]) -> Result<WorkerSettings, String> {
 fn worker_flags_become_settings() {
     let got = worker(&["redis://localhost"]).expect("settings");
     assert_eq!(got.processes, default_processes());
-    assert_eq!(got.prefetch, default_processes() * 2);
+    assert_eq!(got.prefetch, Prefetch::Fixed(default_processes() * 2));
     assert!(!got.quiet);
     let dir = std::env::temp_dir();
     let dir_text = dir.to_string_lossy().into_owned();
@@ -529,7 +529,10 @@ fn worker_flags_become_settings() {
         "-q",
     ])
     .expect("settings");
-    assert_eq!((got.processes, got.prefetch, got.quiet), (3, 64, true));
+    assert_eq!(
+        (got.processes, got.prefetch, got.quiet),
+        (3, Prefetch::Fixed(64), true)
+    );
     let want = WorkerCaps {
         max_memory: Some(512 << 20),
         max_timeout: Some(Duration::from_secs(60)),
@@ -539,8 +542,19 @@ fn worker_flags_become_settings() {
     assert_eq!(format!("{:?}", got.caps), format!("{want:?}"));
     assert_eq!(
         worker(&["redis://localhost", "-j", "3"]).map(|w| w.prefetch),
-        Ok(6)
+        Ok(Prefetch::Fixed(6))
     );
+    let auto = worker(&["redis://localhost", "-j", "3", "--prefetch", "auto"]).expect("auto");
+    assert_eq!(auto.prefetch, Prefetch::Adaptive);
+    let window = |cost_us: Option<u64>| auto.prefetch.window(3, cost_us.map(Duration::from_micros));
+    assert_eq!(
+        window(None),
+        6,
+        "two per process until an input's cost is known"
+    );
+    assert_eq!(window(Some(100)), 60, "2 ms of 100 µs inputs per process");
+    assert_eq!(window(Some(1)), 768, "at most 256 per process");
+    assert_eq!(window(Some(50_000)), 6, "at least two per process");
 
     let cases: &[(&[&str], &str)] = &[
         (
@@ -550,6 +564,11 @@ fn worker_flags_become_settings() {
         (
             &["redis://localhost", "--prefetch", "0"],
             "invalid --prefetch 0: a worker holds at least one input",
+        ),
+        (
+            &["redis://localhost", "--prefetch", "many"],
+            "invalid --prefetch `many`: expected a number of inputs, or `auto` to learn it from \
+             what an input costs",
         ),
         (
             &["redis://localhost", "--max-memory", "0"],

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use mpwasm::broker::{BrokerUrl, WorkerCaps};
+use mpwasm::broker::{BrokerUrl, Prefetch, WorkerCaps};
 use mpwasm::limits::default_processes;
 
 use super::pool::{limit_duration, limit_size, processes};
@@ -17,8 +17,8 @@ pub struct WorkerSettings {
     pub url: Arc<BrokerUrl>,
     /// Worker processes per job's pool.
     pub processes: usize,
-    /// Inputs held at once over all jobs.
-    pub prefetch: usize,
+    /// Inputs held at once over all jobs: `--prefetch N`, or learned.
+    pub prefetch: Prefetch,
     /// What the operator allows any job.
     pub caps: WorkerCaps,
     /// Say nothing on stderr but errors.
@@ -32,10 +32,18 @@ impl WorkerSettings {
     /// A message naming the flag and the text it refused.
     pub fn new(args: WorkerArgs) -> Result<WorkerSettings> {
         let processes = processes(args.processes.unwrap_or_else(default_processes))?;
-        let prefetch = args.prefetch.unwrap_or(processes.saturating_mul(2));
-        if prefetch == 0 {
-            bail!("invalid --prefetch 0: a worker holds at least one input");
-        }
+        let prefetch = match args.prefetch.as_deref().map(str::trim) {
+            None => Prefetch::Fixed(processes.saturating_mul(2)),
+            Some("auto") => Prefetch::Adaptive,
+            Some(text) => match text.parse::<usize>() {
+                Ok(0) => bail!("invalid --prefetch 0: a worker holds at least one input"),
+                Ok(n) => Prefetch::Fixed(n),
+                Err(_) => bail!(
+                    "invalid --prefetch `{text}`: expected a number of inputs, or `auto` to \
+                     learn it from what an input costs"
+                ),
+            },
+        };
         let max_memory = args
             .max_memory
             .as_deref()
