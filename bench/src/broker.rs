@@ -42,7 +42,7 @@ pub fn local(mpwasm: &Path, task: &Path, range: &str, processes: usize) -> Resul
 }
 
 /// Times `mpwasm run TASK --map RANGE --broker URL` with `workers` workers of one process,
-/// each holding `prefetch` inputs at most (`None`: the worker's adaptive window).
+/// each holding `prefetch` inputs at most (`None`: `--prefetch auto`, the adaptive window).
 pub fn broker(
     mpwasm: &Path,
     task: &Path,
@@ -56,9 +56,8 @@ pub fn broker(
     for _ in 0..workers {
         let mut worker = Command::new(mpwasm);
         worker.args(["worker", "-q", "-j", "1", "--broker", &url]);
-        if let Some(n) = prefetch {
-            worker.args(["--prefetch", &n.to_string()]);
-        }
+        let window = prefetch.map_or_else(|| "auto".to_owned(), |n| n.to_string());
+        worker.args(["--prefetch", &window]);
         let child = worker
             .stdin(Stdio::null())
             .stdout(Stdio::null())
