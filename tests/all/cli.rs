@@ -723,3 +723,64 @@ fn lines_are_string_inputs_as_they_are() {
         "{missing:?}"
     );
 }
+
+/// A map over a range travels to a worker as where each batch starts and how long it is, and
+/// a batch of plain results comes back as one block of text. Every input must still get its
+/// own answer, exactly as when each goes alone as a line of JSON: refused by name, failed at
+/// the limit, or its result, in order.
+#[test]
+fn a_range_map_answers_every_input_as_inputs_sent_one_by_one_do() {
+    let common = [
+        "run",
+        guests::MISBEHAVE,
+        "--func",
+        "grow",
+        "--memory",
+        "8MiB",
+        "-j",
+        "2",
+    ];
+    let by_range = mpwasm(&[&common[..], &["--map", "-2..12", "--chunksize", "4"]].concat());
+    let lines: String = (-2..12).map(|i| format!("{i}\n")).collect();
+    let one_by_one = mpwasm_with_stdin(
+        &[&common[..], &["--input", "-", "--chunksize", "1"]].concat(),
+        &lines,
+    );
+    assert_eq!(by_range.code, 1, "{by_range:?}");
+    assert_eq!(one_by_one.code, 1, "{one_by_one:?}");
+    // `grow(mib)` returns mib while it fits in 8 MiB: 0..=6.
+    let want: Vec<String> = (0..=6).map(|i: u32| i.to_string()).collect();
+    assert_eq!(by_range.lines(), want, "{by_range:?}");
+    assert_eq!(by_range.stdout, one_by_one.stdout);
+    // The same errors, but for the line numbers a file has and a range has not (and the
+    // summary's time).
+    let errors = |run: &common::Run| -> Vec<String> {
+        let mut lines: Vec<String> = run
+            .stderr
+            .lines()
+            .map(|l| match l.find(" (line ") {
+                Some(at) => l[..at].to_string(),
+                None => l.to_string(),
+            })
+            .collect();
+        lines.pop();
+        lines
+    };
+    let (by_range_errors, one_by_one_errors) = (errors(&by_range), errors(&one_by_one));
+    assert_eq!(by_range_errors, one_by_one_errors);
+    assert_eq!(by_range_errors.len(), 7, "{by_range:?}");
+    assert!(
+        by_range_errors[0].ends_with("expected u32, got -2, which is out of range for u32"),
+        "{by_range:?}"
+    );
+    assert!(
+        by_range_errors[2].starts_with("task 9: memory-limit:"),
+        "{by_range:?}"
+    );
+    assert!(
+        by_range
+            .stderr
+            .contains("14 tasks: 7 ok, 7 failed (2 bad-input, 5 memory-limit)"),
+        "{by_range:?}"
+    );
+}

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use crossbeam_channel::{Receiver, unbounded};
 
 use super::chunking::{ChunkPolicy, fitting};
@@ -44,9 +45,11 @@ use crate::error::{Error, ErrorKind, TaskError};
 use crate::ids::{BatchId, TaskIndex, WorkerId};
 use crate::imports::HostImports;
 use crate::limits::format_duration;
-use crate::vocab::{Entry, Setup, TaskCall, WireOutcome, WireTask};
+use crate::vocab::{CapturedOutput, Entry, Setup, TaskCall, WireOutcome, WireTask};
 use crate::wire::frame::{FrameError, MAX_FRAME, encode_frame};
-use crate::wire::message::{BatchDone, BatchRef, FromWorker, ToWorkerRef, WireTaskRef};
+use crate::wire::message::{
+    Answers, BatchDone, BatchRef, FromWorker, TaskRange, TasksRef, ToWorkerRef, WireTaskRef,
+};
 
 /// How many failed starts in a row (with no successful start between) break the pool.
 const MAX_START_FAILURES: u32 = 3;
@@ -764,7 +767,8 @@ impl Dispatcher {
         let matches = worker
             .in_flight
             .front()
-            .is_some_and(|b| b.id == done.id && b.tasks.len() == done.outcomes.len());
+            .is_some_and(|b| b.id == done.id && b.tasks.len() == done.answers.len())
+            && done.answers.add_up();
         if !matches {
             let trouble = format!(
                 "it answered batch {} out of order or incompletely",
@@ -801,26 +805,58 @@ impl Dispatcher {
         }
         let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
         let mut run_job = None;
-        for (queued, outcome) in batch.tasks.into_iter().zip(done.outcomes) {
+        let mut answer = |this: &mut Self, queued: Queued, outcome: TaskOutcome| {
             if queued.answered {
-                continue;
+                return;
             }
             if run_job.is_some_and(|j| j != queued.job) {
                 let job = run_job.take().unwrap_or_default();
-                self.deliver(job, std::mem::take(&mut run));
+                this.deliver(job, std::mem::take(&mut run));
             }
             run_job = Some(queued.job);
-            let index = queued.task.index;
-            run.push(TaskOutcome {
-                index,
-                worker_pid: pid,
-                result: outcome
-                    .result
-                    .map_err(|f| TaskError::new(index, f.kind, f.message).with_value(f.value)),
-                output: outcome.output,
-                nanos: outcome.nanos,
-                plugin_version: version,
-            });
+            run.push(outcome);
+        };
+        match done.answers {
+            Answers::Outcomes(outcomes) => {
+                for (queued, outcome) in batch.tasks.into_iter().zip(outcomes) {
+                    let index = queued.task.index;
+                    let outcome = TaskOutcome {
+                        index,
+                        worker_pid: pid,
+                        result: outcome.result.map_err(|f| {
+                            TaskError::new(index, f.kind, f.message).with_value(f.value)
+                        }),
+                        output: outcome.output,
+                        nanos: outcome.nanos,
+                        plugin_version: version,
+                    };
+                    answer(self, queued, outcome);
+                }
+            }
+            Answers::Results(block) => {
+                for (queued, json) in batch.tasks.into_iter().zip(block.results()) {
+                    let index = queued.task.index;
+                    let result = match json {
+                        Some(json) => Ok(CompactString::from(json)),
+                        // Checked above (`add_up`): cannot happen.
+                        None => Err(TaskError::new(
+                            index,
+                            ErrorKind::Trap,
+                            "the worker's answer for this task did not add up (its result \
+                             lies outside the batch's results)",
+                        )),
+                    };
+                    let outcome = TaskOutcome {
+                        index,
+                        worker_pid: pid,
+                        result,
+                        output: CapturedOutput::default(),
+                        nanos: 0,
+                        plugin_version: version,
+                    };
+                    answer(self, queued, outcome);
+                }
+            }
         }
         if let Some(job) = run_job {
             self.deliver(job, run);
@@ -1252,20 +1288,37 @@ impl Dispatcher {
                 }
             }
         }
+        // A map over a range goes as where it starts and how long it is (a pool of plugins
+        // may change a task's call, so its batches always go task by task).
+        let range = if self.plugins {
+            None
+        } else {
+            TaskRange::of(
+                tasks
+                    .iter()
+                    .map(|q| (q.task.index, q.task.input.as_str(), q.task.call.is_none())),
+            )
+        };
+        let tasks_ref = match range {
+            Some(range) => TasksRef::Range(range),
+            None => TasksRef::List(
+                tasks
+                    .iter()
+                    .map(|q| WireTaskRef {
+                        index: q.task.index,
+                        input: &q.task.input,
+                        call: match calls.iter().find(|(job, _)| *job == q.job) {
+                            Some((_, call)) => call.as_ref(),
+                            None => q.task.call.as_deref(),
+                        },
+                    })
+                    .collect(),
+            ),
+        };
         let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
             id,
             cancellable,
-            tasks: tasks
-                .iter()
-                .map(|q| WireTaskRef {
-                    index: q.task.index,
-                    input: &q.task.input,
-                    call: match calls.iter().find(|(job, _)| *job == q.job) {
-                        Some((_, call)) => call.as_ref(),
-                        None => q.task.call.as_deref(),
-                    },
-                })
-                .collect(),
+            tasks: tasks_ref,
             module,
         }));
         let Some(worker) = self.slots[i].worker.as_mut() else {

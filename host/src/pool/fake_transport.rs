@@ -12,11 +12,11 @@ use super::events::{WorkerEvent, WorkerReport};
 use super::inbox::Reports;
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind};
-use crate::ids::WorkerId;
+use crate::ids::{TaskIndex, WorkerId};
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, Setup, WireFailure, WireOutcome};
 use crate::wire::frame::read_frame;
-use crate::wire::message::{BatchDone, FromWorker, ToWorker};
+use crate::wire::message::{Answers, BatchDone, FromWorker, ToWorker};
 
 /// How one fake worker process behaves. A fake's answer to a task is its input, or, for a
 /// module given a name, `NAME#EXPORT:INPUT` (so a test sees which module and export ran it).
@@ -221,7 +221,7 @@ fn run(
                 report(WorkerEvent::Message(FromWorker::Stuck {
                     id: batch.id,
                     done: outcomes.into_iter().take(1).collect(),
-                    index: batch.tasks[1].index,
+                    index: batch.tasks.iter().nth(1).map_or(TaskIndex(0), |t| t.index),
                 }));
             }
             Act::GarbleOnFirstBatch if batches == 0 => {
@@ -233,7 +233,7 @@ fn run(
                 answered(outcomes.len());
                 report(WorkerEvent::Message(FromWorker::Done(BatchDone {
                     id: batch.id,
-                    outcomes,
+                    answers: Answers::from_outcomes(outcomes),
                     busy_nanos: 1_000,
                 })));
             }

@@ -102,3 +102,10 @@ pub struct CapturedOutput {
     /// How many bytes were dropped past the cap.
     pub dropped: u64,
 }
+
+impl CapturedOutput {
+    /// Whether the task wrote nothing (nothing kept, nothing dropped).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.dropped == 0
+    }
+}

@@ -35,7 +35,7 @@ use crate::sandbox::runner::worker_tick;
 use crate::sync::lock;
 use crate::vocab::{CapturedOutput, WireFailure, WireOutcome, WireTask};
 use crate::wire::frame::{MAX_FRAME, read_frame};
-use crate::wire::message::{Batch, BatchDone, FromWorker, ToWorker};
+use crate::wire::message::{Answers, Batch, BatchDone, FromWorker, ToWorker};
 use modules::Modules;
 use output::Output;
 
@@ -148,7 +148,7 @@ pub fn main() -> i32 {
                 .iter()
                 .map(|task| {
                     failed(
-                        task,
+                        &task,
                         ErrorKind::Trap,
                         format!("this worker process has no module number {}", batch.module),
                     )
@@ -159,7 +159,7 @@ pub fn main() -> i32 {
         cancels.batch_done(batch.id);
         let done = FromWorker::Done(BatchDone {
             id: batch.id,
-            outcomes,
+            answers: Answers::from_outcomes(outcomes),
             busy_nanos: started.elapsed().as_nanos() as u64,
         });
         // More batches waiting: their results follow soon, so flush these with them.
@@ -210,11 +210,12 @@ fn run_batch(
             .tasks
             .iter()
             .enumerate()
-            .map(|(position, task)| budget.charge(run(sandbox, position, task)))
+            .map(|(position, task)| budget.charge(run(sandbox, position, &task)))
             .collect();
     }
     lock(progress).batch = Some(batch.id);
     for (position, task) in batch.tasks.iter().enumerate() {
+        let task = &*task;
         let timeout = task.limits().and_then(|l| l.timeout).or(own_timeout);
         let limit = timeout.map_or(Duration::MAX, |t| t.saturating_add(stuck_grace(t)));
         lock(progress).current = Some((task.index, Instant::now(), limit));
