@@ -330,6 +330,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
     let data = target.join("bench");
     fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let many_tests = many_tests(&data, sizes.w17_tests)?;
+    let bytes_suite = bytes_suite(root, &data)?;
     let w2_inputs = data.join(format!("primes-{}x{}.jsonl", sizes.w2_n, sizes.w2_inputs));
     fs::write(
         &w2_inputs,
@@ -381,6 +382,7 @@ fn build(root: &Path, sizes: Sizes) -> Result<Paths> {
         nextest: has_nextest(root),
         w2_inputs,
         w8_inputs,
+        bytes_suite,
         root: root.to_path_buf(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
     })
@@ -482,6 +484,89 @@ fn many_tests(data: &Path, n: usize) -> Result<(PathBuf, PathBuf)> {
     let binary = crate::guests::test_executable(&String::from_utf8_lossy(&output.stdout))
         .context("cargo reported no test binary for W17's crate")?;
     Ok((dir, binary))
+}
+
+/// W10r's crate, bytes 1.12.2 (the version in the workspace's lock file, from cargo's
+/// registry): its source copied into `data/bytes-1.12.2` as a workspace of its own (so cargo and
+/// nextest build it as a user's crate, with its own target directory), its tests built for
+/// wasm32-wasip2 (cargo fetches its dev-dependencies). Returns the crate's directory.
+fn bytes_suite(root: &Path, data: &Path) -> Result<PathBuf> {
+    const VERSION: &str = "1.12.2";
+    let dir = data.join(format!("bytes-{VERSION}"));
+    let manifest_path = dir.join("Cargo.toml");
+    if !manifest_path.is_file() {
+        let mut command = cargo_command(root, ["metadata", "--format-version", "1"]);
+        let output = command
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run cargo metadata to find bytes' source")?;
+        if !output.status.success() {
+            bail!("cargo metadata failed ({})", output.status);
+        }
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("cargo metadata's output")?;
+        let source = metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "bytes" && p["version"] == VERSION)
+            .and_then(|p| p["manifest_path"].as_str())
+            .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
+            .with_context(|| format!("bytes {VERSION} is not in the workspace's lock file"))?;
+        let partial = data.join(format!("bytes-{VERSION}.partial"));
+        let _ = fs::remove_dir_all(&partial);
+        copy_dir(&source, &partial).with_context(|| {
+            format!("cannot copy {} to {}", source.display(), partial.display())
+        })?;
+        let manifest = partial.join("Cargo.toml");
+        let mut text = fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        text.push_str("\n[workspace]\n");
+        fs::write(&manifest, text)
+            .with_context(|| format!("cannot write {}", manifest.display()))?;
+        fs::rename(&partial, &dir)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), dir.display()))?;
+    }
+    let mut command = cargo_command(
+        &dir,
+        [
+            "test",
+            "--no-run",
+            "--release",
+            "--tests",
+            "--target",
+            COMPONENT_TARGET,
+            "--manifest-path",
+        ],
+    );
+    command
+        .arg(&manifest_path)
+        .arg("--target-dir")
+        .arg(dir.join("target"));
+    println!("$ {}", command::display(&command));
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo to build the bytes suite")?;
+    if !status.success() {
+        bail!("building the bytes {VERSION} suite failed ({status})");
+    }
+    Ok(dir)
+}
+
+/// Copies the directory `from` into `to` (created), files and subdirectories.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `cargo nextest` works here.

@@ -156,6 +156,8 @@ pub struct Sizes {
     pub w21_plugins: usize,
     /// … this many calls in all.
     pub w21_calls: u32,
+    /// W10r: the whole bytes suite (else one of its test binaries, `test_chain`).
+    pub w10r_whole: bool,
 }
 
 impl Sizes {
@@ -182,6 +184,7 @@ impl Sizes {
         w18_lines: 200_000,
         w21_plugins: 20,
         w21_calls: 20_000,
+        w10r_whole: true,
     };
 
     /// Small enough for CI, large enough that every code path runs.
@@ -207,6 +210,7 @@ impl Sizes {
         w18_lines: 2_000,
         w21_plugins: 3,
         w21_calls: 60,
+        w10r_whole: false,
     };
 }
 
@@ -254,6 +258,8 @@ pub struct Paths {
     pub w2_inputs: PathBuf,
     /// W8's inputs, one JSON string per line.
     pub w8_inputs: PathBuf,
+    /// W10r's crate: bytes 1.12.2 (its source, a workspace of its own), its tests built.
+    pub bytes_suite: PathBuf,
     /// Directory every command runs in (the workspace root).
     pub root: PathBuf,
     /// Cores the contenders may use.
@@ -657,6 +663,84 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         }),
         skipped: None,
         goal_line: Some(("nextest+wasmtime", 1.0 / 7.0)),
+    });
+
+    // W10r: a real crate's suite, run by cargo with each runner, as a user runs it.
+    let bytes_dir = p(&paths.bytes_suite);
+    let (bytes_manifest, bytes_target) = (
+        format!("{bytes_dir}/Cargo.toml"),
+        format!("{bytes_dir}/target"),
+    );
+    let which_tests: &[&str] = if sizes.w10r_whole {
+        &["--tests"]
+    } else {
+        &["--test", "test_chain"]
+    };
+    let bytes_cargo = |subcommand: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["cargo"]
+            .iter()
+            .chain(subcommand)
+            .map(|s| s.to_string())
+            .collect();
+        for arg in [
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+            &bytes_manifest,
+            "--target-dir",
+            &bytes_target,
+        ]
+        .iter()
+        .chain(which_tests)
+        {
+            args.push(arg.to_string());
+        }
+        args
+    };
+    let mpwasm_test = bytes_cargo(&["test"]);
+    let mpwasm_test: Vec<&str> = mpwasm_test.iter().map(String::as_str).collect();
+    let mut w10r = vec![
+        Contender::new(
+            "cargo test, mpwasm runner",
+            root,
+            &mpwasm_test,
+            Measure::WallUncompared,
+        )
+        .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+    ];
+    if let (Some(wasmtime), true) = (&paths.wasmtime, paths.nextest) {
+        let nextest = bytes_cargo(&["nextest", "run"]);
+        let nextest: Vec<&str> = nextest.iter().map(String::as_str).collect();
+        let runner = format!("{} run", wasmtime.display());
+        w10r.push(
+            Contender::new("nextest+wasmtime", root, &nextest, Measure::WallUncompared)
+                .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+        );
+    }
+    workloads.push(Workload {
+        id: "W10r",
+        title: format!(
+            "the bytes 1.12.2 suite ({}) through cargo, each runner as \
+             `CARGO_TARGET_WASM32_WASIP2_RUNNER`",
+            if sizes.w10r_whole {
+                "its unit and integration tests"
+            } else {
+                "one of its test binaries, test_chain"
+            }
+        ),
+        unit: "s",
+        goal: "≥ 3x faster than cargo-nextest with `wasmtime run` as its runner",
+        contenders: w10r,
+        verdict: Box::new(|m: &Medians| {
+            let speedup = m.get("nextest+wasmtime")? / m.get("cargo test, mpwasm runner")?;
+            Some((
+                speedup >= 3.0,
+                format!("{speedup:.1}x faster than nextest+wasmtime (goal ≥ 3)"),
+            ))
+        }),
+        skipped: None,
+        goal_line: Some(("nextest+wasmtime", 1.0 / 3.0)),
     });
 
     let w11_range = format!("0..{}", sizes.w11_items);
