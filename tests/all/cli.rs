@@ -683,10 +683,15 @@ fn compiled_functions_are_reused_and_a_damaged_one_is_compiled_again() {
         .iter()
         .filter(|path| before[*path] == after[*path])
         .collect();
+    // A function's key may also change only now and then (the same in the first two compiles,
+    // another in this one): its first entry is not looked up either, and this compile files
+    // it anew. So the entries not looked up are at most those of the functions filed anew in
+    // the second compile and in this one.
+    let anew = after.len() - before.len();
     assert!(
-        kept.len() <= unstable && kept.len() < damaged.len(),
-        "{} of {} damaged entries were not compiled again ({unstable} unstable functions): \
-         {kept:?}",
+        kept.len() <= unstable + anew && kept.len() < damaged.len(),
+        "{} of {} damaged entries were not compiled again ({unstable} functions filed anew \
+         by the second compile, {anew} by the third): {kept:?}",
         kept.len(),
         damaged.len()
     );
