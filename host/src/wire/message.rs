@@ -112,7 +112,6 @@ impl TaskRange {
                 return None;
             }
         }
-        // The last input must be an i64 too (checked above, one by one).
         Some(TaskRange {
             index,
             first,

@@ -456,23 +456,7 @@ fn many_tests(data: &Path, n: usize) -> Result<(PathBuf, PathBuf)> {
             fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let manifest_path = dir.join("Cargo.toml");
-    let mut command = cargo_command(
-        &dir,
-        [
-            "test",
-            "--no-run",
-            "--release",
-            "--message-format=json-render-diagnostics",
-            "--target",
-            COMPONENT_TARGET,
-            "--manifest-path",
-        ],
-    );
-    command
-        .arg(&manifest_path)
-        .arg("--target-dir")
-        .arg(dir.join("target"));
+    let mut command = own_crate_test_build(&dir, &["--message-format=json-render-diagnostics"]);
     println!("$ {}", command::display(&command));
     let output = command
         .stderr(std::process::Stdio::inherit())
@@ -527,22 +511,7 @@ fn bytes_suite(root: &Path, data: &Path) -> Result<PathBuf> {
         fs::rename(&partial, &dir)
             .with_context(|| format!("cannot rename {} to {}", partial.display(), dir.display()))?;
     }
-    let mut command = cargo_command(
-        &dir,
-        [
-            "test",
-            "--no-run",
-            "--release",
-            "--tests",
-            "--target",
-            COMPONENT_TARGET,
-            "--manifest-path",
-        ],
-    );
-    command
-        .arg(&manifest_path)
-        .arg("--target-dir")
-        .arg(dir.join("target"));
+    let mut command = own_crate_test_build(&dir, &["--tests"]);
     println!("$ {}", command::display(&command));
     let status = command
         .stdout(std::process::Stdio::null())
@@ -552,6 +521,28 @@ fn bytes_suite(root: &Path, data: &Path) -> Result<PathBuf> {
         bail!("building the bytes {VERSION} suite failed ({status})");
     }
     Ok(dir)
+}
+
+/// `cargo test --no-run` in release for wasm32-wasip2 of the crate in `dir`, a workspace of
+/// its own built into `dir/target` (as a user's crate is), with `extra` arguments.
+fn own_crate_test_build(dir: &Path, extra: &[&str]) -> Command {
+    let mut command = cargo_command(
+        dir,
+        [
+            "test",
+            "--no-run",
+            "--release",
+            "--target",
+            COMPONENT_TARGET,
+        ],
+    );
+    command
+        .args(extra)
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"));
+    command
 }
 
 /// Copies the directory `from` into `to` (created), files and subdirectories.

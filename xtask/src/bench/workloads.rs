@@ -667,38 +667,12 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
 
     // W10r: a real crate's suite, run by cargo with each runner, as a user runs it.
     let bytes_dir = p(&paths.bytes_suite);
-    let (bytes_manifest, bytes_target) = (
-        format!("{bytes_dir}/Cargo.toml"),
-        format!("{bytes_dir}/target"),
-    );
     let which_tests: &[&str] = if sizes.w10r_whole {
         &["--tests"]
     } else {
         &["--test", "test_chain"]
     };
-    let bytes_cargo = |subcommand: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = ["cargo"]
-            .iter()
-            .chain(subcommand)
-            .map(|s| s.to_string())
-            .collect();
-        for arg in [
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-            &bytes_manifest,
-            "--target-dir",
-            &bytes_target,
-        ]
-        .iter()
-        .chain(which_tests)
-        {
-            args.push(arg.to_string());
-        }
-        args
-    };
-    let mpwasm_test = bytes_cargo(&["test"]);
+    let mpwasm_test = own_crate_cargo(&["test"], &bytes_dir, which_tests);
     let mpwasm_test: Vec<&str> = mpwasm_test.iter().map(String::as_str).collect();
     let mut w10r = vec![
         Contender::new(
@@ -709,15 +683,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
         )
         .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
     ];
-    if let (Some(wasmtime), true) = (&paths.wasmtime, paths.nextest) {
-        let nextest = bytes_cargo(&["nextest", "run"]);
-        let nextest: Vec<&str> = nextest.iter().map(String::as_str).collect();
-        let runner = format!("{} run", wasmtime.display());
-        w10r.push(
-            Contender::new("nextest+wasmtime", root, &nextest, Measure::WallUncompared)
-                .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
-        );
-    }
+    w10r.extend(nextest_wasmtime(paths, &bytes_dir, which_tests));
     workloads.push(Workload {
         id: "W10r",
         title: format!(
@@ -777,27 +743,7 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
             Measure::Metric("seconds"),
         ),
     ];
-    if let (Some(wasmtime), true) = (&paths.wasmtime, paths.nextest) {
-        let manifest = format!("{many_dir}/Cargo.toml");
-        let target_dir = format!("{many_dir}/target");
-        let nextest = [
-            "cargo",
-            "nextest",
-            "run",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-            &manifest,
-            "--target-dir",
-            &target_dir,
-        ];
-        let runner = format!("{} run", wasmtime.display());
-        w17.push(
-            Contender::new("nextest+wasmtime", root, &nextest, Measure::WallUncompared)
-                .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
-        );
-    }
+    w17.extend(nextest_wasmtime(paths, &many_dir, &[]));
     workloads.push(Workload {
         id: "W17",
         title: format!(
@@ -1408,6 +1354,47 @@ pub fn all(paths: &Paths, sizes: Sizes) -> Vec<Workload> {
     });
 
     workloads
+}
+
+/// `cargo SUBCOMMAND` in release for wasm32-wasip2 on the crate in `dir`, a workspace of its
+/// own built into `dir/target`, with `extra` arguments last.
+fn own_crate_cargo(subcommand: &[&str], dir: &str, extra: &[&str]) -> Vec<String> {
+    let (manifest, target_dir) = (format!("{dir}/Cargo.toml"), format!("{dir}/target"));
+    let flags = [
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        &target_dir,
+    ];
+    std::iter::once(&"cargo")
+        .chain(subcommand)
+        .chain(&flags)
+        .chain(extra)
+        .map(|arg| (*arg).to_owned())
+        .collect()
+}
+
+/// The contender `nextest+wasmtime`: cargo-nextest running the crate in `dir` (see
+/// [`own_crate_cargo`]) with `wasmtime run` as its runner; `None` unless both are installed.
+fn nextest_wasmtime(paths: &Paths, dir: &str, extra: &[&str]) -> Option<Contender> {
+    let (Some(wasmtime), true) = (&paths.wasmtime, paths.nextest) else {
+        return None;
+    };
+    let nextest = own_crate_cargo(&["nextest", "run"], dir, extra);
+    let nextest: Vec<&str> = nextest.iter().map(String::as_str).collect();
+    let runner = format!("{} run", wasmtime.display());
+    Some(
+        Contender::new(
+            "nextest+wasmtime",
+            &paths.root,
+            &nextest,
+            Measure::WallUncompared,
+        )
+        .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", &runner),
+    )
 }
 
 /// The goal "mpwasm's figure is at most `limit` times `other`'s".
