@@ -356,7 +356,8 @@ fn feeder(
 ) {
     let keys = &shared.keys;
     loop {
-        match requests.recv() {
+        // A range is the tasks it stands for here: each goes on the stream as an input.
+        match requests.recv().map(Request::expanded) {
             Ok(Request::Open { results, .. }) => shared.lock().results = Some(results),
             Ok(Request::Submit { tasks, .. }) => {
                 let fatal = {
@@ -385,7 +386,7 @@ fn feeder(
             }
             // A broker's input cannot be stopped once a worker took it; it finishes. (No job
             // of a broker has a queue to take from: its submitter sends `Submit`s.)
-            Ok(Request::Cancel { .. } | Request::Take { .. }) => {}
+            Ok(Request::Cancel { .. } | Request::Take { .. } | Request::SubmitRange { .. }) => {}
             Ok(Request::Close { .. } | Request::Shutdown) | Err(_) => break,
         }
     }

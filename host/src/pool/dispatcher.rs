@@ -39,6 +39,7 @@ use super::events::{WorkerEvent, WorkerReport};
 use super::handlers::{CallRoute, Contexts, JobScope};
 use super::inbox::{Control, Inbox, Reports, Requests};
 use super::outcome::{Cancelled, TaskOutcome};
+use super::queue::{Held, Queue, Queued, Run};
 use super::request::{JobId, JobMsg, JobSender, PluginTarget, Request, TaskQueue};
 use super::transport::{Transport, WorkerLink};
 use crate::error::{Error, ErrorKind, TaskError};
@@ -87,29 +88,18 @@ pub struct DispatcherConfig {
     pub task_nanos: Arc<AtomicU64>,
 }
 
-struct Queued {
-    job: JobId,
-    task: WireTask,
-    attempts: u32,
-    /// Its job cancelled it while a worker held it.
-    cancelled: bool,
-    /// Its outcome was delivered already (cancelled before it started): whatever the worker
-    /// says of it later is dropped.
-    answered: bool,
-}
-
 struct InFlight {
     id: BatchId,
     /// The module its tasks run.
     module: u32,
-    tasks: Vec<Queued>,
+    tasks: Held,
     /// How long the worker may take over it once it is at the head (see `batch_budget`).
     budget: Option<Duration>,
 }
 
 /// The tasks waiting for one module (a pool's one module, or a plugin).
 struct ModuleQueue {
-    queue: VecDeque<Queued>,
+    queue: Queue,
     policy: ChunkPolicy,
     /// Since when it has waited for a worker (set when tasks arrive in an empty queue, and
     /// again when a batch leaves and some stay).
@@ -257,6 +247,22 @@ impl Worker {
         self.link.kill();
     }
 
+    /// It was sent batch `id` of `module`, holding `tasks`.
+    fn hold(&mut self, id: BatchId, module: u32, tasks: Held, budget: Option<Duration>) {
+        self.sent += tasks.len() as u64;
+        if self.in_flight.is_empty() {
+            self.head_since = Some(Instant::now());
+        }
+        let kept = self.setup.kept_instances as usize;
+        self.used(module, kept);
+        self.in_flight.push_back(InFlight {
+            id,
+            module,
+            tasks,
+            budget,
+        });
+    }
+
     /// Module `module` got a batch: it is the most recent, of at most `kept`.
     fn used(&mut self, module: u32, kept: usize) {
         if self.recent.back() == Some(&module) {
@@ -330,7 +336,7 @@ pub fn start(
         .modules
         .iter()
         .map(|module| ModuleQueue {
-            queue: VecDeque::new(),
+            queue: Queue::default(),
             policy: ChunkPolicy::new(config.chunksize),
             waiting_since: None,
             version: 0,
@@ -458,10 +464,22 @@ impl Dispatcher {
     /// gives up on it: every task its full timeout (its call's own, or the module's) plus the
     /// worker's own watchdog grace, and two seconds of slack. Only when every task has a
     /// timeout; without one a task may run forever.
-    fn batch_budget(setup: &Setup, module: u32, tasks: &[Queued]) -> Option<Duration> {
+    fn batch_budget(setup: &Setup, module: u32, tasks: &Held) -> Option<Duration> {
+        let timeouts: Box<dyn Iterator<Item = Option<Duration>>> = match tasks {
+            Held::List(tasks) => Box::new(
+                tasks
+                    .iter()
+                    .map(|q| Dispatcher::timeout_of(setup, module, &q.task)),
+            ),
+            // A run's tasks run under the module's limits.
+            Held::Run(run) => Box::new(std::iter::repeat_n(
+                setup.module(module).and_then(|m| m.limits.timeout),
+                run.range.count as usize,
+            )),
+        };
         let mut budget = Duration::from_secs(2);
-        for q in tasks {
-            let timeout = Dispatcher::timeout_of(setup, module, &q.task)?;
+        for timeout in timeouts {
+            let timeout = timeout?;
             budget = budget
                 .saturating_add(timeout)
                 .saturating_add(crate::worker::stuck_grace(timeout));
@@ -531,22 +549,34 @@ impl Dispatcher {
                     self.deliver(job, outcomes);
                     return;
                 }
-                let queued = tasks.into_iter().map(|task| Queued {
-                    job,
-                    task,
-                    attempts: 0,
-                    cancelled: false,
-                    answered: false,
-                });
+                let queued = tasks.into_iter().map(|task| Queued::new(job, task));
                 self.enqueue(module, queued, false);
+            }
+            Request::SubmitRange { job, range } => {
+                let Some(j) = self.jobs.get(&job) else {
+                    return;
+                };
+                // A run stays one entry only where none of its tasks needs state of its own
+                // before it runs: no plugin versions, no cancel, no context to file.
+                let plain = !self.plugins && !j.cancellable && j.scope.is_plain();
+                let module = j.module;
+                match self.modules.get_mut(module as usize) {
+                    Some(m) if plain && !m.removed && self.broken.is_none() => {
+                        let before = m.queue.len();
+                        m.queue.push_run(Run { job, range });
+                        self.queued += m.queue.len() - before;
+                    }
+                    _ => {
+                        let tasks = range.tasks().collect();
+                        self.on_request(Request::Submit { job, tasks });
+                    }
+                }
             }
             Request::Close { job } => {
                 if let Some(j) = self.jobs.remove(&job) {
                     self.forgot(&j);
                     if let Some(m) = self.modules.get_mut(j.module as usize) {
-                        let before = m.queue.len();
-                        m.queue.retain(|q| q.job != job);
-                        self.queued -= before - m.queue.len();
+                        self.queued -= m.queue.remove_job(job);
                     }
                 }
             }
@@ -569,12 +599,11 @@ impl Dispatcher {
         };
         let before = m.queue.len();
         if front {
-            let tasks: Vec<Queued> = tasks.into_iter().collect();
-            for q in tasks.into_iter().rev() {
-                m.queue.push_front(q);
-            }
+            m.queue.push_front(tasks.into_iter().collect());
         } else {
-            m.queue.extend(tasks);
+            for q in tasks {
+                m.queue.push_back(q);
+            }
         }
         self.queued += m.queue.len() - before;
         if before == 0 && !m.queue.is_empty() && self.plugins {
@@ -616,7 +645,7 @@ impl Dispatcher {
                 if let Some(old) = queue.keep.take() {
                     self.retired.push(old);
                 }
-                let waiting: Vec<Queued> = queue.queue.drain(..).collect();
+                let waiting: Vec<Queued> = queue.queue.drain();
                 let name = queue.name.clone();
                 self.queued -= waiting.len();
                 for q in waiting {
@@ -663,12 +692,8 @@ impl Dispatcher {
             return;
         }
         if let Some(m) = self.modules.get_mut(module as usize)
-            && let Some(at) = m
-                .queue
-                .iter()
-                .position(|q| q.job == job && q.task.index == index)
+            && m.queue.remove(job, index)
         {
-            let _ = m.queue.remove(at);
             self.queued -= 1;
             self.deliver(job, vec![cancelled_before_start(index)]);
             return;
@@ -676,17 +701,20 @@ impl Dispatcher {
         for slot in &mut self.slots {
             for worker in slot.worker.iter_mut().chain(slot.old.iter_mut()) {
                 for batch in &mut worker.in_flight {
-                    let Some(position) = batch
-                        .tasks
+                    if !batch.tasks.contains(job, index) {
+                        continue;
+                    }
+                    let tasks = batch.tasks.list();
+                    let Some(position) = tasks
                         .iter()
                         .position(|q| q.job == job && q.task.index == index)
                     else {
                         continue;
                     };
-                    if batch.tasks[position].cancelled {
+                    if tasks[position].cancelled {
                         return;
                     }
-                    batch.tasks[position].cancelled = true;
+                    tasks[position].cancelled = true;
                     let frame = encode_frame(&ToWorkerRef::Cancel {
                         batch: batch.id,
                         position: position as u32,
@@ -738,7 +766,11 @@ impl Dispatcher {
                     .in_flight
                     .iter_mut()
                     .find(|b| b.id == batch)
-                    .and_then(|b| b.tasks.get_mut(position as usize))
+                    .and_then(|b| match &mut b.tasks {
+                        // A run's tasks are never cancelled: made one by one first.
+                        Held::Run(_) => None,
+                        Held::List(tasks) => tasks.get_mut(position as usize),
+                    })
                     .filter(|q| q.cancelled && !q.answered);
                 if let Some(q) = task {
                     q.answered = true;
@@ -803,23 +835,32 @@ impl Dispatcher {
                     .store((nanos as u64).max(1), Ordering::Relaxed);
             }
         }
-        let mut run: Vec<TaskOutcome> = Vec::with_capacity(batch.tasks.len());
+        // The batch's tasks by position: (job, index, answered already).
+        let tasks = batch.tasks;
+        let task_at = |k: usize| match &tasks {
+            Held::List(list) => list.get(k).map(|q| (q.job, q.task.index, q.answered)),
+            Held::Run(run) => (k < run.range.count as usize)
+                .then(|| (run.job, TaskIndex(run.range.index.0 + k as u64), false)),
+        };
+        let mut run: Vec<TaskOutcome> = Vec::with_capacity(tasks.len());
         let mut run_job = None;
-        let mut answer = |this: &mut Self, queued: Queued, outcome: TaskOutcome| {
-            if queued.answered {
-                return;
-            }
-            if run_job.is_some_and(|j| j != queued.job) {
+        let mut answer = |this: &mut Self, job: JobId, outcome: TaskOutcome| {
+            if run_job.is_some_and(|j| j != job) {
                 let job = run_job.take().unwrap_or_default();
                 this.deliver(job, std::mem::take(&mut run));
             }
-            run_job = Some(queued.job);
+            run_job = Some(job);
             run.push(outcome);
         };
         match done.answers {
             Answers::Outcomes(outcomes) => {
-                for (queued, outcome) in batch.tasks.into_iter().zip(outcomes) {
-                    let index = queued.task.index;
+                for (k, outcome) in outcomes.into_iter().enumerate() {
+                    let Some((job, index, answered)) = task_at(k) else {
+                        break;
+                    };
+                    if answered {
+                        continue;
+                    }
                     let outcome = TaskOutcome {
                         index,
                         worker_pid: pid,
@@ -830,12 +871,17 @@ impl Dispatcher {
                         nanos: outcome.nanos,
                         plugin_version: version,
                     };
-                    answer(self, queued, outcome);
+                    answer(self, job, outcome);
                 }
             }
             Answers::Results(block) => {
-                for (queued, json) in batch.tasks.into_iter().zip(block.results()) {
-                    let index = queued.task.index;
+                for (k, json) in block.results().enumerate() {
+                    let Some((job, index, answered)) = task_at(k) else {
+                        break;
+                    };
+                    if answered {
+                        continue;
+                    }
                     let result = match json {
                         Some(json) => Ok(CompactString::from(json)),
                         // Checked above (`add_up`): cannot happen.
@@ -854,7 +900,7 @@ impl Dispatcher {
                         nanos: 0,
                         plugin_version: version,
                     };
-                    answer(self, queued, outcome);
+                    answer(self, job, outcome);
                 }
             }
         }
@@ -897,13 +943,18 @@ impl Dispatcher {
         let version = plugins
             .then(|| versions.get(module as usize).copied())
             .flatten();
-        let mut tasks = first.tasks.into_iter();
+        let mut tasks = first.tasks.into_vec().into_iter();
         let finished: Vec<Queued> = tasks.by_ref().take(done.len()).collect();
         let stuck = tasks.next();
         let rest: Vec<Queued> = tasks.filter(|q| !q.answered).collect();
         self.enqueue(module, rest, true);
         for b in batches.into_iter().rev() {
-            let back: Vec<Queued> = b.tasks.into_iter().filter(|q| !q.answered).collect();
+            let back: Vec<Queued> = b
+                .tasks
+                .into_vec()
+                .into_iter()
+                .filter(|q| !q.answered)
+                .collect();
             self.enqueue(b.module, back, true);
         }
         for (q, outcome) in finished.into_iter().zip(done) {
@@ -975,7 +1026,7 @@ impl Dispatcher {
             .drain(..)
             .flat_map(|b| {
                 let module = b.module;
-                b.tasks.into_iter().map(move |q| (module, q))
+                b.tasks.into_vec().into_iter().map(move |q| (module, q))
             })
             .filter(|(_, q)| !q.answered)
             .collect();
@@ -1105,7 +1156,7 @@ impl Dispatcher {
         let queued: Vec<Queued> = self
             .modules
             .iter_mut()
-            .flat_map(|m| m.queue.drain(..))
+            .flat_map(|m| m.queue.drain())
             .collect();
         self.queued = 0;
         for q in queued {
@@ -1211,7 +1262,7 @@ impl Dispatcher {
                     continue;
                 }
                 let take = chunk.min(m.queue.len()).min(share);
-                let take = fitting(m.queue.iter().map(|q| q.task.input.len()), take);
+                let take = fitting(m.queue.input_lengths(), take);
                 if self.send_batch(i, module, take) {
                     sent_any = true;
                 }
@@ -1256,9 +1307,14 @@ impl Dispatcher {
     /// false when none went (they failed here instead).
     fn send_batch(&mut self, i: usize, module: u32, take: usize) -> bool {
         let m = &mut self.modules[module as usize];
-        let tasks: Vec<Queued> = m.queue.drain(..take).collect();
+        let tasks = match m.queue.take_front(take) {
+            // A run goes as where it starts and how long it is (`Run`s are only of plain
+            // jobs: nothing to renumber, cancel or file).
+            Held::Run(run) => return self.send_run(i, module, run),
+            Held::List(tasks) => tasks,
+        };
         m.waiting_since = (!m.queue.is_empty() && self.plugins).then(Instant::now);
-        self.queued -= take;
+        self.queued -= tasks.len();
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
         // (Tasks of one job come in runs: look each job up once.)
@@ -1347,19 +1403,42 @@ impl Dispatcher {
                 return false;
             }
         }
-        worker.sent += tasks.len() as u64;
-        if worker.in_flight.is_empty() {
-            worker.head_since = Some(Instant::now());
-        }
-        let kept = worker.setup.kept_instances as usize;
-        worker.used(module, kept);
+        let tasks = Held::List(tasks);
         let budget = Dispatcher::batch_budget(&worker.setup, module, &tasks);
-        worker.in_flight.push_back(InFlight {
+        worker.hold(id, module, tasks, budget);
+        true
+    }
+
+    /// Sends `run`, taken from `module`'s queue, to slot `i`'s worker as one batch.
+    fn send_run(&mut self, i: usize, module: u32, run: Run) -> bool {
+        let m = &mut self.modules[module as usize];
+        m.waiting_since = (!m.queue.is_empty() && self.plugins).then(Instant::now);
+        self.queued -= run.range.count as usize;
+        let id = BatchId(self.next_batch);
+        self.next_batch += 1;
+        let frame = encode_frame(&ToWorkerRef::Run(BatchRef {
             id,
+            cancellable: false,
+            tasks: TasksRef::Range(run.range),
             module,
-            tasks,
-            budget,
-        });
+        }));
+        let Some(worker) = self.slots[i].worker.as_mut() else {
+            return false;
+        };
+        match frame {
+            Ok(frame) => worker.link.send(frame),
+            Err(_) => {
+                // A range is a few bytes: this cannot happen; if it did, the tasks go task
+                // by task.
+                let tasks = Held::Run(run).into_vec();
+                self.modules[module as usize].queue.push_front(tasks);
+                self.queued += run.range.count as usize;
+                return false;
+            }
+        }
+        let tasks = Held::Run(run);
+        let budget = Dispatcher::batch_budget(&worker.setup, module, &tasks);
+        worker.hold(id, module, tasks, budget);
         true
     }
 
@@ -1450,13 +1529,13 @@ impl Dispatcher {
                     worker
                         .in_flight
                         .into_iter()
-                        .flat_map(|b| b.tasks)
+                        .flat_map(|b| b.tasks.into_vec())
                         .filter(|q| !q.answered),
                 );
             }
         }
         for m in &mut self.modules {
-            left.extend(m.queue.drain(..));
+            left.extend(m.queue.drain());
         }
         self.queued = 0;
         // Tasks still waiting in jobs' own queues (lanes) never started either.
@@ -1487,6 +1566,9 @@ impl Dispatcher {
                 }) => running.retain(|&w| w != (slot, generation)),
                 Inbox::Request(Request::Submit { job, tasks }) => {
                     self.deliver(job, TaskOutcome::never_started(tasks));
+                }
+                Inbox::Request(Request::SubmitRange { job, range }) => {
+                    self.deliver(job, TaskOutcome::never_started(range.tasks().collect()));
                 }
                 Inbox::Request(Request::Open {
                     job,
@@ -2098,20 +2180,17 @@ mod tests {
     }
 
     fn waiting(tasks: usize, since: Option<Instant>) -> ModuleQueue {
+        let mut queue = Queue::default();
+        for i in 0..tasks {
+            let task = WireTask {
+                index: TaskIndex(i as u64),
+                input: "0".into(),
+                call: None,
+            };
+            queue.push_back(Queued::new(0, task));
+        }
         ModuleQueue {
-            queue: (0..tasks)
-                .map(|i| Queued {
-                    job: 0,
-                    task: WireTask {
-                        index: TaskIndex(i as u64),
-                        input: "0".into(),
-                        call: None,
-                    },
-                    attempts: 0,
-                    cancelled: false,
-                    answered: false,
-                })
-                .collect(),
+            queue,
             policy: ChunkPolicy::new(None),
             waiting_since: since,
             version: 0,

@@ -100,7 +100,7 @@ impl Requests {
                 Err(SendError(request)) => request,
             },
         };
-        match returned {
+        match returned.expanded() {
             Request::Submit { tasks, .. } => Err(tasks),
             _ => Err(Vec::new()),
         }

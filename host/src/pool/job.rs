@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
-use compact_str::CompactString;
+use compact_str::{CompactString, ToCompactString};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::handlers::JobScope;
@@ -26,6 +26,7 @@ use crate::ids::TaskIndex;
 use crate::shared::{SharedJob, SharedStore, Spawn};
 use crate::sync;
 use crate::vocab::{TaskCall, WireTask};
+use crate::wire::message::TaskRange;
 
 /// How many tasks a submitter sends in one message at most.
 const SUBMIT_BATCH: usize = 256;
@@ -445,6 +446,76 @@ impl Submitter {
         index
     }
 
+    /// Adds `count` inputs, the integers from `first` on, waiting while the window is full:
+    /// the same as pushing each one's JSON text, but they travel as ranges (where the job's
+    /// server keeps them so) instead of a task per integer. Returns how many were added
+    /// (fewer when the consumer went away first, or the integers would pass `i64::MAX`).
+    pub fn push_range(&mut self, first: i64, count: u64) -> u64 {
+        // Past i64, or tasks that are numbered as they come or call something of their own:
+        // one by one.
+        let fits = count
+            .checked_sub(1)
+            .and_then(|last| i64::try_from(last).ok())
+            .is_some_and(|last| first.checked_add(last).is_some());
+        if !fits || self.growth.is_some() || self.call.is_some() {
+            let mut added = 0;
+            for value in (0..count).map_while(|k| first.checked_add(i64::try_from(k).ok()?)) {
+                if self.push(value.to_compact_string()).is_none() {
+                    break;
+                }
+                added += 1;
+            }
+            return added;
+        }
+        let mut added = 0u64;
+        while added < count {
+            if self.window.is_closed() {
+                break;
+            }
+            if self.credits == 0 {
+                let want = usize::try_from(count - added).unwrap_or(usize::MAX);
+                let mut got = self.window.try_take(want);
+                if got == 0 {
+                    self.flush();
+                    got = self.window.take(want);
+                    if got == 0 {
+                        break;
+                    }
+                }
+                self.credits += got;
+            }
+            // Each integer is a credit (its text is far below `CREDIT_BYTES`).
+            let n = (count - added)
+                .min(self.credits as u64)
+                .min(u64::from(u32::MAX));
+            self.credits -= n as usize;
+            self.window.issued.fetch_add(n, Ordering::AcqRel);
+            let range = TaskRange {
+                index: TaskIndex(self.next),
+                // `fits` checked that first + count - 1 is an i64.
+                first: first + added as i64,
+                count: n as u32,
+            };
+            self.next += n;
+            added += n;
+            // Whatever was pushed one by one goes first, in order.
+            self.flush();
+            if !self.server_alive {
+                self.cancel(range.tasks().collect());
+                continue;
+            }
+            let submit = Request::SubmitRange {
+                job: self.job,
+                range,
+            };
+            if let Err(tasks) = self.requests.submit(submit) {
+                self.server_alive = false;
+                self.cancel(tasks);
+            }
+        }
+        added
+    }
+
     /// How many inputs were pushed so far.
     pub fn submitted(&self) -> u64 {
         self.next
@@ -821,10 +892,11 @@ mod tests {
     fn submitted(requests: &Receiver<Request>, results: &mut Option<JobSender>) -> Vec<u64> {
         let mut got = Vec::new();
         while let Ok(request) = requests.recv_timeout(Duration::from_millis(200)) {
-            match request {
+            match request.expanded() {
                 Request::Open { results: tx, .. } => *results = Some(tx),
                 Request::Submit { tasks, .. } => got.extend(tasks.iter().map(|t| t.index.0)),
-                Request::Take { .. }
+                Request::SubmitRange { .. }
+                | Request::Take { .. }
                 | Request::Cancel { .. }
                 | Request::Close { .. }
                 | Request::Shutdown => {}
@@ -874,5 +946,85 @@ mod tests {
         );
         drop(outcomes);
         let _ = feeder.join();
+    }
+
+    #[test]
+    fn a_range_goes_as_ranges_within_the_window_after_what_was_pushed_before_it() {
+        let (requests_tx, requests) = Requests::channel();
+        let (mut submitter, mut outcomes) = open(&requests_tx, 3, 5, true, JobCall::default());
+        let feeder = std::thread::spawn(move || {
+            submitter.push("\"a\"");
+            let added = submitter.push_range(-3, 8);
+            (added, submitter.submitted())
+        });
+        // (index, input) of every task the server was sent, and whether each came in a range.
+        let mut got: Vec<(u64, String, bool)> = Vec::new();
+        let mut results = None;
+        let read = |got: &mut Vec<(u64, String, bool)>, results: &mut Option<JobSender>| {
+            while let Ok(request) = requests.recv_timeout(Duration::from_millis(200)) {
+                let ranged = matches!(request, Request::SubmitRange { .. });
+                match request.expanded() {
+                    Request::Open { results: tx, .. } => *results = Some(tx),
+                    Request::Submit { tasks, .. } => got.extend(
+                        tasks
+                            .into_iter()
+                            .map(|t| (t.index.0, t.input.to_string(), ranged)),
+                    ),
+                    _ => {}
+                }
+            }
+        };
+        read(&mut got, &mut results);
+        assert_eq!(got.len(), 5, "the window is 5: {got:?}");
+        let results = results.expect("the job opened");
+        let answer = |from: u64, to: u64| {
+            let outcomes = (from..to)
+                .map(|i| {
+                    let mut o = TaskOutcome::failed(TaskIndex(i), crate::ErrorKind::Trap, "");
+                    o.result = Ok("0".into());
+                    o
+                })
+                .collect();
+            results.send(JobMsg::Outcomes(outcomes)).expect("job alive");
+        };
+        answer(0, 5);
+        for _ in 0..5 {
+            outcomes.next_blocking().expect("an outcome");
+        }
+        outcomes.return_credits();
+        read(&mut got, &mut None);
+        answer(5, 9);
+        let (added, submitted) = feeder.join().expect("the feeder ends");
+        assert_eq!((added, submitted), (8, 9));
+        let inputs: Vec<(u64, &str)> = got.iter().map(|(i, s, _)| (*i, s.as_str())).collect();
+        assert_eq!(
+            inputs,
+            [
+                (0, "\"a\""),
+                (1, "-3"),
+                (2, "-2"),
+                (3, "-1"),
+                (4, "0"),
+                (5, "1"),
+                (6, "2"),
+                (7, "3"),
+                (8, "4")
+            ]
+        );
+        assert!(!got[0].2 && got[1..].iter().all(|t| t.2), "{got:?}");
+    }
+
+    #[test]
+    fn a_range_past_i64_goes_one_by_one_and_stops_at_its_end() {
+        let (requests_tx, requests) = Requests::channel();
+        let (mut submitter, _outcomes) = open(&requests_tx, 3, 16, true, JobCall::default());
+        assert_eq!(
+            submitter.push_range(i64::MAX - 1, 5),
+            2,
+            "only two i64s are left"
+        );
+        submitter.flush();
+        let mut results = None;
+        assert_eq!(submitted(&requests, &mut results), [0, 1]);
     }
 }

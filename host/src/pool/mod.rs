@@ -26,6 +26,7 @@ pub(crate) mod lane;
 pub mod outcome;
 pub mod plugins;
 pub mod process;
+mod queue;
 pub mod request;
 pub mod trace;
 pub mod transport;

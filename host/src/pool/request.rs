@@ -17,6 +17,7 @@ use crate::ids::TaskIndex;
 use crate::shared::{Remote, SharedLimits, SharedStore};
 use crate::sync;
 use crate::vocab::{CallLimits, FunctionPath, WireTask};
+use crate::wire::message::TaskRange;
 
 /// Identifies a job (one `map`, `imap`, `apply_async`, ...) within the pool that runs it.
 pub type JobId = u64;
@@ -46,6 +47,16 @@ pub enum Request {
         /// The tasks.
         tasks: Vec<WireTask>,
     },
+    /// Tasks for a job over consecutive integers, in index order: task `range.index + k`
+    /// has the input `range.first + k`, calls the pool's own function under the pool's
+    /// limits. A map over a range sends these instead of a task per integer; a server that
+    /// has no use for the range takes it as the `Submit` of its tasks ([`Request::expanded`]).
+    SubmitRange {
+        /// The job.
+        job: JobId,
+        /// The tasks.
+        range: TaskRange,
+    },
     /// Take every task waiting in the job's queue (given at `Open`), as a `Submit` of them. A
     /// submitter sends one when its task is the first in the empty queue, so one `Take`
     /// brings all the tasks put there until it is served.
@@ -69,6 +80,19 @@ pub enum Request {
     },
     /// Stop everything now: what has not finished ends as `cancelled`.
     Shutdown,
+}
+
+impl Request {
+    /// The request, with a `SubmitRange` made into the `Submit` of its tasks.
+    pub fn expanded(self) -> Request {
+        match self {
+            Request::SubmitRange { job, range } => Request::Submit {
+                job,
+                tasks: range.tasks().collect(),
+            },
+            request => request,
+        }
+    }
 }
 
 /// Tasks waiting for a job's server to take them ([`Request::Take`]).

@@ -63,6 +63,52 @@ fn kill_storm_every_index_gets_exactly_one_line() {
 }
 
 #[test]
+fn kill_storm_over_a_range_every_index_gets_exactly_one_line() {
+    // A map over a range travels as runs (where it starts, how long it is) until a worker
+    // dies holding one: then its tasks are retried one by one.
+    let (first, items) = (20_000u64, 10_000u64);
+    let below: Vec<u64> = {
+        let end = (first + items) as usize;
+        let mut composite = vec![false; end];
+        let mut count = 0;
+        let mut below = Vec::with_capacity(end);
+        for n in 0..end {
+            below.push(count);
+            if n >= 2 && !composite[n] {
+                count += 1;
+                (n * n..end).step_by(n).for_each(|m| composite[m] = true);
+            }
+        }
+        below
+    };
+    let range = format!("{first}..{}", first + items);
+    let child = host(&["run", guests::PRIMES, "-j", "2", "--format", "jsonl"])
+        .args(["--map", &range])
+        .spawn()
+        .expect("mpwasm starts");
+    let started = Instant::now();
+    let storm = KillStorm::start(child.id(), Duration::from_millis(100));
+    let run = observe(child, LIMIT, |_| {});
+    let kills = storm.stop();
+    let tally = Tally::of(&run.lines, items, |index, v| {
+        v.as_u64() == Some(below[(first + index) as usize])
+    });
+    Figures {
+        scenario: "kill_storm_over_a_range_every_index_gets_exactly_one_line",
+        load: format!("primes(n) for n in {range}, 2 worker processes"),
+        faults: format!("a worker SIGKILLed every 100 ms: {kills} kills"),
+        inputs: items,
+        ..Figures::of_run(&run, Some(started))
+    }
+    .with(&tally)
+    .record();
+    tally.assert_exactly_once(&["worker-lost"], "a kill storm over a range");
+    assert!(kills >= 3, "the storm killed {kills} workers");
+    let failed = tally.failed.values().sum::<u64>();
+    assert_eq!(run.code, if failed == 0 { 0 } else { 1 });
+}
+
+#[test]
 fn an_endless_input_runs_in_bounded_memory() {
     let items = sized(3_000_000, 10_000_000);
     let mut child = Command::new(common::mpwasm_bin())

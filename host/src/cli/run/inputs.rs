@@ -200,6 +200,16 @@ impl Source {
         };
         std::thread::spawn(move || {
             let error = match self {
+                // Steps of one, nothing to skip: the integers go as ranges.
+                Source::Range(range) if range.step == 1 && feeder.resume.is_none() => {
+                    let count = range.len();
+                    let added = feeder.submitter.push_range(range.start, count);
+                    feeder.stopped = added < count;
+                    // As one by one: the input that found the job closed counts as read
+                    // (`Fed::read` takes it off again).
+                    feeder.next_input += added + u64::from(feeder.stopped);
+                    None
+                }
                 Source::Range(range) => {
                     for value in range.values() {
                         if feeder.offer(value.to_compact_string()).is_none() {
