@@ -121,12 +121,78 @@ impl TaskRange {
 
     /// The tasks, in order.
     pub fn tasks(self) -> impl Iterator<Item = WireTask> {
-        (0..u64::from(self.count)).map(move |k| WireTask {
-            index: TaskIndex(self.index.0.saturating_add(k)),
-            // `of` checked that first + count - 1 is an i64.
-            input: self.first.saturating_add(k as i64).to_compact_string(),
-            call: None,
+        let mut text = Decimal::default();
+        (0..u64::from(self.count)).map(move |k| {
+            // `of` (and whoever else makes a range) checked that first + count - 1 is an i64.
+            let n = self.first.saturating_add(k as i64);
+            let input = match u64::try_from(n) {
+                // Counting up in the text is a tenth of formatting each number anew.
+                Ok(n) => text.set(n).into(),
+                Err(_) => n.to_compact_string(),
+            };
+            WireTask {
+                index: TaskIndex(self.index.0.saturating_add(k)),
+                input,
+                call: None,
+            }
         })
+    }
+}
+
+/// The decimal text of a number that is mostly the last one plus one.
+struct Decimal {
+    /// The digits, right-aligned: `digits[start..]` (none while `start` is at the end).
+    digits: [u8; 20],
+    start: usize,
+    /// The number they spell.
+    value: u64,
+}
+
+impl Default for Decimal {
+    fn default() -> Decimal {
+        Decimal {
+            digits: [b'0'; 20],
+            start: 20,
+            value: 0,
+        }
+    }
+}
+
+impl Decimal {
+    /// The text of `n`.
+    fn set(&mut self, n: u64) -> &str {
+        let known = self.start < self.digits.len();
+        if known && self.value.checked_add(1) == Some(n) {
+            self.increment();
+        } else if !known || self.value != n {
+            self.start = self.digits.len();
+            let mut rest = n;
+            loop {
+                self.start -= 1;
+                self.digits[self.start] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+        }
+        self.value = n;
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0")
+    }
+
+    fn increment(&mut self) {
+        for at in (self.start..self.digits.len()).rev() {
+            if self.digits[at] == b'9' {
+                self.digits[at] = b'0';
+            } else {
+                self.digits[at] += 1;
+                return;
+            }
+        }
+        // All nines: one digit more (u64::MAX has 20 digits, so there is room below it).
+        self.start -= 1;
+        self.digits[self.start] = b'1';
     }
 }
 
@@ -483,6 +549,32 @@ mod tests {
                 .iter()
                 .map(|&(i, input, plain)| (TaskIndex(i), input, plain)),
         )
+    }
+
+    #[test]
+    fn a_ranges_inputs_are_each_integers_json_text() {
+        for (first, count) in [
+            (-12, 30),
+            (0, 1),
+            (95, 10),
+            (999_999, 3),
+            (i64::MAX - 2, 3),
+            (i64::MIN, 2),
+        ] {
+            let range = TaskRange {
+                index: TaskIndex(4),
+                first,
+                count,
+            };
+            let got: Vec<(u64, String)> = range
+                .tasks()
+                .map(|t| (t.index.0, t.input.to_string()))
+                .collect();
+            let want: Vec<(u64, String)> = (0..count)
+                .map(|k| (4 + u64::from(k), (first + i64::from(k)).to_string()))
+                .collect();
+            assert_eq!(got, want, "from {first}");
+        }
     }
 
     #[test]
