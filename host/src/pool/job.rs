@@ -113,6 +113,13 @@ impl Window {
         self.changed.notify_all();
     }
 
+    /// How many credits a consumer holds before it gives them back (it also gives back
+    /// whatever it holds before it waits): an eighth of the window, so a submitter waiting
+    /// for room wakes a few times per window, not once per few tasks.
+    fn return_batch(&self) -> usize {
+        (self.capacity / 8).max(CREDIT_BATCH)
+    }
+
     /// What a task with this input costs: one credit per started [`CREDIT_BYTES`], never more
     /// than the whole window (so a large input still fits, alone).
     fn cost(&self, input: &str) -> usize {
@@ -722,7 +729,7 @@ impl Outcomes {
         }?;
         self.taken += 1;
         self.owed += self.window.refund(outcome.index);
-        if self.owed >= CREDIT_BATCH {
+        if self.owed >= self.window.return_batch() {
             self.return_credits();
         }
         Some(outcome)
