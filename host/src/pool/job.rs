@@ -703,10 +703,18 @@ impl Outcomes {
                             continue; // a duplicate of one already taken: impossible, ignored
                         };
                         let offset = offset as usize;
-                        if self.reorder.len() <= offset {
-                            self.reorder.resize_with(offset + 1, || None);
+                        if offset == self.reorder.len() {
+                            // The next one after those held: the common case, in order.
+                            self.reorder.push_back(Some(outcome));
+                        } else {
+                            if self.reorder.len() < offset {
+                                self.reorder.resize_with(offset, || None);
+                            }
+                            match self.reorder.get_mut(offset) {
+                                Some(slot) => *slot = Some(outcome),
+                                None => self.reorder.push_back(Some(outcome)),
+                            }
                         }
-                        self.reorder[offset] = Some(outcome);
                     } else {
                         self.ready.push_back(outcome);
                     }
