@@ -465,26 +465,19 @@ impl Dispatcher {
     /// worker's own watchdog grace, and two seconds of slack. Only when every task has a
     /// timeout; without one a task may run forever.
     fn batch_budget(setup: &Setup, module: u32, tasks: &Held) -> Option<Duration> {
-        let timeouts: Box<dyn Iterator<Item = Option<Duration>>> = match tasks {
-            Held::List(tasks) => Box::new(
-                tasks
-                    .iter()
-                    .map(|q| Dispatcher::timeout_of(setup, module, &q.task)),
-            ),
+        let each = |timeout: Duration| timeout.saturating_add(crate::worker::stuck_grace(timeout));
+        let tasks_time = match tasks {
+            Held::List(tasks) => tasks.iter().try_fold(Duration::ZERO, |sum, q| {
+                let timeout = Dispatcher::timeout_of(setup, module, &q.task)?;
+                Some(sum.saturating_add(each(timeout)))
+            })?,
             // A run's tasks run under the module's limits.
-            Held::Run(run) => Box::new(std::iter::repeat_n(
-                setup.module(module).and_then(|m| m.limits.timeout),
-                run.range.count as usize,
-            )),
+            Held::Run(run) => {
+                let timeout = setup.module(module)?.limits.timeout?;
+                each(timeout).saturating_mul(run.range.count)
+            }
         };
-        let mut budget = Duration::from_secs(2);
-        for timeout in timeouts {
-            let timeout = timeout?;
-            budget = budget
-                .saturating_add(timeout)
-                .saturating_add(crate::worker::stuck_grace(timeout));
-        }
-        Some(budget)
+        Some(Duration::from_secs(2).saturating_add(tasks_time))
     }
 
     fn next_deadline(&self) -> Option<Instant> {

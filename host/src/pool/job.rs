@@ -507,18 +507,10 @@ impl Submitter {
             added += n;
             // Whatever was pushed one by one goes first, in order.
             self.flush();
-            if !self.server_alive {
-                self.cancel(range.tasks().collect());
-                continue;
-            }
-            let submit = Request::SubmitRange {
+            self.send(Request::SubmitRange {
                 job: self.job,
                 range,
-            };
-            if let Err(tasks) = self.requests.submit(submit) {
-                self.server_alive = false;
-                self.cancel(tasks);
-            }
+            });
         }
         added
     }
@@ -534,18 +526,30 @@ impl Submitter {
             return;
         }
         let tasks = std::mem::take(&mut self.pending);
-        if self.server_alive {
-            let submit = Request::Submit {
-                job: self.job,
-                tasks,
-            };
-            if let Err(tasks) = self.requests.submit(submit) {
-                self.server_alive = false;
-                self.cancel(tasks);
+        self.send(Request::Submit {
+            job: self.job,
+            tasks,
+        });
+    }
+
+    /// Sends tasks (a `Submit` or a `SubmitRange`) to the job's server; once it is gone, they
+    /// end as `cancelled`.
+    fn send(&mut self, request: Request) {
+        let unsent = if self.server_alive {
+            match self.requests.submit(request) {
+                Ok(()) => return,
+                Err(tasks) => {
+                    self.server_alive = false;
+                    tasks
+                }
             }
         } else {
-            self.cancel(tasks);
-        }
+            match request.expanded() {
+                Request::Submit { tasks, .. } => tasks,
+                _ => Vec::new(),
+            }
+        };
+        self.cancel(unsent);
     }
 
     /// The pool is gone: these tasks end as `cancelled`.

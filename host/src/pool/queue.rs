@@ -181,12 +181,9 @@ impl Queue {
     /// The input lengths of the tasks in order (a run's integers count 20 bytes, the most
     /// an i64 takes), for [`super::chunking::fitting`].
     pub fn input_lengths(&self) -> impl Iterator<Item = usize> + '_ {
-        self.entries.iter().flat_map(|e| {
-            let (one, many) = match e {
-                Entry::One(q) => (Some(q.task.input.len()), 0),
-                Entry::Run(run) => (None, run.len()),
-            };
-            one.into_iter().chain(std::iter::repeat_n(20, many))
+        self.entries.iter().flat_map(|e| match e {
+            Entry::One(q) => std::iter::repeat_n(q.task.input.len(), 1),
+            Entry::Run(run) => std::iter::repeat_n(20, run.len()),
         })
     }
 
@@ -269,17 +266,15 @@ impl Queue {
 
     /// Takes every task, one by one.
     pub fn drain(&mut self) -> Vec<Queued> {
+        let mut tasks = Vec::with_capacity(self.len);
+        for entry in self.entries.drain(..) {
+            match entry {
+                Entry::One(q) => tasks.push(q),
+                Entry::Run(run) => tasks.extend(run.tasks()),
+            }
+        }
         self.len = 0;
-        self.entries
-            .drain(..)
-            .flat_map(|e| {
-                let (one, run) = match e {
-                    Entry::One(q) => (Some(q), None),
-                    Entry::Run(run) => (None, Some(run)),
-                };
-                one.into_iter().chain(run.into_iter().flat_map(Run::tasks))
-            })
-            .collect()
+        tasks
     }
 }
 

@@ -35,31 +35,48 @@ fn kill_storm_every_index_gets_exactly_one_line() {
     let items = 100_000;
     let input = temp_dir("chaos-storm").join("in.jsonl");
     std::fs::write(&input, "3000\n".repeat(items as usize)).expect("write input");
-    let child = host(&["run", guests::PRIMES, "-j", "2", "--format", "jsonl"])
-        .arg("--input")
-        .arg(&input)
-        .spawn()
-        .expect("mpwasm starts");
+    let mut command = host(&["run", guests::PRIMES, "-j", "2", "--format", "jsonl"]);
+    command.arg("--input").arg(&input);
+    under_kill_storm(
+        command,
+        items,
+        "kill_storm_every_index_gets_exactly_one_line",
+        format!("primes(3000) over {items} inputs, 2 worker processes"),
+        |_, v| v == 430,
+    );
+    let _ = std::fs::remove_dir_all(input.parent().expect("a dir"));
+}
+
+/// Runs `command` (a job of `items` inputs, `jsonl` output) while a worker is SIGKILLed every
+/// 100 ms, records its figures as `scenario` under `load`, and checks that every input got
+/// exactly one outcome, `right` by its index, or failed `worker-lost` (killed more often than
+/// its retries allow), and that the exit status says whether any failed.
+fn under_kill_storm(
+    mut command: Command,
+    items: u64,
+    scenario: &'static str,
+    load: String,
+    right: impl Fn(u64, &serde_json::Value) -> bool,
+) {
+    let child = command.spawn().expect("mpwasm starts");
     let started = Instant::now();
     let storm = KillStorm::start(child.id(), Duration::from_millis(100));
     let run = observe(child, LIMIT, |_| {});
     let kills = storm.stop();
-    let tally = Tally::of(&run.lines, items, |_, v| v == 430);
+    let tally = Tally::of(&run.lines, items, right);
     Figures {
-        scenario: "kill_storm_every_index_gets_exactly_one_line",
-        load: format!("primes(3000) over {items} inputs, 2 worker processes"),
+        scenario,
+        load,
         faults: format!("a worker SIGKILLed every 100 ms: {kills} kills"),
         inputs: items,
         ..Figures::of_run(&run, Some(started))
     }
     .with(&tally)
     .record();
-    // A task killed more often than its retries allow fails, named as such; nothing else.
-    tally.assert_exactly_once(&["worker-lost"], "a kill storm");
+    tally.assert_exactly_once(&["worker-lost"], scenario);
     assert!(kills >= 3, "the storm killed {kills} workers");
     let failed = tally.failed.values().sum::<u64>();
     assert_eq!(run.code, if failed == 0 { 0 } else { 1 });
-    let _ = std::fs::remove_dir_all(input.parent().expect("a dir"));
 }
 
 #[test]
@@ -82,30 +99,15 @@ fn kill_storm_over_a_range_every_index_gets_exactly_one_line() {
         below
     };
     let range = format!("{first}..{}", first + items);
-    let child = host(&["run", guests::PRIMES, "-j", "2", "--format", "jsonl"])
-        .args(["--map", &range])
-        .spawn()
-        .expect("mpwasm starts");
-    let started = Instant::now();
-    let storm = KillStorm::start(child.id(), Duration::from_millis(100));
-    let run = observe(child, LIMIT, |_| {});
-    let kills = storm.stop();
-    let tally = Tally::of(&run.lines, items, |index, v| {
-        v.as_u64() == Some(below[(first + index) as usize])
-    });
-    Figures {
-        scenario: "kill_storm_over_a_range_every_index_gets_exactly_one_line",
-        load: format!("primes(n) for n in {range}, 2 worker processes"),
-        faults: format!("a worker SIGKILLed every 100 ms: {kills} kills"),
-        inputs: items,
-        ..Figures::of_run(&run, Some(started))
-    }
-    .with(&tally)
-    .record();
-    tally.assert_exactly_once(&["worker-lost"], "a kill storm over a range");
-    assert!(kills >= 3, "the storm killed {kills} workers");
-    let failed = tally.failed.values().sum::<u64>();
-    assert_eq!(run.code, if failed == 0 { 0 } else { 1 });
+    let mut command = host(&["run", guests::PRIMES, "-j", "2", "--format", "jsonl"]);
+    command.args(["--map", &range]);
+    under_kill_storm(
+        command,
+        items,
+        "kill_storm_over_a_range_every_index_gets_exactly_one_line",
+        format!("primes(n) for n in {range}, 2 worker processes"),
+        |index, v| v.as_u64() == Some(below[(first + index) as usize]),
+    );
 }
 
 #[test]
